@@ -1,0 +1,145 @@
+//! One error type for the whole crate, one variant per failure a caller can act on.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in crypto-core.
+///
+/// Authentication failures are deliberately opaque: they never say *which* byte was wrong,
+/// only where in the envelope the check failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is empty where a link, fragment or key was expected.
+    #[error("the link is empty")]
+    EmptyLink,
+    /// A link without a `#key` fragment, where a key is required.
+    #[error("the link has no key (nothing after '#'); ask the sender for the separate key")]
+    MissingKey,
+    /// A link without a `/s/{id}` path.
+    #[error("the link has no secret id (expected …/s/{{id}})")]
+    MissingId,
+    /// The secret id contains characters outside base64url or has a wrong length.
+    #[error("the secret id in the link is malformed")]
+    InvalidId,
+    /// The key does not have the 43 base64url characters of a 256-bit key.
+    #[error("the key has {found} characters, expected {expected}; the link may be truncated")]
+    KeyLength {
+        /// Characters expected (43).
+        expected: usize,
+        /// Characters found.
+        found: usize,
+    },
+    /// The key contains a character outside the base64url alphabet.
+    #[error("the key contains an invalid character {character:?} at position {position}")]
+    KeyCharset {
+        /// Zero-based character position within the key.
+        position: usize,
+        /// The offending character.
+        character: char,
+    },
+    /// The key's last character has non-zero padding bits (not a canonical encoding).
+    #[error("the key is not a canonical base64url encoding; the link may be damaged")]
+    KeyEncoding,
+    /// The platform random number generator failed.
+    #[error("the system random number generator is unavailable")]
+    Random,
+    /// An empty passphrase was given.
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+    /// Argon2id parameters outside the accepted range.
+    #[error("Argon2id parameters out of range (memory {m_cost_kib} KiB, iterations {t_cost}, parallelism {p_cost})")]
+    Argon2Params {
+        /// Memory cost in KiB.
+        m_cost_kib: u32,
+        /// Iterations.
+        t_cost: u32,
+        /// Lanes.
+        p_cost: u32,
+    },
+    /// The input does not start with the envelope magic bytes.
+    #[error("this is not a Hakanai envelope")]
+    NotAnEnvelope,
+    /// The envelope has a version this library does not know.
+    #[error("unsupported envelope version {0}")]
+    UnsupportedVersion(u8),
+    /// The header is structurally invalid (reserved flags set, segment size out of range).
+    #[error("malformed envelope header: {0}")]
+    MalformedHeader(&'static str),
+    /// The envelope requires a passphrase and none was given.
+    #[error("this secret is protected by a passphrase")]
+    PassphraseRequired,
+    /// A passphrase was given but the envelope has none.
+    #[error("this secret has no passphrase")]
+    PassphraseNotExpected,
+    /// The header MAC did not verify: wrong key, wrong passphrase, or a modified header.
+    #[error("wrong key or passphrase, or the envelope header was modified")]
+    HeaderAuthentication,
+    /// A segment did not authenticate: modified, reordered, duplicated or dropped data.
+    #[error("the envelope is corrupted at segment {index}")]
+    SegmentAuthentication {
+        /// Zero-based index of the segment that failed.
+        index: u64,
+    },
+    /// The envelope ends before its last segment.
+    #[error("the envelope is truncated")]
+    Truncated,
+    /// Data follows the last segment.
+    #[error("unexpected data after the end of the envelope")]
+    TrailingData,
+    /// The encrypted metadata record is not valid.
+    #[error("the encrypted metadata is invalid: {0}")]
+    InvalidMetadata(String),
+    /// The content length differs from the length recorded in the metadata.
+    #[error("the content has {actual} bytes but the metadata says {expected}")]
+    LengthMismatch {
+        /// Length recorded in the metadata.
+        expected: u64,
+        /// Length actually decrypted.
+        actual: u64,
+    },
+    /// More segments than the 32-bit counter allows.
+    #[error("the secret is too large for one envelope")]
+    TooLarge,
+    /// The streaming encryptor or decryptor was used after an error or after `finish`.
+    #[error("the stream was already finished or failed")]
+    StreamClosed,
+    /// The AEAD backend failed for a reason other than authentication (e.g. WebCrypto missing).
+    #[error("crypto backend error: {0}")]
+    Backend(String),
+    /// A bundle (multi-file archive) is malformed.
+    #[error("the file bundle is malformed: {0}")]
+    InvalidBundle(String),
+}
+
+impl Error {
+    /// A stable machine-readable code (used by the JavaScript bindings and the CLI).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::EmptyLink => "empty_link",
+            Error::MissingKey => "missing_key",
+            Error::MissingId => "missing_id",
+            Error::InvalidId => "invalid_id",
+            Error::KeyLength { .. } => "key_length",
+            Error::KeyCharset { .. } => "key_charset",
+            Error::KeyEncoding => "key_encoding",
+            Error::Random => "random_unavailable",
+            Error::EmptyPassphrase => "empty_passphrase",
+            Error::Argon2Params { .. } => "argon2_params",
+            Error::NotAnEnvelope => "not_an_envelope",
+            Error::UnsupportedVersion(_) => "unsupported_version",
+            Error::MalformedHeader(_) => "malformed_header",
+            Error::PassphraseRequired => "passphrase_required",
+            Error::PassphraseNotExpected => "passphrase_not_expected",
+            Error::HeaderAuthentication => "header_authentication",
+            Error::SegmentAuthentication { .. } => "segment_authentication",
+            Error::Truncated => "truncated",
+            Error::TrailingData => "trailing_data",
+            Error::InvalidMetadata(_) => "invalid_metadata",
+            Error::LengthMismatch { .. } => "length_mismatch",
+            Error::TooLarge => "too_large",
+            Error::StreamClosed => "stream_closed",
+            Error::Backend(_) => "backend",
+            Error::InvalidBundle(_) => "invalid_bundle",
+        }
+    }
+}

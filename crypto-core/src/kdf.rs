@@ -1,0 +1,273 @@
+//! Key schedule: fragment key (+ optional passphrase through Argon2id) → payload key, header MAC
+//! key and passphrase verifier. See `docs/FORMAT.md` § Key schedule.
+
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{Error, SecretKey};
+
+/// HKDF-Extract salt shared by every derivation of format version 1.
+const HKDF_SALT: &[u8] = b"hakanai/v1";
+const INFO_ARGON2_SALT: &[u8] = b"argon2id salt";
+const INFO_VERIFIER: &[u8] = b"passphrase verifier";
+const INFO_PAYLOAD: &[u8] = b"payload key";
+const INFO_HEADER_MAC: &[u8] = b"header mac key";
+
+/// Argon2id cost parameters, as stored in the envelope header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub m_cost_kib: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+}
+
+impl Argon2Params {
+    /// OWASP's recommended minimum: 19 MiB, 2 iterations, 1 lane.
+    pub const DEFAULT: Self = Self {
+        m_cost_kib: 19 * 1024,
+        t_cost: 2,
+        p_cost: 1,
+    };
+    /// The most memory a decoder agrees to spend (256 MiB), so a crafted header cannot
+    /// exhaust a recipient's browser.
+    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+    /// The most iterations a decoder agrees to run.
+    pub const MAX_T_COST: u32 = 16;
+    /// The most lanes a decoder agrees to use.
+    pub const MAX_P_COST: u32 = 16;
+
+    /// Checks the parameters are within the range every decoder accepts.
+    pub fn validate(self) -> Result<Self, Error> {
+        let ok = (1..=Self::MAX_P_COST).contains(&self.p_cost)
+            && (1..=Self::MAX_T_COST).contains(&self.t_cost)
+            && self.m_cost_kib >= 8 * self.p_cost
+            && self.m_cost_kib <= Self::MAX_M_COST_KIB;
+        if ok {
+            Ok(self)
+        } else {
+            Err(Error::Argon2Params {
+                m_cost_kib: self.m_cost_kib,
+                t_cost: self.t_cost,
+                p_cost: self.p_cost,
+            })
+        }
+    }
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The value a reader presents to the server (header `X-Secret-Passphrase`) to prove it knows
+/// the passphrase. It is an independent HKDF output: knowing it does not help decrypt.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verifier(Zeroizing<[u8; 32]>);
+
+impl Verifier {
+    /// Lowercase hex, as sent in `X-Secret-Passphrase`.
+    pub fn to_hex(&self) -> String {
+        hex::encode(*self.0)
+    }
+
+    /// `hex(SHA-256(to_hex()))`: what the sender uploads as `restrictions.passphrase_hash`,
+    /// so the server can check the header without storing the verifier itself.
+    pub fn server_hash_hex(&self) -> String {
+        hex::encode(Sha256::digest(self.to_hex().as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifier(<redacted>)")
+    }
+}
+
+struct Passphrase {
+    bytes: Zeroizing<Vec<u8>>,
+    params: Argon2Params,
+    /// HKDF PRK over `key || argon2id(passphrase)` for `params`.
+    prk: Zeroizing<[u8; 32]>,
+}
+
+/// Everything derived from the fragment key and the optional passphrase.
+///
+/// Argon2id runs once, in the constructor; the envelope keys are then cheap HKDF expansions.
+pub struct KeySchedule {
+    key: SecretKey,
+    passphrase: Option<Passphrase>,
+}
+
+/// The keys for one envelope (one header salt).
+pub(crate) struct EnvelopeKeys {
+    pub payload: Zeroizing<[u8; 32]>,
+    pub header_mac: Zeroizing<[u8; 32]>,
+}
+
+impl KeySchedule {
+    /// A schedule for a secret without passphrase.
+    pub fn new(key: SecretKey) -> Self {
+        Self {
+            key,
+            passphrase: None,
+        }
+    }
+
+    /// A schedule for a passphrase-protected secret. Runs Argon2id (about a second in a browser).
+    pub fn with_passphrase(
+        key: SecretKey,
+        passphrase: &[u8],
+        params: Argon2Params,
+    ) -> Result<Self, Error> {
+        if passphrase.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
+        let params = params.validate()?;
+        let prk = passphrase_prk(&key, passphrase, params)?;
+        Ok(Self {
+            key,
+            passphrase: Some(Passphrase {
+                bytes: Zeroizing::new(passphrase.to_vec()),
+                params,
+                prk,
+            }),
+        })
+    }
+
+    /// The fragment key.
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// The Argon2id parameters, if a passphrase is set.
+    pub fn argon2_params(&self) -> Option<Argon2Params> {
+        self.passphrase.as_ref().map(|p| p.params)
+    }
+
+    /// The server-side verifier, if a passphrase is set.
+    pub fn verifier(&self) -> Option<Verifier> {
+        let p = self.passphrase.as_ref()?;
+        Some(Verifier(expand(&p.prk, INFO_VERIFIER, &[])))
+    }
+
+    /// Keys for an envelope whose header carries `salt` and `header_params`. Re-runs Argon2id
+    /// only when the header asks for other parameters than this schedule used.
+    pub(crate) fn envelope_keys(
+        &self,
+        salt: &[u8],
+        header_params: Option<Argon2Params>,
+    ) -> Result<EnvelopeKeys, Error> {
+        let prk = match (header_params, &self.passphrase) {
+            (None, None) => extract(self.key.as_bytes()),
+            (Some(_), None) => return Err(Error::PassphraseRequired),
+            (None, Some(_)) => return Err(Error::PassphraseNotExpected),
+            (Some(wanted), Some(p)) if wanted == p.params => p.prk.clone(),
+            (Some(wanted), Some(p)) => passphrase_prk(&self.key, &p.bytes, wanted.validate()?)?,
+        };
+        Ok(EnvelopeKeys {
+            payload: expand(&prk, INFO_PAYLOAD, salt),
+            header_mac: expand(&prk, INFO_HEADER_MAC, salt),
+        })
+    }
+}
+
+fn extract(ikm: &[u8]) -> Zeroizing<[u8; 32]> {
+    let (prk, _) = Hkdf::<Sha256>::extract(Some(HKDF_SALT), ikm);
+    Zeroizing::new(prk.into())
+}
+
+fn expand(prk: &[u8; 32], info: &[u8], suffix: &[u8]) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::from_prk(prk).expect("a 32-byte PRK is always valid");
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand_multi_info(&[info, suffix], out.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
+}
+
+fn passphrase_prk(
+    key: &SecretKey,
+    passphrase: &[u8],
+    params: Argon2Params,
+) -> Result<Zeroizing<[u8; 32]>, Error> {
+    // The salt comes from the fragment key, so a reader can compute the verifier before the
+    // server releases the envelope (the header is not yet available then).
+    let salt_full = expand(&extract(key.as_bytes()), INFO_ARGON2_SALT, &[]);
+    let argon_params =
+        argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32)).map_err(
+            |_| Error::Argon2Params {
+                m_cost_kib: params.m_cost_kib,
+                t_cost: params.t_cost,
+                p_cost: params.p_cost,
+            },
+        )?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(key.as_bytes());
+    argon
+        .hash_password_into(passphrase, &salt_full[..16], &mut ikm[32..])
+        .map_err(|e| Error::Backend(format!("argon2id: {e}")))?;
+    Ok(extract(ikm.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: Argon2Params = Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    #[test]
+    fn verifier_depends_on_key_and_passphrase() {
+        let k1 = SecretKey::from_bytes([1; 32]);
+        let k2 = SecretKey::from_bytes([2; 32]);
+        let a = KeySchedule::with_passphrase(k1.clone(), b"pw", FAST).unwrap();
+        let b = KeySchedule::with_passphrase(k1, b"pw2", FAST).unwrap();
+        let c = KeySchedule::with_passphrase(k2, b"pw", FAST).unwrap();
+        let va = a.verifier().unwrap();
+        assert_ne!(va, b.verifier().unwrap());
+        assert_ne!(va, c.verifier().unwrap());
+        assert_eq!(va.to_hex().len(), 64);
+        assert_eq!(va.server_hash_hex().len(), 64);
+        let keys = a.envelope_keys(&[0; 16], Some(FAST)).unwrap();
+        assert_ne!(
+            *keys.payload, *va.0,
+            "verifier and payload key are independent outputs"
+        );
+    }
+
+    #[test]
+    fn passphrase_mismatches_are_typed() {
+        let plain = KeySchedule::new(SecretKey::from_bytes([1; 32]));
+        assert!(plain.verifier().is_none());
+        assert_eq!(
+            plain.envelope_keys(&[0; 16], Some(FAST)).err(),
+            Some(Error::PassphraseRequired)
+        );
+        let pw = KeySchedule::with_passphrase(SecretKey::from_bytes([1; 32]), b"x", FAST).unwrap();
+        assert_eq!(
+            pw.envelope_keys(&[0; 16], None).err(),
+            Some(Error::PassphraseNotExpected)
+        );
+        assert_eq!(
+            KeySchedule::with_passphrase(SecretKey::from_bytes([1; 32]), b"", FAST).err(),
+            Some(Error::EmptyPassphrase)
+        );
+        let huge = Argon2Params {
+            m_cost_kib: u32::MAX,
+            ..FAST
+        };
+        assert_eq!(huge.validate().unwrap_err().code(), "argon2_params");
+    }
+}
