@@ -88,6 +88,7 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+#[derive(Clone)]
 struct Passphrase {
     bytes: Zeroizing<Vec<u8>>,
     params: Argon2Params,
@@ -98,6 +99,7 @@ struct Passphrase {
 /// Everything derived from the fragment key and the optional passphrase.
 ///
 /// Argon2id runs once, in the constructor; the envelope keys are then cheap HKDF expansions.
+#[derive(Clone)]
 pub struct KeySchedule {
     key: SecretKey,
     passphrase: Option<Passphrase>,

@@ -1,1 +1,339 @@
-//! wasm-bindgen bindings over crypto-core.
+//! wasm-bindgen bindings over `crypto-core`: what browsers and other web apps call.
+//!
+//! Thin by design: every rule about keys, links and the envelope lives in crypto-core; this
+//! crate converts between JavaScript values and crypto-core types, picks the AEAD backend,
+//! and turns errors into exceptions with a stable `code`.
+//!
+//! Streaming objects are not re-entrant: await each `push` before the next; an overlapping
+//! call is rejected with code `busy` instead of corrupting the stream.
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod convert;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crypto_core::{Argon2Params, KeySchedule, SecretKey};
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use backend::AnyBackend;
+use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options};
+
+/// A fresh 256-bit key in its link form (43 base64url characters).
+#[wasm_bindgen(js_name = generateKey)]
+pub fn generate_key() -> Result<String, JsValue> {
+    Ok(SecretKey::generate().map_err(core_error)?.to_text())
+}
+
+/// `{base}/s/{id}#{key}`, or `{base}/s/{id}` without a key (separate-key mode).
+#[wasm_bindgen(js_name = buildLink)]
+pub fn build_link(base: &str, id: &str, key: Option<String>) -> Result<String, JsValue> {
+    let key = key
+        .as_deref()
+        .map(SecretKey::parse)
+        .transpose()
+        .map_err(core_error)?;
+    crypto_core::build_link(base, id, key.as_ref()).map_err(core_error)
+}
+
+/// Parses a full link, a link without key, a bare `#fragment` or a bare key.
+/// Returns `{base, id, key}` (each possibly `undefined`).
+#[wasm_bindgen(js_name = parseLink, unchecked_return_type = "{base?: string, id?: string, key?: string}")]
+pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
+    let parsed = crypto_core::parse_link(input).map_err(core_error)?;
+    let object = js_sys::Object::new();
+    convert::set(&object, "base", parsed.base.map(JsValue::from));
+    convert::set(&object, "id", parsed.id.map(JsValue::from));
+    convert::set(
+        &object,
+        "key",
+        parsed.key.map(|k| JsValue::from(k.to_text())),
+    );
+    Ok(object.into())
+}
+
+/// Checks a key handed over separately and returns it normalized.
+#[wasm_bindgen(js_name = parseKey)]
+pub fn parse_key(text: &str) -> Result<String, JsValue> {
+    Ok(SecretKey::parse(text).map_err(core_error)?.to_text())
+}
+
+/// A safe download name for an untrusted file name from a secret's metadata.
+#[wasm_bindgen(js_name = sanitizeFileName)]
+pub fn sanitize_file_name(name: &str) -> String {
+    crypto_core::sanitize_file_name(name)
+}
+
+/// Whether `crypto.subtle` is usable here (https, or http on localhost).
+#[wasm_bindgen(js_name = webCryptoAvailable)]
+pub fn web_crypto_available() -> bool {
+    backend::web_crypto_available()
+}
+
+/// A link as a QR code, as an SVG document.
+#[wasm_bindgen(js_name = qrSvg)]
+pub fn qr_svg(text: &str) -> Result<String, JsValue> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| js_error("qr_too_long", &format!("cannot encode as QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+/// The keys of one secret: the fragment key plus, optionally, a passphrase.
+///
+/// With a passphrase the constructor runs Argon2id once (about a second); reuse the object
+/// for the verifier and for encryption or decryption.
+#[wasm_bindgen]
+#[derive(Clone)]
+pub struct SecretKeys(KeySchedule);
+
+#[wasm_bindgen]
+impl SecretKeys {
+    /// `key` is the link form; `passphrase` optional; `argon2` optional
+    /// `{mCostKib, tCost, pCost}` (defaults: 19456, 2, 1).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        key: &str,
+        passphrase: Option<String>,
+        #[wasm_bindgen(
+            unchecked_param_type = "{mCostKib?: number, tCost?: number, pCost?: number}"
+        )]
+        argon2: JsValue,
+    ) -> Result<SecretKeys, JsValue> {
+        let key = SecretKey::parse(key).map_err(core_error)?;
+        match passphrase {
+            None => Ok(Self(KeySchedule::new(key))),
+            Some(p) => {
+                let params = convert::argon2_params(&argon2)?;
+                KeySchedule::with_passphrase(key, p.as_bytes(), params)
+                    .map(Self)
+                    .map_err(core_error)
+            }
+        }
+    }
+
+    /// The key in its link form.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> String {
+        self.0.key().to_text()
+    }
+
+    /// What the reader sends in `X-Secret-Passphrase` (hex); `undefined` without passphrase.
+    #[wasm_bindgen(getter)]
+    pub fn verifier(&self) -> Option<String> {
+        self.0.verifier().map(|v| v.to_hex())
+    }
+
+    /// What the sender uploads as `restrictions.passphrase_hash`; `undefined` without
+    /// passphrase.
+    #[wasm_bindgen(getter, js_name = serverHash)]
+    pub fn server_hash(&self) -> Option<String> {
+        self.0.verifier().map(|v| v.server_hash_hex())
+    }
+}
+
+/// The default Argon2id parameters, for display.
+#[wasm_bindgen(js_name = defaultArgon2Params, unchecked_return_type = "{mCostKib: number, tCost: number, pCost: number}")]
+pub fn default_argon2_params() -> JsValue {
+    convert::argon2_to_js(Argon2Params::DEFAULT)
+}
+
+/// Encrypts a whole secret. `metadata`: `{kind: 'text'|'file'|'bundle', name?, mediaType?,
+/// size?}` (`size` defaults to the plaintext length). `options`: `{backend?: 'auto'|'webcrypto'|
+/// 'pure', segmentSize?}`. Resolves to the envelope.
+#[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+pub fn encrypt(
+    plaintext: Vec<u8>,
+    keys: &SecretKeys,
+    #[wasm_bindgen(
+        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
+    )]
+    metadata: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
+    options: JsValue,
+) -> Promise {
+    let keys = keys.0.clone();
+    let prepared = metadata_from_js(&metadata, Some(plaintext.len() as u64))
+        .and_then(|m| Ok((m, Options::from_js(&options)?)));
+    future_to_promise(async move {
+        let (metadata, options) = prepared?;
+        let backend = options.backend()?;
+        let envelope = crypto_core::encrypt(
+            &backend,
+            &keys,
+            &metadata,
+            &plaintext,
+            &options.encrypt_options(),
+        )
+        .await
+        .map_err(core_error)?;
+        Ok(Uint8Array::from(&envelope[..]).into())
+    })
+}
+
+/// Decrypts a whole envelope. Resolves to `{metadata, plaintext}`.
+#[wasm_bindgen(
+    unchecked_return_type = "Promise<{metadata: {kind: string, name?: string, mediaType?: string, size?: number}, plaintext: Uint8Array}>"
+)]
+pub fn decrypt(
+    envelope: Vec<u8>,
+    keys: &SecretKeys,
+    #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
+) -> Promise {
+    let keys = keys.0.clone();
+    let options = Options::from_js(&options);
+    future_to_promise(async move {
+        let backend = options?.backend()?;
+        let (metadata, plaintext) = crypto_core::decrypt(backend, keys, &envelope)
+            .await
+            .map_err(core_error)?;
+        let result = js_sys::Object::new();
+        convert::set(&result, "metadata", Some(metadata_to_js(&metadata)));
+        convert::set(
+            &result,
+            "plaintext",
+            Some(Uint8Array::from(&plaintext[..]).into()),
+        );
+        Ok(result.into())
+    })
+}
+
+type Shared<T> = Rc<RefCell<Option<T>>>;
+
+/// Runs `op` on the object inside `slot`, taking it out meanwhile so an overlapping call
+/// fails with `busy` instead of interleaving two pushes.
+fn with_slot<T: 'static, F, Fut>(slot: &Shared<T>, op: F) -> Promise
+where
+    F: FnOnce(T) -> Fut + 'static,
+    Fut: std::future::Future<Output = (T, Result<JsValue, JsValue>)> + 'static,
+{
+    let slot = slot.clone();
+    future_to_promise(async move {
+        let inner = slot
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| js_error("busy", "the previous call has not finished yet"))?;
+        let (inner, result) = op(inner).await;
+        *slot.borrow_mut() = Some(inner);
+        result
+    })
+}
+
+/// Streaming encryption: `push` chunks of plaintext, then `finish`; concatenating every
+/// resolved `Uint8Array` gives the envelope. Memory stays about two segments.
+#[wasm_bindgen]
+pub struct Encryptor(Shared<crypto_core::Encryptor<<AnyBackend as crypto_core::Backend>::Cipher>>);
+
+#[wasm_bindgen]
+impl Encryptor {
+    /// Starts an envelope. `metadata.size`, when given, is checked against the total pushed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Encryptor>")]
+    pub fn create(
+        keys: &SecretKeys,
+        #[wasm_bindgen(
+            unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
+        )]
+        metadata: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
+        options: JsValue,
+    ) -> Promise {
+        let keys = keys.0.clone();
+        let prepared =
+            metadata_from_js(&metadata, None).and_then(|m| Ok((m, Options::from_js(&options)?)));
+        future_to_promise(async move {
+            let (metadata, options) = prepared?;
+            let backend = options.backend()?;
+            let inner =
+                crypto_core::Encryptor::new(&backend, &keys, &metadata, &options.encrypt_options())
+                    .await
+                    .map_err(core_error)?;
+            Ok(Encryptor(Rc::new(RefCell::new(Some(inner)))).into())
+        })
+    }
+
+    /// Encrypts a chunk; resolves to the envelope bytes ready so far (possibly empty).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn push(&self, chunk: Vec<u8>) -> Promise {
+        with_slot(&self.0, move |mut inner| async move {
+            let result = inner.push(&chunk).await;
+            (inner, bytes_result(result))
+        })
+    }
+
+    /// Seals the last segment; resolves to the final envelope bytes.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn finish(&self) -> Promise {
+        with_slot(&self.0, |mut inner| async move {
+            let result = inner.finish().await;
+            (inner, bytes_result(result))
+        })
+    }
+}
+
+/// Streaming decryption: `push` envelope chunks, receive content; `metadata()` once known;
+/// `finish()` authenticates the end. Do not use the content before `finish` resolves.
+#[wasm_bindgen]
+pub struct Decryptor(Shared<crypto_core::Decryptor<AnyBackend>>);
+
+#[wasm_bindgen]
+impl Decryptor {
+    /// A decoder for an envelope under `keys`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        keys: &SecretKeys,
+        #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
+    ) -> Result<Decryptor, JsValue> {
+        let backend = Options::from_js(&options)?.backend()?;
+        let inner = crypto_core::Decryptor::new(backend, keys.0.clone());
+        Ok(Self(Rc::new(RefCell::new(Some(inner)))))
+    }
+
+    /// Decrypts a chunk; resolves to the content ready so far (possibly empty).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn push(&self, chunk: Vec<u8>) -> Promise {
+        with_slot(&self.0, move |mut inner| async move {
+            let result = inner.push(&chunk).await;
+            (inner, bytes_result(result))
+        })
+    }
+
+    /// The metadata once its segment has been decrypted, else `undefined`.
+    #[wasm_bindgen(
+        unchecked_return_type = "{kind: string, name?: string, mediaType?: string, size?: number} | undefined"
+    )]
+    pub fn metadata(&self) -> Result<JsValue, JsValue> {
+        let slot = self
+            .0
+            .try_borrow()
+            .map_err(|_| js_error("busy", "the previous call has not finished yet"))?;
+        let inner = slot
+            .as_ref()
+            .ok_or_else(|| js_error("busy", "the previous call has not finished yet"))?;
+        Ok(inner
+            .metadata()
+            .map(metadata_to_js)
+            .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    /// Authenticates the end of the envelope; resolves to the last content.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn finish(&self) -> Promise {
+        with_slot(&self.0, |mut inner| async move {
+            let result = inner.finish().await;
+            (inner, bytes_result(result))
+        })
+    }
+}
+
+fn bytes_result(result: Result<Vec<u8>, crypto_core::Error>) -> Result<JsValue, JsValue> {
+    result
+        .map(|bytes| Uint8Array::from(&bytes[..]).into())
+        .map_err(core_error)
+}

@@ -1,0 +1,105 @@
+//! Run-time choice between the WebCrypto and the pure-wasm AEAD backends.
+
+#![allow(async_fn_in_trait)]
+
+use crypto_core::{Backend, Error, Pure, SegmentCipher};
+
+/// Which backend a call asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// WebCrypto when `crypto.subtle` exists, pure otherwise.
+    Auto,
+    /// WebCrypto, or an error where it is missing.
+    WebCrypto,
+    /// Always the pure-wasm backend.
+    Pure,
+}
+
+/// A backend picked at run time.
+#[derive(Debug, Clone, Copy)]
+pub enum AnyBackend {
+    Pure,
+    #[cfg(target_arch = "wasm32")]
+    WebCrypto,
+}
+
+pub enum AnyCipher {
+    Pure(<Pure as Backend>::Cipher),
+    #[cfg(target_arch = "wasm32")]
+    WebCrypto(crypto_core::WebCryptoCipher),
+}
+
+pub fn web_crypto_available() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        crypto_core::WebCrypto::available()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+}
+
+impl AnyBackend {
+    pub fn select(choice: Choice) -> Result<Self, Error> {
+        match choice {
+            Choice::Pure => Ok(Self::Pure),
+            #[cfg(target_arch = "wasm32")]
+            Choice::Auto if web_crypto_available() => Ok(Self::WebCrypto),
+            Choice::Auto => Ok(Self::Pure),
+            #[cfg(target_arch = "wasm32")]
+            Choice::WebCrypto if web_crypto_available() => Ok(Self::WebCrypto),
+            Choice::WebCrypto => Err(Error::Backend(
+                "crypto.subtle is not available (not a secure context)".into(),
+            )),
+        }
+    }
+}
+
+impl Backend for AnyBackend {
+    type Cipher = AnyCipher;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Pure => Pure.name(),
+            #[cfg(target_arch = "wasm32")]
+            Self::WebCrypto => crypto_core::WebCrypto.name(),
+        }
+    }
+
+    async fn cipher(&self, key: &[u8; 32]) -> Result<AnyCipher, Error> {
+        Ok(match self {
+            Self::Pure => AnyCipher::Pure(Pure.cipher(key).await?),
+            #[cfg(target_arch = "wasm32")]
+            Self::WebCrypto => AnyCipher::WebCrypto(crypto_core::WebCrypto.cipher(key).await?),
+        })
+    }
+}
+
+impl SegmentCipher for AnyCipher {
+    async fn seal_into(
+        &self,
+        nonce: &[u8; 12],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match self {
+            Self::Pure(c) => c.seal_into(nonce, plaintext, out).await,
+            #[cfg(target_arch = "wasm32")]
+            Self::WebCrypto(c) => c.seal_into(nonce, plaintext, out).await,
+        }
+    }
+
+    async fn open_into(
+        &self,
+        nonce: &[u8; 12],
+        ciphertext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
+        match self {
+            Self::Pure(c) => c.open_into(nonce, ciphertext, out).await,
+            #[cfg(target_arch = "wasm32")]
+            Self::WebCrypto(c) => c.open_into(nonce, ciphertext, out).await,
+        }
+    }
+}
