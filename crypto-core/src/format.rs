@@ -35,6 +35,8 @@ pub const DEFAULT_SEGMENT_SIZE: u32 = 1024 * 1024;
 /// Bytes before the optional Argon2 block: magic, version, flags, segment size, salt, prefix.
 const FIXED_LEN: usize = 4 + 1 + 1 + 4 + SALT_LEN + NONCE_PREFIX_LEN;
 const ARGON2_LEN: usize = 12;
+/// The longest header: with the Argon2id block.
+pub const MAX_HEADER_LEN: usize = FIXED_LEN + ARGON2_LEN + MAC_LEN;
 
 /// A parsed (or to-be-written) header, without its MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -139,6 +139,9 @@ impl<C: SegmentCipher> Encryptor<C> {
 
     async fn push_inner(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = self.header.take().unwrap_or_default();
+        // Reserve once: growing a large output step by step would copy it several times.
+        let segments = (self.buffer.len() + chunk.len()) / self.segment_size + 1;
+        out.reserve(self.buffer.len() + chunk.len() + segments * TAG_LEN);
         self.content_len += chunk.len() as u64;
         if let Some(expected) = self.expected_size {
             if self.content_len > expected {
@@ -361,11 +364,15 @@ impl<B: Backend> Decryptor<B> {
     }
 
     async fn push_inner(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.buffer.len() + chunk.len());
         let mut rest = chunk;
         if self.body.is_none() {
-            self.buffer.extend_from_slice(rest);
-            rest = &[];
+            // Buffer only what the header can need; the body is read from `rest` in place.
+            let take = format::MAX_HEADER_LEN
+                .saturating_sub(self.buffer.len())
+                .min(rest.len());
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
             if !self.open_header().await? {
                 return Ok(out);
             }
