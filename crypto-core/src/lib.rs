@@ -24,7 +24,6 @@
 #![deny(missing_docs)]
 
 pub mod backend;
-pub mod bundle;
 mod error;
 pub mod format;
 mod kdf;

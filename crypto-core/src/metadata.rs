@@ -16,7 +16,7 @@ pub enum Kind {
     Text,
     /// One file.
     File,
-    /// Several files packed into one ustar archive (see [`crate::bundle`]).
+    /// Several files packed into one POSIX ustar archive.
     Bundle,
 }
 
