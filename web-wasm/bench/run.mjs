@@ -131,7 +131,7 @@ function markdown(result, chromiumVersion, size) {
   };
   const lines = [
     `Chromium ${chromiumVersion} headless; wasm module ${size.raw} bytes raw, ` +
-      `${size.gzip} bytes gzip -9; one untimed warm-up per path and size; ` +
+      `${size.gzip} bytes gzip (zlib level 9); one untimed warm-up per path and size; ` +
       `timer ${result.crossOriginIsolated ? '5 us (cross-origin isolated)' : '100 us'}.` +
       `${result.quick ? ' QUICK RUN (1 MiB, 1 run): not for comparison.' : ''}`,
     '',

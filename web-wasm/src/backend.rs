@@ -24,7 +24,8 @@ pub enum AnyBackend {
 }
 
 pub enum AnyCipher {
-    Pure(<Pure as Backend>::Cipher),
+    // Boxed: the expanded AES key schedule is far larger than a WebCrypto key handle.
+    Pure(Box<<Pure as Backend>::Cipher>),
     #[cfg(target_arch = "wasm32")]
     WebCrypto(crypto_core::WebCryptoCipher),
 }
@@ -69,7 +70,7 @@ impl Backend for AnyBackend {
 
     async fn cipher(&self, key: &[u8; 32]) -> Result<AnyCipher, Error> {
         Ok(match self {
-            Self::Pure => AnyCipher::Pure(Pure.cipher(key).await?),
+            Self::Pure => AnyCipher::Pure(Box::new(Pure.cipher(key).await?)),
             #[cfg(target_arch = "wasm32")]
             Self::WebCrypto => AnyCipher::WebCrypto(crypto_core::WebCrypto.cipher(key).await?),
         })

@@ -1,1 +1,62 @@
-fn main() {}
+//! Build automation for the Hakanai workspace, run as `cargo xtask <task>`.
+//!
+//! Std only, on purpose: it must compile in seconds on a fresh checkout. `main` only
+//! parses the task name and dispatches; each task lives in its own module.
+
+mod bench;
+mod setup;
+mod shell;
+mod test;
+mod vectors;
+mod wasm;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <TASK> [OPTIONS]
+
+Tasks:
+  setup [--check]   install missing tools (wasm32 target, nightly + cargo-fuzz,
+                    wasm-bindgen-cli pinned to Cargo.lock, wasm-pack, chromium,
+                    chromedriver, redis, npm devDependencies); --check only reports
+  test [--quick]    setup, then every check in order (fmt, clippy native + wasm32,
+                    native tests, wasm tests in Node and headless Chromium, release
+                    npm package, fuzz smoke); --quick skips fuzzing
+  ci [--quick]      alias of `test`
+  wasm              build the npm package into web-wasm/pkg and report its size
+  vectors           regenerate crypto-core/tests test vectors (HAKANAI_UPDATE_VECTORS=1)
+  bench             native + browser throughput; rewrites a section of BENCHMARKS.md
+  help              print this message
+
+Environment:
+  XTASK_VERBOSE=1   also print the probe commands (version checks) it runs
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "setup" => setup::run(rest),
+        "test" | "ci" => test::run(rest),
+        "wasm" => wasm::run(rest),
+        "vectors" => vectors::run(rest),
+        "bench" => bench::run(rest),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(shell::Error::new(format!(
+            "unknown task `{other}`; run `cargo xtask --help` for the list"
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {task}: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

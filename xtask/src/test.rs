@@ -1,0 +1,330 @@
+//! `cargo xtask test [--quick]` (alias `ci`): runs `setup`, then every check in order,
+//! stopping at the first failure, and ends with a table of steps and durations. If it
+//! passes locally, CI passes.
+//!
+//! To add a check (server tests, the Playwright suite), add a [`Step`] to [`steps`].
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
+use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::wasm;
+
+const FUZZ_DIR: &str = "crypto-core/fuzz";
+const FUZZ_SECONDS: u32 = 20;
+
+/// Chromium flags for headless runs on these machines: no sandbox (root in a
+/// container), and nothing that tries to reach the (closed) network.
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
+pub fn run(args: &[String]) -> Result<()> {
+    let quick = flags("test", args, &["--quick"])?.contains(&"--quick");
+    let steps = steps();
+    let mut report: Vec<(&str, Status, Duration)> = Vec::new();
+    let mut failure = None;
+    for step in &steps {
+        if failure.is_some() {
+            report.push((step.name, Status::NotRun, Duration::ZERO));
+            continue;
+        }
+        if quick && step.slow {
+            report.push((step.name, Status::Skipped("--quick".into()), Duration::ZERO));
+            continue;
+        }
+        println!("\n==> {}", step.name);
+        let start = Instant::now();
+        let result = (step.action)();
+        let elapsed = start.elapsed();
+        match result {
+            Ok(note) => report.push((step.name, Status::Ok(note), elapsed)),
+            Err(err) => {
+                report.push((step.name, Status::Failed, elapsed));
+                failure = Some(Error::new(format!("step `{}` failed: {err}", step.name)));
+            }
+        }
+    }
+    print!("\n{}", summary(&report));
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// One check. `action` returns a note for the summary (may be empty).
+struct Step {
+    name: &'static str,
+    /// Skipped by `--quick`.
+    slow: bool,
+    action: Box<dyn Fn() -> Result<String>>,
+}
+
+impl Step {
+    fn new(name: &'static str, action: impl Fn() -> Result<String> + 'static) -> Step {
+        Step {
+            name,
+            slow: false,
+            action: Box::new(action),
+        }
+    }
+
+    /// A step that runs one command.
+    fn cmd(name: &'static str, cmd: impl Fn() -> Cmd + 'static) -> Step {
+        Step::new(name, move || cmd().run().map(|()| String::new()))
+    }
+
+    fn slow(mut self) -> Step {
+        self.slow = true;
+        self
+    }
+}
+
+fn steps() -> Vec<Step> {
+    vec![
+        Step::new("setup", || setup::ensure(false).map(|()| String::new())),
+        Step::cmd("fmt", || {
+            Cmd::cargo().args(["fmt", "--all", "--", "--check"])
+        }),
+        Step::cmd("clippy native", || {
+            Cmd::cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }),
+        // `--all-features` only on wasm32: crypto-core's `webcrypto` needs a browser.
+        Step::cmd("clippy wasm32", || {
+            Cmd::cargo()
+                .args(["clippy", "-p", "hakanai-wasm", "-p", "hakanai-crypto-core"])
+                .args([
+                    "--target",
+                    WASM_TARGET,
+                    "--all-features",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+        }),
+        Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])),
+        Step::new("test web-wasm (node)", || {
+            wasm_test(&["-p", "hakanai-wasm"], Runtime::Node)
+        }),
+        Step::new("test web-wasm (chromium)", || {
+            wasm_test(&["-p", "hakanai-wasm"], Runtime::Chromium)
+        }),
+        // crypto-core's vectors run in wasm through web-wasm's tests (both backends), so
+        // crypto-core itself (whose proptest dev-dependency does not build for wasm32) is
+        // tested natively only.
+        Step::new("npm package (release)", || {
+            wasm::build()?;
+            let size = wasm::size()?;
+            println!("wasm: {}: {}", wasm::WASM_FILE, size.describe());
+            Ok(format!("wasm {} B raw, {} B gzip", size.raw, size.gzip))
+        }),
+        Step::new("fuzz smoke", fuzz_smoke).slow(),
+        // Next: server tests (Redis on a free port), the Playwright suite.
+    ]
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Runtime {
+    Node,
+    Chromium,
+}
+
+/// `cargo test --target wasm32-unknown-unknown <args>` through wasm-bindgen-test-runner,
+/// in Node or in headless Chromium driven by chromedriver.
+fn wasm_test(args: &[&str], runtime: Runtime) -> Result<String> {
+    let mut cmd = Cmd::cargo()
+        .args(["test", "--target", WASM_TARGET])
+        .args(args)
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        );
+    // Set in both modes: a test binary with `wasm_bindgen_test_configure!(run_in_browser)`
+    // runs in the browser whatever the environment says.
+    cmd = cmd
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", write_webdriver_json()?);
+    if std::env::var_os("WASM_BINDGEN_TEST_TIMEOUT").is_none() {
+        // The runner's default (20 s) is short for debug-build Argon2 in a browser.
+        cmd = cmd.env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+    }
+    if runtime == Runtime::Chromium {
+        cmd = cmd.env("WASM_BINDGEN_USE_BROWSER", "1");
+    }
+    cmd.run().map(|()| String::new())
+}
+
+/// Writes the chromedriver capabilities (system Chromium, headless flags) to
+/// `target/xtask/webdriver.json`; wasm-bindgen-test-runner reads the file named by
+/// `WASM_BINDGEN_TEST_WEBDRIVER_JSON` (default: `webdriver.json` in the current dir).
+fn write_webdriver_json() -> Result<PathBuf> {
+    let dir = root().join("target").join("xtask");
+    let path = dir.join("webdriver.json");
+    let args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| format!("\"{a}\"")).collect();
+    let json = format!(
+        "{{\n  \"goog:chromeOptions\": {{\n    \"binary\": \"{CHROMIUM}\",\n    \"args\": [{}]\n  }}\n}}\n",
+        args.join(", ")
+    );
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, json))
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Runs each cargo-fuzz target for a few seconds. Needs nightly (`cargo +nightly`: the
+/// rustup proxy, not `$CARGO`, which is the stable toolchain's own binary).
+fn fuzz_smoke() -> Result<String> {
+    let list = Cmd::rustup_cargo("nightly")
+        .args(["fuzz", "list", "--fuzz-dir", FUZZ_DIR])
+        .read()?;
+    let targets: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::new(format!(
+            "`cargo fuzz list` found no targets in {FUZZ_DIR}"
+        )));
+    }
+    for target in &targets {
+        // The corpus dir collects new inputs (git-ignored); committed seeds are read too.
+        let corpus = format!("{FUZZ_DIR}/corpus/{target}");
+        std::fs::create_dir_all(root().join(&corpus))
+            .map_err(|e| Error::new(format!("create {corpus}: {e}")))?;
+        let seeds = format!("{FUZZ_DIR}/seeds/{target}");
+        let mut cmd = Cmd::rustup_cargo("nightly").args([
+            "fuzz",
+            "run",
+            target,
+            "--fuzz-dir",
+            FUZZ_DIR,
+            &corpus,
+        ]);
+        if root().join(&seeds).is_dir() {
+            cmd = cmd.arg(seeds);
+        }
+        cmd.args(["--"])
+            .arg(format!("-max_total_time={FUZZ_SECONDS}"))
+            .arg("-rss_limit_mb=2048")
+            .run()?;
+    }
+    Ok(format!("{} target(s) x {FUZZ_SECONDS}s", targets.len()))
+}
+
+enum Status {
+    Ok(String),
+    Failed,
+    Skipped(String),
+    NotRun,
+}
+
+fn summary(report: &[(&str, Status, Duration)]) -> String {
+    let width = report
+        .iter()
+        .map(|(name, ..)| name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<8}  {:>8}  note",
+        "step", "result", "time"
+    );
+    let mut total = Duration::ZERO;
+    for (name, status, elapsed) in report {
+        total += *elapsed;
+        let (result, note) = match status {
+            Status::Ok(note) => ("ok", note.as_str()),
+            Status::Failed => ("FAILED", ""),
+            Status::Skipped(why) => ("skipped", why.as_str()),
+            Status::NotRun => ("not run", ""),
+        };
+        let time = if *elapsed == Duration::ZERO {
+            "-".to_string()
+        } else {
+            fmt_duration(*elapsed)
+        };
+        let _ = writeln!(out, "{name:<width$}  {result:<8}  {time:>8}  {note}");
+    }
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<8}  {:>8}",
+        "total",
+        "",
+        fmt_duration(total)
+    );
+    out
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_step() {
+        let report = [
+            (
+                "setup",
+                Status::Ok(String::new()),
+                Duration::from_millis(400),
+            ),
+            ("fmt", Status::Failed, Duration::from_secs(75)),
+            ("fuzz smoke", Status::NotRun, Duration::ZERO),
+        ];
+        let text = summary(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(
+            lines[1].starts_with("setup") && lines[1].contains("0.4s"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("FAILED") && lines[2].contains("1m15s"),
+            "{text}"
+        );
+        assert!(lines[3].contains("not run"), "{text}");
+        assert!(
+            lines[4].starts_with("total") && lines[4].contains("1m15s"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn webdriver_json_names_system_chromium() {
+        let path = write_webdriver_json().unwrap();
+        let json = std::fs::read_to_string(path).unwrap();
+        assert!(json.contains("\"binary\": \"/usr/bin/chromium\""), "{json}");
+        assert!(
+            json.contains("\"--headless=new\", \"--no-sandbox\""),
+            "{json}"
+        );
+    }
+}
