@@ -30,6 +30,10 @@ pub trait Backend {
 /// AES-256-GCM under one key. Output is appended to a caller's buffer, so streaming a large
 /// secret copies each byte as few times as possible.
 pub trait SegmentCipher {
+    /// Whether several calls in flight at once run in parallel (WebCrypto works on other
+    /// threads); the stream then issues a few segments at a time.
+    const CONCURRENT: bool = false;
+
     /// Encrypts `plaintext` and appends `ciphertext || tag` to `out`.
     async fn seal_into(
         &self,
@@ -192,6 +196,8 @@ mod webcrypto {
     }
 
     impl SegmentCipher for WebCryptoCipher {
+        const CONCURRENT: bool = true;
+
         async fn seal_into(
             &self,
             nonce: &[u8; 12],

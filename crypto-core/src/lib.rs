@@ -57,9 +57,7 @@ pub async fn encrypt<B: Backend>(
     options: &EncryptOptions,
 ) -> Result<Vec<u8>, Error> {
     let mut encryptor = Encryptor::new(backend, keys, metadata, options).await?;
-    let mut envelope = encryptor.push(content).await?;
-    envelope.extend_from_slice(&encryptor.finish().await?);
-    Ok(envelope)
+    encryptor.finish_with(content).await
 }
 
 /// Decrypts a complete envelope into its metadata and content.
@@ -69,8 +67,7 @@ pub async fn decrypt<B: Backend>(
     envelope: &[u8],
 ) -> Result<(Metadata, Vec<u8>), Error> {
     let mut decryptor = Decryptor::new(backend, keys);
-    let mut content = decryptor.push(envelope).await?;
-    content.extend_from_slice(&decryptor.finish().await?);
+    let content = decryptor.finish_with(envelope).await?;
     let metadata = decryptor
         .metadata()
         .cloned()

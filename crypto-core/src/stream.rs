@@ -7,6 +7,8 @@
 //! authenticated: only a successful [`Decryptor::finish`] proves the secret is complete.
 //! Callers must not act on (e.g. offer for download) plaintext until then.
 
+use futures_util::future::join_all;
+
 use crate::backend::{Backend, SegmentCipher, TAG_LEN};
 use crate::format::{
     self, segment_nonce, Header, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
@@ -54,21 +56,51 @@ impl Default for EncryptOptions {
     }
 }
 
-async fn seal_segment<C: SegmentCipher>(
+/// Segments sealed (or opened) concurrently when the backend benefits: enough to keep
+/// WebCrypto's worker threads busy, few enough to bound memory (8 segments in flight).
+const MAX_IN_FLIGHT: usize = 8;
+
+/// The nonce index of the `k`-th job of a batch starting at `first`.
+fn job_index(first: u32, k: usize) -> Result<u32, Error> {
+    u32::try_from(k)
+        .ok()
+        .and_then(|k| first.checked_add(k))
+        .ok_or(Error::TooLarge)
+}
+
+/// Seals `jobs` (plaintext, last?) with consecutive indexes from `first`, appending to `out`
+/// in order. Returns the index after the last non-last segment.
+async fn seal_jobs<C: SegmentCipher>(
     cipher: &C,
     prefix: &[u8; NONCE_PREFIX_LEN],
-    index: &mut u32,
-    plaintext: &[u8],
-    last: bool,
+    first: u32,
+    jobs: &[(&[u8], bool)],
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    cipher
-        .seal_into(&segment_nonce(prefix, *index, last), plaintext, out)
-        .await?;
-    if !last {
-        *index = index.checked_add(1).ok_or(Error::TooLarge)?;
+) -> Result<u32, Error> {
+    if !C::CONCURRENT {
+        for (k, (plaintext, last)) in jobs.iter().enumerate() {
+            let nonce = segment_nonce(prefix, job_index(first, k)?, *last);
+            cipher.seal_into(&nonce, plaintext, out).await?;
+        }
+    } else {
+        for (g, group) in jobs.chunks(MAX_IN_FLIGHT).enumerate() {
+            let sealed = join_all(group.iter().enumerate().map(|(k, (plaintext, last))| {
+                let index = job_index(first, g * MAX_IN_FLIGHT + k);
+                async move {
+                    let nonce = segment_nonce(prefix, index?, *last);
+                    let mut sealed = Vec::with_capacity(plaintext.len() + TAG_LEN);
+                    cipher.seal_into(&nonce, plaintext, &mut sealed).await?;
+                    Ok::<_, Error>(sealed)
+                }
+            }))
+            .await;
+            for segment in sealed {
+                out.extend_from_slice(&segment?);
+            }
+        }
     }
-    Ok(())
+    let non_last = jobs.iter().filter(|(_, last)| !last).count();
+    job_index(first, non_last)
 }
 
 /// Streaming encoder. Concatenating every output of [`push`](Self::push) and
@@ -80,8 +112,9 @@ pub struct Encryptor<C: SegmentCipher> {
     index: u32,
     /// Plaintext not yet sealed; at most one segment.
     buffer: Vec<u8>,
-    /// The header, until the first output carries it.
-    header: Option<Vec<u8>>,
+    /// Envelope bytes produced before the first call (the header, and the first segments
+    /// when the metadata record is longer than a segment).
+    pending: Vec<u8>,
     expected_size: Option<u64>,
     content_len: u64,
     failed: bool,
@@ -109,18 +142,26 @@ impl<C: SegmentCipher> Encryptor<C> {
             argon2: keys.argon2_params(),
         };
         let envelope_keys = keys.envelope_keys(&header.salt, header.argon2)?;
-        let header_bytes = header.write(&envelope_keys.header_mac);
+        let mut pending = header.write(&envelope_keys.header_mac);
         let cipher = backend.cipher(&envelope_keys.payload).await?;
         let segment_size = options.segment_size as usize;
+        let record = metadata.encode()?;
+        // A record longer than a segment: its full segments are certainly not the last.
+        let full = record.len().saturating_sub(1) / segment_size;
+        let jobs: Vec<(&[u8], bool)> = record[..full * segment_size]
+            .chunks(segment_size)
+            .map(|segment| (segment, false))
+            .collect();
+        let index = seal_jobs(&cipher, &header.nonce_prefix, 0, &jobs, &mut pending).await?;
         let mut buffer = Vec::with_capacity(segment_size);
-        buffer.extend_from_slice(&metadata.encode()?);
+        buffer.extend_from_slice(&record[full * segment_size..]);
         Ok(Self {
             cipher,
             nonce_prefix: header.nonce_prefix,
             segment_size,
-            index: 0,
+            index,
             buffer,
-            header: Some(header_bytes),
+            pending,
             expected_size: metadata.size,
             content_len: 0,
             failed: false,
@@ -129,104 +170,85 @@ impl<C: SegmentCipher> Encryptor<C> {
 
     /// Adds content; returns the envelope bytes that are ready (possibly none).
     pub async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        if self.failed {
-            return Err(Error::StreamClosed);
-        }
-        let result = self.push_inner(chunk).await;
-        self.failed = result.is_err();
-        result
-    }
-
-    async fn push_inner(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = self.header.take().unwrap_or_default();
-        // Reserve once: growing a large output step by step would copy it several times.
-        let segments = (self.buffer.len() + chunk.len()) / self.segment_size + 1;
-        out.reserve(self.buffer.len() + chunk.len() + segments * TAG_LEN);
-        self.content_len += chunk.len() as u64;
-        if let Some(expected) = self.expected_size {
-            if self.content_len > expected {
-                return Err(Error::LengthMismatch {
-                    expected,
-                    actual: self.content_len,
-                });
-            }
-        }
-        let seg = self.segment_size;
-        self.seal_overflow(&mut out).await?;
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            if self.buffer.len() == seg {
-                // More data follows, so the buffered segment is not the last one.
-                let (cipher, prefix) = (&self.cipher, &self.nonce_prefix);
-                seal_segment(
-                    cipher,
-                    prefix,
-                    &mut self.index,
-                    &self.buffer,
-                    false,
-                    &mut out,
-                )
-                .await?;
-                self.buffer.clear();
-            }
-            if self.buffer.is_empty() {
-                // Seal whole segments straight from the input, without copying them first.
-                while rest.len() > seg {
-                    let (segment, tail) = rest.split_at(seg);
-                    let (cipher, prefix) = (&self.cipher, &self.nonce_prefix);
-                    seal_segment(cipher, prefix, &mut self.index, segment, false, &mut out).await?;
-                    rest = tail;
-                }
-            }
-            let take = (seg - self.buffer.len()).min(rest.len());
-            self.buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-        }
-        Ok(out)
-    }
-
-    /// Seals the full segments of a buffer longer than one segment (a metadata record can be
-    /// longer than a small segment).
-    async fn seal_overflow(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        let seg = self.segment_size;
-        let mut start = 0;
-        while self.buffer.len() - start > seg {
-            let segment = &self.buffer[start..start + seg];
-            seal_segment(
-                &self.cipher,
-                &self.nonce_prefix,
-                &mut self.index,
-                segment,
-                false,
-                out,
-            )
-            .await?;
-            start += seg;
-        }
-        self.buffer.drain(..start);
-        Ok(())
+        self.process(chunk, false).await
     }
 
     /// Seals the last segment and returns the final envelope bytes. The encoder is closed
     /// afterwards.
     pub async fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        self.process(&[], true).await
+    }
+
+    /// [`push`](Self::push) the final chunk and [`finish`](Self::finish) in one step, so
+    /// that every segment can be sealed concurrently.
+    pub async fn finish_with(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        self.process(chunk, true).await
+    }
+
+    async fn process(&mut self, chunk: &[u8], finishing: bool) -> Result<Vec<u8>, Error> {
         if self.failed {
             return Err(Error::StreamClosed);
         }
         self.failed = true;
+        let out = self.process_inner(chunk, finishing).await?;
+        self.failed = finishing;
+        Ok(out)
+    }
+
+    async fn process_inner(&mut self, chunk: &[u8], finishing: bool) -> Result<Vec<u8>, Error> {
+        self.content_len += chunk.len() as u64;
         if let Some(expected) = self.expected_size {
-            if expected != self.content_len {
+            if self.content_len > expected || (finishing && self.content_len != expected) {
                 return Err(Error::LengthMismatch {
                     expected,
                     actual: self.content_len,
                 });
             }
         }
-        let mut out = self.header.take().unwrap_or_default();
-        self.seal_overflow(&mut out).await?;
-        let last = std::mem::take(&mut self.buffer);
-        let (cipher, prefix) = (&self.cipher, &self.nonce_prefix);
-        seal_segment(cipher, prefix, &mut self.index, &last, true, &mut out).await?;
+        let seg = self.segment_size;
+        let mut out = std::mem::take(&mut self.pending);
+        // Reserve once: growing a large output step by step would copy it several times.
+        let total = self.buffer.len() + chunk.len();
+        out.reserve(total + (total / seg + 1) * TAG_LEN);
+
+        // Top up the buffer: afterwards it is either a full segment or holds all the input.
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let take = (seg - buffer.len()).min(chunk.len());
+        buffer.extend_from_slice(&chunk[..take]);
+        let mut rest = &chunk[take..];
+
+        if rest.is_empty() && !finishing {
+            self.buffer = buffer;
+            return Ok(out);
+        }
+        // A segment is sealed as non-last only when more plaintext follows it.
+        let mut jobs: Vec<(&[u8], bool)> = Vec::new();
+        if rest.is_empty() {
+            jobs.push((&buffer, true));
+        } else {
+            jobs.push((&buffer, false));
+            while rest.len() > seg {
+                let (segment, tail) = rest.split_at(seg);
+                jobs.push((segment, false));
+                rest = tail;
+            }
+            if finishing {
+                jobs.push((rest, true));
+                rest = &[];
+            }
+        }
+        self.index = seal_jobs(
+            &self.cipher,
+            &self.nonce_prefix,
+            self.index,
+            &jobs,
+            &mut out,
+        )
+        .await?;
+        drop(jobs);
+        buffer.clear();
+        buffer.extend_from_slice(rest);
+        self.buffer = buffer;
         Ok(out)
     }
 }
@@ -239,30 +261,78 @@ struct Body<C> {
 }
 
 impl<C: SegmentCipher> Body<C> {
-    /// Opens one segment into `out`. On failure, tells apart the ways a stream can be damaged
-    /// by also trying the other value of the last-segment flag.
-    async fn open(&mut self, segment: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-        let nonce = segment_nonce(&self.nonce_prefix, self.index, last);
-        if self.cipher.open_into(&nonce, segment, out).await? {
-            if !last {
-                self.index = self.index.checked_add(1).ok_or(Error::TooLarge)?;
+    /// Opens `jobs` (ciphertext, last?) with consecutive indexes, handing each plaintext to
+    /// `accept` in order.
+    async fn open_jobs(
+        &mut self,
+        jobs: &[(&[u8], bool)],
+        out: &mut Vec<u8>,
+        parser: &mut PlaintextParser,
+    ) -> Result<(), Error> {
+        let first = self.index;
+        if !C::CONCURRENT {
+            for (k, (segment, last)) in jobs.iter().enumerate() {
+                let index = job_index(first, k)?;
+                let start = out.len();
+                if !self
+                    .cipher
+                    .open_into(
+                        &segment_nonce(&self.nonce_prefix, index, *last),
+                        segment,
+                        out,
+                    )
+                    .await?
+                {
+                    return Err(self.diagnose(index, segment, *last).await);
+                }
+                parser.accept(out, start)?;
             }
-            return Ok(());
+        } else {
+            for (g, group) in jobs.chunks(MAX_IN_FLIGHT).enumerate() {
+                let (cipher, prefix) = (&self.cipher, &self.nonce_prefix);
+                let opened = join_all(group.iter().enumerate().map(|(k, (segment, last))| {
+                    let index = job_index(first, g * MAX_IN_FLIGHT + k);
+                    async move {
+                        let index = index?;
+                        let mut plain = Vec::with_capacity(segment.len());
+                        let ok = cipher
+                            .open_into(&segment_nonce(prefix, index, *last), segment, &mut plain)
+                            .await?;
+                        Ok::<_, Error>((index, ok, plain))
+                    }
+                }))
+                .await;
+                for (k, result) in opened.into_iter().enumerate() {
+                    let (index, ok, plain) = result?;
+                    if !ok {
+                        let (segment, last) = group[k];
+                        return Err(self.diagnose(index, segment, last).await);
+                    }
+                    let start = out.len();
+                    out.extend_from_slice(&plain);
+                    parser.accept(out, start)?;
+                }
+            }
         }
-        let other = segment_nonce(&self.nonce_prefix, self.index, !last);
+        let non_last = jobs.iter().filter(|(_, last)| !last).count();
+        self.index = job_index(first, non_last)?;
+        Ok(())
+    }
+
+    /// Tells apart the ways a segment can fail by also trying the other last-segment flag.
+    async fn diagnose(&self, index: u32, segment: &[u8], last: bool) -> Error {
+        let other = segment_nonce(&self.nonce_prefix, index, !last);
         let mut scratch = Vec::new();
-        if self.cipher.open_into(&other, segment, &mut scratch).await? {
+        match self.cipher.open_into(&other, segment, &mut scratch).await {
             // A valid last segment followed by more data, or a valid middle segment where the
             // envelope ends.
-            return Err(if last {
-                Error::Truncated
-            } else {
-                Error::TrailingData
-            });
+            Ok(true) if last => Error::Truncated,
+            Ok(true) => Error::TrailingData,
+            Ok(false) => Error::SegmentAuthentication {
+                index: u64::from(index),
+            },
+            Err(e) => e,
         }
-        Err(Error::SegmentAuthentication {
-            index: u64::from(self.index),
-        })
     }
 }
 
@@ -355,16 +425,32 @@ impl<B: Backend> Decryptor<B> {
 
     /// Adds envelope bytes; returns the content that could be decrypted (possibly none).
     pub async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        self.process(chunk, false).await
+    }
+
+    /// Opens the last segment and checks the envelope is complete; returns the last content.
+    /// The decoder is closed afterwards; [`metadata`](Self::metadata) stays available.
+    pub async fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        self.process(&[], true).await
+    }
+
+    /// [`push`](Self::push) the final chunk and [`finish`](Self::finish) in one step, so
+    /// that every segment can be opened concurrently.
+    pub async fn finish_with(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        self.process(chunk, true).await
+    }
+
+    async fn process(&mut self, chunk: &[u8], finishing: bool) -> Result<Vec<u8>, Error> {
         if self.failed {
             return Err(Error::StreamClosed);
         }
-        let result = self.push_inner(chunk).await;
-        self.failed = result.is_err();
-        result
+        self.failed = true;
+        let out = self.process_inner(chunk, finishing).await?;
+        self.failed = finishing;
+        Ok(out)
     }
 
-    async fn push_inner(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(self.buffer.len() + chunk.len());
+    async fn process_inner(&mut self, chunk: &[u8], finishing: bool) -> Result<Vec<u8>, Error> {
         let mut rest = chunk;
         if self.body.is_none() {
             // Buffer only what the header can need; the body is read from `rest` in place.
@@ -374,42 +460,66 @@ impl<B: Backend> Decryptor<B> {
             self.buffer.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if !self.open_header().await? {
-                return Ok(out);
+                return if finishing {
+                    Err(Error::Truncated)
+                } else {
+                    Ok(Vec::new())
+                };
             }
         }
         let Some(body) = self.body.as_mut() else {
-            return Ok(out);
+            return Err(Error::Truncated);
         };
         let ct_len = body.segment_ct_len;
-        // Right after the header, the buffer may hold several segments.
-        let mut start = 0;
-        while self.buffer.len() - start > ct_len {
-            let before = out.len();
-            body.open(&self.buffer[start..start + ct_len], false, &mut out)
-                .await?;
-            self.plaintext.accept(&mut out, before)?;
-            start += ct_len;
+        let mut out = Vec::with_capacity(self.buffer.len() + rest.len());
+        // Top up the buffer: afterwards it is either a full segment or holds all the input.
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let take = (ct_len - buffer.len()).min(rest.len());
+        buffer.extend_from_slice(&rest[..take]);
+        rest = &rest[take..];
+        if rest.is_empty() && !finishing {
+            self.buffer = buffer;
+            return Ok(out);
         }
-        self.buffer.drain(..start);
-        while !rest.is_empty() {
-            if self.buffer.len() == ct_len {
-                let before = out.len();
-                body.open(&self.buffer, false, &mut out).await?;
-                self.plaintext.accept(&mut out, before)?;
-                self.buffer.clear();
+        let mut jobs: Vec<(&[u8], bool)> = Vec::new();
+        let mut short_tail = false;
+        if rest.is_empty() {
+            if buffer.len() < TAG_LEN {
+                return Err(Error::Truncated);
             }
-            if self.buffer.is_empty() {
-                while rest.len() > ct_len {
-                    let (segment, tail) = rest.split_at(ct_len);
-                    let before = out.len();
-                    body.open(segment, false, &mut out).await?;
-                    self.plaintext.accept(&mut out, before)?;
-                    rest = tail;
+            jobs.push((&buffer, true));
+        } else {
+            jobs.push((&buffer, false));
+            while rest.len() > ct_len {
+                let (segment, tail) = rest.split_at(ct_len);
+                jobs.push((segment, false));
+                rest = tail;
+            }
+            if finishing {
+                // Shorter than a tag: open the segments before it first, so that data after
+                // a complete envelope is reported as such.
+                short_tail = rest.len() < TAG_LEN;
+                if !short_tail {
+                    jobs.push((rest, true));
                 }
+                rest = &[];
             }
-            let take = (ct_len - self.buffer.len()).min(rest.len());
-            self.buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
+        }
+        body.open_jobs(&jobs, &mut out, &mut self.plaintext).await?;
+        if short_tail {
+            return Err(Error::Truncated);
+        }
+        drop(jobs);
+        buffer.clear();
+        buffer.extend_from_slice(rest);
+        self.buffer = buffer;
+        if finishing {
+            if self.plaintext.metadata.is_none() {
+                return Err(Error::InvalidMetadata(
+                    "the metadata record is incomplete".into(),
+                ));
+            }
+            self.plaintext.check_size(true)?;
         }
         Ok(out)
     }
@@ -430,31 +540,5 @@ impl<B: Backend> Decryptor<B> {
         });
         self.buffer.drain(..header_len);
         Ok(true)
-    }
-
-    /// Opens the last segment and checks the envelope is complete; returns the last content.
-    /// The decoder is closed afterwards; [`metadata`](Self::metadata) stays available.
-    pub async fn finish(&mut self) -> Result<Vec<u8>, Error> {
-        if self.failed {
-            return Err(Error::StreamClosed);
-        }
-        self.failed = true;
-        let Some(body) = self.body.as_mut() else {
-            return Err(Error::Truncated);
-        };
-        if self.buffer.len() < TAG_LEN {
-            return Err(Error::Truncated);
-        }
-        let mut out = Vec::new();
-        body.open(&self.buffer, true, &mut out).await?;
-        self.buffer = Vec::new();
-        self.plaintext.accept(&mut out, 0)?;
-        if self.plaintext.metadata.is_none() {
-            return Err(Error::InvalidMetadata(
-                "the metadata record is incomplete".into(),
-            ));
-        }
-        self.plaintext.check_size(true)?;
-        Ok(out)
     }
 }
