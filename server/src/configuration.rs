@@ -1,0 +1,191 @@
+//! Command-line flags; every flag is also read from a `HAKANAI_*` environment variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
+use ipnet::IpNet;
+
+use crate::restrictions::parse_ip_or_net;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hakanai-server",
+    version,
+    about = "Hakanai one-time secret storage server"
+)]
+pub struct Config {
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "HAKANAI_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "HAKANAI_LISTEN_ADDRESS", default_value = "127.0.0.1")]
+    pub listen_address: IpAddr,
+
+    /// Redis DSN, e.g. redis://127.0.0.1:6379/0. Without it secrets live in this process only.
+    #[arg(long, env = "HAKANAI_REDIS_DSN")]
+    pub redis_dsn: Option<String>,
+
+    /// Upper bound for one Redis operation, including waiting for a connection.
+    #[arg(long, env = "HAKANAI_REDIS_TIMEOUT", default_value = "1500ms", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// Largest secret a user token may upload (decoded size), e.g. 10m, 1.5m, 512k.
+    #[arg(long, env = "HAKANAI_UPLOAD_SIZE_LIMIT", default_value = "10m", value_parser = parse_size)]
+    pub upload_size_limit: u64,
+
+    /// Allow uploads without a token.
+    #[arg(long, env = "HAKANAI_ALLOW_ANONYMOUS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub allow_anonymous: bool,
+
+    /// Largest secret an anonymous client may upload.
+    #[arg(long, env = "HAKANAI_ANONYMOUS_SIZE_LIMIT", default_value = "32k", value_parser = parse_size)]
+    pub anonymous_size_limit: u64,
+
+    /// Longest lifetime a secret may have, e.g. 7d, 12h.
+    #[arg(long, env = "HAKANAI_MAX_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub max_ttl: Duration,
+
+    /// Enable the admin API; an admin token is created and printed once if none exists.
+    #[arg(long, env = "HAKANAI_ENABLE_ADMIN_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub enable_admin_token: bool,
+
+    /// Create a new admin token, print it once and exit.
+    #[arg(long, env = "HAKANAI_RESET_ADMIN_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub reset_admin_token: bool,
+
+    /// Delete all user tokens, create one new default token, print it once and exit.
+    #[arg(long, env = "HAKANAI_RESET_USER_TOKENS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub reset_user_tokens: bool,
+
+    /// Client IP ranges allowed to use the admin API (comma-separated). Default: loopback only.
+    #[arg(long, env = "HAKANAI_TRUSTED_IP_RANGES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_ip_ranges: Vec<IpNet>,
+
+    /// Peers whose forwarded client-IP header is believed (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "HAKANAI_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_net,
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Header carrying the client IP when set by a trusted proxy.
+    #[arg(
+        long,
+        env = "HAKANAI_TRUSTED_IP_HEADER",
+        default_value = "x-forwarded-for"
+    )]
+    pub trusted_ip_header: String,
+
+    /// Header carrying the client's country code (e.g. CF-IPCountry); enables country restrictions.
+    #[arg(long, env = "HAKANAI_COUNTRY_HEADER")]
+    pub country_header: Option<String>,
+
+    /// Header carrying the client's ASN; enables ASN restrictions.
+    #[arg(long, env = "HAKANAI_ASN_HEADER")]
+    pub asn_header: Option<String>,
+
+    /// Origins allowed for cross-origin API calls (comma-separated). Default: same origin only.
+    #[arg(long, env = "HAKANAI_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Wrong passphrases before a secret is destroyed.
+    #[arg(long, env = "HAKANAI_MAX_PASSPHRASE_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_passphrase_attempts: u32,
+
+    /// Directory with the web page's static files (reveal.html, index.html, *.js, *.wasm).
+    #[arg(long, env = "HAKANAI_WEB_ROOT")]
+    pub web_root: Option<PathBuf>,
+}
+
+impl Config {
+    /// The ranges allowed to reach the admin API.
+    pub fn admin_ranges(&self) -> Vec<IpNet> {
+        if self.trusted_ip_ranges.is_empty() {
+            return loopback();
+        }
+        self.trusted_ip_ranges.clone()
+    }
+
+    /// Lifetime used when an upload does not name one.
+    pub fn default_ttl(&self) -> Duration {
+        self.max_ttl.min(Duration::from_secs(24 * 3600))
+    }
+}
+
+fn loopback() -> Vec<IpNet> {
+    vec![
+        "127.0.0.0/8".parse().expect("valid"),
+        "::1/128".parse().expect("valid"),
+    ]
+}
+
+/// Binary units: `32k` is 32 KiB, `1.5m` is 1.5 MiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let n = parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("invalid size {s:?}: {e}"))?;
+    if n == 0 {
+        return Err("size must be greater than zero".into());
+    }
+    Ok(n)
+}
+
+/// Humantime (`7d`, `90s`, `1h 30m`) or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    parse_ip_or_net(s.trim()).ok_or_else(|| format!("invalid IP range {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32k").unwrap(), 32 * 1024);
+        assert_eq!(parse_size("10m").unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_size("1.5m").unwrap(), 1024 * 1024 * 3 / 2);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse_from(["hakanai-server"]);
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.upload_size_limit, 10 * 1024 * 1024);
+        assert_eq!(c.anonymous_size_limit, 32 * 1024);
+        assert_eq!(c.max_passphrase_attempts, 5);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(!c.allow_anonymous);
+    }
+}

@@ -1,0 +1,101 @@
+//! One error type for every handler: a status plus a JSON body `{"error", "details"}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+pub const ATTEMPTS_HEADER: &str = "x-passphrase-attempts-remaining";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Passphrase missing or wrong; carries the attempts left.
+    #[error("passphrase required or wrong")]
+    Passphrase {
+        remaining: u32,
+        details: &'static str,
+    },
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound(&'static str),
+    #[error("gone: {0}")]
+    Gone(&'static str),
+    #[error("payload too large")]
+    PayloadTooLarge(u64),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable error code.
+    pub error: &'static str,
+    /// Human-readable explanation; never internal details.
+    pub details: String,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, error, details) = match &self {
+            AppError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad_request", d.clone()),
+            AppError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized", (*d).into()),
+            AppError::Passphrase { details, .. } => (
+                StatusCode::UNAUTHORIZED,
+                "passphrase_required",
+                (*details).into(),
+            ),
+            AppError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", (*d).into()),
+            AppError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", (*d).into()),
+            AppError::Gone(d) => (StatusCode::GONE, "gone", (*d).into()),
+            AppError::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the secret exceeds the upload limit of {limit} bytes"),
+            ),
+            AppError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "use application/json or application/octet-stream".into(),
+            ),
+            AppError::NotImplemented(d) => {
+                (StatusCode::NOT_IMPLEMENTED, "not_implemented", (*d).into())
+            }
+            AppError::Store(e) => {
+                tracing::error!(error = %e, "store error");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "storage is unavailable, try again later".into(),
+                )
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong".into(),
+                )
+            }
+        };
+        let mut resp = (status, Json(ErrorBody { error, details })).into_response();
+        if let AppError::Passphrase { remaining, .. } = self {
+            resp.headers_mut()
+                .insert(ATTEMPTS_HEADER, HeaderValue::from(remaining));
+        }
+        resp
+    }
+}

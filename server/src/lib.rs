@@ -1,0 +1,413 @@
+//! Hakanai storage server: stores opaque, client-encrypted secrets with a TTL and hands each one
+//! out at most once. It never sees a key or plaintext.
+
+#![forbid(unsafe_code)]
+
+pub mod client_ip;
+pub mod configuration;
+pub mod error;
+pub mod id;
+pub mod restrictions;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use bytes::Bytes;
+use ipnet::IpNet;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use configuration::Config;
+use error::AppError;
+use routes::{admin, docs, health, pages, secret};
+use store::{MemoryStore, RedisStore, SecretStore, StoreError};
+
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+base-uri 'none'; form-action 'self'";
+
+/// Request bodies of the small JSON endpoints (admin); secret uploads enforce their own limits.
+const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Validated settings the handlers need, derived once from [`Config`].
+#[derive(Debug)]
+pub struct Settings {
+    pub upload_size_limit: u64,
+    pub allow_anonymous: bool,
+    pub anonymous_size_limit: u64,
+    pub max_ttl: Duration,
+    pub default_ttl: Duration,
+    pub max_passphrase_attempts: u32,
+    pub admin_enabled: bool,
+    pub admin_ranges: Vec<IpNet>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_ip_header: HeaderName,
+    pub country_header: Option<HeaderName>,
+    pub asn_header: Option<HeaderName>,
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    pub web_root: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Result<Settings, StartupError> {
+        let header_name = |h: &str| {
+            HeaderName::try_from(h.trim())
+                .map_err(|_| StartupError::Config(format!("invalid header name {h:?}")))
+        };
+        let cors_allowed_origins = c
+            .cors_allowed_origins
+            .iter()
+            .map(|o| {
+                HeaderValue::try_from(o.trim())
+                    .map_err(|_| StartupError::Config(format!("invalid CORS origin {o:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Settings {
+            upload_size_limit: c.upload_size_limit,
+            allow_anonymous: c.allow_anonymous,
+            anonymous_size_limit: c.anonymous_size_limit.min(c.upload_size_limit),
+            max_ttl: c.max_ttl,
+            default_ttl: c.default_ttl(),
+            max_passphrase_attempts: c.max_passphrase_attempts,
+            admin_enabled: c.enable_admin_token,
+            admin_ranges: c.admin_ranges(),
+            trusted_proxies: c.trusted_proxies.clone(),
+            trusted_ip_header: header_name(&c.trusted_ip_header)?,
+            country_header: c.country_header.as_deref().map(header_name).transpose()?,
+            asn_header: c.asn_header.as_deref().map(header_name).transpose()?,
+            cors_allowed_origins,
+            web_root: c.web_root.clone(),
+        })
+    }
+}
+
+/// Pages rendered once at startup.
+#[derive(Debug)]
+pub struct Pages {
+    pub reveal: Bytes,
+    pub index: Bytes,
+    pub docs: Bytes,
+    pub openapi: Bytes,
+}
+
+impl Pages {
+    pub fn load(web_root: Option<&std::path::Path>) -> Pages {
+        let reveal = web_root
+            .and_then(|root| std::fs::read(root.join("reveal.html")).ok())
+            .map(Bytes::from)
+            .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
+        Pages {
+            reveal,
+            index: Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()),
+            docs: Bytes::from(docs::docs_html()),
+            openapi: Bytes::from(docs::openapi_json()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn SecretStore>,
+    pub settings: Arc<Settings>,
+    pub pages: Arc<Pages>,
+}
+
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/secret", post(secret::create))
+        .route(
+            "/api/v1/secret/{id}",
+            // Without the explicit HEAD route, axum would answer HEAD with the GET handler and a
+            // probe would burn the secret.
+            get(secret::read)
+                .head(method_not_allowed)
+                .delete(secret::revoke),
+        )
+        .route("/api/v1/secret/{id}/status", get(secret::status))
+        .route(
+            "/api/v1/admin/tokens",
+            post(admin::create_token).get(admin::list_tokens),
+        )
+        .route("/api/v1/admin/tokens/{id}", delete(admin::revoke_token))
+        .route("/api/openapi.json", get(openapi))
+        .route("/config.json", get(health::config))
+        .route("/ready", get(health::ready))
+        .route("/healthy", get(health::healthy))
+        .route("/s/{id}", get(pages::reveal))
+        .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    let mut site = Router::new().route("/docs", get(pages::docs));
+    site = match &state.settings.web_root {
+        Some(root) => site.fallback_service(ServeDir::new(root)),
+        None => site.route("/", get(pages::index)).fallback(not_found),
+    };
+    let site = site.layer(CompressionLayer::new());
+
+    let mut router = api.merge(site).with_state(state.clone());
+    if !state.settings.cors_allowed_origins.is_empty() {
+        router = router.layer(cors(&state.settings));
+    }
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            // Spans carry the route template, never the concrete path: ids are read capabilities.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|m| m.as_str().to_owned())
+                        .unwrap_or_else(|| "(static)".to_owned());
+                    tracing::info_span!("request", method = %req.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}
+
+fn cors(s: &Settings) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(s.cors_allowed_origins.clone()))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(secret::PASSPHRASE_HEADER),
+            HeaderName::from_static(secret::CREATOR_TOKEN_HEADER),
+            HeaderName::from_static("x-secret-ttl"),
+            HeaderName::from_static("x-secret-allowed-ips"),
+            HeaderName::from_static("x-secret-allowed-countries"),
+            HeaderName::from_static("x-secret-allowed-asns"),
+            HeaderName::from_static("x-secret-passphrase-hash"),
+        ])
+        .expose_headers([HeaderName::from_static(error::ATTEMPTS_HEADER)])
+}
+
+async fn openapi(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.pages.openapi.clone(),
+    )
+}
+
+/// A panicking handler must still answer in the usual error format, without details.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    AppError::Internal("handler panicked".into()).into_response()
+}
+
+async fn method_not_allowed() -> axum::http::StatusCode {
+    axum::http::StatusCode::METHOD_NOT_ALLOWED
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such page")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<AppError> for StartupError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(e) => StartupError::Store(e),
+            other => StartupError::Config(other.to_string()),
+        }
+    }
+}
+
+pub fn build_store(config: &Config) -> Result<Arc<dyn SecretStore>, StartupError> {
+    match &config.redis_dsn {
+        Some(dsn) => Ok(Arc::new(RedisStore::new(dsn, config.redis_timeout)?)),
+        None => {
+            tracing::warn!(
+                "no --redis-dsn given: using the embedded store; secrets live in this process \
+                 only and are lost when it stops"
+            );
+            Ok(Arc::new(MemoryStore::new()))
+        }
+    }
+}
+
+/// Tokens created at startup, to be shown to the operator exactly once.
+#[derive(Debug, Default)]
+pub struct NewTokens {
+    pub admin: Option<String>,
+    pub user: Option<String>,
+}
+
+/// `--reset-admin-token` / `--reset-user-tokens`: do the job and return the new tokens.
+pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
+    if config.redis_dsn.is_none() {
+        return Err(StartupError::Config(
+            "resetting tokens needs --redis-dsn; the embedded store forgets everything on exit"
+                .into(),
+        ));
+    }
+    let state = build_state(config)?;
+    state.store.ping().await?;
+    let mut out = NewTokens::default();
+    if config.reset_admin_token {
+        let token = tokens::random_token();
+        state
+            .store
+            .admin_hash_set(&tokens::hash_token(&token))
+            .await?;
+        out.admin = Some(token);
+    }
+    if config.reset_user_tokens {
+        state.store.token_clear().await?;
+        let (token, _) =
+            admin::create_user_token(&state, config.upload_size_limit, None, false).await?;
+        out.user = Some(token);
+    }
+    Ok(out)
+}
+
+fn build_state(config: &Config) -> Result<AppState, StartupError> {
+    let settings = Settings::from_config(config)?;
+    let pages = Pages::load(settings.web_root.as_deref());
+    Ok(AppState {
+        store: build_store(config)?,
+        settings: Arc::new(settings),
+        pages: Arc::new(pages),
+    })
+}
+
+/// Creates the admin token and the default user token when they are needed and missing.
+async fn bootstrap_tokens(state: &AppState, config: &Config) -> Result<NewTokens, StartupError> {
+    let mut out = NewTokens::default();
+    if config.enable_admin_token && state.store.admin_hash_get().await?.is_none() {
+        let token = tokens::random_token();
+        state
+            .store
+            .admin_hash_set(&tokens::hash_token(&token))
+            .await?;
+        out.admin = Some(token);
+    }
+    if !config.allow_anonymous && state.store.token_list().await?.is_empty() {
+        let (token, _) =
+            admin::create_user_token(state, config.upload_size_limit, None, false).await?;
+        out.user = Some(token);
+    }
+    Ok(out)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    /// Tokens created by this start; `main` prints them once.
+    pub new_tokens: NewTokens,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let state = build_state(&config)?;
+        state.store.ping().await?;
+        let new_tokens = bootstrap_tokens(&state, &config).await?;
+        let listener = TcpListener::bind((config.listen_address, config.port)).await?;
+        let port = listener.local_addr()?.port();
+        let router = app(state);
+        Ok(Application {
+            listener,
+            router,
+            port,
+            new_tokens,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, "listening");
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

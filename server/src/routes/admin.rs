@@ -1,0 +1,204 @@
+//! Admin API: user tokens. Needs the admin token and a client address in the trusted ranges.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::client_ip::{client_ip, in_ranges};
+use crate::configuration::parse_size;
+use crate::error::{AppError, ErrorBody};
+use crate::store::{now_secs, TokenRecord};
+use crate::tokens;
+use crate::AppState;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// Upload limit for this token: bytes, or a size such as `5m`. Defaults to, and is capped
+    /// by, the server's `--upload-size-limit`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub upload_size_limit: Option<serde_json::Value>,
+    /// Lifetime of the token in seconds; none means it does not expire.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// The token can create exactly one secret.
+    #[serde(default)]
+    pub one_time: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenResponse {
+    /// The bearer token; shown only here.
+    pub token: String,
+    /// Public handle for listing and revoking.
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub upload_size_limit: u64,
+    pub one_time: bool,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+}
+
+impl From<TokenRecord> for TokenInfo {
+    fn from(r: TokenRecord) -> Self {
+        TokenInfo {
+            id: r.id,
+            upload_size_limit: r.upload_size_limit,
+            one_time: r.one_time,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+async fn authorize(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    let s = &state.settings;
+    if !s.admin_enabled {
+        return Err(AppError::NotFound("the admin API is disabled"));
+    }
+    let ip = client_ip(peer.ip(), headers, &s.trusted_ip_header, &s.trusted_proxies);
+    if !ip.is_some_and(|ip| in_ranges(ip, &s.admin_ranges)) {
+        return Err(AppError::Forbidden(
+            "the admin API is not available from this address",
+        ));
+    }
+    let Ok(Some(token)) = tokens::bearer(headers) else {
+        return Err(AppError::Unauthorized("admin token required"));
+    };
+    let Some(expected) = state.store.admin_hash_get().await? else {
+        return Err(AppError::Unauthorized("admin token required"));
+    };
+    if !bool::from(tokens::hash_token(token).ct_eq(&expected)) {
+        return Err(AppError::Unauthorized("admin token required"));
+    }
+    Ok(())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/admin/tokens", tag = "admin",
+    request_body = CreateTokenRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreateTokenResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)
+    )
+)]
+/// Create a user token (shown once) with an upload limit, lifetime and one-time flag.
+pub async fn create_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<CreateTokenResponse>, AppError> {
+    authorize(&state, peer, &headers).await?;
+    let req: CreateTokenRequest = if body.is_empty() {
+        CreateTokenRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON: {e}")))?
+    };
+    let global = state.settings.upload_size_limit;
+    let limit = match req.upload_size_limit {
+        None | Some(serde_json::Value::Null) => global,
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| AppError::BadRequest("upload_size_limit must be positive".into()))?,
+        Some(serde_json::Value::String(s)) => parse_size(&s).map_err(AppError::BadRequest)?,
+        Some(_) => return Err(AppError::BadRequest("invalid upload_size_limit".into())),
+    };
+    if req.ttl_seconds == Some(0) {
+        return Err(AppError::BadRequest("ttl_seconds must be positive".into()));
+    }
+    let (token, id) =
+        create_user_token(&state, limit.min(global), req.ttl_seconds, req.one_time).await?;
+    Ok(Json(CreateTokenResponse { token, id }))
+}
+
+pub(crate) async fn create_user_token(
+    state: &AppState,
+    limit: u64,
+    ttl_seconds: Option<u64>,
+    one_time: bool,
+) -> Result<(String, String), AppError> {
+    let token = tokens::random_token();
+    let now = now_secs();
+    let record = TokenRecord {
+        id: tokens::random_token_id(),
+        upload_size_limit: limit,
+        one_time,
+        created_at: now,
+        expires_at: ttl_seconds.map(|t| now.saturating_add(t)),
+    };
+    state
+        .store
+        .token_put(&tokens::hash_token(&token), &record)
+        .await?;
+    Ok((token, record.id))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/admin/tokens", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<TokenInfo>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+    )
+)]
+/// List user tokens: metadata only, never the tokens.
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<TokenInfo>>, AppError> {
+    authorize(&state, peer, &headers).await?;
+    let mut list: Vec<TokenInfo> = state
+        .store
+        .token_list()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(Json(list))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/admin/tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Token id from the list")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+/// Revoke a user token by its id.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    authorize(&state, peer, &headers).await?;
+    if state.store.token_delete_by_id(&id).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(AppError::NotFound("no such token"))
+}

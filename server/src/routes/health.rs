@@ -1,0 +1,62 @@
+//! Liveness, readiness against the store, and the options the page needs.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{AppError, ErrorBody};
+use crate::AppState;
+
+#[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "The process is up")))]
+/// The process is up.
+pub async fn ready() -> &'static str {
+    "ready"
+}
+
+#[utoipa::path(
+    get, path = "/healthy", tag = "health",
+    responses((status = 200, description = "The store is reachable"), (status = 503, body = ErrorBody))
+)]
+/// The store is reachable.
+pub async fn healthy(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, &'static str), AppError> {
+    state.store.ping().await?;
+    Ok((StatusCode::OK, "healthy"))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicConfig {
+    /// Largest secret (decoded bytes) a user token may upload.
+    pub upload_size_limit: u64,
+    pub allow_anonymous: bool,
+    /// Largest secret an anonymous client may upload; 0 when anonymous uploads are off.
+    pub anonymous_upload_size_limit: u64,
+    pub max_ttl_seconds: u64,
+    pub default_ttl_seconds: u64,
+    pub max_passphrase_attempts: u32,
+    pub country_restrictions: bool,
+    pub asn_restrictions: bool,
+}
+
+#[utoipa::path(get, path = "/config.json", tag = "health", responses((status = 200, body = PublicConfig)))]
+/// Limits and options the web page needs.
+pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
+    let s = &state.settings;
+    Json(PublicConfig {
+        upload_size_limit: s.upload_size_limit,
+        allow_anonymous: s.allow_anonymous,
+        anonymous_upload_size_limit: if s.allow_anonymous {
+            s.anonymous_size_limit
+        } else {
+            0
+        },
+        max_ttl_seconds: s.max_ttl.as_secs(),
+        default_ttl_seconds: s.default_ttl.as_secs(),
+        max_passphrase_attempts: s.max_passphrase_attempts,
+        country_restrictions: s.country_header.is_some(),
+        asn_restrictions: s.asn_header.is_some(),
+    })
+}

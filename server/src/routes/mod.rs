@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per area; they stay thin and leave storage to `store`.
+
+pub mod admin;
+pub mod docs;
+pub mod health;
+pub mod pages;
+pub mod secret;

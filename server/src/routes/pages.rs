@@ -1,0 +1,89 @@
+//! The reveal page. It never consumes a secret: link previews and scanners fetch it too.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::id::SecretId;
+use crate::AppState;
+
+/// Shown when no web root provides `reveal.html`; deliberately free of script and style.
+pub const EMBEDDED_REVEAL_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>Hakanai – one-time secret</title>
+</head>
+<body>
+<h1>Hakanai</h1>
+<p>Someone shared a one-time secret with you. It can be opened exactly once.</p>
+<p>This server has no web page installed. Open the link with the command-line client:
+<code>hakanai get &lt;link&gt;</code></p>
+</body>
+</html>
+"#;
+
+pub const EMBEDDED_INDEX_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Hakanai</title>
+</head>
+<body>
+<h1>Hakanai</h1>
+<p>Zero-knowledge one-time secret sharing. The web page is not installed on this server;
+use the command-line client. The API is described at <a href="/docs">/docs</a>.</p>
+</body>
+</html>
+"#;
+
+const CLI_AGENT_PREFIX: &str = "hakanai-";
+
+pub async fn reveal(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let is_cli = method == Method::GET
+        && headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ua| ua.starts_with(CLI_AGENT_PREFIX));
+    if is_cli {
+        return crate::routes::secret::read_secret(&state, peer.ip(), &headers, &id).await;
+    }
+    if SecretId::parse(&id).is_none() {
+        return Err(AppError::BadRequest("malformed secret id".into()));
+    }
+    Ok(html(state.pages.reveal.clone()))
+}
+
+pub async fn index(State(state): State<AppState>) -> Response {
+    html(state.pages.index.clone())
+}
+
+pub async fn docs(State(state): State<AppState>) -> Response {
+    html(state.pages.docs.clone())
+}
+
+fn html(body: bytes::Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,245 @@
+//! The embedded store: everything lives in this process and is gone on restart.
+//!
+//! It mirrors the Redis store's semantics under one mutex; operations are short and never await
+//! while holding it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::codec;
+use super::*;
+
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+enum Slot {
+    Live { blob: Bytes, attempts: u32 },
+    Gone(Tombstone),
+}
+
+struct Entry {
+    slot: Slot,
+    expires_at: Instant,
+    expires_at_ms: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    secrets: HashMap<SecretId, Entry>,
+    tokens: HashMap<TokenHash, TokenRecord>,
+    admin: Option<TokenHash>,
+}
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// Must be called inside a Tokio runtime: it starts a sweeper that drops expired entries.
+    pub fn new() -> MemoryStore {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let weak: Weak<Mutex<Inner>> = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let now = Instant::now();
+                let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+                g.secrets.retain(|_, e| e.expires_at > now);
+                let secs = now_secs();
+                g.tokens.retain(|_, t| !t.is_expired(secs));
+            }
+        });
+        MemoryStore { inner }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere must not take the store down; the data is still consistent because
+        // every mutation is a single map operation.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn live_entry<'a>(g: &'a mut Inner, id: &SecretId) -> Option<&'a mut Entry> {
+    let now = Instant::now();
+    if g.secrets.get(id).is_some_and(|e| e.expires_at <= now) {
+        g.secrets.remove(id);
+    }
+    g.secrets.get_mut(id)
+}
+
+fn creator_hash(blob: &[u8]) -> [u8; CREATOR_HASH_LEN] {
+    let mut h = [0u8; CREATOR_HASH_LEN];
+    h.copy_from_slice(codec::creator_hash_of(blob));
+    h
+}
+
+/// The payload has to end up in this process anyway, so it is simply collected.
+struct MemoryUpload {
+    store: MemoryStore,
+    secret: NewSecret,
+    buf: bytes::BytesMut,
+}
+
+#[async_trait]
+impl UploadSink for MemoryUpload {
+    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.buf.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), StoreError> {
+        let MemoryUpload {
+            store,
+            mut secret,
+            buf,
+        } = *self;
+        secret.data = buf.freeze();
+        store.put(secret).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
+        let blob = Bytes::from(codec::encode_secret(&secret));
+        let entry = Entry {
+            slot: Slot::Live { blob, attempts: 0 },
+            expires_at: Instant::now() + secret.ttl,
+            expires_at_ms: now_ms() + secret.ttl.as_millis() as u64,
+        };
+        self.lock().secrets.insert(secret.id, entry);
+        Ok(())
+    }
+
+    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
+        Box::new(MemoryUpload {
+            store: self.clone(),
+            buf: bytes::BytesMut::from(&secret.data[..]),
+            secret,
+        })
+    }
+
+    async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
+        let mut g = self.lock();
+        let Some(e) = live_entry(&mut g, id) else {
+            return Ok(Peek::Missing);
+        };
+        match &e.slot {
+            Slot::Live { blob, .. } => Ok(Peek::Live(codec::decode_meta(blob, e.expires_at_ms)?)),
+            Slot::Gone(t) => Ok(Peek::Gone(t.clone())),
+        }
+    }
+
+    async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
+        let mut g = self.lock();
+        let Some(e) = live_entry(&mut g, id) else {
+            return Ok(Taken::Missing);
+        };
+        let blob = match &e.slot {
+            Slot::Gone(t) => return Ok(Taken::Gone(t.clone())),
+            Slot::Live { blob, .. } => blob.clone(),
+        };
+        if mode == TakeMode::ReadIfUnrestricted && codec::meta_len(&blob)? > HEADER_LEN {
+            return Ok(Taken::Restricted(codec::decode_meta(
+                &blob,
+                e.expires_at_ms,
+            )?));
+        }
+        e.slot = Slot::Gone(Tombstone {
+            reason: mode.reason(),
+            at: now_secs(),
+            creator_hash: creator_hash(&blob),
+        });
+        drop(g);
+        let (kind, data) = codec::decode_payload(blob)?;
+        let data = if mode == TakeMode::Revoke {
+            Bytes::new()
+        } else {
+            data
+        };
+        Ok(Taken::Data { kind, data })
+    }
+
+    async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
+        let mut g = self.lock();
+        let Some(e) = live_entry(&mut g, id) else {
+            return Ok(None);
+        };
+        let Slot::Live { blob, attempts } = &mut e.slot else {
+            return Ok(None);
+        };
+        *attempts += 1;
+        let n = *attempts;
+        if n >= max {
+            let creator_hash = creator_hash(blob);
+            e.slot = Slot::Gone(Tombstone {
+                reason: GoneReason::Destroyed,
+                at: now_secs(),
+                creator_hash,
+            });
+        }
+        Ok(Some(n))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        let mut g = self.lock();
+        let now = now_secs();
+        if g.tokens.get(hash).is_some_and(|t| t.is_expired(now)) {
+            g.tokens.remove(hash);
+        }
+        Ok(g.tokens.get(hash).cloned())
+    }
+
+    async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError> {
+        self.lock().tokens.insert(*hash, record.clone());
+        Ok(())
+    }
+
+    async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(self.lock().tokens.remove(hash).is_some())
+    }
+
+    async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut g = self.lock();
+        let now = now_secs();
+        g.tokens.retain(|_, t| !t.is_expired(now));
+        Ok(g.tokens.values().cloned().collect())
+    }
+
+    async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let before = g.tokens.len();
+        g.tokens.retain(|_, t| t.id != id);
+        Ok(g.tokens.len() != before)
+    }
+
+    async fn token_clear(&self) -> Result<(), StoreError> {
+        self.lock().tokens.clear();
+        Ok(())
+    }
+
+    async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
+        Ok(self.lock().admin)
+    }
+
+    async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        self.lock().admin = Some(*hash);
+        Ok(())
+    }
+}

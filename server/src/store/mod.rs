@@ -1,0 +1,309 @@
+//! Storage of opaque secrets and access tokens.
+//!
+//! Two implementations with identical behaviour: [`redis::RedisStore`] and
+//! [`memory::MemoryStore`]. A stored secret is one value: a small binary header (format version,
+//! payload kind, restrictions length, truncated creator-token hash), the restrictions as JSON,
+//! then the payload exactly as uploaded. Keeping it in one value keeps the per-secret overhead in
+//! Redis small and lets the restrictions be read without moving the payload.
+
+pub mod memory;
+pub mod redis;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::id::SecretId;
+use crate::restrictions::Restrictions;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+/// Length of the creator-token hash kept with a secret; 128 bits of SHA-256 cannot be inverted.
+pub const CREATOR_HASH_LEN: usize = 16;
+const FORMAT_VERSION: u8 = 1;
+/// version, kind, u32 restrictions length, creator hash.
+pub const HEADER_LEN: usize = 2 + 4 + CREATOR_HASH_LEN;
+/// kind, u64 seconds, creator hash.
+pub const TOMBSTONE_LEN: usize = 1 + 8 + CREATOR_HASH_LEN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store timed out")]
+    Timeout,
+    #[error("corrupt record: {0}")]
+    Corrupt(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayloadKind {
+    /// Uploaded as JSON; the standard base64 text is kept and returned as is.
+    Base64Text,
+    /// Uploaded as a raw body; returned as raw bytes.
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneReason {
+    Read,
+    Revoked,
+    /// Too many wrong passphrases.
+    Destroyed,
+}
+
+impl GoneReason {
+    fn tag(self) -> u8 {
+        match self {
+            GoneReason::Read => b'r',
+            GoneReason::Revoked => b'x',
+            GoneReason::Destroyed => b'd',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub reason: GoneReason,
+    /// Unix seconds.
+    pub at: u64,
+    pub creator_hash: [u8; CREATOR_HASH_LEN],
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretMeta {
+    pub kind: PayloadKind,
+    pub creator_hash: [u8; CREATOR_HASH_LEN],
+    pub restrictions: Restrictions,
+    /// Unix milliseconds.
+    pub expires_at_ms: u64,
+}
+
+#[derive(Debug)]
+pub enum Peek {
+    Missing,
+    Live(SecretMeta),
+    Gone(Tombstone),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeMode {
+    /// A reader: consume only if the secret has no restrictions, else return its metadata. Saves
+    /// the common unrestricted read a round trip.
+    ReadIfUnrestricted,
+    /// A reader whose restrictions and passphrase were checked.
+    Read,
+    /// The creator deleting it; the payload is not returned.
+    Revoke,
+}
+
+impl TakeMode {
+    fn reason(self) -> GoneReason {
+        match self {
+            TakeMode::ReadIfUnrestricted | TakeMode::Read => GoneReason::Read,
+            TakeMode::Revoke => GoneReason::Revoked,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Taken {
+    Missing,
+    /// `data` is empty for [`TakeMode::Revoke`].
+    Data {
+        kind: PayloadKind,
+        data: Bytes,
+    },
+    Gone(Tombstone),
+    /// Only for [`TakeMode::ReadIfUnrestricted`]: nothing was consumed.
+    Restricted(SecretMeta),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub id: SecretId,
+    pub kind: PayloadKind,
+    pub creator_hash: [u8; CREATOR_HASH_LEN],
+    pub restrictions: Restrictions,
+    pub data: Bytes,
+    pub ttl: Duration,
+}
+
+/// A user token as stored: metadata only, the token itself exists only as the hash key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub upload_size_limit: u64,
+    pub one_time: bool,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+impl TokenRecord {
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+pub type TokenHash = [u8; 32];
+
+/// A secret being streamed into the store. Nothing is visible to readers until `finish`; an
+/// upload that is dropped unfinished leaves nothing behind (or, in Redis, a temporary key that
+/// is deleted in the background and expires anyway).
+#[async_trait]
+pub trait UploadSink: Send {
+    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError>;
+    async fn finish(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
+    async fn put(&self, secret: NewSecret) -> Result<(), StoreError>;
+    /// Starts a streamed upload of `secret` (whose `data` is usually empty); chunks follow.
+    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink>;
+    /// Reads the metadata without consuming anything.
+    async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError>;
+    /// Atomically removes the secret and leaves a tombstone until its original expiry; exactly
+    /// one caller ever receives `Taken::Data` for a secret.
+    async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError>;
+    /// Counts a wrong passphrase; at `max` the secret is destroyed. `None` if it no longer exists.
+    async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
+    async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError>;
+    /// Removes a token; true for exactly one of any number of concurrent callers.
+    async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError>;
+    async fn token_clear(&self) -> Result<(), StoreError>;
+    async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError>;
+    async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError>;
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) mod codec {
+    use super::*;
+
+    pub fn encode_secret(s: &NewSecret) -> Vec<u8> {
+        let mut out = encode_header(s, s.data.len());
+        out.extend_from_slice(&s.data);
+        out
+    }
+
+    /// Header and restrictions, with room reserved for `extra` payload bytes.
+    pub fn encode_header(s: &NewSecret, extra: usize) -> Vec<u8> {
+        let restrictions = if s.restrictions.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&s.restrictions).expect("restrictions serialize")
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + restrictions.len() + extra);
+        out.push(FORMAT_VERSION);
+        out.push(match s.kind {
+            PayloadKind::Base64Text => 0,
+            PayloadKind::Raw => 1,
+        });
+        out.extend_from_slice(&(restrictions.len() as u32).to_be_bytes());
+        out.extend_from_slice(&s.creator_hash);
+        out.extend_from_slice(&restrictions);
+        out
+    }
+
+    /// Length of header plus restrictions, read from the first `HEADER_LEN` bytes.
+    pub fn meta_len(header: &[u8]) -> Result<usize, StoreError> {
+        if header.len() < HEADER_LEN || header[0] != FORMAT_VERSION {
+            return Err(StoreError::Corrupt("secret header"));
+        }
+        let n = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+        Ok(HEADER_LEN + n)
+    }
+
+    pub fn decode_meta(buf: &[u8], expires_at_ms: u64) -> Result<SecretMeta, StoreError> {
+        let end = meta_len(buf)?;
+        if buf.len() < end {
+            return Err(StoreError::Corrupt("secret header"));
+        }
+        let kind = match buf[1] {
+            0 => PayloadKind::Base64Text,
+            1 => PayloadKind::Raw,
+            _ => return Err(StoreError::Corrupt("payload kind")),
+        };
+        let mut creator_hash = [0u8; CREATOR_HASH_LEN];
+        creator_hash.copy_from_slice(&buf[6..HEADER_LEN]);
+        let restrictions = if end == HEADER_LEN {
+            Restrictions::default()
+        } else {
+            serde_json::from_slice(&buf[HEADER_LEN..end])
+                .map_err(|_| StoreError::Corrupt("restrictions"))?
+        };
+        Ok(SecretMeta {
+            kind,
+            creator_hash,
+            restrictions,
+            expires_at_ms,
+        })
+    }
+
+    pub fn decode_payload(blob: Bytes) -> Result<(PayloadKind, Bytes), StoreError> {
+        let end = meta_len(&blob)?;
+        let kind = match blob[1] {
+            0 => PayloadKind::Base64Text,
+            1 => PayloadKind::Raw,
+            _ => return Err(StoreError::Corrupt("payload kind")),
+        };
+        if blob.len() < end {
+            return Err(StoreError::Corrupt("secret length"));
+        }
+        Ok((kind, blob.slice(end..)))
+    }
+
+    /// The tombstone prefix: reason and time; the store appends the creator hash from the header.
+    pub fn tombstone_prefix(reason: GoneReason, at: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(TOMBSTONE_LEN);
+        out.push(reason.tag());
+        out.extend_from_slice(&at.to_be_bytes());
+        out
+    }
+
+    pub fn creator_hash_of(blob: &[u8]) -> &[u8] {
+        &blob[6..HEADER_LEN]
+    }
+
+    pub fn decode_tombstone(buf: &[u8]) -> Result<Tombstone, StoreError> {
+        if buf.len() != TOMBSTONE_LEN {
+            return Err(StoreError::Corrupt("tombstone"));
+        }
+        let reason = match buf[0] {
+            b'r' => GoneReason::Read,
+            b'x' => GoneReason::Revoked,
+            b'd' => GoneReason::Destroyed,
+            _ => return Err(StoreError::Corrupt("tombstone")),
+        };
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&buf[1..9]);
+        let mut creator_hash = [0u8; CREATOR_HASH_LEN];
+        creator_hash.copy_from_slice(&buf[9..]);
+        Ok(Tombstone {
+            reason,
+            at: u64::from_be_bytes(at),
+            creator_hash,
+        })
+    }
+}

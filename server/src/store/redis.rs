@@ -1,0 +1,593 @@
+//! The Redis store, through a bb8 pool.
+//!
+//! Keys of one secret share the `{id}` hash tag, so they live in one Redis Cluster slot and the
+//! Lua scripts below may touch them together: `hk:{id}` (header + payload), `hk:{id}:t`
+//! (tombstone after a read, until the original expiry) and `hk:{id}:a` (failed passphrase
+//! attempts). All three expire with the secret. Tokens live in one hash, `hk:tokens`, keyed by
+//! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use ::redis::{RedisError, Script, Value};
+use async_trait::async_trait;
+use bb8::{Pool, PooledConnection, RunError};
+use bb8_redis::RedisConnectionManager;
+use bytes::Bytes;
+
+use super::codec;
+use super::*;
+
+const TOKENS_KEY: &str = "hk:tokens";
+const ADMIN_KEY: &str = "hk:admin";
+
+/// {0} | {1, header+restrictions, pttl} | {2, tombstone}
+static PEEK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+if h == '' then
+  local t = redis.call('GET', KEYS[2])
+  if t then return {2, t} end
+  return {0}
+end
+local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+        + string.byte(h, 5) * 256 + string.byte(h, 6)
+if n > 0 then h = redis.call('GETRANGE', KEYS[1], 0, 21 + n) end
+return {1, h, redis.call('PTTL', KEYS[1])}
+"#,
+    )
+});
+
+/// Removes the secret and leaves a tombstone (ARGV[1] .. creator hash) for the remaining TTL.
+/// ARGV[2] == '1': return the payload. ARGV[3] == '1': only if unrestricted, else act as PEEK.
+/// {0} | {1, blob?} | {2, tombstone} | {3, header+restrictions, pttl}
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+if h == '' then
+  local t = redis.call('GET', KEYS[2])
+  if t then return {2, t} end
+  return {0}
+end
+if ARGV[3] == '1' then
+  local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+          + string.byte(h, 5) * 256 + string.byte(h, 6)
+  if n > 0 then
+    return {3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}
+  end
+end
+local ttl = redis.call('PTTL', KEYS[1])
+local v = false
+if ARGV[2] == '1' then v = redis.call('GET', KEYS[1]) end
+redis.call('DEL', KEYS[1], KEYS[3])
+if ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22), 'PX', ttl)
+end
+if v then return {1, v} end
+return {1}
+"#,
+    )
+});
+
+/// Counts a failed attempt; at ARGV[1] the secret is destroyed with tombstone prefix ARGV[2].
+/// Returns the count, or -1 if the secret is gone.
+static FAIL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return -1 end
+local n = redis.call('INCR', KEYS[3])
+if n == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
+if n >= tonumber(ARGV[1]) then
+  local h = redis.call('GETRANGE', KEYS[1], 6, 21)
+  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('SET', KEYS[2], ARGV[2] .. h, 'PX', ttl)
+end
+return n
+"#,
+    )
+});
+
+/// Publishes a streamed upload: the temporary key becomes the secret with its real TTL.
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// Uploads below this size are sent in one SET; larger ones go to Redis in pieces this big, so
+/// the server holds at most about this much of any one upload.
+const UPLOAD_PIECE: usize = 256 * 1024;
+/// Lifetime of a half-finished upload's temporary key.
+const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool<RedisConnectionManager>,
+    op_timeout: Duration,
+}
+
+struct Keys {
+    data: String,
+    tomb: String,
+    attempts: String,
+    upload: String,
+}
+
+fn keys(id: &SecretId) -> Keys {
+    let data = format!("hk:{{{id}}}");
+    Keys {
+        tomb: format!("{data}:t"),
+        attempts: format!("{data}:a"),
+        upload: format!("{data}:u"),
+        data,
+    }
+}
+
+fn redis_err(e: RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Corrupt(what)
+}
+
+impl RedisStore {
+    /// Does not connect; the first operation does. Every operation (including waiting for a
+    /// pooled connection) is bounded by `op_timeout`, so a dead Redis turns into a quick 503 and
+    /// the pool reconnects by itself once Redis is back.
+    pub fn new(dsn: &str, op_timeout: Duration) -> Result<RedisStore, StoreError> {
+        let manager = RedisConnectionManager::new(dsn).map_err(redis_err)?;
+        let pool = Pool::builder()
+            .max_size(64)
+            .connection_timeout(op_timeout)
+            // Fail fast on a refused connection instead of retrying until the timeout.
+            .retry_connection(false)
+            .build_unchecked(manager);
+        Ok(RedisStore { pool, op_timeout })
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.op_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    async fn conn(&self) -> Result<PooledConnection<'_, RedisConnectionManager>, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            RunError::User(e) => redis_err(e),
+            RunError::TimedOut => StoreError::Timeout,
+        })
+    }
+}
+
+fn tombstone(v: Value) -> Result<Tombstone, StoreError> {
+    match v {
+        Value::BulkString(b) => codec::decode_tombstone(&b),
+        _ => Err(corrupt("tombstone")),
+    }
+}
+
+fn live_meta(header: Option<Value>, pttl: Option<Value>) -> Result<SecretMeta, StoreError> {
+    let (Some(Value::BulkString(h)), Some(Value::Int(pttl))) = (header, pttl) else {
+        return Err(corrupt("metadata reply"));
+    };
+    codec::decode_meta(&h, now_ms() + pttl.max(0) as u64)
+}
+
+fn parse_token(raw: &[u8]) -> Result<TokenRecord, StoreError> {
+    serde_json::from_slice(raw).map_err(|_| corrupt("token record"))
+}
+
+#[async_trait]
+impl SecretStore for RedisStore {
+    async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
+        let k = keys(&secret.id);
+        let blob = codec::encode_secret(&secret);
+        let ttl_ms = secret.ttl.as_millis().max(1) as u64;
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("SET")
+                .arg(&k.data)
+                .arg(blob)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+
+    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
+        Box::new(RedisUpload {
+            store: self.clone(),
+            keys: keys(&secret.id),
+            buf: bytes::BytesMut::from(&secret.data[..]),
+            secret,
+            started: false,
+            finished: false,
+        })
+    }
+
+    async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
+        let k = keys(id);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                PEEK.key(&k.data)
+                    .key(&k.tomb)
+                    .invoke_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mut it = v.into_iter();
+        match it.next() {
+            Some(Value::Int(0)) => Ok(Peek::Missing),
+            Some(Value::Int(1)) => Ok(Peek::Live(live_meta(it.next(), it.next())?)),
+            Some(Value::Int(2)) => Ok(Peek::Gone(tombstone(
+                it.next().ok_or(corrupt("peek reply"))?,
+            )?)),
+            _ => Err(corrupt("peek reply")),
+        }
+    }
+
+    async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
+        let k = keys(id);
+        let prefix = codec::tombstone_prefix(mode.reason(), now_secs());
+        let want_data = mode != TakeMode::Revoke;
+        let only_open = mode == TakeMode::ReadIfUnrestricted;
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                TAKE.key(&k.data)
+                    .key(&k.tomb)
+                    .key(&k.attempts)
+                    .arg(prefix)
+                    .arg(if want_data { "1" } else { "0" })
+                    .arg(if only_open { "1" } else { "0" })
+                    .invoke_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mut it = v.into_iter();
+        match it.next() {
+            Some(Value::Int(0)) => Ok(Taken::Missing),
+            Some(Value::Int(1)) => match it.next() {
+                Some(Value::BulkString(blob)) => {
+                    let (kind, data) = codec::decode_payload(Bytes::from(blob))?;
+                    Ok(Taken::Data { kind, data })
+                }
+                // The kind is irrelevant to a caller that did not want the data.
+                _ => Ok(Taken::Data {
+                    kind: PayloadKind::Raw,
+                    data: Bytes::new(),
+                }),
+            },
+            Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
+                it.next().ok_or(corrupt("take reply"))?,
+            )?)),
+            Some(Value::Int(3)) => Ok(Taken::Restricted(live_meta(it.next(), it.next())?)),
+            _ => Err(corrupt("take reply")),
+        }
+    }
+
+    async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
+        let k = keys(id);
+        let prefix = codec::tombstone_prefix(GoneReason::Destroyed, now_secs());
+        let n: i64 = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                FAIL.key(&k.data)
+                    .key(&k.tomb)
+                    .key(&k.attempts)
+                    .arg(max)
+                    .arg(prefix)
+                    .invoke_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(u32::try_from(n).ok())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("PING")
+                .query_async::<String>(&mut *c)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        let field = hex::encode(hash);
+        let raw: Option<Vec<u8>> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("HGET")
+                    .arg(TOKENS_KEY)
+                    .arg(&field)
+                    .query_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let record = parse_token(&raw)?;
+        if record.is_expired(now_secs()) {
+            self.token_take(hash).await?;
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError> {
+        let field = hex::encode(hash);
+        let raw = serde_json::to_vec(record).map_err(|_| corrupt("token record"))?;
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("HSET")
+                .arg(TOKENS_KEY)
+                .arg(&field)
+                .arg(raw)
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+
+    async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let field = hex::encode(hash);
+        let n: i64 = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("HDEL")
+                    .arg(TOKENS_KEY)
+                    .arg(&field)
+                    .query_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let all: Vec<(String, Vec<u8>)> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("HGETALL")
+                    .arg(TOKENS_KEY)
+                    .query_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let now = now_secs();
+        let mut out = Vec::with_capacity(all.len());
+        let mut expired = Vec::new();
+        for (field, raw) in all {
+            let record = parse_token(&raw)?;
+            if record.is_expired(now) {
+                expired.push(field);
+            } else {
+                out.push(record);
+            }
+        }
+        if !expired.is_empty() {
+            self.hdel(&expired).await?;
+        }
+        Ok(out)
+    }
+
+    async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError> {
+        let all: Vec<(String, Vec<u8>)> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("HGETALL")
+                    .arg(TOKENS_KEY)
+                    .query_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mut fields = Vec::new();
+        for (field, raw) in all {
+            if parse_token(&raw)?.id == id {
+                fields.push(field);
+            }
+        }
+        if fields.is_empty() {
+            return Ok(false);
+        }
+        self.hdel(&fields).await?;
+        Ok(true)
+    }
+
+    async fn token_clear(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("DEL")
+                .arg(TOKENS_KEY)
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+
+    async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
+        let raw: Option<String> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("GET")
+                    .arg(ADMIN_KEY)
+                    .query_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(raw, &mut hash).map_err(|_| corrupt("admin token"))?;
+        Ok(Some(hash))
+    }
+
+    async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("SET")
+                .arg(ADMIN_KEY)
+                .arg(hex::encode(hash))
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+}
+
+struct RedisUpload {
+    store: RedisStore,
+    secret: NewSecret,
+    keys: Keys,
+    buf: bytes::BytesMut,
+    /// The temporary key exists.
+    started: bool,
+    finished: bool,
+}
+
+impl RedisUpload {
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let piece = self.buf.split().freeze();
+        let store = self.store.clone();
+        if self.started {
+            return store
+                .timed(async {
+                    let mut c = store.conn().await?;
+                    ::redis::cmd("APPEND")
+                        .arg(&self.keys.upload)
+                        .arg(&piece[..])
+                        .query_async::<()>(&mut *c)
+                        .await
+                        .map_err(redis_err)
+                })
+                .await;
+        }
+        let mut value = codec::encode_header(&self.secret, piece.len());
+        value.extend_from_slice(&piece);
+        store
+            .timed(async {
+                let mut c = store.conn().await?;
+                ::redis::cmd("SET")
+                    .arg(&self.keys.upload)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(UPLOAD_TTL_MS)
+                    .query_async::<()>(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        self.started = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UploadSink for RedisUpload {
+    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.buf.extend_from_slice(&chunk);
+        if self.buf.len() >= UPLOAD_PIECE {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+        if !self.started {
+            // Small secrets: one exact-size SET, no APPEND slack in Redis.
+            let mut secret = self.secret.clone();
+            secret.data = self.buf.split().freeze();
+            self.finished = true;
+            return self.store.put(secret).await;
+        }
+        if !self.buf.is_empty() {
+            self.flush().await?;
+        }
+        let ttl_ms = self.secret.ttl.as_millis().max(1) as u64;
+        let store = self.store.clone();
+        store
+            .timed(async {
+                let mut c = store.conn().await?;
+                PUBLISH
+                    .key(&self.keys.upload)
+                    .key(&self.keys.data)
+                    .arg(ttl_ms)
+                    .invoke_async::<i64>(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for RedisUpload {
+    fn drop(&mut self) {
+        if !self.started || self.finished {
+            return;
+        }
+        // Abandoned (too large, client gone, store error): remove the partial value now rather
+        // than letting it sit until its short expiry.
+        let store = self.store.clone();
+        let key = std::mem::take(&mut self.keys.upload);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store
+                    .timed(async {
+                        let mut c = store.conn().await?;
+                        ::redis::cmd("DEL")
+                            .arg(&key)
+                            .query_async::<()>(&mut *c)
+                            .await
+                            .map_err(redis_err)
+                    })
+                    .await;
+            });
+        }
+    }
+}
+
+impl RedisStore {
+    async fn hdel(&self, fields: &[String]) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("HDEL")
+                .arg(TOKENS_KEY)
+                .arg(fields)
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+}

@@ -1,0 +1,51 @@
+//! Random bearer tokens. Only their SHA-256 is ever stored; the token itself is shown once.
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::store::{TokenHash, CREATOR_HASH_LEN};
+
+pub fn random_token() -> String {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).expect("the OS random number generator failed");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A short public handle for a user token (for listing and revoking), unrelated to its value.
+pub fn random_token_id() -> String {
+    let mut buf = [0u8; 9];
+    getrandom::fill(&mut buf).expect("the OS random number generator failed");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub fn creator_hash(token: &str) -> [u8; CREATOR_HASH_LEN] {
+    let full = hash_token(token);
+    let mut out = [0u8; CREATOR_HASH_LEN];
+    out.copy_from_slice(&full[..CREATOR_HASH_LEN]);
+    out
+}
+
+/// `Authorization: Bearer <token>`; an error when the header exists but is not a bearer token.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let malformed = AppError::Unauthorized("expected Authorization: Bearer <token>");
+    let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Ok(v) = v.to_str() else {
+        return Err(malformed);
+    };
+    let Some((scheme, token)) = v.split_once(' ') else {
+        return Err(malformed);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(malformed);
+    }
+    Ok(Some(token.trim()))
+}

@@ -1,0 +1,225 @@
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hakanai_server::telemetry::{get_subscriber, init_subscriber};
+use hakanai_server::{Application, Config};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// A throwaway `redis-server` on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    pub fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let server = RedisServer {
+            child: Some(child),
+            port,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn dsn(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub admin_token: Option<String>,
+    pub user_token: Option<String>,
+    pub redis: Option<RedisServer>,
+}
+
+static TRACING: Once = Once::new();
+
+pub fn base_config() -> Config {
+    Config::parse_from([
+        "hakanai-server",
+        "--port",
+        "0",
+        "--enable-admin-token",
+        "--redis-timeout",
+        "1500ms",
+    ])
+}
+
+pub async fn spawn_app(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with_redis(
+        match backend {
+            Backend::Memory => None,
+            Backend::Redis => Some(RedisServer::start()),
+        },
+        tweak,
+    )
+    .await
+}
+
+pub async fn spawn_with_redis(
+    redis: Option<RedisServer>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            init_subscriber(get_subscriber("debug", std::io::stdout));
+        }
+    });
+    let mut config = base_config();
+    config.redis_dsn = redis.as_ref().map(RedisServer::dsn);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("the app starts");
+    let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
+    let admin_token = app.new_tokens.admin.clone();
+    let user_token = app.new_tokens.user.clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap(),
+        admin_token,
+        user_token,
+        redis,
+    }
+}
+
+pub struct Created {
+    pub id: String,
+    pub creator_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn secret_url(&self, id: &str) -> String {
+        self.url(&format!("/api/v1/secret/{id}"))
+    }
+
+    pub fn user_token(&self) -> &str {
+        self.user_token.as_deref().expect("a default user token")
+    }
+
+    pub fn admin_token(&self) -> &str {
+        self.admin_token.as_deref().expect("an admin token")
+    }
+
+    pub async fn post_json(&self, body: Value) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/api/v1/secret")).json(&body);
+        if let Some(t) = &self.user_token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Creates a secret holding `data` (sent as base64) with optional restrictions.
+    pub async fn create(&self, data: &str, restrictions: Value) -> Created {
+        let resp = self
+            .post_json(json!({"data": data, "expires_in": 300, "restrictions": restrictions}))
+            .await;
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        let v: Value = resp.json().await.unwrap();
+        Created {
+            id: v["id"].as_str().unwrap().to_owned(),
+            creator_token: v["creator_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn get_secret(&self, id: &str) -> reqwest::Response {
+        self.client.get(self.secret_url(id)).send().await.unwrap()
+    }
+
+    pub async fn create_token(&self, body: Value) -> (String, String) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/admin/tokens"))
+            .bearer_auth(self.admin_token())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        (
+            v["token"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+pub async fn error_code(resp: reqwest::Response) -> String {
+    let v: Value = resp.json().await.expect("a JSON error body");
+    assert!(v["details"].is_string(), "{v}");
+    v["error"].as_str().unwrap().to_owned()
+}
+
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

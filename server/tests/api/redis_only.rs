@@ -1,0 +1,242 @@
+//! Behaviour that only exists with Redis: outages, persistence across restarts, key layout.
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{spawn_app, spawn_with_redis, Backend, RedisServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_answers_503_fast_and_recovers() {
+    let mut app = spawn_app(Backend::Redis, |c| c.allow_anonymous = true).await;
+    let s = app.create(&STANDARD.encode("before"), json!(null)).await;
+    let port = app.redis.as_ref().unwrap().port;
+    app.redis.as_mut().unwrap().stop();
+
+    let timed = |fut: reqwest::RequestBuilder| async move {
+        let started = Instant::now();
+        let status = fut.send().await.unwrap().status().as_u16();
+        eprintln!("{status} in {:?}", started.elapsed());
+        (status, started.elapsed())
+    };
+    for _ in 0..2 {
+        let (status, took) = timed(app.client.get(app.url("/healthy"))).await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_secs(2), "healthy took {took:?}");
+        let (status, took) = timed(
+            app.client
+                .post(app.url("/api/v1/secret"))
+                .json(&json!({"data": STANDARD.encode("x")})),
+        )
+        .await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_secs(2), "create took {took:?}");
+        let (status, took) = timed(app.client.get(app.secret_url(&s.id))).await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_secs(2), "read took {took:?}");
+    }
+    let resp = app.client.get(app.url("/healthy")).send().await.unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "service_unavailable");
+    assert!(
+        !body["details"].as_str().unwrap().contains("refused"),
+        "no internals leak"
+    );
+
+    app.redis = Some(RedisServer::start_on(port));
+    let restarted = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = app
+            .client
+            .get(app.url("/healthy"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            eprintln!("recovered {:?} after Redis came back", restarted.elapsed());
+            break;
+        }
+        eprintln!("{status} {:?}", restarted.elapsed());
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = app.create(&STANDARD.encode("after"), json!(null)).await;
+    let resp = app.get_secret(&s.id).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), STANDARD.encode("after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_survive_restart_and_reset_replaces_them() {
+    let redis = RedisServer::start();
+    let dsn = redis.dsn();
+    let first = spawn_with_redis(Some(redis), |_| {}).await;
+    let user = first.user_token().to_owned();
+    let admin = first.admin_token().to_owned();
+
+    // A second replica on the same Redis creates nothing new and accepts the same tokens.
+    let second = spawn_with_redis(None, |c| c.redis_dsn = Some(dsn.clone())).await;
+    assert!(second.user_token.is_none() && second.admin_token.is_none());
+    let post = |app: &crate::helpers::TestApp, token: &str| {
+        app.client
+            .post(app.url("/api/v1/secret"))
+            .bearer_auth(token)
+            .json(&json!({"data": STANDARD.encode("x")}))
+            .send()
+    };
+    assert_eq!(post(&second, &user).await.unwrap().status(), 200);
+
+    let mut config = crate::helpers::base_config();
+    config.redis_dsn = Some(dsn.clone());
+    config.reset_user_tokens = true;
+    config.reset_admin_token = true;
+    let new = hakanai_server::reset_tokens(&config).await.unwrap();
+    let new_user = new.user.unwrap();
+    let new_admin = new.admin.unwrap();
+    assert_eq!(post(&second, &user).await.unwrap().status(), 401);
+    assert_eq!(post(&second, &new_user).await.unwrap().status(), 200);
+    let admin_get = |token: &str| {
+        second
+            .client
+            .get(second.url("/api/v1/admin/tokens"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(admin_get(&admin).await.unwrap().status(), 401);
+    assert_eq!(admin_get(&new_admin).await.unwrap().status(), 200);
+
+    let mut memory = crate::helpers::base_config();
+    memory.reset_user_tokens = true;
+    assert!(hakanai_server::reset_tokens(&memory).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_of_a_secret_expires_and_shares_a_slot() {
+    let app = spawn_app(Backend::Redis, |_| {}).await;
+    let client = redis::Client::open(app.redis.as_ref().unwrap().dsn()).unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    let pttl = |key: String| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+
+    let verifier = "pass";
+    let hash = hex::encode(Sha256::digest(verifier.as_bytes()));
+    let s = app
+        .create(&STANDARD.encode("x"), json!({"passphrase_hash": hash}))
+        .await;
+    let data_key = format!("hk:{{{}}}", s.id);
+    assert!(pttl(data_key.clone()).await > 290_000);
+    let resp = app
+        .client
+        .get(app.secret_url(&s.id))
+        .header("x-secret-passphrase", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let attempts = pttl(format!("{data_key}:a")).await;
+    assert!(attempts > 0 && attempts <= 300_000, "{attempts}");
+
+    let resp = app
+        .client
+        .get(app.secret_url(&s.id))
+        .header("x-secret-passphrase", verifier)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(pttl(data_key.clone()).await, -2, "data removed on read");
+    assert_eq!(
+        pttl(format!("{data_key}:a")).await,
+        -2,
+        "attempts removed on read"
+    );
+    let tomb = pttl(format!("{data_key}:t")).await;
+    assert!(
+        tomb > 0 && tomb <= 300_000,
+        "tombstone expires with the secret: {tomb}"
+    );
+
+    // Nothing without an expiry except the token hash and the admin key.
+    // KEYS is fine in a test against a private instance; the server never uses it.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut con.clone())
+        .await
+        .unwrap();
+    for k in keys {
+        if k == "hk:tokens" || k == "hk:admin" {
+            continue;
+        }
+        assert!(pttl(k.clone()).await > 0, "{k} has no expiry");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_uploads_publish_atomically_and_clean_up() {
+    let app = spawn_app(Backend::Redis, |c| c.upload_size_limit = 1024 * 1024).await;
+    let client = redis::Client::open(app.redis.as_ref().unwrap().dsn()).unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    let post = |n: usize| {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            (0..n / 10_000).map(|_| Ok(vec![9u8; 10_000])).collect();
+        app.client
+            .post(app.url("/api/v1/secret"))
+            .bearer_auth(app.user_token())
+            .header("content-type", "application/octet-stream")
+            .header("x-secret-ttl", "90")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+    };
+    let resp = post(900_000).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("hk:{{{id}}}"))
+        .query_async(&mut con.clone())
+        .await
+        .unwrap();
+    assert!(
+        ttl > 80_000 && ttl <= 90_000,
+        "the real TTL, not the upload's: {ttl}"
+    );
+
+    if let Ok(resp) = post(2_000_000).await {
+        assert_eq!(resp.status(), 413);
+    }
+    // The abandoned partial upload is deleted in the background.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("hk:*:u")
+            .query_async(&mut con.clone())
+            .await
+            .unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.get_secret(&id).await.bytes().await.unwrap().len(),
+        900_000
+    );
+}
