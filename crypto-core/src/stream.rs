@@ -60,6 +60,31 @@ impl Default for EncryptOptions {
 /// WebCrypto's worker threads busy, few enough to bound memory (8 segments in flight).
 const MAX_IN_FLIGHT: usize = 8;
 
+/// Splits a full (or final) `buffer` followed by `rest` into segments of `seg` bytes to
+/// process now, as (bytes, last?) in order, and the remainder to keep buffered. A segment is
+/// non-last only when more bytes follow it; when `finishing`, the remainder is the last one.
+fn plan_segments<'a, 'r: 'a>(
+    buffer: &'a [u8],
+    mut rest: &'r [u8],
+    seg: usize,
+    finishing: bool,
+) -> (Vec<(&'a [u8], bool)>, &'r [u8]) {
+    if rest.is_empty() {
+        return (vec![(buffer, true)], &[]);
+    }
+    let mut jobs = vec![(buffer, false)];
+    while rest.len() > seg {
+        let (segment, tail) = rest.split_at(seg);
+        jobs.push((segment, false));
+        rest = tail;
+    }
+    if finishing {
+        jobs.push((rest, true));
+        rest = &[];
+    }
+    (jobs, rest)
+}
+
 /// The nonce index of the `k`-th job of a batch starting at `first`.
 fn job_index(first: u32, k: usize) -> Result<u32, Error> {
     u32::try_from(k)
@@ -215,28 +240,13 @@ impl<C: SegmentCipher> Encryptor<C> {
         let mut buffer = std::mem::take(&mut self.buffer);
         let take = (seg - buffer.len()).min(chunk.len());
         buffer.extend_from_slice(&chunk[..take]);
-        let mut rest = &chunk[take..];
+        let rest = &chunk[take..];
 
         if rest.is_empty() && !finishing {
             self.buffer = buffer;
             return Ok(out);
         }
-        // A segment is sealed as non-last only when more plaintext follows it.
-        let mut jobs: Vec<(&[u8], bool)> = Vec::new();
-        if rest.is_empty() {
-            jobs.push((&buffer, true));
-        } else {
-            jobs.push((&buffer, false));
-            while rest.len() > seg {
-                let (segment, tail) = rest.split_at(seg);
-                jobs.push((segment, false));
-                rest = tail;
-            }
-            if finishing {
-                jobs.push((rest, true));
-                rest = &[];
-            }
-        }
+        let (jobs, rest) = plan_segments(&buffer, rest, seg, finishing);
         self.index = seal_jobs(
             &self.cipher,
             &self.nonce_prefix,
@@ -481,29 +491,14 @@ impl<B: Backend> Decryptor<B> {
             self.buffer = buffer;
             return Ok(out);
         }
-        let mut jobs: Vec<(&[u8], bool)> = Vec::new();
-        let mut short_tail = false;
-        if rest.is_empty() {
-            if buffer.len() < TAG_LEN {
-                return Err(Error::Truncated);
-            }
-            jobs.push((&buffer, true));
-        } else {
-            jobs.push((&buffer, false));
-            while rest.len() > ct_len {
-                let (segment, tail) = rest.split_at(ct_len);
-                jobs.push((segment, false));
-                rest = tail;
-            }
-            if finishing {
-                // Shorter than a tag: open the segments before it first, so that data after
-                // a complete envelope is reported as such.
-                short_tail = rest.len() < TAG_LEN;
-                if !short_tail {
-                    jobs.push((rest, true));
-                }
-                rest = &[];
-            }
+        let (mut jobs, rest) = plan_segments(&buffer, rest, ct_len, finishing);
+        // A last segment shorter than a tag: open the segments before it first, so that data
+        // after a complete envelope is reported as such.
+        let short_tail = jobs
+            .last()
+            .is_some_and(|(segment, last)| *last && segment.len() < TAG_LEN);
+        if short_tail {
+            jobs.pop();
         }
         body.open_jobs(&jobs, &mut out, &mut self.plaintext).await?;
         if short_tail {
