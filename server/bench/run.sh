@@ -7,7 +7,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-server}"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
 DURATION="${DURATION:-10}"
 CONCURRENCY="${CONCURRENCY:-50}"
 SECRETS="${SECRETS:-10000}"

@@ -4,11 +4,13 @@
 //! parses the task name and dispatches; each task lives in its own module.
 
 mod bench;
+mod run;
 mod setup;
 mod shell;
 mod test;
 mod vectors;
 mod wasm;
+mod web;
 
 use std::process::ExitCode;
 
@@ -16,6 +18,8 @@ const HELP: &str = "\
 cargo xtask <TASK> [OPTIONS]
 
 Tasks:
+  run [-- FLAGS]     setup, then start hakanai-server (embedded store) at
+                    http://127.0.0.1:8080; FLAGS go to the server
   setup [--check]   install missing tools (wasm32 target, nightly + cargo-fuzz,
                     wasm-bindgen-cli pinned to Cargo.lock, wasm-pack, chromium,
                     chromedriver, redis, npm devDependencies); --check only reports
@@ -24,6 +28,7 @@ Tasks:
                     npm package, fuzz smoke); --quick skips fuzzing
   ci [--quick]      alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
+  web               build the npm package, type-check and assemble the page in web/dist
   vectors           regenerate crypto-core/tests test vectors (HAKANAI_UPDATE_VECTORS=1)
   bench             native + browser throughput; rewrites a section of BENCHMARKS.md
   help              print this message
@@ -39,9 +44,11 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
+        "run" => run::run(rest),
         "setup" => setup::run(rest),
         "test" | "ci" => test::run(rest),
         "wasm" => wasm::run(rest),
+        "web" => web::run(rest),
         "vectors" => vectors::run(rest),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
