@@ -106,6 +106,9 @@ pub enum Error {
     /// The AEAD backend failed for a reason other than authentication (e.g. WebCrypto missing).
     #[error("crypto backend error: {0}")]
     Backend(String),
+    /// A bundle (several files in one secret) is malformed.
+    #[error("the file bundle is malformed: {0}")]
+    InvalidBundle(String),
 }
 
 impl Error {
@@ -136,6 +139,7 @@ impl Error {
             Error::TooLarge => "too_large",
             Error::StreamClosed => "stream_closed",
             Error::Backend(_) => "backend",
+            Error::InvalidBundle(_) => "invalid_bundle",
         }
     }
 }

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod bundle;
 mod error;
 pub mod format;
 mod kdf;

@@ -88,11 +88,24 @@ pub fn sanitize_file_name(name: &str) -> String {
         .trim()
         .trim_start_matches('.')
         .to_string();
-    let mut end = cleaned.len().min(255);
-    while !cleaned.is_char_boundary(end) {
+    shorten_file_name(&cleaned, 255)
+}
+
+/// Shortens `name` to at most `max` bytes, keeping a short extension (`.pdf`) intact.
+pub(crate) fn shorten_file_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let ext = name
+        .rfind('.')
+        .map(|i| &name[i..])
+        .filter(|e| e.len() <= 16)
+        .unwrap_or("");
+    let mut end = max - ext.len();
+    while !name.is_char_boundary(end) {
         end -= 1;
     }
-    cleaned[..end].to_string()
+    format!("{}{ext}", &name[..end])
 }
 
 #[cfg(test)]

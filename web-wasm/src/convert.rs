@@ -167,3 +167,15 @@ pub fn metadata_to_js(metadata: &Metadata) -> JsValue {
     );
     object.into()
 }
+
+/// A JS number as a byte count: a non-negative safe integer.
+pub fn size_from_js(size: f64) -> Result<u64, JsValue> {
+    if size.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&size) {
+        Ok(size as u64)
+    } else {
+        Err(js_error(
+            "invalid_argument",
+            "a size must be a non-negative integer",
+        ))
+    }
+}

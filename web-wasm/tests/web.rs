@@ -209,3 +209,53 @@ fn js_api_errors_carry_codes() {
     let svg = hakanai_wasm::qr_svg("https://h.example/s/abc#key").unwrap();
     assert!(svg.starts_with("<?xml") || svg.starts_with("<svg"));
 }
+
+#[wasm_bindgen_test]
+fn js_api_bundles() {
+    use hakanai_wasm::{bundle_end, bundle_file_header, bundle_padding, bundle_size, BundleReader};
+    let files: [(&str, Vec<u8>); 2] = [("a.txt", b"alpha".to_vec()), ("dir/b.bin", vec![9; 700])];
+    let mut bundle = Vec::new();
+    for (name, data) in &files {
+        bundle.extend(
+            bundle_file_header(name, data.len() as f64)
+                .unwrap()
+                .to_vec(),
+        );
+        bundle.extend(data);
+        bundle.extend(bundle_padding(data.len() as f64).unwrap().to_vec());
+    }
+    bundle.extend(bundle_end().to_vec());
+    assert_eq!(bundle.len() as f64, bundle_size(vec![5.0, 700.0]).unwrap());
+    let mut reader = BundleReader::new();
+    let mut names = Vec::new();
+    let mut data = Vec::new();
+    for chunk in bundle.chunks(300) {
+        for event in reader.push(chunk).unwrap().iter() {
+            match Reflect::get(&event, &"type".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+                .as_str()
+            {
+                "start" => names.push(
+                    Reflect::get(&event, &"name".into())
+                        .unwrap()
+                        .as_string()
+                        .unwrap(),
+                ),
+                "data" => data.extend(
+                    Reflect::get(&event, &"bytes".into())
+                        .unwrap()
+                        .unchecked_into::<Uint8Array>()
+                        .to_vec(),
+                ),
+                _ => {}
+            }
+        }
+    }
+    reader.finish().unwrap();
+    assert_eq!(names, ["a.txt", "b.bin"]);
+    assert_eq!(data.len(), 705);
+    let err = bundle_padding(-1.0).unwrap_err();
+    assert_eq!(code_of(&err), "invalid_argument");
+}
