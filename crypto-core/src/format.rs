@@ -135,6 +135,17 @@ impl Header {
     }
 }
 
+/// How many more bytes the header at the start of `buffer` needs, judging by its flags;
+/// `None` once it is complete.
+pub(crate) fn header_bytes_missing(buffer: &[u8]) -> Option<usize> {
+    let needed = match buffer.get(5) {
+        None => 6,
+        Some(flags) if flags & FLAG_PASSPHRASE != 0 => MAX_HEADER_LEN,
+        Some(_) => FIXED_LEN + MAC_LEN,
+    };
+    needed.checked_sub(buffer.len()).filter(|&n| n > 0)
+}
+
 /// Checks the MAC at the end of the `header_bytes` (as returned by [`Header::parse`]).
 pub(crate) fn verify_mac(mac_key: &[u8; 32], header_bytes: &[u8]) -> Result<(), Error> {
     let (body, tag) = header_bytes.split_at(header_bytes.len() - MAC_LEN);

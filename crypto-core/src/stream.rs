@@ -57,8 +57,8 @@ impl Default for EncryptOptions {
 }
 
 /// Segments sealed (or opened) concurrently when the backend benefits: enough to keep
-/// WebCrypto's worker threads busy, few enough to bound memory (8 segments in flight).
-const MAX_IN_FLIGHT: usize = 8;
+/// WebCrypto's worker threads busy, few enough to bound memory (16 segments in flight).
+const MAX_IN_FLIGHT: usize = 16;
 
 /// Splits a full (or final) `buffer` followed by `rest` into segments of `seg` bytes to
 /// process now, as (bytes, last?) in order, and the remainder to keep buffered. A segment is
@@ -72,7 +72,10 @@ fn plan_segments<'a, 'r: 'a>(
     if rest.is_empty() {
         return (vec![(buffer, true)], &[]);
     }
-    let mut jobs = vec![(buffer, false)];
+    let mut jobs = Vec::new();
+    if !buffer.is_empty() {
+        jobs.push((buffer, false));
+    }
     while rest.len() > seg {
         let (segment, tail) = rest.split_at(seg);
         jobs.push((segment, false));
@@ -238,6 +241,7 @@ impl<C: SegmentCipher> Encryptor<C> {
 
         // Top up the buffer: afterwards it is either a full segment or holds all the input.
         let mut buffer = std::mem::take(&mut self.buffer);
+        // (The encoder's buffer is never empty: it always holds at least the record's tail.)
         let take = (seg - buffer.len()).min(chunk.len());
         buffer.extend_from_slice(&chunk[..take]);
         let rest = &chunk[take..];
@@ -318,9 +322,10 @@ impl<C: SegmentCipher> Body<C> {
                         let (segment, last) = group[k];
                         return Err(self.diagnose(index, segment, last).await);
                     }
-                    let start = out.len();
-                    out.extend_from_slice(&plain);
-                    parser.accept(out, start)?;
+                    // Strip the metadata record before copying, not by shifting `out`.
+                    let record = parser.strip_record(&plain)?;
+                    out.extend_from_slice(&plain[record..]);
+                    parser.count_content(plain.len() - record)?;
                 }
             }
         }
@@ -357,36 +362,47 @@ struct PlaintextParser {
 impl PlaintextParser {
     /// `out[start..]` is fresh plaintext; strips the metadata record from it.
     fn accept(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), Error> {
-        if self.metadata.is_none() {
-            let mut consumed = 0;
-            let fresh = &out[start..];
-            if self.record.len() < 4 {
-                let take = (4 - self.record.len()).min(fresh.len());
-                self.record.extend_from_slice(&fresh[..take]);
-                consumed += take;
-            }
-            if self.record.len() >= 4 {
-                let len = u32::from_be_bytes([
-                    self.record[0],
-                    self.record[1],
-                    self.record[2],
-                    self.record[3],
-                ]) as usize;
-                if len > MAX_METADATA_LEN {
-                    return Err(Error::InvalidMetadata("metadata longer than 64 KiB".into()));
-                }
-                let take = (4 + len - self.record.len()).min(fresh.len() - consumed);
-                self.record
-                    .extend_from_slice(&fresh[consumed..consumed + take]);
-                consumed += take;
-                if self.record.len() == 4 + len {
-                    self.metadata = Some(Metadata::decode(&self.record[4..])?);
-                    self.record = Vec::new();
-                }
-            }
-            out.drain(start..start + consumed);
+        let record = self.strip_record(&out[start..])?;
+        out.drain(start..start + record);
+        self.count_content(out.len() - start)
+    }
+
+    /// Consumes the metadata record from the front of `fresh` plaintext while it is
+    /// incomplete; returns how many leading bytes belonged to it.
+    fn strip_record(&mut self, fresh: &[u8]) -> Result<usize, Error> {
+        if self.metadata.is_some() {
+            return Ok(0);
         }
-        self.content_len += (out.len() - start) as u64;
+        let mut consumed = 0;
+        if self.record.len() < 4 {
+            let take = (4 - self.record.len()).min(fresh.len());
+            self.record.extend_from_slice(&fresh[..take]);
+            consumed += take;
+        }
+        if self.record.len() >= 4 {
+            let len = u32::from_be_bytes([
+                self.record[0],
+                self.record[1],
+                self.record[2],
+                self.record[3],
+            ]) as usize;
+            if len > MAX_METADATA_LEN {
+                return Err(Error::InvalidMetadata("metadata longer than 64 KiB".into()));
+            }
+            let take = (4 + len - self.record.len()).min(fresh.len() - consumed);
+            self.record
+                .extend_from_slice(&fresh[consumed..consumed + take]);
+            consumed += take;
+            if self.record.len() == 4 + len {
+                self.metadata = Some(Metadata::decode(&self.record[4..])?);
+                self.record = Vec::new();
+            }
+        }
+        Ok(consumed)
+    }
+
+    fn count_content(&mut self, len: usize) -> Result<(), Error> {
+        self.content_len += len as u64;
         self.check_size(false)
     }
 
@@ -463,12 +479,15 @@ impl<B: Backend> Decryptor<B> {
     async fn process_inner(&mut self, chunk: &[u8], finishing: bool) -> Result<Vec<u8>, Error> {
         let mut rest = chunk;
         if self.body.is_none() {
-            // Buffer only what the header can need; the body is read from `rest` in place.
-            let take = format::MAX_HEADER_LEN
-                .saturating_sub(self.buffer.len())
-                .min(rest.len());
-            self.buffer.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
+            // Buffer exactly the header; the body is then read from `rest` in place.
+            while let Some(missing) = format::header_bytes_missing(&self.buffer) {
+                if rest.is_empty() {
+                    break;
+                }
+                let take = missing.min(rest.len());
+                self.buffer.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+            }
             if !self.open_header().await? {
                 return if finishing {
                     Err(Error::Truncated)
@@ -484,7 +503,13 @@ impl<B: Backend> Decryptor<B> {
         let mut out = Vec::with_capacity(self.buffer.len() + rest.len());
         // Top up the buffer: afterwards it is either a full segment or holds all the input.
         let mut buffer = std::mem::take(&mut self.buffer);
-        let take = (ct_len - buffer.len()).min(rest.len());
+        // An empty buffer (right after the header) is not topped up: whole segments are then
+        // opened straight from the input, without a copy.
+        let take = if buffer.is_empty() {
+            0
+        } else {
+            (ct_len - buffer.len()).min(rest.len())
+        };
         buffer.extend_from_slice(&rest[..take]);
         rest = &rest[take..];
         if rest.is_empty() && !finishing {
