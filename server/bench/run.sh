@@ -3,6 +3,7 @@
 # memory per stored 1 KiB secret. Needs redis-server and oha (`cargo install oha --locked`).
 #
 #   server/bench/run.sh            # results as JSON lines on stdout
+#   cargo xtask bench-server       # the same, installing oha, written into BENCHMARKS.md
 #   DURATION=30 CONCURRENCY=100 server/bench/run.sh
 set -euo pipefail
 

@@ -164,10 +164,14 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> Result<PooledConnection<'_, RedisConnectionManager>, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
+        let mut conn = self.pool.get().await.map_err(|e| match e {
             RunError::User(e) => redis_err(e),
             RunError::TimedOut => StoreError::Timeout,
-        })
+        })?;
+        // The client's own default reply timeout (500 ms) would cut off large secrets before
+        // `op_timeout`, which is the one bound operators configure.
+        conn.set_response_timeout(self.op_timeout);
+        Ok(conn)
     }
 }
 

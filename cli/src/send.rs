@@ -1,0 +1,250 @@
+//! `hakanai send`: read the secret, encrypt it while uploading, print the link.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crypto_core::backend::PureCipher;
+use crypto_core::{
+    build_link, run_ready, EncryptOptions, Encryptor, KeySchedule, Kind, Metadata, Pure, SecretKey,
+};
+use indicatif::ProgressBar;
+use qrcode::render::unicode;
+use qrcode::QrCode;
+
+use crate::cli::{Cli, SendArgs};
+use crate::client::{Api, UploadOptions};
+use crate::error::CliError;
+use crate::{bundle_io, passphrase, progress, user_token};
+
+/// Plaintext read per step; the encryptor holds at most about two segments on top.
+const CHUNK: usize = 256 * 1024;
+
+/// What is being sent: its metadata and a reader over its content.
+struct Source {
+    metadata: Metadata,
+    reader: Box<dyn Read + Send>,
+}
+
+pub fn run(global: &Cli, args: &SendArgs) -> Result<(), CliError> {
+    let token = user_token(global)?;
+    let source = open_source(&args.files)?;
+    let passphrase = passphrase::for_send(args.passphrase.as_deref(), args.ask_passphrase)?;
+
+    let key = SecretKey::generate()?;
+    let keys = match &passphrase {
+        Some(p) => KeySchedule::with_passphrase(
+            key.clone(),
+            p.as_bytes(),
+            crypto_core::Argon2Params::DEFAULT,
+        )?,
+        None => KeySchedule::new(key.clone()),
+    };
+    let options = UploadOptions {
+        ttl: args.ttl,
+        allowed_ips: args.allow_ips.clone(),
+        allowed_countries: args.allow_countries.clone(),
+        allowed_asns: args.allow_asns.clone(),
+        passphrase_hash: keys.verifier().map(|v| v.server_hash_hex()),
+    };
+
+    let encryptor = run_ready(Encryptor::new(
+        &Pure,
+        &keys,
+        &source.metadata,
+        &EncryptOptions::default(),
+    ))?;
+    let bar = progress::bar(source.metadata.size, "uploading");
+    let failure = Arc::new(Mutex::new(None));
+    let reader = EncryptingReader {
+        inner: source.reader,
+        encryptor,
+        out: Vec::new(),
+        pos: 0,
+        done: false,
+        buf: vec![0; CHUNK],
+        bar: bar.clone(),
+        failure: Arc::clone(&failure),
+    };
+
+    let api = Api::new(&global.server)?;
+    let result = api.upload(token.as_deref(), &options, reader);
+    bar.finish_and_clear();
+    // A failure while reading or encrypting surfaces as a broken upload; report the cause.
+    if let Some(cause) = failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(cause);
+    }
+    let created = result?;
+
+    let shared_key = (!args.separate_key).then_some(&key);
+    let link = build_link(api.base(), &created.id, shared_key)?;
+    let mut stdout = std::io::stdout().lock();
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(out, "{link}")?;
+        if args.separate_key {
+            writeln!(out, "{}", key.to_text())?;
+        }
+        if args.qr {
+            writeln!(out, "{}", qr(&link)?)?;
+        }
+        out.flush()
+    };
+    write(&mut stdout).map_err(|e| CliError::io("writing the link", e))?;
+    if args.separate_key && std::io::stderr().is_terminal() {
+        eprintln!(
+            "The second line is the key: share it through a different channel than the link."
+        );
+    }
+    Ok(())
+}
+
+fn qr(link: &str) -> std::io::Result<String> {
+    let code = QrCode::new(link.as_bytes()).map_err(std::io::Error::other)?;
+    Ok(code
+        .render::<unicode::Dense1x2>()
+        .dark_color(unicode::Dense1x2::Light)
+        .light_color(unicode::Dense1x2::Dark)
+        .build())
+}
+
+fn open_source(files: &[PathBuf]) -> Result<Source, CliError> {
+    match files {
+        [] => stdin_source(),
+        [path] => file_source(path),
+        paths => bundle_io::source(paths).map(|(metadata, reader)| Source { metadata, reader }),
+    }
+}
+
+fn stdin_source() -> Result<Source, CliError> {
+    let mut stdin = std::io::stdin().lock();
+    if stdin.is_terminal() {
+        eprintln!("Type the secret, then press Ctrl-D on a new line:");
+    }
+    let mut data = Vec::new();
+    stdin
+        .read_to_end(&mut data)
+        .map_err(|e| CliError::io("reading stdin", e))?;
+    if data.is_empty() {
+        return Err(CliError::usage(
+            "nothing to send: stdin is empty",
+            "pipe the secret into `hakanai send`, or use --file",
+        ));
+    }
+    let size = data.len() as u64;
+    let metadata = if std::str::from_utf8(&data).is_ok() {
+        Metadata::text(size)
+    } else {
+        Metadata {
+            kind: Kind::File,
+            name: None,
+            media_type: Some("application/octet-stream".into()),
+            size: Some(size),
+        }
+    };
+    Ok(Source {
+        metadata,
+        reader: Box::new(std::io::Cursor::new(data)),
+    })
+}
+
+fn file_source(path: &Path) -> Result<Source, CliError> {
+    let (file, size) = open_file(path)?;
+    Ok(Source {
+        metadata: Metadata {
+            kind: Kind::File,
+            name: Some(file_name(path)?),
+            media_type: None,
+            size: Some(size),
+        },
+        reader: Box::new(file),
+    })
+}
+
+/// Opens a regular file and returns it with its size.
+pub(crate) fn open_file(path: &Path) -> Result<(File, u64), CliError> {
+    let context = || format!("cannot read {}", path.display());
+    let file = File::open(path).map_err(|e| CliError::io(context(), e))?;
+    let meta = file.metadata().map_err(|e| CliError::io(context(), e))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(
+            format!("{} is not a regular file", path.display()),
+            "--file takes files; send a directory by listing its files",
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
+/// The name stored in the metadata: the last component of `path`.
+pub(crate) fn file_name(path: &Path) -> Result<String, CliError> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("{} has no file name", path.display()),
+                "give a path to a file",
+            )
+        })
+}
+
+/// Encrypts `inner` on the fly: the request body of the upload.
+struct EncryptingReader {
+    inner: Box<dyn Read + Send>,
+    encryptor: Encryptor<PureCipher>,
+    out: Vec<u8>,
+    pos: usize,
+    done: bool,
+    buf: Vec<u8>,
+    bar: ProgressBar,
+    failure: Arc<Mutex<Option<CliError>>>,
+}
+
+impl EncryptingReader {
+    fn fail(&self, error: CliError) -> std::io::Error {
+        let message = error.to_string();
+        if let Ok(mut slot) = self.failure.lock() {
+            slot.get_or_insert(error);
+        }
+        std::io::Error::other(message)
+    }
+
+    fn refill(&mut self) -> std::io::Result<()> {
+        let n = loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.fail(CliError::io("reading the secret", e))),
+            }
+        };
+        let result = if n == 0 {
+            self.done = true;
+            run_ready(self.encryptor.finish())
+        } else {
+            self.bar.inc(n as u64);
+            run_ready(self.encryptor.push(&self.buf[..n]))
+        };
+        match result {
+            Ok(out) => {
+                self.out = out;
+                self.pos = 0;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(CliError::Crypto(e))),
+        }
+    }
+}
+
+impl Read for EncryptingReader {
+    fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.refill()?;
+        }
+        let n = dst.len().min(self.out.len() - self.pos);
+        dst[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,712 @@
+//! End-to-end tests: the real `hakanai` binary against a real server and Redis.
+
+mod common;
+
+use std::process::Command;
+
+use common::{
+    fails, ok, run, run_measured, sha256_file, stderr, stdout, write_random_file, Server,
+};
+
+const NOT_FOUND: i32 = 3;
+const AUTH: i32 = 4;
+const USAGE: i32 = 2;
+const NETWORK: i32 = 5;
+const EXISTS: i32 = 7;
+
+fn send_text(server: &Server, text: &str, args: &[&str]) -> String {
+    let out = run(server.hakanai().arg("send").args(args), text.as_bytes());
+    ok(&out).trim().to_string()
+}
+
+#[test]
+fn text_round_trip_then_already_read() {
+    let server = Server::start();
+    let link = send_text(&server, "correct horse battery staple\n", &["--ttl", "30m"]);
+    assert!(link.starts_with(&format!("{}/s/", server.url)), "{link}");
+    assert!(link.contains('#'), "{link}");
+
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    assert_eq!(ok(&out), "correct horse battery staple\n");
+
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    let err = fails(&out, NOT_FOUND);
+    assert!(err.contains("already been read"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn large_file_round_trip_with_bounded_memory() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    let size = 100 * 1024 * 1024;
+    write_random_file(&input, size, 0x5eed);
+
+    let (out, send_peak_kib) = run_measured(server.hakanai().args(["send", "--file"]).arg(&input));
+    let link = ok(&out).trim().to_string();
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (out, get_peak_kib) = run_measured(
+        server
+            .hakanai()
+            .args(["get", &link, "--output-dir"])
+            .arg(&out_dir),
+    );
+    ok(&out);
+    let output = out_dir.join("big.bin");
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), size);
+    assert_eq!(sha256_file(&output), sha256_file(&input));
+    // No temporary files left behind.
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+
+    eprintln!("peak RSS: send {send_peak_kib} KiB, get {get_peak_kib} KiB");
+    // 100 MiB went through each process; a few segments (1 MiB) plus the runtime may stay.
+    let bound = 32 * 1024;
+    assert!(send_peak_kib > 0 && get_peak_kib > 0, "VmHWM was sampled");
+    assert!(send_peak_kib < bound, "send peak RSS {send_peak_kib} KiB");
+    assert!(get_peak_kib < bound, "get peak RSS {get_peak_kib} KiB");
+}
+
+#[test]
+fn file_to_stdout_and_overwrite_refusal() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("notes.txt");
+    std::fs::write(&input, b"new content").unwrap();
+
+    let send = |server: &Server| {
+        let out = run(server.hakanai().args(["send", "--file"]).arg(&input), b"");
+        ok(&out).trim().to_string()
+    };
+
+    let link = send(&server);
+    let out = run(server.hakanai().args(["get", "--to-stdout", &link]), b"");
+    assert_eq!(ok(&out), "new content");
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let existing = out_dir.join("notes.txt");
+    std::fs::write(&existing, b"old content").unwrap();
+
+    let link = send(&server);
+    let out = run(
+        server.hakanai().args(["get", &link, "-o"]).arg(&out_dir),
+        b"",
+    );
+    let err = fails(&out, EXISTS);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"old content");
+    assert_eq!(
+        std::fs::read(out_dir.join("notes.txt.1")).unwrap(),
+        b"new content",
+        "the consumed secret is kept under another name"
+    );
+
+    let link = send(&server);
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--force", "-o"])
+            .arg(&out_dir),
+        b"",
+    );
+    ok(&out);
+    assert_eq!(std::fs::read(&existing).unwrap(), b"new content");
+}
+
+#[test]
+fn passphrase_wrong_then_right() {
+    let server = Server::start();
+    let link = send_text(&server, "guarded", &["--passphrase", "open sesame"]);
+
+    // Without a passphrase (and no terminal to ask on): told so, no attempt used.
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    let err = fails(&out, AUTH);
+    assert!(err.contains("requires a passphrase"), "{err}");
+
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--passphrase", "wrong"]),
+        b"",
+    );
+    let err = fails(&out, AUTH);
+    assert!(err.contains("wrong passphrase (4 attempts left"), "{err}");
+
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--passphrase", "open sesame"]),
+        b"",
+    );
+    assert_eq!(ok(&out), "guarded");
+
+    // A passphrase given for a secret without one is not needed, and not fatal.
+    let link = send_text(&server, "open", &[]);
+    let out = run(
+        server.hakanai().args(["get", &link, "--passphrase", "x"]),
+        b"",
+    );
+    assert_eq!(ok(&out), "open");
+    assert!(stderr(&out).contains("no passphrase"));
+}
+
+#[test]
+fn separate_key() {
+    let server = Server::start();
+    let out = send_text(&server, "split", &["--separate-key"]);
+    let mut lines = out.lines();
+    let link = lines.next().unwrap().to_string();
+    let key = lines
+        .next()
+        .expect("the key on the second line")
+        .to_string();
+    assert!(!link.contains('#'), "{link}");
+    assert_eq!(key.len(), 43);
+
+    // Without the key nothing is fetched (so nothing is consumed).
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    let err = fails(&out, USAGE);
+    assert!(err.contains("--key"), "{err}");
+
+    let out = run(server.hakanai().args(["get", &link, "--key", &key]), b"");
+    assert_eq!(ok(&out), "split");
+}
+
+#[test]
+fn wrong_key_is_a_decryption_failure() {
+    let server = Server::start();
+    let link = send_text(&server, "x", &[]);
+    let (base, _) = link.split_once('#').unwrap();
+    let other = format!("{base}#{}", "A".repeat(43));
+    let out = run(server.hakanai().args(["get", &other]), b"");
+    let err = fails(&out, 6);
+    assert!(err.contains("wrong key"), "{err}");
+}
+
+#[test]
+fn ip_restriction_is_reported() {
+    let server = Server::start();
+    let link = send_text(&server, "x", &["--allow-ip", "203.0.113.0/24"]);
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    let err = fails(&out, AUTH);
+    assert!(err.contains("access denied"), "{err}");
+    // Allowed from loopback.
+    let link = send_text(&server, "y", &["--allow-ip", "127.0.0.1", "--qr"]);
+    let out = run(
+        server.hakanai().args(["get", link.lines().next().unwrap()]),
+        b"",
+    );
+    assert_eq!(ok(&out), "y");
+}
+
+#[test]
+fn tokens_create_list_revoke() {
+    let server = Server::start();
+    let out = run(
+        server
+            .hakanai_admin()
+            .args(["token", "--limit", "5m", "--ttl", "7d", "--one-time"]),
+        b"",
+    );
+    let token = ok(&out).trim().to_string();
+    let id = token_id(&out);
+
+    let out = run(server.hakanai_admin().args(["token", "list"]), b"");
+    let list = ok(&out);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} in {list}"));
+    assert!(row.contains(&(5 * 1024 * 1024).to_string()), "{row}");
+    assert!(row.contains("yes"), "{row}");
+
+    // The one-time token works once.
+    let send = |token: &str| {
+        run(
+            server.hakanai().env("HAKANAI_TOKEN", token).arg("send"),
+            b"via token",
+        )
+    };
+    ok(&send(&token));
+    let err = fails(&send(&token), AUTH);
+    assert!(err.contains("not authorized"), "{err}");
+
+    // The burned one-time token is gone from the list.
+    let out = run(server.hakanai_admin().args(["token", "list"]), b"");
+    assert!(!ok(&out).contains(&id));
+
+    // A token from a file.
+    let out = run(server.hakanai_admin().args(["token", "create"]), b"");
+    let file_token = ok(&out);
+    let id = token_id(&out);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &file_token).unwrap();
+    let out = run(
+        server
+            .hakanai()
+            .env_remove("HAKANAI_TOKEN")
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("send"),
+        b"from file",
+    );
+    ok(&out);
+
+    let out = run(server.hakanai_admin().args(["token", "revoke", &id]), b"");
+    ok(&out);
+    let out = run(server.hakanai_admin().args(["token", "list"]), b"");
+    assert!(!ok(&out).contains(&id));
+    let out = run(
+        server
+            .hakanai()
+            .env_remove("HAKANAI_TOKEN")
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("send"),
+        b"after revocation",
+    );
+    fails(&out, AUTH);
+    let out = run(server.hakanai_admin().args(["token", "revoke", &id]), b"");
+    let err = fails(&out, NOT_FOUND);
+    assert!(err.contains("no such token"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+
+    // Without the admin token and without a terminal.
+    let out = run(server.hakanai().args(["token", "list"]), b"");
+    fails(&out, USAGE);
+    let out = run(
+        server
+            .hakanai()
+            .env("HAKANAI_ADMIN_TOKEN", "nope")
+            .args(["token", "list"]),
+        b"",
+    );
+    fails(&out, AUTH);
+}
+
+fn token_id(out: &std::process::Output) -> String {
+    stderr(out)
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .expect("the token id on stderr")
+        .to_string()
+}
+
+#[test]
+fn anonymous_upload_needs_a_token() {
+    let server = Server::start();
+    let out = run(
+        server.hakanai().env_remove("HAKANAI_TOKEN").arg("send"),
+        b"x",
+    );
+    let err = fails(&out, AUTH);
+    assert!(err.contains("HAKANAI_TOKEN"), "{err}");
+}
+
+#[test]
+fn usage_and_network_errors() {
+    let bin = env!("CARGO_BIN_EXE_hakanai");
+    let out = run(Command::new(bin).args(["send", "--ttl", "soon"]), b"");
+    fails(&out, USAGE);
+    let out = run(
+        Command::new(bin).args(["get", "https://h.example/x/y"]),
+        b"",
+    );
+    let err = fails(&out, USAGE);
+    assert!(err.contains("secret id"), "{err}");
+    let out = run(
+        Command::new(bin).args(["get", "https://h.example/s/abc#short"]),
+        b"",
+    );
+    let err = fails(&out, USAGE);
+    assert!(err.contains("hint:"), "{err}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(
+        Command::new(bin)
+            .args(["--server", &format!("http://127.0.0.1:{port}")])
+            .arg("send"),
+        b"x",
+    );
+    let err = fails(&out, NETWORK);
+    assert!(err.contains("could not reach"), "{err}");
+}
+
+#[test]
+fn help_documents_exit_codes_and_environment() {
+    let bin = env!("CARGO_BIN_EXE_hakanai");
+    let out = run(Command::new(bin).arg("--help"), b"");
+    let help = ok(&out);
+    for needle in [
+        "send",
+        "get",
+        "token",
+        "Exit codes:",
+        "HAKANAI_SERVER",
+        "HAKANAI_TOKEN",
+    ] {
+        assert!(help.contains(needle), "{needle} in {help}");
+    }
+    let out = run(Command::new(bin).args(["send", "--help"]), b"");
+    let help = ok(&out);
+    for needle in [
+        "--file",
+        "--ttl",
+        "--ask-passphrase",
+        "--separate-key",
+        "--allow-asn",
+        "--qr",
+    ] {
+        assert!(help.contains(needle), "{needle} in {help}");
+    }
+    let out = run(Command::new(bin).arg("--version"), b"");
+    assert!(ok(&out).starts_with("hakanai "));
+    assert!(stdout(&run(Command::new(bin).args(["get", "--help"]), b"")).contains("--force"));
+}
+
+#[test]
+fn bundle_round_trip() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("photo.bin");
+    let empty = dir.path().join("empty");
+    std::fs::write(&a, b"first file\n").unwrap();
+    write_random_file(&b, 3 * 1024 * 1024 + 7, 42);
+    std::fs::write(&empty, b"").unwrap();
+
+    let out = run(
+        server
+            .hakanai()
+            .arg("send")
+            .arg("-f")
+            .arg(&a)
+            .arg("--file")
+            .arg(&b)
+            .arg("-f")
+            .arg(&empty),
+        b"",
+    );
+    let link = ok(&out).trim().to_string();
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--output-dir"])
+            .arg(&out_dir),
+        b"",
+    );
+    ok(&out);
+    assert_eq!(
+        std::fs::read(out_dir.join("a.txt")).unwrap(),
+        b"first file\n"
+    );
+    assert_eq!(sha256_file(&out_dir.join("photo.bin")), sha256_file(&b));
+    assert_eq!(std::fs::read(out_dir.join("empty")).unwrap(), b"");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 3);
+
+    // Two files with the same name cannot go into one bundle.
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("a.txt"), b"other").unwrap();
+    let out = run(
+        server
+            .hakanai()
+            .arg("send")
+            .arg("-f")
+            .arg(&a)
+            .arg("-f")
+            .arg(sub.join("a.txt")),
+        b"",
+    );
+    fails(&out, USAGE);
+}
+
+/// The page uses the same crypto-core (through web-wasm) and the raw upload API: a secret it
+/// creates is an envelope uploaded as `application/octet-stream`. Here crypto-core plays the
+/// page in both directions.
+#[test]
+fn interoperates_with_other_crypto_core_clients() {
+    use crypto_core::{
+        build_link, decrypt_sync, encrypt_sync, parse_link, Argon2Params, KeySchedule, Kind,
+        Metadata, SecretKey,
+    };
+    let server = Server::start();
+    let http = reqwest::blocking::Client::new();
+
+    // Created elsewhere (passphrase-protected file), fetched by `hakanai get`.
+    let key = SecretKey::generate().unwrap();
+    let keys = KeySchedule::with_passphrase(key.clone(), b"pw", Argon2Params::DEFAULT).unwrap();
+    let metadata = Metadata {
+        kind: Kind::File,
+        name: Some("../../evil/.report.pdf".into()),
+        media_type: Some("application/pdf".into()),
+        size: Some(4),
+    };
+    let envelope = encrypt_sync(&keys, &metadata, b"%PDF").unwrap();
+    let resp = http
+        .post(format!("{}/api/v1/secret", server.url))
+        .bearer_auth(&server.user_token)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "x-secret-passphrase-hash",
+            keys.verifier().unwrap().server_hash_hex(),
+        )
+        .body(envelope)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = build_link(&server.url, &id, Some(&key)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--passphrase", "pw", "-o"])
+            .arg(dir.path()),
+        b"",
+    );
+    ok(&out);
+    // The untrusted name is reduced to a safe file name inside the output directory.
+    assert_eq!(
+        std::fs::read(dir.path().join("report.pdf")).unwrap(),
+        b"%PDF"
+    );
+
+    // Sent by `hakanai send`, read by another client.
+    let link = run(server.hakanai().arg("send"), "grüße".as_bytes());
+    let parsed = parse_link(ok(&link).trim()).unwrap();
+    let envelope = http
+        .get(format!(
+            "{}/api/v1/secret/{}",
+            server.url,
+            parsed.require_id().unwrap()
+        ))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let (metadata, content) =
+        decrypt_sync(KeySchedule::new(parsed.key.unwrap()), &envelope).unwrap();
+    assert_eq!(metadata, Metadata::text("grüße".len() as u64));
+    assert_eq!(content, "grüße".as_bytes());
+}
+
+#[test]
+fn too_large_is_reported_while_streaming() {
+    let server = Server::start();
+    let out = run(
+        server
+            .hakanai_admin()
+            .args(["token", "create", "--limit", "64k"]),
+        b"",
+    );
+    let token = ok(&out).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    write_random_file(&input, 8 * 1024 * 1024, 7);
+    let out = run(
+        server
+            .hakanai()
+            .env("HAKANAI_TOKEN", &token)
+            .args(["send", "--file"])
+            .arg(&input),
+        b"",
+    );
+    let err = fails(&out, 1);
+    assert!(err.contains("too large"), "{err}");
+}
+
+/// Plaintext is released segment by segment, but nothing is kept unless the envelope's end
+/// authenticates: a damaged or truncated secret leaves no file behind.
+#[test]
+fn damaged_or_truncated_secrets_leave_nothing() {
+    use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
+    let server = Server::start();
+    let http = reqwest::blocking::Client::new();
+    let content = vec![7u8; 3 * 1024 * 1024 + 5];
+    for damage in ["flip", "truncate"] {
+        let key = SecretKey::generate().unwrap();
+        let metadata = Metadata {
+            kind: Kind::File,
+            name: Some("data.bin".into()),
+            media_type: None,
+            size: Some(content.len() as u64),
+        };
+        let mut envelope =
+            encrypt_sync(&KeySchedule::new(key.clone()), &metadata, &content).unwrap();
+        match damage {
+            "flip" => *envelope.last_mut().unwrap() ^= 1,
+            _ => envelope.truncate(envelope.len() - 100),
+        }
+        let resp = http
+            .post(format!("{}/api/v1/secret", server.url))
+            .bearer_auth(&server.user_token)
+            .header("content-type", "application/octet-stream")
+            .body(envelope)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.json::<serde_json::Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let link = build_link(&server.url, &id, Some(&key)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(
+            server.hakanai().args(["get", &link, "-o"]).arg(dir.path()),
+            b"",
+        );
+        let err = fails(&out, 6);
+        assert!(err.contains("nothing was saved"), "{damage}: {err}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{damage}"
+        );
+    }
+}
+
+/// SIGTERM (like Ctrl-C) in the middle of a download removes the partial file.
+#[test]
+fn interrupted_download_leaves_nothing() {
+    let server = Server::start_embedded();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    write_random_file(&input, 64 * 1024 * 1024, 3);
+    let out = run(server.hakanai().args(["send", "--file"]).arg(&input), b"");
+    let link = ok(&out).trim().to_string();
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let child = server
+        .hakanai()
+        .args(["get", &link, "-o"])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&out_dir).unwrap().count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partial file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        // The download won the race; then the file is complete.
+        eprintln!("the download finished before the signal");
+        assert_eq!(sha256_file(&out_dir.join("big.bin")), sha256_file(&input));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
+}
+
+/// A progress bar on a terminal (a pseudo-terminal from `script`), nothing when piped.
+#[test]
+fn progress_only_on_a_terminal() {
+    let server = Server::start_embedded();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("file.bin");
+    write_random_file(&input, 4 * 1024 * 1024, 9);
+
+    let out = run(server.hakanai().args(["send", "--file"]).arg(&input), b"");
+    ok(&out);
+    assert_eq!(stderr(&out), "", "no progress output when piped");
+
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let have_pty = Command::new("script")
+        .args(["-qfec", "true", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_pty {
+        eprintln!("no `script` or no pseudo-terminal: terminal part skipped");
+        return;
+    }
+    let command = format!(
+        "{} send --file {}",
+        env!("CARGO_BIN_EXE_hakanai"),
+        input.display()
+    );
+    let out = run(
+        Command::new("script")
+            .env("HAKANAI_SERVER", &server.url)
+            .env("HAKANAI_TOKEN", &server.user_token)
+            .args(["-qfec", &command, "/dev/null"]),
+        b"",
+    );
+    let text = ok(&out);
+    assert!(text.contains("uploading ["), "{text}");
+    assert!(text.contains("4.00 MiB"), "{text}");
+    assert!(text.contains(&format!("{}/s/", server.url)), "{text}");
+}
+
+/// The connection breaks mid-download (a fake server sends half the envelope and hangs up):
+/// exit code 5 and no file.
+#[test]
+fn broken_download_leaves_nothing() {
+    use std::io::{Read, Write};
+
+    use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
+
+    let key = SecretKey::generate().unwrap();
+    let content = vec![1u8; 3 * 1024 * 1024];
+    let metadata = Metadata {
+        kind: Kind::File,
+        name: Some("half.bin".into()),
+        media_type: None,
+        size: Some(content.len() as u64),
+    };
+    let envelope = encrypt_sync(&KeySchedule::new(key.clone()), &metadata, &content).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
+            envelope.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(&envelope[..envelope.len() / 2]).unwrap();
+        // Dropping the connection cuts the body short.
+    });
+    let link = build_link(&url, "AAAAAAAAAAAAAAAAAAAAAA", Some(&key)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_hakanai"))
+            .args(["get", &link, "-o"])
+            .arg(dir.path()),
+        b"",
+    );
+    server.join().unwrap();
+    let err = fails(&out, NETWORK);
+    assert!(err.contains("broke off"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
