@@ -28,9 +28,10 @@ pub const MAC_LEN: usize = 32;
 pub const MIN_SEGMENT_SIZE: u32 = 64;
 /// Largest plaintext segment size a decoder accepts; bounds a decoder's memory.
 pub const MAX_SEGMENT_SIZE: u32 = 16 * 1024 * 1024;
-/// The segment size encoders use unless told otherwise: large enough that the per-call cost of
-/// WebCrypto disappears, small enough to keep memory bounded.
-pub const DEFAULT_SEGMENT_SIZE: u32 = 1024 * 1024;
+/// The segment size encoders use unless told otherwise. Measured in Chromium (BENCHMARKS.md):
+/// 256 KiB segments, several in flight, let WebCrypto's worker threads run in parallel, which
+/// beats fewer, larger calls even for a 1 MiB secret.
+pub const DEFAULT_SEGMENT_SIZE: u32 = 256 * 1024;
 
 /// Bytes before the optional Argon2 block: magic, version, flags, segment size, salt, prefix.
 const FIXED_LEN: usize = 4 + 1 + 1 + 4 + SALT_LEN + NONCE_PREFIX_LEN;

@@ -219,7 +219,7 @@ fn specs() -> Vec<Spec> {
         },
         Spec {
             name: "text_hello",
-            comment: "short text at the default 1 MiB segment size",
+            comment: "short text at the default 256 KiB segment size",
             key_seed: 2,
             passphrase: None,
             segment_size: crate::format::DEFAULT_SEGMENT_SIZE,
