@@ -1,6 +1,6 @@
 //! Command-line flags; every flag is also read from a `HAKANAI_*` environment variable.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -102,6 +102,65 @@ pub struct Config {
     /// Directory with the web page's static files (reveal.html, index.html, *.js, *.wasm).
     #[arg(long, env = "HAKANAI_WEB_ROOT")]
     pub web_root: Option<PathBuf>,
+
+    /// Serve `/metrics` on this address (e.g. 127.0.0.1:9100) instead of the main port.
+    /// Without it, `/metrics` is on the main port: block it at the reverse proxy.
+    #[arg(long, env = "HAKANAI_METRICS_LISTEN_ADDRESS")]
+    pub metrics_listen_address: Option<SocketAddr>,
+
+    /// Audit webhook: each lifecycle event is POSTed here as signed JSON (metadata only).
+    #[arg(long, env = "HAKANAI_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// HMAC key signing webhook deliveries. Prefer --webhook-token-file: flags show up in `ps`.
+    #[arg(long, env = "HAKANAI_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub webhook_token: Option<Redacted>,
+
+    /// File holding the webhook HMAC key (surrounding whitespace is ignored).
+    #[arg(
+        long,
+        env = "HAKANAI_WEBHOOK_TOKEN_FILE",
+        conflicts_with = "webhook_token"
+    )]
+    pub webhook_token_file: Option<PathBuf>,
+
+    /// Request headers copied into webhook events (comma-separated), e.g.
+    /// user-agent,x-forwarded-for,x-request-id. Credentials are never forwarded.
+    #[arg(long, env = "HAKANAI_WEBHOOK_HEADERS", value_delimiter = ',')]
+    pub webhook_headers: Vec<String>,
+
+    /// Timeout of one webhook delivery attempt.
+    #[arg(long, env = "HAKANAI_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// Plain-text file shown, escaped, at /impressum (legal notice).
+    #[arg(long, env = "HAKANAI_IMPRESSUM_FILE")]
+    pub impressum_file: Option<PathBuf>,
+
+    /// Plain-text file shown, escaped, at /privacy (privacy policy).
+    #[arg(long, env = "HAKANAI_PRIVACY_FILE")]
+    pub privacy_file: Option<PathBuf>,
+
+    /// Directory whose files replace same-named static files (logo, CSS, icons) without a rebuild.
+    #[arg(long, env = "HAKANAI_CUSTOM_ASSETS_DIR")]
+    pub custom_assets_dir: Option<PathBuf>,
+}
+
+/// A credential from the command line or environment; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_owned()))
+    }
 }
 
 impl Config {
@@ -187,5 +246,37 @@ mod tests {
         assert_eq!(c.max_passphrase_attempts, 5);
         assert_eq!(c.trusted_proxies.len(), 2);
         assert!(!c.allow_anonymous);
+        assert!(c.metrics_listen_address.is_none());
+        assert!(c.webhook_url.is_none());
+        assert_eq!(c.webhook_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn webhook_flags() {
+        let c = Config::parse_from([
+            "hakanai-server",
+            "--webhook-url",
+            "https://audit.example/e",
+            "--webhook-token",
+            "k3y",
+            "--webhook-headers",
+            "user-agent,x-request-id",
+            "--metrics-listen-address",
+            "127.0.0.1:9100",
+        ]);
+        assert_eq!(c.webhook_headers, ["user-agent", "x-request-id"]);
+        assert_eq!(c.webhook_token.as_ref().unwrap().0, "k3y");
+        assert_eq!(c.metrics_listen_address.unwrap().port(), 9100);
+        // The key never shows in debug output.
+        assert!(!format!("{c:?}").contains("k3y"));
+        // Both key sources at once is a mistake, not a precedence question.
+        assert!(Config::try_parse_from([
+            "hakanai-server",
+            "--webhook-token",
+            "a",
+            "--webhook-token-file",
+            "/b"
+        ])
+        .is_err());
     }
 }

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::metrics::Rejection;
 use crate::store::StoreError;
 
 pub const ATTEMPTS_HEADER: &str = "x-passphrase-attempts-remaining";
@@ -91,7 +92,18 @@ impl IntoResponse for AppError {
                 )
             }
         };
+        let rejection = match &self {
+            AppError::PayloadTooLarge(_) => Some("size"),
+            AppError::Unauthorized(_) => Some("token"),
+            AppError::Forbidden(_) => Some("restriction"),
+            AppError::Passphrase { .. } => Some("passphrase"),
+            _ => None,
+        };
         let mut resp = (status, Json(ErrorBody { error, details })).into_response();
+        if let Some(reason) = rejection {
+            // Read by the metrics middleware; extensions never leave the process.
+            resp.extensions_mut().insert(Rejection(reason));
+        }
         if let AppError::Passphrase { remaining, .. } = self {
             resp.headers_mut()
                 .insert(ATTEMPTS_HEADER, HeaderValue::from(remaining));

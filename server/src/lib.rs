@@ -6,12 +6,15 @@
 pub mod client_ip;
 pub mod configuration;
 pub mod error;
+pub mod events;
 pub mod id;
+pub mod metrics;
 pub mod restrictions;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::handler::HandlerWithoutStateExt;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -36,8 +40,12 @@ use tracing::Level;
 
 pub use configuration::Config;
 use error::AppError;
+use events::Events;
+use metrics::Metrics;
 use routes::{admin, docs, health, pages, secret};
+use store::counted::CountedStore;
 use store::{MemoryStore, RedisStore, SecretStore, StoreError};
+use webhook::{Webhook, WebhookConfig};
 
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
@@ -64,6 +72,9 @@ pub struct Settings {
     pub asn_header: Option<HeaderName>,
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub web_root: Option<PathBuf>,
+    pub custom_assets_dir: Option<PathBuf>,
+    /// `/metrics` on the main router: only when no separate metrics address is configured.
+    pub metrics_on_main: bool,
 }
 
 impl Settings {
@@ -95,6 +106,8 @@ impl Settings {
             asn_header: c.asn_header.as_deref().map(header_name).transpose()?,
             cors_allowed_origins,
             web_root: c.web_root.clone(),
+            custom_assets_dir: c.custom_assets_dir.clone(),
+            metrics_on_main: c.metrics_listen_address.is_none(),
         })
     }
 }
@@ -106,20 +119,41 @@ pub struct Pages {
     pub index: Bytes,
     pub docs: Bytes,
     pub openapi: Bytes,
+    pub impressum: Option<Bytes>,
+    pub privacy: Option<Bytes>,
 }
 
 impl Pages {
-    pub fn load(web_root: Option<&std::path::Path>) -> Pages {
-        let reveal = web_root
-            .and_then(|root| std::fs::read(root.join("reveal.html")).ok())
-            .map(Bytes::from)
-            .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
-        Pages {
+    /// A missing legal page file is a startup error: silently dropping it could break the law.
+    pub fn load(settings: &Settings, config: &Config) -> Result<Pages, StartupError> {
+        let legal = |path: &Option<PathBuf>, title: &str| {
+            path.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .map(|text| Bytes::from(pages::legal_page(title, &text)))
+                        .map_err(|e| {
+                            StartupError::Config(format!("cannot read {}: {e}", p.display()))
+                        })
+                })
+                .transpose()
+        };
+        let reveal = [
+            settings.custom_assets_dir.as_deref(),
+            settings.web_root.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|root| std::fs::read(root.join("reveal.html")).ok())
+        .map(Bytes::from)
+        .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
+        Ok(Pages {
             reveal,
             index: Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()),
             docs: Bytes::from(docs::docs_html()),
             openapi: Bytes::from(docs::openapi_json()),
-        }
+            impressum: legal(&config.impressum_file, "Impressum")?,
+            privacy: legal(&config.privacy_file, "Privacy policy")?,
+        })
     }
 }
 
@@ -128,6 +162,8 @@ pub struct AppState {
     pub store: Arc<dyn SecretStore>,
     pub settings: Arc<Settings>,
     pub pages: Arc<Pages>,
+    pub metrics: Arc<Metrics>,
+    pub events: Arc<Events>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -152,16 +188,32 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/healthy", get(health::healthy))
         .route("/s/{id}", get(pages::reveal))
-        .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
-        .layer(SetResponseHeaderLayer::overriding(
+        .route("/impressum", get(pages::impressum))
+        .route("/privacy", get(pages::privacy));
+    let api = if state.settings.metrics_on_main {
+        api.route("/metrics", get(metrics::scrape))
+    } else {
+        api
+    };
+    let api = api.layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)).layer(
+        SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ));
+        ),
+    );
 
     let mut site = Router::new().route("/docs", get(pages::docs));
-    site = match &state.settings.web_root {
-        Some(root) => site.fallback_service(ServeDir::new(root)),
-        None => site.route("/", get(pages::index)).fallback(not_found),
+    // Custom assets shadow the built page file by file; what they lack comes from the web root.
+    let s = &state.settings;
+    site = match (&s.custom_assets_dir, &s.web_root) {
+        (Some(custom), Some(root)) => {
+            site.fallback_service(ServeDir::new(custom).fallback(ServeDir::new(root)))
+        }
+        (Some(custom), None) => site
+            .route("/", get(pages::index))
+            .fallback_service(ServeDir::new(custom).fallback(not_found.into_service())),
+        (None, Some(root)) => site.fallback_service(ServeDir::new(root)),
+        (None, None) => site.route("/", get(pages::index)).fallback(not_found),
     };
     let site = site.layer(CompressionLayer::new());
 
@@ -187,6 +239,10 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_requests,
+        ))
         .layer(
             // Spans carry the route template, never the concrete path: ids are read capabilities.
             TraceLayer::new_for_http()
@@ -200,6 +256,14 @@ pub fn app(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// The separate metrics listener: `/metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 fn cors(s: &Settings) -> CorsLayer {
@@ -265,9 +329,15 @@ impl From<AppError> for StartupError {
     }
 }
 
-pub fn build_store(config: &Config) -> Result<Arc<dyn SecretStore>, StartupError> {
+pub fn build_store(
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<Arc<dyn SecretStore>, StartupError> {
     match &config.redis_dsn {
-        Some(dsn) => Ok(Arc::new(RedisStore::new(dsn, config.redis_timeout)?)),
+        Some(dsn) => Ok(Arc::new(CountedStore::new(
+            Arc::new(RedisStore::new(dsn, config.redis_timeout)?),
+            metrics.redis_operations.clone(),
+        ))),
         None => {
             tracing::warn!(
                 "no --redis-dsn given: using the embedded store; secrets live in this process \
@@ -293,7 +363,8 @@ pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
                 .into(),
         ));
     }
-    let state = build_state(config)?;
+    // No webhook: the process exits right after, before anything could be delivered.
+    let state = build_state(config, false)?;
     state.store.ping().await?;
     let mut out = NewTokens::default();
     if config.reset_admin_token {
@@ -313,14 +384,76 @@ pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
     Ok(out)
 }
 
-fn build_state(config: &Config) -> Result<AppState, StartupError> {
+/// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
+fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupError> {
     let settings = Settings::from_config(config)?;
-    let pages = Pages::load(settings.web_root.as_deref());
+    let pages = Pages::load(&settings, config)?;
+    let metrics = Arc::new(Metrics::new());
+    let forward = webhook_headers(config)?;
+    let webhook = match (&config.webhook_url, with_webhook) {
+        (Some(url), true) => Some(start_webhook(config, url, metrics.clone())?),
+        _ => None,
+    };
     Ok(AppState {
-        store: build_store(config)?,
+        store: build_store(config, &metrics)?,
         settings: Arc::new(settings),
         pages: Arc::new(pages),
+        events: Arc::new(Events::new(metrics.clone(), webhook, forward)),
+        metrics,
     })
+}
+
+fn webhook_headers(config: &Config) -> Result<Vec<HeaderName>, StartupError> {
+    config
+        .webhook_headers
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if events::NEVER_FORWARDED.contains(&h.as_str()) {
+                return Err(StartupError::Config(format!(
+                    "--webhook-headers must not include {h}: it carries a credential"
+                )));
+            }
+            HeaderName::try_from(h.as_str())
+                .map_err(|_| StartupError::Config(format!("invalid header name {h:?}")))
+        })
+        .collect()
+}
+
+fn start_webhook(
+    config: &Config,
+    url: &str,
+    metrics: Arc<Metrics>,
+) -> Result<Webhook, StartupError> {
+    let url = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| StartupError::Config("--webhook-url must be an http(s) URL".into()))?;
+    let token = match (&config.webhook_token, &config.webhook_token_file) {
+        (Some(t), _) => Some(t.0.trim().to_owned()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| StartupError::Config(format!("cannot read {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let token = token.filter(|t| !t.is_empty());
+    if token.is_none() {
+        tracing::warn!("webhook deliveries are unsigned: set --webhook-token-file");
+    }
+    let webhook = WebhookConfig {
+        url,
+        token: token.map(|t| Arc::from(t.into_bytes())),
+        timeout: config.webhook_timeout,
+        attempts: 4,
+        backoff: Duration::from_millis(500),
+        queue_capacity: webhook::QUEUE_CAPACITY,
+    };
+    Webhook::spawn(webhook, metrics)
+        .map_err(|e| StartupError::Config(format!("webhook client: {e}")))
 }
 
 /// Creates the admin token and the default user token when they are needed and missing.
@@ -346,28 +479,43 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     port: u16,
+    /// The separate `/metrics` listener, when `--metrics-listen-address` is set.
+    metrics: Option<(TcpListener, Router)>,
     /// Tokens created by this start; `main` prints them once.
     pub new_tokens: NewTokens,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let state = build_state(&config)?;
+        let state = build_state(&config, true)?;
         state.store.ping().await?;
         let new_tokens = bootstrap_tokens(&state, &config).await?;
         let listener = TcpListener::bind((config.listen_address, config.port)).await?;
         let port = listener.local_addr()?.port();
+        let metrics = match config.metrics_listen_address {
+            Some(addr) => Some((TcpListener::bind(addr).await?, metrics_app(state.clone()))),
+            None => None,
+        };
         let router = app(state);
         Ok(Application {
             listener,
             router,
             port,
+            metrics,
             new_tokens,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
@@ -380,13 +528,27 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "listening");
-        axum::serve(
+        let metrics = match self.metrics {
+            Some((listener, router)) => {
+                tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+                Some(tokio::spawn(
+                    async move { axum::serve(listener, router).await },
+                ))
+            }
+            None => None,
+        };
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(signal)
-        .await
+        .await;
+        // Scrapes need no draining: stop the metrics listener with the main one.
+        if let Some(task) = metrics {
+            task.abort();
+        }
+        served
     }
 }
 

@@ -52,7 +52,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .cloned()
         .unwrap_or_else(|| "unknown".to_string());
 
-    let machine = machine(&chromium);
+    let machine = machine(Some(&chromium));
     let section = render(&Report {
         date: today_utc(),
         machine: &machine,
@@ -65,7 +65,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
     };
-    let new = replace_section(&old, &section)?;
+    let new = replace_section(&old, START, END, &section)?;
     std::fs::write(&path, new)
         .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
     println!("bench: updated BENCHMARKS.md (section `crypto-core throughput`)");
@@ -83,7 +83,8 @@ fn read_meta(path: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// Markdown list items describing this machine.
-fn machine(chromium: &str) -> Vec<String> {
+/// The machine description shared by every benchmark section.
+pub fn machine(chromium: Option<&str>) -> Vec<String> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpu = read("/proc/cpuinfo")
         .lines()
@@ -114,8 +115,10 @@ fn machine(chromium: &str) -> Vec<String> {
         },
         format!("OS: {os}"),
         format!("rustc: `{}`", rustc.as_deref().unwrap_or("unknown").trim()),
-        format!("Browser: Chromium {chromium} (headless, driven by playwright-core)"),
     ]
+    .into_iter()
+    .chain(chromium.map(|c| format!("Browser: Chromium {c} (headless, driven by playwright-core)")))
+    .collect()
 }
 
 struct Report<'a> {
@@ -150,23 +153,28 @@ fn render(r: &Report<'_>) -> String {
 
 /// `doc` with the text between the markers replaced by `section`; the section is
 /// appended when the markers are absent, and a new document gets a title.
-fn replace_section(doc: &str, section: &str) -> Result<String> {
-    let block = format!("{START}\n{}\n{END}", section.trim_end());
-    match (doc.find(START), doc.find(END)) {
+pub fn replace_section(
+    doc: &str,
+    start_marker: &str,
+    end_marker: &str,
+    section: &str,
+) -> Result<String> {
+    let block = format!("{start_marker}\n{}\n{end_marker}", section.trim_end());
+    match (doc.find(start_marker), doc.find(end_marker)) {
         (Some(start), Some(end)) if start < end => Ok(format!(
             "{}{block}{}",
             &doc[..start],
-            &doc[end + END.len()..]
+            &doc[end + end_marker.len()..]
         )),
         (None, None) if doc.trim().is_empty() => Ok(format!("# Benchmarks\n\n{block}\n")),
         (None, None) => Ok(format!("{}\n\n{block}\n", doc.trim_end())),
         _ => Err(Error::new(format!(
-            "BENCHMARKS.md has a broken `{START}` … `{END}` pair; fix it by hand"
+            "BENCHMARKS.md has a broken `{start_marker}` … `{end_marker}` pair; fix it by hand"
         ))),
     }
 }
 
-fn today_utc() -> String {
+pub fn today_utc() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -203,19 +211,23 @@ mod tests {
     #[test]
     fn replaces_only_the_marked_section() {
         let doc = format!("# Benchmarks\n\n{START}\nold\n{END}\n\n## server\nkeep\n");
-        let new = replace_section(&doc, "new\n").unwrap();
+        let new = replace_section(&doc, START, END, "new\n").unwrap();
         assert_eq!(
             new,
             format!("# Benchmarks\n\n{START}\nnew\n{END}\n\n## server\nkeep\n")
         );
-        assert_eq!(replace_section(&new, "new\n").unwrap(), new, "idempotent");
+        assert_eq!(
+            replace_section(&new, START, END, "new\n").unwrap(),
+            new,
+            "idempotent"
+        );
     }
 
     #[test]
     fn creates_or_appends_the_section() {
-        let fresh = replace_section("", "s").unwrap();
+        let fresh = replace_section("", START, END, "s").unwrap();
         assert_eq!(fresh, format!("# Benchmarks\n\n{START}\ns\n{END}\n"));
-        let appended = replace_section("# Benchmarks\n\n## server\nx\n", "s").unwrap();
+        let appended = replace_section("# Benchmarks\n\n## server\nx\n", START, END, "s").unwrap();
         assert_eq!(
             appended,
             format!("# Benchmarks\n\n## server\nx\n\n{START}\ns\n{END}\n")
@@ -224,8 +236,8 @@ mod tests {
 
     #[test]
     fn refuses_broken_markers() {
-        assert!(replace_section(&format!("{END}\n{START}\n"), "s").is_err());
-        assert!(replace_section(&format!("{START}\n"), "s").is_err());
+        assert!(replace_section(&format!("{END}\n{START}\n"), START, END, "s").is_err());
+        assert!(replace_section(&format!("{START}\n"), START, END, "s").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! parses the task name and dispatches; each task lives in its own module.
 
 mod bench;
+mod bench_server;
 mod run;
 mod setup;
 mod shell;
@@ -29,8 +30,12 @@ Tasks:
   ci [--quick]      alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
   web               build the npm package, type-check and assemble the page in web/dist
+  bench-web         page weight, time to ready, 50 MiB create/reveal in Chromium;
+                    rewrites the bench:web section of BENCHMARKS.md
   vectors           regenerate crypto-core/tests test vectors (HAKANAI_UPDATE_VECTORS=1)
   bench             native + browser throughput; rewrites a section of BENCHMARKS.md
+  bench-server      server req/s, cycles/s, p50/p99, Redis bytes per secret
+                    (oha on a real Redis); rewrites a section of BENCHMARKS.md
   help              print this message
 
 Environment:
@@ -49,8 +54,10 @@ fn main() -> ExitCode {
         "test" | "ci" => test::run(rest),
         "wasm" => wasm::run(rest),
         "web" => web::run(rest),
+        "bench-web" => web::bench(rest),
         "vectors" => vectors::run(rest),
         "bench" => bench::run(rest),
+        "bench-server" => bench_server::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

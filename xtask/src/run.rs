@@ -1,6 +1,6 @@
-//! `cargo xtask run [-- SERVER FLAGS]`: installs what is missing, builds the page (once the
-//! web crate exists) and starts `hakanai-server` on the embedded store at
-//! http://127.0.0.1:8080. Flags after `--` go to the server (e.g. `--allow-anonymous`).
+//! `cargo xtask run [-- SERVER FLAGS]`: installs what is missing, builds the page and starts
+//! `hakanai-server` on the embedded store at http://127.0.0.1:8080, serving the page. Flags
+//! after `--` go to the server (e.g. `--allow-anonymous`).
 
 use crate::shell::{root, Cmd, Result};
 
@@ -10,10 +10,11 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => args.iter().collect(),
     };
     crate::setup::run(&[])?;
-    let mut cmd = Cmd::cargo().args(["run", "--release", "-p", "hakanai-server", "--"]);
-    let web_root = root().join("web/dist");
-    if web_root.is_dir() {
-        cmd = cmd.arg("--web-root").arg(web_root);
-    }
-    cmd.args(server_args).run()
+    crate::web::build()?;
+    Cmd::cargo()
+        .args(["run", "--release", "-p", "hakanai-server", "--"])
+        .arg("--web-root")
+        .arg(root().join(crate::web::DIST))
+        .args(server_args)
+        .run()
 }

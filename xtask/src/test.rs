@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
 use crate::shell::{flags, root, Cmd, Error, Result};
 use crate::wasm;
+use crate::web;
 
 const FUZZ_DIR: &str = "crypto-core/fuzz";
 const FUZZ_SECONDS: u32 = 20;
@@ -136,7 +137,25 @@ fn steps() -> Vec<Step> {
             Ok(format!("wasm {} B raw, {} B gzip", size.raw, size.gzip))
         }),
         Step::new("fuzz smoke", fuzz_smoke).slow(),
-        // Next: server tests (Redis on a free port), the Playwright suite.
+        // The page from the npm package built above (no second wasm build), plus the
+        // server the Playwright suite starts and the CLI its interop test runs.
+        Step::new("build web", || {
+            web::build_page()?;
+            Cmd::cargo()
+                .args(["build", "-p", "hakanai-server", "-p", "hakanai-cli"])
+                .run()
+                .map(|()| String::new())
+        }),
+        // Type-checks the suite, which then starts its own hakanai-server (embedded store;
+        // Redis) on free ports.
+        Step::new("playwright", || {
+            Cmd::new("tsc").args(["-p", "playwright"]).run()?;
+            Cmd::new("npx")
+                .args(["playwright", "test", "-c", "playwright"])
+                .run()
+                .map(|()| String::new())
+        }),
+        // Next: server tests (Redis on a free port).
     ]
 }
 

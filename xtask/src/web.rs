@@ -28,5 +28,26 @@ pub fn build_page() -> Result<()> {
         ));
     }
     Cmd::new("tsc").args(["-p", "web"]).run()?;
-    Cmd::new("node").arg("web/build.mjs").run()
+    Cmd::new("node").arg("web/build.mjs").run()?;
+    let index = root().join(DIST).join("index.html");
+    if !index.is_file() {
+        return Err(Error::new(format!("{} was not written", index.display())));
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench-web`: builds the page and a release server, then runs the Playwright
+/// benchmark (`playwright/bench.config.ts`), which rewrites the `bench:web` section of
+/// BENCHMARKS.md.
+pub fn bench(args: &[String]) -> Result<()> {
+    flags("bench-web", args, &[])?;
+    build()?;
+    Cmd::cargo()
+        .args(["build", "--release", "-p", "hakanai-server"])
+        .run()?;
+    let server = root().join("target/release/hakanai-server");
+    Cmd::new("npx")
+        .args(["playwright", "test", "-c", "playwright/bench.config.ts"])
+        .env("HAKANAI_SERVER_BIN", server)
+        .run()
 }

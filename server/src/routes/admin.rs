@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::client_ip::{client_ip, in_ranges};
 use crate::configuration::parse_size;
 use crate::error::{AppError, ErrorBody};
+use crate::events::{Event, Subject};
 use crate::store::{now_secs, TokenRecord};
 use crate::tokens;
 use crate::AppState;
@@ -128,6 +129,9 @@ pub async fn create_token(
     }
     let (token, id) =
         create_user_token(&state, limit.min(global), req.ttl_seconds, req.one_time).await?;
+    state
+        .events
+        .record(Event::TokenCreated, Subject::Token(&id), &headers);
     Ok(Json(CreateTokenResponse { token, id }))
 }
 

@@ -39,6 +39,12 @@ pub struct PublicConfig {
     pub max_passphrase_attempts: u32,
     pub country_restrictions: bool,
     pub asn_restrictions: bool,
+    /// Path of the legal notice page, when the operator configured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impressum_url: Option<String>,
+    /// Path of the privacy policy page, when the operator configured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy_url: Option<String>,
 }
 
 #[utoipa::path(get, path = "/config.json", tag = "health", responses((status = 200, body = PublicConfig)))]
@@ -58,5 +64,11 @@ pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
         max_passphrase_attempts: s.max_passphrase_attempts,
         country_restrictions: s.country_header.is_some(),
         asn_restrictions: s.asn_header.is_some(),
+        impressum_url: state
+            .pages
+            .impressum
+            .as_ref()
+            .map(|_| "/impressum".to_owned()),
+        privacy_url: state.pages.privacy.as_ref().map(|_| "/privacy".to_owned()),
     })
 }

@@ -66,6 +66,56 @@ pub async fn reveal(
     Ok(html(state.pages.reveal.clone()))
 }
 
+pub async fn impressum(State(state): State<AppState>) -> Result<Response, AppError> {
+    legal(state.pages.impressum.clone())
+}
+
+pub async fn privacy(State(state): State<AppState>) -> Result<Response, AppError> {
+    legal(state.pages.privacy.clone())
+}
+
+fn legal(page: Option<bytes::Bytes>) -> Result<Response, AppError> {
+    page.map(html)
+        .ok_or(AppError::NotFound("this page is not configured"))
+}
+
+/// Renders an operator's plain-text legal page: escaped, blank lines separate paragraphs, and no
+/// script or inline style, so it works under the strict CSP.
+pub fn legal_page(title: &str, text: &str) -> String {
+    let paragraphs: String = text
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let lines: Vec<String> = p.lines().map(escape_html).collect();
+            format!("<p>{}</p>\n", lines.join("<br>\n"))
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>{title} – Hakanai</title>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n{paragraphs}\
+<p><a href=\"/\">Back</a></p>\n</main>\n</body>\n</html>\n",
+        title = escape_html(title),
+    )
+}
+
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub async fn index(State(state): State<AppState>) -> Response {
     html(state.pages.index.clone())
 }

@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::client_ip::{client_ip, proxy_header};
 use crate::configuration::parse_duration;
 use crate::error::{AppError, ErrorBody};
+use crate::events::{Event, Subject};
 use crate::id::SecretId;
 use crate::restrictions::{split_list, Restrictions, RestrictionsRequest};
 use crate::store::{
@@ -140,6 +141,7 @@ pub async fn create(
                 ..secret
             })
             .await?;
+        record(&state, Event::SecretCreated, &id, &headers);
         return Ok(created(id, creator_token));
     }
     if content_type.starts_with("application/octet-stream") {
@@ -152,9 +154,14 @@ pub async fn create(
         stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
         burn_one_time_token(&state, &uploader).await?;
         sink.finish().await?;
+        record(&state, Event::SecretCreated, &id, &headers);
         return Ok(created(id, creator_token));
     }
     Err(AppError::UnsupportedMediaType)
+}
+
+fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
+    state.events.record(event, Subject::Secret(id), headers);
 }
 
 fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
@@ -388,6 +395,7 @@ pub(crate) async fn read_secret(
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
         Taken::Data { kind, data } => {
+            record(state, Event::SecretRead, &id, headers);
             let content_type = match kind {
                 PayloadKind::Base64Text => "text/plain; charset=utf-8",
                 PayloadKind::Raw => "application/octet-stream",
@@ -502,10 +510,13 @@ async fn check_passphrase(
             Peek::Gone(t) => Err(gone(&t)),
             _ => Err(not_found()),
         },
-        Some(n) if n >= max => Err(AppError::Passphrase {
-            remaining: 0,
-            details: "wrong passphrase; the secret has been destroyed",
-        }),
+        Some(n) if n >= max => {
+            record(state, Event::SecretDestroyed, id, headers);
+            Err(AppError::Passphrase {
+                remaining: 0,
+                details: "wrong passphrase; the secret has been destroyed",
+            })
+        }
         Some(n) => Err(AppError::Passphrase {
             remaining: max - n,
             details: "wrong passphrase",
@@ -552,7 +563,10 @@ pub async fn revoke(
         Peek::Live(meta) => creator_matches(&headers, &meta.creator_hash)?,
     }
     match state.store.take(&id, TakeMode::Revoke).await? {
-        Taken::Data { .. } => Ok(StatusCode::NO_CONTENT),
+        Taken::Data { .. } => {
+            record(&state, Event::SecretRevoked, &id, &headers);
+            Ok(StatusCode::NO_CONTENT)
+        }
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Missing => Err(not_found()),
         Taken::Restricted(_) => Err(AppError::Internal("restricted on revoke".into())),

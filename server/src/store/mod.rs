@@ -6,6 +6,7 @@
 //! then the payload exactly as uploaded. Keeping it in one value keeps the per-secret overhead in
 //! Redis small and lets the restrictions be read without moving the payload.
 
+pub mod counted;
 pub mod memory;
 pub mod redis;
 

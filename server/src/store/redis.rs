@@ -107,6 +107,9 @@ const UPLOAD_PIECE: usize = 256 * 1024;
 /// Lifetime of a half-finished upload's temporary key.
 const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
 
+/// How long a consuming read waits for Redis's reply (see `take`).
+const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool<RedisConnectionManager>,
@@ -252,20 +255,25 @@ impl SecretStore for RedisStore {
         let prefix = codec::tombstone_prefix(mode.reason(), now_secs());
         let want_data = mode != TakeMode::Revoke;
         let only_open = mode == TakeMode::ReadIfUnrestricted;
-        let v: Vec<Value> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                TAKE.key(&k.data)
-                    .key(&k.tomb)
-                    .key(&k.attempts)
-                    .arg(prefix)
-                    .arg(if want_data { "1" } else { "0" })
-                    .arg(if only_open { "1" } else { "0" })
-                    .invoke_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
+        // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
+        // once the consuming script is sent it completes in Redis whatever we do: giving up on
+        // its reply would destroy the secret without delivering it. So the reply, which may
+        // carry a large secret, gets a generous bound of its own.
+        let mut c = self.timed(self.conn()).await?;
+        c.set_response_timeout(CONSUME_REPLY_TIMEOUT);
+        let mut invocation = TAKE.key(&k.data);
+        invocation
+            .key(&k.tomb)
+            .key(&k.attempts)
+            .arg(prefix)
+            .arg(if want_data { "1" } else { "0" })
+            .arg(if only_open { "1" } else { "0" });
+        let reply = invocation.invoke_async(&mut *c);
+        let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
+            Ok(reply) => reply.map_err(redis_err)?,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        drop(c);
         let mut it = v.into_iter();
         match it.next() {
             Some(Value::Int(0)) => Ok(Taken::Missing),

@@ -88,6 +88,8 @@ pub struct TestApp {
     pub admin_token: Option<String>,
     pub user_token: Option<String>,
     pub redis: Option<RedisServer>,
+    /// The separate `/metrics` listener, when the config asks for one.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 static TRACING: Once = Once::new();
@@ -130,6 +132,9 @@ pub async fn spawn_with_redis(
     let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
     let admin_token = app.new_tokens.admin.clone();
     let user_token = app.new_tokens.user.clone();
+    let metrics_addr = app
+        .metrics_port()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         addr,
@@ -140,6 +145,7 @@ pub async fn spawn_with_redis(
         admin_token,
         user_token,
         redis,
+        metrics_addr,
     }
 }
 

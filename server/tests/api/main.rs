@@ -2,5 +2,6 @@
 
 mod binary;
 mod helpers;
+mod ops;
 mod redis_only;
 mod suite;

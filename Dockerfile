@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+#
+# Hakanai: the wasm package, the web page and the server, built from source.
+# The build runs the same commands as the test suite (`cargo xtask web`, then
+# `cargo build --release -p hakanai-server`); the final image holds only the server binary
+# and the built page, and runs as an unprivileged user.
+#
+#   docker build -t hakanai .
+#   docker run -p 8080:8080 -e HAKANAI_REDIS_DSN=redis://redis:6379/0 hakanai
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=trixie
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
+# Trixie's nodejs (20) satisfies esbuild, TypeScript and binaryen from package-lock.json.
+# Distribution packages are not pinned: Debian drops old versions from its mirrors, so a pin
+# breaks the build; the release (trixie) is the pin.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm gzip ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN rustup target add wasm32-unknown-unknown
+# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
+ARG WASM_BINDGEN_VERSION=0.2.126
+ARG WASM_PACK_VERSION=0.15.1
+RUN cargo install --locked wasm-bindgen-cli --version "${WASM_BINDGEN_VERSION}" \
+    && cargo install --locked wasm-pack --version "${WASM_PACK_VERSION}"
+
+WORKDIR /src
+# npm dependencies first: their layer survives source changes. wasm-opt comes from binaryen.
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+ENV PATH="/src/node_modules/.bin:${PATH}"
+
+COPY . .
+RUN cargo xtask web \
+    && cargo build --release --locked -p hakanai-server
+
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+# curl serves the health check only; webhook TLS uses roots bundled in the binary.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hakanai
+COPY --from=build /src/target/release/hakanai-server /usr/local/bin/hakanai-server
+COPY --from=build /src/web/dist /usr/share/hakanai/web
+
+# Inside a container the server must listen on all interfaces; the published port decides
+# who can reach it. Environment variables rather than arguments, so compose can override them.
+ENV HAKANAI_LISTEN_ADDRESS=0.0.0.0 \
+    HAKANAI_PORT=8080 \
+    HAKANAI_WEB_ROOT=/usr/share/hakanai/web \
+    RUST_LOG=info
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${HAKANAI_PORT}/healthy\""]
+ENTRYPOINT ["/usr/local/bin/hakanai-server"]

@@ -1,0 +1,125 @@
+import AxeBuilder from "@axe-core/playwright";
+import { Page } from "@playwright/test";
+import { test, expect, createSecret, openCreate, screenshot } from "../fixtures";
+
+async function noViolations(page: Page, what: string): Promise<void> {
+  const result = await new AxeBuilder({ page }).analyze();
+  const summary = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  expect(summary, `${what}: axe violations`).toEqual([]);
+}
+
+for (const scheme of ["light", "dark"] as const) {
+  test(`accessibility (${scheme}): create, result and reveal pages have no axe violations`, async ({ newContext }, info) => {
+    const ctx = await newContext({ colorScheme: scheme });
+    const page = await ctx.newPage();
+    await openCreate(page);
+    await noViolations(page, "create (text)");
+    await page.getByLabel("Files", { exact: true }).check();
+    await noViolations(page, "create (files)");
+    await screenshot(page, info, `create-${scheme}`);
+    await page.getByLabel("Text", { exact: true }).check();
+
+    const { link } = await createSecret(page, { text: "axe", passphrase: "pw" });
+    await noViolations(page, "result");
+    await screenshot(page, info, `result-${scheme}`);
+
+    const reader = await ctx.newPage();
+    await reader.goto(link);
+    await expect(reader.locator("html[data-ready=true]")).toHaveCount(1);
+    await noViolations(reader, "reveal");
+    await screenshot(reader, info, `reveal-${scheme}`);
+    await reader.getByRole("button", { name: "Reveal secret" }).click();
+    await expect(reader.getByLabel("Passphrase", { exact: true })).toBeVisible();
+    await reader.getByLabel("Passphrase", { exact: true }).fill("nope");
+    await reader.getByRole("button", { name: "Reveal secret" }).click();
+    await expect(reader.locator("#reveal-error")).toBeVisible();
+    await noViolations(reader, "reveal (wrong passphrase)");
+    await reader.getByLabel("Passphrase", { exact: true }).fill("pw");
+    await reader.getByRole("button", { name: "Reveal secret" }).click();
+    await expect(reader.locator("#secret-text")).toHaveValue("axe");
+    await noViolations(reader, "reveal (text)");
+
+    const gone = await ctx.newPage();
+    await gone.goto(link);
+    await gone.getByRole("button", { name: "Reveal secret" }).click();
+    await expect(gone.locator("#failure")).toBeVisible();
+    await noViolations(gone, "reveal (already read)");
+  });
+}
+
+test("theme toggle overrides the system preference and is remembered", async ({ newContext }) => {
+  const page = await (await newContext({ colorScheme: "light" })).newPage();
+  await openCreate(page);
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const light = await bg();
+  await page.getByRole("button", { name: "Theme: system" }).click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
+  await page.getByRole("button", { name: "Theme: light" }).click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  expect(await bg()).not.toBe(light);
+  await page.reload();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  await expect(page.getByRole("button", { name: "Theme: dark" })).toBeVisible();
+});
+
+test("German from the browser language, English by the switcher", async ({ newContext }, info) => {
+  const page = await (await newContext({ locale: "de-DE" })).newPage();
+  await openCreate(page);
+  await expect(page.locator("html")).toHaveAttribute("lang", "de");
+  await expect(page.getByRole("heading", { name: "Ein Geheimnis teilen" })).toBeVisible();
+  await expect(page.getByLabel("Läuft ab nach")).toBeVisible();
+  await expect(page.locator("#ttl option:checked")).toHaveText("1 Tag");
+  await screenshot(page, info, "create-de");
+  // The reveal page follows the browser language too.
+  const reveal = await page.context().newPage();
+  await reveal.goto("/s/AAAAAAAAAAAAAAAAAAAAAA#" + "A".repeat(43));
+  await expect(reveal.getByRole("button", { name: "Geheimnis anzeigen" })).toBeVisible();
+  await reveal.getByRole("button", { name: "Geheimnis anzeigen" }).click();
+  await expect(reveal.locator("#failure-text")).toContainText("existiert nicht oder ist abgelaufen");
+  await page.getByLabel("Sprache").selectOption("en");
+  await expect(page.getByRole("heading", { name: "Share a secret" })).toBeVisible();
+  await expect(page.locator("#ttl option:checked")).toHaveText("1 day");
+  await expect(page.locator("html")).toHaveAttribute("lang", "en");
+});
+
+test("phone-sized screen and keyboard only: create and reveal without a mouse", async ({ newContext }, info) => {
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await page.setViewportSize({ width: 375, height: 740 });
+  await openCreate(page);
+  // No horizontal scrolling on a phone.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  // Tab from the top of the page to the text field, type, then Tab to the submit button.
+  await page.keyboard.press("Tab"); // brand link
+  let guard = 0;
+  while (!(await page.locator("#text").evaluate((el) => el === document.activeElement)) && guard++ < 10) {
+    await page.keyboard.press("Tab");
+  }
+  await page.keyboard.type("typed by keyboard");
+  guard = 0;
+  while (!(await page.locator("#submit").evaluate((el) => el === document.activeElement)) && guard++ < 15) {
+    await page.keyboard.press("Tab");
+  }
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: "Your secret link" })).toBeFocused();
+  await screenshot(page, info, "result-phone");
+  const link = await page.locator("#link").inputValue();
+
+  const reader = await ctx.newPage();
+  await reader.setViewportSize({ width: 375, height: 740 });
+  await reader.goto(link);
+  await expect(reader.locator("html[data-ready=true]")).toHaveCount(1);
+  guard = 0;
+  while (!(await reader.locator("#reveal").evaluate((el) => el === document.activeElement)) && guard++ < 10) {
+    await reader.keyboard.press("Tab");
+  }
+  await reader.keyboard.press("Enter");
+  await expect(reader.locator("#secret-text")).toHaveValue("typed by keyboard");
+  await screenshot(reader, info, "reveal-phone");
+  expect(await reader.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+});
+
+test("the crypto backend is the one the project expects", async ({ page, hideSubtle }) => {
+  await openCreate(page);
+  await expect(page.locator("#backend")).toHaveAttribute("data-backend", hideSubtle ? "pure" : "webcrypto");
+});

@@ -1,0 +1,116 @@
+import { Request } from "@playwright/test";
+import { test, expect, createSecret, reveal } from "../fixtures";
+
+/** base64url text form → the 32 raw key bytes. */
+function keyBytes(key: string): Buffer {
+  return Buffer.from(key.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+}
+
+interface Seen {
+  url: string;
+  headers: string;
+  body: Buffer;
+}
+
+async function record(req: Request, into: Seen[]): Promise<void> {
+  into.push({
+    url: req.url(),
+    headers: JSON.stringify(await req.allHeaders()),
+    body: req.postDataBuffer() ?? Buffer.alloc(0),
+  });
+}
+
+/** Keeps a copy of every XMLHttpRequest body (Playwright does not expose Blob bodies). */
+const CAPTURE_XHR = `
+  window.__bodies = [];
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    window.__bodies.push(body);
+    return send.call(this, body);
+  };
+`;
+
+test("zero knowledge: no request and no server log line carries the key or passphrase", async ({ page, newContext, serverLog }) => {
+  const seen: Seen[] = [];
+  page.context().on("request", (r) => void record(r, seen));
+  await page.addInitScript(CAPTURE_XHR);
+  const passphrase = "zk-passphrase-" + Date.now();
+  const { link, key } = await createSecret(page, { text: "zero knowledge " + Date.now(), passphrase });
+
+  const ctx = await newContext();
+  ctx.on("request", (r) => void record(r, seen));
+  const reader = await ctx.newPage();
+  const envelopes: Buffer[] = [];
+  // Pass the read through the test to keep a copy of the envelope the server returns.
+  await reader.route("**/api/v1/secret/*", async (route) => {
+    const response = await route.fetch();
+    const body = await response.body();
+    if (response.status() === 200) envelopes.push(body);
+    await route.fulfill({ response, body });
+  });
+  await reveal(reader, link);
+  await reader.getByLabel("Passphrase", { exact: true }).fill(passphrase);
+  await reader.getByRole("button", { name: "Reveal secret" }).click();
+  await expect(reader.locator("#secret-text")).toHaveValue(/^zero knowledge/);
+
+  // The create page's status check and delete also talk to the server.
+  await page.getByRole("button", { name: "Check status" }).click();
+  await expect(page.locator("#status")).toHaveText("Read");
+
+  const raw = keyBytes(key);
+  expect(raw.length).toBe(32);
+  expect(seen.length).toBeGreaterThan(5);
+  // The upload body (a Blob, captured in the page) and the envelope that came back.
+  const uploaded = await page.evaluate(async () => {
+    const w = window as unknown as { __bodies: Array<Blob | string> };
+    return Promise.all(
+      w.__bodies.map(async (b) => Array.from(new Uint8Array(await new Blob([b]).arrayBuffer()))),
+    );
+  });
+  expect(uploaded.length).toBe(1);
+  expect(envelopes.length).toBe(1);
+  expect(Buffer.from(uploaded[0]).equals(envelopes[0])).toBe(true);
+  seen.push({ url: "upload body", headers: "", body: Buffer.from(uploaded[0]) });
+  for (const s of seen) {
+    for (const needle of [key, passphrase]) {
+      expect(s.url, s.url).not.toContain(needle);
+      expect(s.headers, s.url).not.toContain(needle);
+      expect(s.body.includes(Buffer.from(needle)), s.url).toBe(false);
+    }
+    expect(s.body.includes(raw), s.url).toBe(false);
+    // No referrer at all, so not even the page URL travels.
+    if (s.headers) expect(JSON.parse(s.headers).referer ?? "", s.url).toBe("");
+  }
+  const log = serverLog();
+  expect(log.length).toBeGreaterThan(0);
+  expect(log).not.toContain(key);
+  expect(log).not.toContain(passphrase);
+});
+
+test("link previews: a plain GET of /s/{id} and a page load without Reveal leave the secret readable", async ({ page, newContext, request }) => {
+  const { link } = await createSecret(page, { text: "still here" });
+  const url = new URL(link);
+  const pathOnly = `${url.origin}${url.pathname}`;
+  for (const ua of ["Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "WhatsApp/2.23", "Mozilla/5.0"]) {
+    const res = await request.get(pathOnly, { headers: { "User-Agent": ua } });
+    expect(res.status()).toBe(200);
+    expect(res.headers()["content-type"]).toContain("text/html");
+  }
+  // A browser that loads the page (even with the key) but does not press Reveal.
+  const bystander = await (await newContext()).newPage();
+  const apiCalls: string[] = [];
+  bystander.on("request", (r) => {
+    if (r.url().includes("/api/")) apiCalls.push(r.url());
+  });
+  await bystander.goto(link);
+  await expect(bystander.locator("html[data-ready=true]")).toHaveCount(1);
+  await bystander.waitForTimeout(500);
+  expect(apiCalls).toEqual([]);
+  await bystander.close();
+
+  await page.getByRole("button", { name: "Check status" }).click();
+  await expect(page.locator("#status")).toHaveText("Not read yet");
+  const reader = await (await newContext()).newPage();
+  await reveal(reader, link);
+  await expect(reader.locator("#secret-text")).toHaveValue("still here");
+});

@@ -1,0 +1,755 @@
+//! Operations: Prometheus metrics, signed audit webhooks, legal pages, custom assets, and the
+//! deployment files checked against the real binary's flags.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use prometheus_parse::{Scrape, Value};
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::helpers::{spawn_app, Backend, TestApp};
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+async fn scrape_text(app: &TestApp, addr: SocketAddr) -> String {
+    let resp = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    resp.text().await.unwrap()
+}
+
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")
+}
+
+/// Value of a counter or gauge sample with the given labels (0 when absent).
+fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match x.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => panic!("{name} is not a plain value"),
+        })
+        .sum()
+}
+
+/// Observations in the latency histogram for one route and status.
+fn observations(s: &Scrape, route: &str, status: &str) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == "hakanai_request_duration_seconds")
+        .filter(|x| x.labels.get("route") == Some(route) && x.labels.get("status") == Some(status))
+        .map(|x| match &x.value {
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            _ => panic!("not a histogram"),
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_lifecycle_and_rejections_without_leaking() {
+    let app = spawn_app(Backend::Redis, |c| c.upload_size_limit = 1024).await;
+    let before = parse(&scrape_text(&app, app.addr).await);
+    assert_eq!(value(&before, "hakanai_secrets_created_total", &[]), 0.0);
+    assert_eq!(value(&before, "hakanai_tokens_active", &[]), 1.0);
+
+    let body = "c2VjcmV0LWJvZHktbWFya2Vy"; // "secret-body-marker"
+    let plain = app.create(body, json!(null)).await;
+    assert_eq!(app.get_secret(&plain.id).await.status(), 200);
+    // Rejections: too big, bad token, wrong passphrase, IP restriction.
+    let big = base64_of(2048);
+    assert_eq!(app.post_json(json!({"data": big})).await.status(), 413);
+    let bad_token = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth("not-a-real-token")
+        .json(&json!({"data": body}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_token.status(), 401);
+    let guarded = app
+        .create(body, json!({"passphrase_hash": sha256_hex("right")}))
+        .await;
+    let wrong = app
+        .client
+        .get(app.secret_url(&guarded.id))
+        .header("x-secret-passphrase", "wrong-passphrase-marker")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let fenced = app
+        .create(body, json!({"allowed_ips": ["203.0.113.7"]}))
+        .await;
+    assert_eq!(app.get_secret(&fenced.id).await.status(), 403);
+    let (_, _) = app.create_token(json!({})).await;
+
+    let text = scrape_text(&app, app.addr).await;
+    let s = parse(&text);
+    assert_eq!(value(&s, "hakanai_secrets_created_total", &[]), 3.0);
+    assert_eq!(value(&s, "hakanai_secrets_retrieved_total", &[]), 1.0);
+    assert_eq!(value(&s, "hakanai_tokens_active", &[]), 2.0);
+    for reason in ["size", "token", "restriction", "passphrase"] {
+        assert_eq!(
+            value(&s, "hakanai_requests_rejected_total", &[("reason", reason)]),
+            1.0,
+            "{reason}"
+        );
+    }
+    // One take per read attempt: the plain read, the passphrase and the IP-restricted attempts.
+    assert_eq!(
+        value(
+            &s,
+            "hakanai_redis_operations_total",
+            &[("operation", "take")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "hakanai_redis_operations_total",
+            &[("operation", "fail_attempt")]
+        ),
+        1.0
+    );
+    assert!(value(&s, "hakanai_redis_operations_total", &[("result", "error")]) == 0.0);
+    assert_eq!(observations(&s, "/api/v1/secret", "200"), 3.0);
+    assert_eq!(observations(&s, "/api/v1/secret/:id", "200"), 1.0);
+    assert_eq!(observations(&s, "/api/v1/secret/:id", "403"), 1.0);
+
+    // Nothing secret in the exposition: no id, token, body, passphrase or creator token.
+    let mut needles = vec![
+        app.user_token().to_owned(),
+        app.admin_token().to_owned(),
+        body.to_owned(),
+        "wrong-passphrase-marker".to_owned(),
+        "not-a-real-token".to_owned(),
+    ];
+    for c in [&plain, &guarded, &fenced] {
+        needles.push(c.id.clone());
+        needles.push(c.creator_token.clone());
+    }
+    for n in &needles {
+        assert!(!text.contains(n.as_str()), "metrics leak {n}");
+    }
+}
+
+fn base64_of(n: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(vec![7u8; n])
+}
+
+#[tokio::test]
+async fn metrics_listener_can_be_separate_from_the_api() {
+    let app = spawn_app(Backend::Memory, |c| {
+        c.metrics_listen_address = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
+    let on_main = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(on_main.status(), 404);
+    let metrics_addr = app.metrics_addr.expect("a metrics listener");
+    app.create("YWJj", json!(null)).await;
+    let s = parse(&scrape_text(&app, metrics_addr).await);
+    assert_eq!(value(&s, "hakanai_secrets_created_total", &[]), 1.0);
+    // The metrics listener serves nothing else.
+    let other = app
+        .client
+        .get(format!("http://{metrics_addr}/config.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}
+
+// ---- webhooks ----
+
+type Received = (HeaderMap, Bytes);
+
+/// A local audit receiver answering 200 and handing each delivery to the test.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
+    async fn accept(State(tx): State<mpsc::UnboundedSender<Received>>, h: HeaderMap, b: Bytes) {
+        let _ = tx.send((h, b));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new().route("/hook", post(accept)).with_state(tx);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/hook"), rx)
+}
+
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<Received>) -> (HeaderMap, Bytes, Json) {
+    let (h, b) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery in time")
+        .unwrap();
+    let v: Json = serde_json::from_slice(&b).unwrap();
+    (h, b, v)
+}
+
+fn verify(token: &str, h: &HeaderMap, body: &[u8]) {
+    let ts = h["x-hakanai-timestamp"].to_str().unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(h["x-hakanai-signature"].to_str().unwrap(), expected);
+}
+
+fn secret_ref(id: &str) -> String {
+    sha256_hex(&format!("hakanai-secret-ref:{id}"))
+}
+
+#[tokio::test]
+async fn webhook_events_are_signed_and_carry_metadata_only() {
+    let (url, mut rx) = receiver().await;
+    let dir = tempdir("webhook-token");
+    let token_file = dir.join("webhook.token");
+    std::fs::write(&token_file, "hook-signing-key\n").unwrap();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.webhook_url = Some(url);
+        c.webhook_token_file = Some(token_file);
+        c.webhook_headers = vec!["user-agent".into(), "x-request-id".into()];
+    })
+    .await;
+    let body = "c2VjcmV0LWJvZHktbWFya2Vy";
+    let resp = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(app.user_token())
+        .header("user-agent", "audit-test/1.0")
+        .header("x-request-id", "req-42")
+        .json(&json!({"data": body}))
+        .send()
+        .await
+        .unwrap();
+    let created: Json = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let creator = created["creator_token"].as_str().unwrap().to_owned();
+
+    let (h, raw, v) = next_event(&mut rx).await;
+    verify("hook-signing-key", &h, &raw);
+    assert_eq!(h["x-hakanai-event"], "secret.created");
+    assert_eq!(v["event"], "secret.created");
+    assert_eq!(v["secret_ref"], secret_ref(&id));
+    assert_eq!(v["headers"]["user-agent"], "audit-test/1.0");
+    assert_eq!(v["headers"]["x-request-id"], "req-42");
+    assert!(v["headers"].get("authorization").is_none());
+    let ts: u64 = h["x-hakanai-timestamp"].to_str().unwrap().parse().unwrap();
+    assert_eq!(v["timestamp"], ts);
+
+    assert_eq!(app.get_secret(&id).await.status(), 200);
+    let (h, raw, v) = next_event(&mut rx).await;
+    verify("hook-signing-key", &h, &raw);
+    assert_eq!(v["event"], "secret.read");
+    assert_eq!(v["secret_ref"], secret_ref(&id));
+
+    let revocable = app.create(body, json!(null)).await;
+    next_event(&mut rx).await;
+    let resp = app
+        .client
+        .delete(app.secret_url(&revocable.id))
+        .header("x-creator-token", &revocable.creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let (_, _, v) = next_event(&mut rx).await;
+    assert_eq!(v["event"], "secret.revoked");
+
+    let guarded = app
+        .create(body, json!({"passphrase_hash": sha256_hex("right")}))
+        .await;
+    next_event(&mut rx).await;
+    for _ in 0..5 {
+        app.client
+            .get(app.secret_url(&guarded.id))
+            .header("x-secret-passphrase", "wrong")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, _, v) = next_event(&mut rx).await;
+    assert_eq!(v["event"], "secret.destroyed");
+    assert_eq!(v["secret_ref"], secret_ref(&guarded.id));
+
+    let (token, token_id) = app.create_token(json!({})).await;
+    let (_, raw, v) = next_event(&mut rx).await;
+    assert_eq!(v["event"], "token.created");
+    assert_eq!(v["token_id"], token_id.as_str());
+    let raw = String::from_utf8(raw.to_vec()).unwrap();
+    for n in [
+        &token,
+        app.admin_token(),
+        app.user_token(),
+        &id,
+        &creator,
+        body,
+        "hook-signing-key",
+    ] {
+        assert!(!raw.contains(n), "webhook leaks {n}");
+    }
+}
+
+#[tokio::test]
+async fn credential_headers_cannot_be_forwarded() {
+    let mut config = crate::helpers::base_config();
+    config.webhook_url = Some("http://127.0.0.1:9/hook".into());
+    config.webhook_headers = vec!["Authorization".into()];
+    let err = hakanai_server::Application::build(config)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("authorization"), "{err}");
+}
+
+/// Creates and reads secrets, asserting each request is fast despite the receiver.
+async fn api_stays_fast(app: &TestApp) {
+    for _ in 0..10 {
+        let start = Instant::now();
+        let c = app.create("YWJj", json!(null)).await;
+        assert_eq!(app.get_secret(&c.id).await.status(), 200);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "API slowed down: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn dead_webhook_receiver_does_not_affect_the_api() {
+    // Bound and dropped: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    })
+    .await;
+    api_stays_fast(&app).await;
+    let resp = app.client.get(app.url("/healthy")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn hanging_webhook_receiver_does_not_affect_the_api() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let app = spawn_app(Backend::Memory, |c| {
+        c.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+        c.webhook_timeout = Duration::from_millis(200);
+    })
+    .await;
+    api_stays_fast(&app).await;
+    // Attempts time out and are counted as failures rather than piling up forever.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = parse(&scrape_text(&app, app.addr).await);
+        if value(&s, "hakanai_webhook_events_total", &[("outcome", "failed")]) >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed delivery was counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+// ---- legal pages and custom assets ----
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hakanai-ops-{name}-{}-{}",
+        std::process::id(),
+        uuid_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[tokio::test]
+async fn legal_pages_are_escaped_and_listed_in_config() {
+    let dir = tempdir("legal");
+    std::fs::write(
+        dir.join("impressum.txt"),
+        "Example GmbH\nMain St. 1\n\n<script>alert(1)</script> & \"quotes\"",
+    )
+    .unwrap();
+    std::fs::write(dir.join("privacy.txt"), "We store only ciphertext.").unwrap();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.impressum_file = Some(dir.join("impressum.txt"));
+        c.privacy_file = Some(dir.join("privacy.txt"));
+    })
+    .await;
+    let resp = app.client.get(app.url("/impressum")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("<p>Example GmbH<br>\nMain St. 1</p>"),
+        "{html}"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"));
+    assert!(!html.contains("<script>"));
+    let privacy = app.client.get(app.url("/privacy")).send().await.unwrap();
+    assert!(privacy
+        .text()
+        .await
+        .unwrap()
+        .contains("We store only ciphertext."));
+    let config: Json = app
+        .client
+        .get(app.url("/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["impressum_url"], "/impressum");
+    assert_eq!(config["privacy_url"], "/privacy");
+
+    let plain = spawn_app(Backend::Memory, |_| {}).await;
+    let resp = plain
+        .client
+        .get(plain.url("/impressum"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let config: Json = plain
+        .client
+        .get(plain.url("/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(config.get("impressum_url").is_none());
+}
+
+#[tokio::test]
+async fn missing_legal_page_file_stops_startup() {
+    let mut config = crate::helpers::base_config();
+    config.impressum_file = Some("/nonexistent/impressum.txt".into());
+    let err = hakanai_server::Application::build(config)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("impressum.txt"), "{err}");
+}
+
+#[tokio::test]
+async fn custom_assets_override_static_files() {
+    let root = tempdir("root");
+    let custom = tempdir("custom");
+    std::fs::write(root.join("logo.svg"), "<svg>stock</svg>").unwrap();
+    std::fs::write(root.join("style.css"), "body{color:black}").unwrap();
+    std::fs::write(custom.join("logo.svg"), "<svg>brand</svg>").unwrap();
+    let app = spawn_app(Backend::Memory, |c| {
+        c.web_root = Some(root.clone());
+        c.custom_assets_dir = Some(custom.clone());
+    })
+    .await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    assert_eq!(
+        get("/logo.svg").await.unwrap().text().await.unwrap(),
+        "<svg>brand</svg>"
+    );
+    assert_eq!(
+        get("/style.css").await.unwrap().text().await.unwrap(),
+        "body{color:black}"
+    );
+    assert_eq!(get("/missing.png").await.unwrap().status(), 404);
+    // Traversal out of the custom directory is refused.
+    assert_ne!(get("/../root/logo.svg").await.unwrap().status(), 200);
+
+    // Without a web root, custom files still shadow the embedded pages' neighbours.
+    let bare = spawn_app(Backend::Memory, |c| c.custom_assets_dir = Some(custom)).await;
+    let logo = bare.client.get(bare.url("/logo.svg")).send().await.unwrap();
+    assert_eq!(logo.text().await.unwrap(), "<svg>brand</svg>");
+    let index = bare.client.get(bare.url("/")).send().await.unwrap();
+    assert_eq!(index.status(), 200);
+    let missing = bare.client.get(bare.url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+// ---- the real binary: documented flags exist, logs stay clean ----
+
+/// Flags of other programs (Redis, Docker, cargo, useradd, systemctl, helm, the CLI) that the
+/// deployment files mention; everything else must be a `hakanai-server` flag.
+const OTHER_TOOLS_FLAGS: &[&str] = &[
+    "--save",
+    "--appendonly",
+    "--maxmemory",
+    "--maxmemory-policy",
+    "--build",
+    "--scale",
+    "--release",
+    "--system",
+    "--shell",
+    "--now",
+    "--rm",
+    "--with",
+    "--limit",
+    "--ttl",
+    "--set",
+];
+
+/// CLI variables (`hakanai`, not `hakanai-server`) the guide mentions.
+const OTHER_TOOLS_ENV: &[&str] = &["HAKANAI_ADMIN_TOKEN"];
+
+fn workspace_file(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn words_with_prefix<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(prefix) {
+        let before = rest[..i].chars().last();
+        let tail = &rest[i..];
+        let end = tail
+            .char_indices()
+            .find(|&(_, c)| !is_word(c))
+            .map_or(tail.len(), |(j, _)| j);
+        let word = tail[..end].trim_end_matches(['-', '_']);
+        // A flag starts a word: not the middle of `a--b` or a longer prefix like `---`.
+        if !before.is_some_and(is_word)
+            && word.len() > prefix.len()
+            && !word[prefix.len()..].starts_with('-')
+        {
+            out.push(word);
+        }
+        rest = &tail[end.max(1)..];
+    }
+    out
+}
+
+#[test]
+fn deployment_files_name_only_real_flags() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let mut checked = 0;
+    for file in [
+        "docs/DEPLOYMENT.md",
+        "deploy/systemd/hakanai.service",
+        "docker-compose.yml",
+        "docker-compose.prod.yml",
+        "Dockerfile",
+        "deploy/helm/hakanai/values.yaml",
+        "deploy/helm/hakanai/templates/deployment.yaml",
+    ] {
+        let text = workspace_file(file);
+        for flag in words_with_prefix(&text, "--") {
+            if OTHER_TOOLS_FLAGS.contains(&flag) || file == "Dockerfile" {
+                continue;
+            }
+            assert!(
+                help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                "{file} names {flag}, which hakanai-server --help does not list"
+            );
+            checked += 1;
+        }
+        for var in words_with_prefix(&text, "HAKANAI_") {
+            if OTHER_TOOLS_ENV.contains(&var) {
+                continue;
+            }
+            assert!(
+                help.contains(&format!("env: {var}=")) || help.contains(&format!("env: {var}]")),
+                "{file} names {var}, which hakanai-server --help does not list"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} mentions checked");
+}
+
+#[test]
+fn flag_scanner_finds_flags_and_skips_lookalikes() {
+    assert_eq!(
+        words_with_prefix("run --port 1 a--b --- --webhook-url=x `--x-y`.", "--"),
+        ["--port", "--webhook-url", "--x-y"]
+    );
+    assert_eq!(
+        words_with_prefix(
+            "HAKANAI_PORT=1 and `HAKANAI_WEB_ROOT`, XHAKANAI_NO",
+            "HAKANAI_"
+        ),
+        ["HAKANAI_PORT", "HAKANAI_WEB_ROOT"]
+    );
+}
+
+/// The real binary at debug level, with a webhook configured: its logs name no token, id,
+/// body, passphrase, creator token or webhook key.
+#[tokio::test]
+async fn logs_of_the_real_binary_hold_no_secrets() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, dead) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+        .env_clear()
+        .env("RUST_LOG", "debug")
+        .args(["--port", &port.to_string(), "--enable-admin-token"])
+        .args(["--webhook-url", &format!("http://127.0.0.1:{dead}/hook")])
+        .args(["--webhook-token", "webhook-key-marker"])
+        .args(["--webhook-headers", "user-agent"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The tokens are printed once to stderr before the server listens.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (mut admin, mut user) = (String::new(), String::new());
+    while admin.is_empty() || user.is_empty() {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no tokens printed"
+        );
+        let token = line.trim().rsplit(' ').next().unwrap().to_owned();
+        if line.starts_with("Admin token") {
+            admin = token;
+        } else if line.starts_with("User token") {
+            user = token;
+        }
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.get(format!("{base}/ready")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = "Ym9keS1tYXJrZXItbm90LWluLWxvZ3M="; // "body-marker-not-in-logs"
+    let created: Json = client
+        .post(format!("{base}/api/v1/secret"))
+        .bearer_auth(&user)
+        .json(
+            &json!({"data": body, "restrictions": {"passphrase_hash": sha256_hex("pass-marker")}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let creator = created["creator_token"].as_str().unwrap().to_owned();
+    let wrong = client
+        .get(format!("{base}/api/v1/secret/{id}"))
+        .header("x-secret-passphrase", "wrong-pass-marker")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let read = client
+        .get(format!("{base}/api/v1/secret/{id}"))
+        .header("x-secret-passphrase", "pass-marker")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.text().await.unwrap(), body);
+    let new_token: Json = client
+        .post(format!("{base}/api/v1/admin/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_token = new_token["token"].as_str().unwrap().to_owned();
+    // Let a webhook attempt fail and be logged.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("\"route\":\"/api/v1/secret/{id}\""), "{out}");
+    for needle in [
+        admin.as_str(),
+        &user,
+        &new_token,
+        &id,
+        &creator,
+        body,
+        "pass-marker",
+        &sha256_hex("pass-marker"),
+        "webhook-key-marker",
+    ] {
+        assert!(!out.contains(needle), "the log holds {needle}");
+    }
+}

@@ -1,0 +1,154 @@
+// Shared page chrome: language, theme, translations, the wasm module, /config.json, footer.
+
+import init, { webCryptoAvailable } from "hakanai-wasm";
+import { Key, Lang, LANGS, preferredLang, setLang, t } from "./i18n";
+
+export interface PublicConfig {
+  upload_size_limit: number;
+  allow_anonymous: boolean;
+  anonymous_upload_size_limit: number;
+  max_ttl_seconds: number;
+  default_ttl_seconds: number;
+  max_passphrase_attempts: number;
+  /** Optional; shown in the footer when the server provides them. */
+  impressum_url?: string;
+  privacy_url?: string;
+}
+
+export const OPTIONS = { backend: "auto" } as const;
+
+export function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+}
+
+export function show(el: HTMLElement, visible: boolean): void {
+  el.hidden = !visible;
+}
+
+/** Re-renders every `data-i18n*` element; pages register extra re-render hooks. */
+const hooks: Array<() => void> = [];
+export function onLangChange(hook: () => void): void {
+  hooks.push(hook);
+}
+
+export function translatePage(): void {
+  document.documentElement.lang = document.documentElement.dataset.lang ?? "en";
+  for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n as Key);
+  }
+  for (const el of document.querySelectorAll<HTMLElement>("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel as Key));
+  }
+  for (const el of document.querySelectorAll<HTMLElement>("[data-i18n-placeholder]")) {
+    el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder as Key));
+  }
+  for (const hook of hooks) hook();
+}
+
+function applyLang(l: Lang): void {
+  setLang(l);
+  document.documentElement.dataset.lang = l;
+  const select = document.getElementById("lang") as HTMLSelectElement | null;
+  if (select) select.value = l;
+  translatePage();
+}
+
+type Theme = "system" | "light" | "dark";
+
+function applyTheme(theme: Theme): void {
+  if (theme === "system") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+  const button = document.getElementById("theme");
+  if (button) {
+    button.dataset.i18n = `theme.${theme}`;
+    button.textContent = t(`theme.${theme}` as Key);
+  }
+}
+
+function storedTheme(): Theme {
+  const s = localStorage.getItem("hakanai.theme");
+  return s === "light" || s === "dark" ? s : "system";
+}
+
+/** Language, theme, wasm and config; resolves when the page can be used. */
+export async function boot(): Promise<PublicConfig> {
+  applyLang(preferredLang());
+  applyTheme(storedTheme());
+  const select = document.getElementById("lang") as HTMLSelectElement | null;
+  select?.addEventListener("change", () => {
+    const l = select.value as Lang;
+    if (!(l in LANGS)) return;
+    localStorage.setItem("hakanai.lang", l);
+    applyLang(l);
+  });
+  document.getElementById("theme")?.addEventListener("click", () => {
+    const order: Theme[] = ["system", "light", "dark"];
+    const next = order[(order.indexOf(storedTheme()) + 1) % order.length];
+    localStorage.setItem("hakanai.theme", next);
+    applyTheme(next);
+  });
+
+  const [config] = await Promise.all([
+    fetch("/config.json", { credentials: "omit" }).then((r) => {
+      if (!r.ok) throw new Error(`config.json: ${r.status}`);
+      return r.json() as Promise<PublicConfig>;
+    }),
+    init(),
+  ]);
+  const backend = $("backend");
+  backend.dataset.i18n = webCryptoAvailable() ? "footer.backend.webcrypto" : "footer.backend.pure";
+  backend.dataset.backend = webCryptoAvailable() ? "webcrypto" : "pure";
+  legalLinks(config);
+  translatePage();
+  return config;
+}
+
+function legalLinks(config: PublicConfig): void {
+  const nav = document.getElementById("legal");
+  if (!nav) return;
+  const links: Array<[string | undefined, Key]> = [
+    [config.impressum_url, "footer.impressum"],
+    [config.privacy_url, "footer.privacy"],
+  ];
+  for (const [href, key] of links) {
+    if (!href) continue;
+    const a = document.createElement("a");
+    a.href = href;
+    a.rel = "noreferrer";
+    a.dataset.i18n = key;
+    nav.append(a);
+  }
+  nav.hidden = nav.childElementCount === 0;
+}
+
+/** Marks the page usable (tests and the benchmark wait for this). */
+export function ready(): void {
+  performance.mark("hakanai-ready");
+  document.documentElement.dataset.ready = "true";
+}
+
+/** Lets the browser paint a busy state before a long synchronous call (Argon2id). */
+export function nextFrame(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
+export async function copyText(text: string, button: HTMLButtonElement, label: Key): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // Clipboard permission denied (e.g. plain http): fall back to selecting the text.
+    const field = button.dataset.copyTarget ? document.getElementById(button.dataset.copyTarget) : null;
+    if (field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement) {
+      field.select();
+      document.execCommand("copy");
+    }
+  }
+  button.textContent = t("result.copied");
+  setTimeout(() => (button.textContent = t(label)), 1500);
+}
+
+export function errorCode(e: unknown): string | undefined {
+  return typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined;
+}
