@@ -116,23 +116,41 @@ fn open_source(files: &[PathBuf]) -> Result<Source, CliError> {
     }
 }
 
+/// Stdin up to this size is read whole, to tell text from binary; beyond it, it streams.
+const STDIN_WHOLE_LIMIT: u64 = 1 << 20;
+
 fn stdin_source() -> Result<Source, CliError> {
     let mut stdin = std::io::stdin().lock();
     if stdin.is_terminal() {
         eprintln!("Type the secret, then press Ctrl-D on a new line:");
     }
-    let mut data = Vec::new();
-    stdin
-        .read_to_end(&mut data)
+    let mut head = Vec::new();
+    (&mut stdin)
+        .take(STDIN_WHOLE_LIMIT + 1)
+        .read_to_end(&mut head)
         .map_err(|e| CliError::io("reading stdin", e))?;
-    if data.is_empty() {
+    if head.is_empty() {
         return Err(CliError::usage(
             "nothing to send: stdin is empty",
             "pipe the secret into `hakanai send`, or use --file",
         ));
     }
-    let size = data.len() as u64;
-    let metadata = if std::str::from_utf8(&data).is_ok() {
+    if head.len() as u64 > STDIN_WHOLE_LIMIT {
+        // A large stream (e.g. `tar c dir | hakanai send`): sent as an unnamed file of
+        // unknown length, encrypted as it arrives, with bounded memory.
+        return Ok(Source {
+            metadata: Metadata {
+                kind: Kind::File,
+                name: None,
+                media_type: Some("application/octet-stream".into()),
+                size: None,
+            },
+            // `Stdin` (not the lock) continues from the same buffer and can cross threads.
+            reader: Box::new(std::io::Cursor::new(head).chain(std::io::stdin())),
+        });
+    }
+    let size = head.len() as u64;
+    let metadata = if std::str::from_utf8(&head).is_ok() {
         Metadata::text(size)
     } else {
         Metadata {
@@ -144,7 +162,7 @@ fn stdin_source() -> Result<Source, CliError> {
     };
     Ok(Source {
         metadata,
-        reader: Box::new(std::io::Cursor::new(data)),
+        reader: Box::new(std::io::Cursor::new(head)),
     })
 }
 

@@ -19,6 +19,26 @@ fn send_text(server: &Server, text: &str, args: &[&str]) -> String {
     ok(&out).trim().to_string()
 }
 
+/// A stream longer than what is read whole (1 MiB) goes through as a file of unknown length.
+#[test]
+fn long_stdin_streams_as_a_file() {
+    let server = Server::start_embedded();
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let out = run(server.hakanai().arg("send"), &data);
+    let link = ok(&out).trim().to_string();
+    let out = run(server.hakanai().args(["get", &link, "--to-stdout"]), b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "content differs ({} bytes)",
+        out.stdout.len()
+    );
+}
+
 #[test]
 fn text_round_trip_then_already_read() {
     let server = Server::start();
