@@ -166,6 +166,18 @@ impl RedisStore {
         }
     }
 
+    /// Runs one command under `op_timeout`.
+    async fn query<T: ::redis::FromRedisValue>(
+        &self,
+        cmd: &mut ::redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            cmd.query_async(&mut *c).await.map_err(redis_err)
+        })
+        .await
+    }
+
     async fn conn(&self) -> Result<PooledConnection<'_, RedisConnectionManager>, StoreError> {
         let mut conn = self.pool.get().await.map_err(|e| match e {
             RunError::User(e) => redis_err(e),
@@ -202,17 +214,13 @@ impl SecretStore for RedisStore {
         let k = keys(&secret.id);
         let blob = codec::encode_secret(&secret);
         let ttl_ms = secret.ttl.as_millis().max(1) as u64;
-        self.timed(async {
-            let mut c = self.conn().await?;
+        self.query::<()>(
             ::redis::cmd("SET")
                 .arg(&k.data)
                 .arg(blob)
                 .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut *c)
-                .await
-                .map_err(redis_err)
-        })
+                .arg(ttl_ms),
+        )
         .await
     }
 
@@ -330,15 +338,7 @@ impl SecretStore for RedisStore {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let field = hex::encode(hash);
         let raw: Option<Vec<u8>> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                ::redis::cmd("HGET")
-                    .arg(TOKENS_KEY)
-                    .arg(&field)
-                    .query_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
+            .query(::redis::cmd("HGET").arg(TOKENS_KEY).arg(&field))
             .await?;
         let Some(raw) = raw else { return Ok(None) };
         let record = parse_token(&raw)?;
@@ -352,46 +352,21 @@ impl SecretStore for RedisStore {
     async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError> {
         let field = hex::encode(hash);
         let raw = serde_json::to_vec(record).map_err(|_| corrupt("token record"))?;
-        self.timed(async {
-            let mut c = self.conn().await?;
-            ::redis::cmd("HSET")
-                .arg(TOKENS_KEY)
-                .arg(&field)
-                .arg(raw)
-                .query_async::<()>(&mut *c)
-                .await
-                .map_err(redis_err)
-        })
-        .await
+        self.query::<()>(::redis::cmd("HSET").arg(TOKENS_KEY).arg(&field).arg(raw))
+            .await
     }
 
     async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         let field = hex::encode(hash);
         let n: i64 = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                ::redis::cmd("HDEL")
-                    .arg(TOKENS_KEY)
-                    .arg(&field)
-                    .query_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
+            .query(::redis::cmd("HDEL").arg(TOKENS_KEY).arg(&field))
             .await?;
         Ok(n == 1)
     }
 
     async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let all: Vec<(String, Vec<u8>)> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                ::redis::cmd("HGETALL")
-                    .arg(TOKENS_KEY)
-                    .query_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
+        let all: Vec<(String, Vec<u8>)> =
+            self.query(::redis::cmd("HGETALL").arg(TOKENS_KEY)).await?;
         let now = now_secs();
         let mut out = Vec::with_capacity(all.len());
         let mut expired = Vec::new();
@@ -410,16 +385,8 @@ impl SecretStore for RedisStore {
     }
 
     async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError> {
-        let all: Vec<(String, Vec<u8>)> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                ::redis::cmd("HGETALL")
-                    .arg(TOKENS_KEY)
-                    .query_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
+        let all: Vec<(String, Vec<u8>)> =
+            self.query(::redis::cmd("HGETALL").arg(TOKENS_KEY)).await?;
         let mut fields = Vec::new();
         for (field, raw) in all {
             if parse_token(&raw)?.id == id {
@@ -434,28 +401,11 @@ impl SecretStore for RedisStore {
     }
 
     async fn token_clear(&self) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut c = self.conn().await?;
-            ::redis::cmd("DEL")
-                .arg(TOKENS_KEY)
-                .query_async::<()>(&mut *c)
-                .await
-                .map_err(redis_err)
-        })
-        .await
+        self.query::<()>(::redis::cmd("DEL").arg(TOKENS_KEY)).await
     }
 
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
-        let raw: Option<String> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                ::redis::cmd("GET")
-                    .arg(ADMIN_KEY)
-                    .query_async(&mut *c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
+        let raw: Option<String> = self.query(::redis::cmd("GET").arg(ADMIN_KEY)).await?;
         let Some(raw) = raw else { return Ok(None) };
         let mut hash = [0u8; 32];
         hex::decode_to_slice(raw, &mut hash).map_err(|_| corrupt("admin token"))?;
@@ -463,16 +413,8 @@ impl SecretStore for RedisStore {
     }
 
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut c = self.conn().await?;
-            ::redis::cmd("SET")
-                .arg(ADMIN_KEY)
-                .arg(hex::encode(hash))
-                .query_async::<()>(&mut *c)
-                .await
-                .map_err(redis_err)
-        })
-        .await
+        self.query::<()>(::redis::cmd("SET").arg(ADMIN_KEY).arg(hex::encode(hash)))
+            .await
     }
 }
 
@@ -591,15 +533,7 @@ impl Drop for RedisUpload {
 
 impl RedisStore {
     async fn hdel(&self, fields: &[String]) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut c = self.conn().await?;
-            ::redis::cmd("HDEL")
-                .arg(TOKENS_KEY)
-                .arg(fields)
-                .query_async::<()>(&mut *c)
-                .await
-                .map_err(redis_err)
-        })
-        .await
+        self.query::<()>(::redis::cmd("HDEL").arg(TOKENS_KEY).arg(fields))
+            .await
     }
 }
