@@ -114,3 +114,26 @@ test("link previews: a plain GET of /s/{id} and a page load without Reveal leave
   await reveal(reader, link);
   await expect(reader.locator("#secret-text")).toHaveValue("still here");
 });
+
+test("before the script is ready, Reveal and Create cannot submit the form natively (the key would be lost)", async ({ newContext }) => {
+  const page = await (await newContext()).newPage();
+  // Holds the page scripts back, as a slow connection would.
+  await page.route(/\/(reveal|create)\.js$/, () => undefined);
+  const fragment = "#" + "A".repeat(43);
+  await page.goto("/s/AAAAAAAAAAAAAAAAAAAAAA" + fragment, { waitUntil: "commit" });
+  const revealButton = page.locator("#reveal");
+  await expect(revealButton).toBeDisabled();
+  await revealButton.click({ force: true });
+  await page.waitForTimeout(300);
+  expect(new URL(page.url()).hash).toBe(fragment);
+
+  await page.goto("/", { waitUntil: "commit" });
+  await expect(page.locator("#submit")).toBeDisabled();
+  await page.locator("#text").fill("typed before the page was ready");
+  // Enter in a single-line field is the browser's implicit submission.
+  await page.locator("#token").press("Enter");
+  await page.locator("#submit").click({ force: true });
+  await page.waitForTimeout(300);
+  expect(new URL(page.url()).search).toBe("");
+  expect(new URL(page.url()).pathname).toBe("/");
+});

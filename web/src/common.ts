@@ -125,6 +125,12 @@ function legalLinks(config: PublicConfig): void {
 
 /** Marks the page usable (tests and the benchmark wait for this). */
 export function ready(): void {
+  // The submit buttons start disabled: pressed before the module is wired, the browser's
+  // native form submission would reload the page and drop the key in the fragment.
+  for (const b of document.querySelectorAll<HTMLButtonElement>("button[data-until-ready]")) {
+    b.disabled = false;
+    b.removeAttribute("data-until-ready");
+  }
   performance.mark("hakanai-ready");
   document.documentElement.dataset.ready = "true";
 }
