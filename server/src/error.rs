@@ -10,6 +10,8 @@ use crate::metrics::Rejection;
 use crate::store::StoreError;
 
 pub const ATTEMPTS_HEADER: &str = "x-passphrase-attempts-remaining";
+/// Where a multi-request upload stands, in payload bytes (the name tus uses).
+pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -29,6 +31,9 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("gone: {0}")]
     Gone(&'static str),
+    /// A chunk for another offset than where the upload stands.
+    #[error("upload offset mismatch")]
+    UploadOffset(u64),
     #[error("payload too large")]
     PayloadTooLarge(u64),
     #[error("unsupported media type")]
@@ -62,6 +67,11 @@ impl IntoResponse for AppError {
             AppError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", (*d).into()),
             AppError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", (*d).into()),
             AppError::Gone(d) => (StatusCode::GONE, "gone", (*d).into()),
+            AppError::UploadOffset(at) => (
+                StatusCode::CONFLICT,
+                "upload_offset_mismatch",
+                format!("the upload holds {at} bytes; send the chunk for that offset"),
+            ),
             AppError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -103,6 +113,10 @@ impl IntoResponse for AppError {
         if let Some(reason) = rejection {
             // Read by the metrics middleware; extensions never leave the process.
             resp.extensions_mut().insert(Rejection(reason));
+        }
+        if let AppError::UploadOffset(at) = self {
+            resp.headers_mut()
+                .insert(UPLOAD_OFFSET_HEADER, HeaderValue::from(at));
         }
         if let AppError::Passphrase { remaining, .. } = self {
             resp.headers_mut()

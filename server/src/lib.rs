@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -42,7 +42,7 @@ pub use configuration::Config;
 use error::AppError;
 use events::Events;
 use metrics::Metrics;
-use routes::{admin, docs, health, pages, secret};
+use routes::{admin, docs, health, pages, secret, upload};
 use store::counted::CountedStore;
 use store::{MemoryStore, RedisStore, SecretStore, StoreError};
 use webhook::{Webhook, WebhookConfig};
@@ -178,6 +178,9 @@ pub fn app(state: AppState) -> Router {
                 .delete(secret::revoke),
         )
         .route("/api/v1/secret/{id}/status", get(secret::status))
+        .route("/api/v1/upload", post(upload::start))
+        .route("/api/v1/upload/{id}", patch(upload::append))
+        .route("/api/v1/upload/{id}/finish", post(upload::finish))
         .route(
             "/api/v1/admin/tokens",
             post(admin::create_token).get(admin::list_tokens),
@@ -269,7 +272,7 @@ pub fn metrics_app(state: AppState) -> Router {
 fn cors(s: &Settings) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(s.cors_allowed_origins.clone()))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -280,8 +283,12 @@ fn cors(s: &Settings) -> CorsLayer {
             HeaderName::from_static("x-secret-allowed-countries"),
             HeaderName::from_static("x-secret-allowed-asns"),
             HeaderName::from_static("x-secret-passphrase-hash"),
+            HeaderName::from_static(error::UPLOAD_OFFSET_HEADER),
         ])
-        .expose_headers([HeaderName::from_static(error::ATTEMPTS_HEADER)])
+        .expose_headers([
+            HeaderName::from_static(error::ATTEMPTS_HEADER),
+            HeaderName::from_static(error::UPLOAD_OFFSET_HEADER),
+        ])
 }
 
 async fn openapi(

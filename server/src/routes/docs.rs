@@ -4,13 +4,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::PathItem;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, health, secret};
+use crate::routes::{admin, health, secret, upload};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Hakanai", description = "Zero-knowledge one-time secret storage. The server only ever sees ciphertext."),
     paths(
         secret::create, secret::read, secret::revoke, secret::status,
+        upload::start, upload::append, upload::finish,
         admin::create_token, admin::list_tokens, admin::revoke_token,
         health::ready, health::healthy, health::config
     ),

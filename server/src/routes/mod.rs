@@ -5,3 +5,4 @@ pub mod docs;
 pub mod health;
 pub mod pages;
 pub mod secret;
+pub mod upload;

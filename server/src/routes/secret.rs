@@ -92,9 +92,9 @@ struct Upload {
 }
 
 /// Who is uploading, and what they may upload.
-struct Uploader {
-    limit: u64,
-    one_time: Option<crate::store::TokenHash>,
+pub(crate) struct Uploader {
+    pub(crate) limit: u64,
+    pub(crate) one_time: Option<crate::store::TokenHash>,
 }
 
 #[utoipa::path(
@@ -160,11 +160,11 @@ pub async fn create(
     Err(AppError::UnsupportedMediaType)
 }
 
-fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
+pub(crate) fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
     state.events.record(event, Subject::Secret(id), headers);
 }
 
-fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
+pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
     let ttl = ttl.unwrap_or(state.settings.default_ttl);
     if ttl.is_zero() || ttl > state.settings.max_ttl {
         return Err(AppError::BadRequest(format!(
@@ -176,7 +176,10 @@ fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppE
 }
 
 /// One-time tokens are burned only for an upload that is otherwise complete and acceptable.
-async fn burn_one_time_token(state: &AppState, uploader: &Uploader) -> Result<(), AppError> {
+pub(crate) async fn burn_one_time_token(
+    state: &AppState,
+    uploader: &Uploader,
+) -> Result<(), AppError> {
     let Some(hash) = &uploader.one_time else {
         return Ok(());
     };
@@ -186,7 +189,11 @@ async fn burn_one_time_token(state: &AppState, uploader: &Uploader) -> Result<()
     Ok(())
 }
 
-fn new_secret(kind: PayloadKind, restrictions: Restrictions, ttl: Duration) -> (NewSecret, String) {
+pub(crate) fn new_secret(
+    kind: PayloadKind,
+    restrictions: Restrictions,
+    ttl: Duration,
+) -> (NewSecret, String) {
     let creator_token = tokens::random_token();
     let secret = NewSecret {
         id: SecretId::random(),
@@ -206,7 +213,10 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     })
 }
 
-async fn authorize_upload(state: &AppState, headers: &HeaderMap) -> Result<Uploader, AppError> {
+pub(crate) async fn authorize_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Uploader, AppError> {
     let settings = &state.settings;
     let token = tokens::bearer(headers)?;
     let Some(token) = token else {
@@ -263,7 +273,7 @@ fn decoded_len(data: &str) -> Result<u64, AppError> {
     Ok(total)
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -331,7 +341,7 @@ async fn stream_limited(
 }
 
 /// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read.
-async fn read_limited(
+pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     cap: u64,
@@ -412,7 +422,7 @@ pub(crate) async fn read_secret(
     }
 }
 
-fn parse_id(id: &str) -> Result<SecretId, AppError> {
+pub(crate) fn parse_id(id: &str) -> Result<SecretId, AppError> {
     SecretId::parse(id).ok_or_else(|| AppError::BadRequest("malformed secret id".into()))
 }
 
@@ -524,7 +534,7 @@ async fn check_passphrase(
     }
 }
 
-fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<(), AppError> {
+pub(crate) fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<(), AppError> {
     let Some(token) = header_str(headers, CREATOR_TOKEN_HEADER) else {
         return Err(AppError::Unauthorized("X-Creator-Token is required"));
     };

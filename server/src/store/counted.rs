@@ -10,7 +10,8 @@ use bytes::Bytes;
 use prometheus::IntCounterVec;
 
 use super::{
-    NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken, TokenHash, TokenRecord, UploadSink,
+    Appended, Finished, NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken, TokenHash,
+    TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 
@@ -77,6 +78,43 @@ impl SecretStore for CountedStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         count(&self.ops, "ping", self.inner.ping().await)
+    }
+    async fn upload_open(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<(), StoreError> {
+        count(
+            &self.ops,
+            "upload_open",
+            self.inner.upload_open(secret, session).await,
+        )
+    }
+    async fn upload_append(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<Appended, StoreError> {
+        count(
+            &self.ops,
+            "upload_append",
+            self.inner
+                .upload_append(id, creator_hash, offset, chunk)
+                .await,
+        )
+    }
+    async fn upload_finish(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<Finished, StoreError> {
+        count(
+            &self.ops,
+            "upload_publish",
+            self.inner.upload_finish(id, creator_hash).await,
+        )
     }
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         count(&self.ops, "token_get", self.inner.token_get(hash).await)

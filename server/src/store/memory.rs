@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use subtle::ConstantTimeEq;
 
 use super::codec;
 use super::*;
@@ -26,9 +27,19 @@ struct Entry {
     expires_at_ms: u64,
 }
 
+/// A multi-request upload: the record being built (header, restrictions, payload so far).
+struct Pending {
+    record: bytes::BytesMut,
+    meta_len: usize,
+    creator_hash: [u8; CREATOR_HASH_LEN],
+    session: UploadSession,
+    idle_until: Instant,
+}
+
 #[derive(Default)]
 struct Inner {
     secrets: HashMap<SecretId, Entry>,
+    uploads: HashMap<SecretId, Pending>,
     tokens: HashMap<TokenHash, TokenRecord>,
     admin: Option<TokenHash>,
 }
@@ -57,11 +68,29 @@ impl MemoryStore {
                 let now = Instant::now();
                 let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
                 g.secrets.retain(|_, e| e.expires_at > now);
+                g.uploads.retain(|_, u| u.idle_until > now);
                 let secs = now_secs();
                 g.tokens.retain(|_, t| !t.is_expired(secs));
             }
         });
         MemoryStore { inner }
+    }
+
+    /// The open upload `id`, if its creator hash matches; expired ones are dropped here.
+    fn pending<'a>(
+        g: &'a mut Inner,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<&'a mut Pending, bool> {
+        let now = Instant::now();
+        if g.uploads.get(id).is_some_and(|u| u.idle_until <= now) {
+            g.uploads.remove(id);
+        }
+        match g.uploads.get_mut(id) {
+            None => Err(false),
+            Some(u) if !bool::from(u.creator_hash.ct_eq(creator_hash)) => Err(true),
+            Some(u) => Ok(u),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -195,6 +224,77 @@ impl SecretStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn upload_open(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<(), StoreError> {
+        let record = bytes::BytesMut::from(&codec::encode_header(&secret, 0)[..]);
+        let pending = Pending {
+            meta_len: record.len(),
+            record,
+            creator_hash: secret.creator_hash,
+            session,
+            idle_until: Instant::now() + UPLOAD_IDLE,
+        };
+        self.lock().uploads.insert(secret.id, pending);
+        Ok(())
+    }
+
+    async fn upload_append(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<Appended, StoreError> {
+        let mut g = self.lock();
+        let u = match MemoryStore::pending(&mut g, id, creator_hash) {
+            Ok(u) => u,
+            Err(true) => return Ok(Appended::Forbidden),
+            Err(false) => return Ok(Appended::Missing),
+        };
+        let have = (u.record.len() - u.meta_len) as u64;
+        if have != offset {
+            return Ok(Appended::OffsetMismatch(have));
+        }
+        let total = have + chunk.len() as u64;
+        if total > u.session.limit {
+            let limit = u.session.limit;
+            g.uploads.remove(id);
+            return Ok(Appended::TooLarge(limit));
+        }
+        u.record.extend_from_slice(&chunk);
+        u.idle_until = Instant::now() + UPLOAD_IDLE;
+        Ok(Appended::At(total))
+    }
+
+    async fn upload_finish(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<Finished, StoreError> {
+        let mut g = self.lock();
+        match MemoryStore::pending(&mut g, id, creator_hash) {
+            Ok(_) => {}
+            Err(true) => return Ok(Finished::Forbidden),
+            Err(false) => return Ok(Finished::Missing),
+        }
+        let Some(u) = g.uploads.remove(id) else {
+            return Ok(Finished::Missing);
+        };
+        let entry = Entry {
+            slot: Slot::Live {
+                blob: u.record.freeze(),
+                attempts: 0,
+            },
+            expires_at: Instant::now() + u.session.ttl,
+            expires_at_ms: now_ms() + u.session.ttl.as_millis() as u64,
+        };
+        g.secrets.insert(*id, entry);
+        Ok(Finished::Published)
     }
 
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {

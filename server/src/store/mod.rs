@@ -160,6 +160,42 @@ pub trait UploadSink: Send {
     async fn finish(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// What a multi-request upload needs to remember between its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadSession {
+    /// The finished secret's lifetime, counted from `upload_finish`.
+    pub ttl: Duration,
+    /// Most payload bytes the uploader may send in total.
+    pub limit: u64,
+}
+
+/// The result of [`SecretStore::upload_append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The payload now has this many bytes.
+    At(u64),
+    /// The upload holds this many bytes, not the offset the chunk was meant for (a retried or
+    /// lost chunk); nothing was changed.
+    OffsetMismatch(u64),
+    /// The chunk would pass the session's limit (given); the whole upload was discarded.
+    TooLarge(u64),
+    /// No such upload: never opened, finished, abandoned or idle too long.
+    Missing,
+    /// The creator hash does not match.
+    Forbidden,
+}
+
+/// The result of [`SecretStore::upload_finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Published,
+    Missing,
+    Forbidden,
+}
+
+/// How long a multi-request upload may sit between two requests before it is discarded.
+pub const UPLOAD_IDLE: Duration = Duration::from_secs(10 * 60);
+
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError>;
@@ -173,6 +209,29 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Counts a wrong passphrase; at `max` the secret is destroyed. `None` if it no longer exists.
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Opens a multi-request upload of `secret` (its `data` is ignored). Nothing is visible to
+    /// readers until `upload_finish`; an upload idle for [`UPLOAD_IDLE`] disappears.
+    async fn upload_open(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<(), StoreError>;
+    /// Appends `chunk` if the payload so far is exactly `offset` bytes long, atomically, so a
+    /// chunk sent twice (a client retry) is never stored twice.
+    async fn upload_append(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<Appended, StoreError>;
+    /// Publishes the upload as a readable secret with the session's TTL.
+    async fn upload_finish(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<Finished, StoreError>;
 
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
     async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError>;

@@ -3,7 +3,9 @@
 //! Keys of one secret share the `{id}` hash tag, so they live in one Redis Cluster slot and the
 //! Lua scripts below may touch them together: `hk:{id}` (header + payload), `hk:{id}:t`
 //! (tombstone after a read, until the original expiry) and `hk:{id}:a` (failed passphrase
-//! attempts). All three expire with the secret. Tokens live in one hash, `hk:tokens`, keyed by
+//! attempts). All three expire with the secret. A multi-request upload builds its record in
+//! `hk:{id}:p` beside its session `hk:{id}:s` ("ttl_ms limit"); both expire after
+//! `UPLOAD_IDLE` without a request, and finishing renames the record to `hk:{id}`. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
 use std::sync::LazyLock;
@@ -101,6 +103,52 @@ return 1
     )
 });
 
+/// Appends ARGV[3] to a multi-request upload (KEYS[1] record, KEYS[2] session "ttl_ms limit")
+/// if the creator hash is ARGV[1] and the payload is ARGV[2] bytes long; refreshes both expiries
+/// to ARGV[4] ms. {0} missing | {1, total} | {2, have} offset mismatch | {3, limit} too large (deleted)
+/// | {4} wrong creator.
+static UPLOAD_APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local s = redis.call('GET', KEYS[2])
+local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+if not s or h == '' then return {0} end
+if string.sub(h, 7, 22) ~= ARGV[1] then return {4} end
+local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+        + string.byte(h, 5) * 256 + string.byte(h, 6)
+local have = redis.call('STRLEN', KEYS[1]) - 22 - n
+if have ~= tonumber(ARGV[2]) then return {2, have} end
+local total = have + string.len(ARGV[3])
+local limit = tonumber(string.match(s, ' (%d+)$'))
+if total > limit then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {3, limit}
+end
+redis.call('APPEND', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {1, total}
+"#,
+    )
+});
+
+/// Publishes a multi-request upload (KEYS[1] record, KEYS[2] session) as KEYS[3] with the
+/// session's TTL, if the creator hash is ARGV[1]. 0 missing | 1 published | 2 wrong creator.
+static UPLOAD_FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local s = redis.call('GET', KEYS[2])
+local h = redis.call('GETRANGE', KEYS[1], 6, 21)
+if not s or h == '' then return 0 end
+if h ~= ARGV[1] then return 2 end
+redis.call('RENAME', KEYS[1], KEYS[3])
+redis.call('PEXPIRE', KEYS[3], tonumber(string.match(s, '^(%d+) ')))
+redis.call('DEL', KEYS[2])
+return 1
+"#,
+    )
+});
+
 /// Uploads below this size are sent in one SET; larger ones go to Redis in pieces this big, so
 /// the server holds at most about this much of any one upload.
 const UPLOAD_PIECE: usize = 256 * 1024;
@@ -121,6 +169,9 @@ struct Keys {
     tomb: String,
     attempts: String,
     upload: String,
+    /// A multi-request upload's record and its session.
+    pending: String,
+    session: String,
 }
 
 fn keys(id: &SecretId) -> Keys {
@@ -129,6 +180,8 @@ fn keys(id: &SecretId) -> Keys {
         tomb: format!("{data}:t"),
         attempts: format!("{data}:a"),
         upload: format!("{data}:u"),
+        pending: format!("{data}:p"),
+        session: format!("{data}:s"),
         data,
     }
 }
@@ -333,6 +386,101 @@ impl SecretStore for RedisStore {
             Ok(())
         })
         .await
+    }
+
+    async fn upload_open(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<(), StoreError> {
+        let k = keys(&secret.id);
+        let idle_ms = UPLOAD_IDLE.as_millis() as u64;
+        let ttl_ms = session.ttl.as_millis().max(1) as u64;
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&k.pending)
+                .arg(codec::encode_header(&secret, 0))
+                .arg("PX")
+                .arg(idle_ms)
+                .ignore()
+                .cmd("SET")
+                .arg(&k.session)
+                .arg(format!("{ttl_ms} {}", session.limit))
+                .arg("PX")
+                .arg(idle_ms)
+                .ignore()
+                .query_async::<()>(&mut *c)
+                .await
+                .map_err(redis_err)
+        })
+        .await
+    }
+
+    async fn upload_append(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<Appended, StoreError> {
+        let k = keys(id);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_APPEND
+                    .key(&k.pending)
+                    .key(&k.session)
+                    .arg(&creator_hash[..])
+                    .arg(offset)
+                    .arg(&chunk[..])
+                    .arg(UPLOAD_IDLE.as_millis() as u64)
+                    .invoke_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let at = |v: Option<&Value>| match v {
+            Some(Value::Int(n)) if *n >= 0 => Ok(*n as u64),
+            _ => Err(corrupt("upload reply")),
+        };
+        match v.first() {
+            Some(Value::Int(0)) => Ok(Appended::Missing),
+            Some(Value::Int(1)) => Ok(Appended::At(at(v.get(1))?)),
+            Some(Value::Int(2)) => Ok(Appended::OffsetMismatch(at(v.get(1))?)),
+            Some(Value::Int(3)) => Ok(Appended::TooLarge(at(v.get(1))?)),
+            Some(Value::Int(4)) => Ok(Appended::Forbidden),
+            _ => Err(corrupt("upload reply")),
+        }
+    }
+
+    async fn upload_finish(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<Finished, StoreError> {
+        let k = keys(id);
+        let v: i64 = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_FINISH
+                    .key(&k.pending)
+                    .key(&k.session)
+                    .key(&k.data)
+                    .arg(&creator_hash[..])
+                    .invoke_async(&mut *c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        match v {
+            0 => Ok(Finished::Missing),
+            1 => Ok(Finished::Published),
+            2 => Ok(Finished::Forbidden),
+            _ => Err(corrupt("upload reply")),
+        }
     }
 
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {

@@ -1,0 +1,202 @@
+//! Multi-request uploads: open, append chunks at known offsets, finish.
+//!
+//! A browser cannot stream one request body over HTTP/1.1, so without this it would have to
+//! encrypt a whole file before the first byte leaves. With it, the page encrypts the next chunk
+//! while the previous one is on the wire, and memory stays bounded at a few chunks. Each chunk
+//! names the offset it belongs at, so a retried chunk is never stored twice, and the upload can
+//! continue on any replica: its state lives in the store.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::secret::{
+    authorize_upload, burn_one_time_token, checked_ttl, header_str, new_secret, parse_id,
+    read_limited, record, CreateSecretResponse, CREATOR_TOKEN_HEADER,
+};
+use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
+use crate::events::Event;
+use crate::restrictions::RestrictionsRequest;
+use crate::store::{Appended, Finished, PayloadKind, UploadSession, CREATOR_HASH_LEN};
+use crate::tokens;
+use crate::AppState;
+
+/// The largest chunk one request may carry. Small enough for default reverse-proxy body limits
+/// of a few MiB to be raised modestly, large enough that request overhead stays negligible.
+pub const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct StartUploadRequest {
+    /// Lifetime in seconds once finished; defaults as for a single-request upload.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub restrictions: Option<RestrictionsRequest>,
+    /// The total size in bytes, if known: refused at once when over the limit.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartUploadResponse {
+    /// The secret's id, readable once the upload is finished.
+    pub id: String,
+    /// Authorizes the chunks and the finish, then revocation and status as for any secret.
+    pub creator_token: String,
+    /// The most bytes one chunk may carry.
+    pub max_chunk: u64,
+    /// The most bytes the whole upload may carry.
+    pub limit: u64,
+    /// Seconds an upload may stay idle between two requests before it is discarded.
+    pub idle_timeout: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadOffset {
+    /// Payload bytes stored so far; the next chunk belongs at this offset.
+    pub offset: u64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/upload", tag = "upload",
+    request_body(content = StartUploadRequest, content_type = "application/json"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = StartUploadResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)
+    )
+)]
+/// Open a multi-request upload (token checked, and a one-time token used up, here).
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<StartUploadResponse>, AppError> {
+    let uploader = authorize_upload(&state, &headers).await?;
+    let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+    if !is_json {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let raw = read_limited(&headers, body, 64 * 1024, 64 * 1024).await?;
+    let req: StartUploadRequest = serde_json::from_slice(&raw)
+        .map_err(|e| AppError::BadRequest(format!("invalid JSON: {e}")))?;
+    if req.size.is_some_and(|n| n > uploader.limit) {
+        return Err(AppError::PayloadTooLarge(uploader.limit));
+    }
+    let ttl = checked_ttl(&state, req.expires_in.map(Duration::from_secs))?;
+    let restrictions = req.restrictions.unwrap_or_default().validate()?;
+    // Burned when the upload opens: a one-time token must never yield two secrets, and an
+    // upload abandoned halfway has used its chance.
+    burn_one_time_token(&state, &uploader).await?;
+    let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions, ttl);
+    let id = secret.id;
+    let session = UploadSession {
+        ttl,
+        limit: uploader.limit,
+    };
+    state.store.upload_open(secret, session).await?;
+    Ok(Json(StartUploadResponse {
+        id: id.to_string(),
+        creator_token,
+        max_chunk: MAX_CHUNK,
+        limit: uploader.limit,
+        idle_timeout: crate::store::UPLOAD_IDLE.as_secs(),
+    }))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/upload/{id}", tag = "upload",
+    params(
+        ("id" = String, Path, description = "Secret id from the start response"),
+        ("X-Creator-Token" = String, Header, description = "Creator token from the start response"),
+        ("Upload-Offset" = u64, Header, description = "Payload bytes already sent: where this chunk belongs")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, body = UploadOffset),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The upload stands elsewhere; see the Upload-Offset header"),
+        (status = 413, body = ErrorBody, description = "Over the chunk or upload limit; the upload is discarded when over the upload limit"),
+        (status = 503, body = ErrorBody)
+    )
+)]
+/// Append one chunk of the envelope at the offset given in `Upload-Offset`.
+pub async fn append(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<UploadOffset>, AppError> {
+    let id = parse_id(&id)?;
+    let creator = creator_hash(&headers)?;
+    let offset = header_str(&headers, UPLOAD_OFFSET_HEADER)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| AppError::BadRequest("Upload-Offset must be a byte count".into()))?;
+    let chunk: Bytes = read_limited(&headers, body, MAX_CHUNK, MAX_CHUNK).await?;
+    match state
+        .store
+        .upload_append(&id, &creator, offset, chunk)
+        .await?
+    {
+        Appended::At(offset) => Ok(Json(UploadOffset { offset })),
+        Appended::OffsetMismatch(at) => Err(AppError::UploadOffset(at)),
+        Appended::TooLarge(limit) => Err(AppError::PayloadTooLarge(limit)),
+        Appended::Missing => Err(no_upload()),
+        Appended::Forbidden => Err(AppError::Forbidden("wrong creator token")),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/upload/{id}/finish", tag = "upload",
+    params(
+        ("id" = String, Path, description = "Secret id from the start response"),
+        ("X-Creator-Token" = String, Header, description = "Creator token from the start response")
+    ),
+    responses(
+        (status = 200, body = CreateSecretResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)
+    )
+)]
+/// Publish the upload: from now on it is a secret like any other, readable once.
+pub async fn finish(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<CreateSecretResponse>, AppError> {
+    let id = parse_id(&id)?;
+    let creator = creator_hash(&headers)?;
+    match state.store.upload_finish(&id, &creator).await? {
+        Finished::Published => {}
+        Finished::Missing => return Err(no_upload()),
+        Finished::Forbidden => return Err(AppError::Forbidden("wrong creator token")),
+    }
+    record(&state, Event::SecretCreated, &id, &headers);
+    Ok(Json(CreateSecretResponse {
+        id: id.to_string(),
+        // Echoed so the finish response has the shape of a single-request create.
+        creator_token: header_str(&headers, CREATOR_TOKEN_HEADER)
+            .unwrap_or_default()
+            .to_owned(),
+    }))
+}
+
+fn creator_hash(headers: &HeaderMap) -> Result<[u8; CREATOR_HASH_LEN], AppError> {
+    header_str(headers, CREATOR_TOKEN_HEADER)
+        .map(tokens::creator_hash)
+        .ok_or(AppError::Unauthorized("X-Creator-Token is required"))
+}
+
+fn no_upload() -> AppError {
+    AppError::NotFound("no such upload: it was finished, discarded, idle too long or never opened")
+}
