@@ -39,6 +39,11 @@ const ARGON2_LEN: usize = 12;
 /// The longest header: with the Argon2id block.
 pub const MAX_HEADER_LEN: usize = FIXED_LEN + ARGON2_LEN + MAC_LEN;
 
+/// Length of a serialized header, with or without the Argon2id block.
+pub const fn header_len(passphrase: bool) -> usize {
+    FIXED_LEN + if passphrase { ARGON2_LEN } else { 0 } + MAC_LEN
+}
+
 /// A parsed (or to-be-written) header, without its MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -55,7 +60,7 @@ pub struct Header {
 impl Header {
     /// Length of the serialized header including the MAC.
     pub fn encoded_len(&self) -> usize {
-        FIXED_LEN + if self.argon2.is_some() { ARGON2_LEN } else { 0 } + MAC_LEN
+        header_len(self.argon2.is_some())
     }
 
     /// Serializes the header and appends its MAC.

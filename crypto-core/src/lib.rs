@@ -47,7 +47,7 @@ pub use kdf::{Argon2Params, KeySchedule, Verifier};
 pub use keys::{SecretKey, KEY_LEN, KEY_TEXT_LEN};
 pub use link::{build_link, parse_link, ParsedLink};
 pub use metadata::{sanitize_file_name, Kind, Metadata, MAX_METADATA_LEN};
-pub use stream::{Decryptor, EncryptOptions, Encryptor, HeaderRandomness};
+pub use stream::{envelope_len, Decryptor, EncryptOptions, Encryptor, HeaderRandomness};
 
 /// Encrypts `content` into a complete envelope.
 pub async fn encrypt<B: Backend>(

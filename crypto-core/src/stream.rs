@@ -11,8 +11,8 @@ use futures_util::future::join_all;
 
 use crate::backend::{Backend, SegmentCipher, TAG_LEN};
 use crate::format::{
-    self, segment_nonce, Header, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
-    NONCE_PREFIX_LEN, SALT_LEN,
+    self, header_len, segment_nonce, Header, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE,
+    MIN_SEGMENT_SIZE, NONCE_PREFIX_LEN, SALT_LEN,
 };
 use crate::keys::fill_random;
 use crate::metadata::{Metadata, MAX_METADATA_LEN};
@@ -129,6 +129,22 @@ async fn seal_jobs<C: SegmentCipher>(
     }
     let non_last = jobs.iter().filter(|(_, last)| !last).count();
     job_index(first, non_last)
+}
+
+/// The exact length of the envelope for `content_len` bytes of content under `metadata`: all the
+/// server learns about a secret. Clients use it to check an upload limit before encrypting.
+pub fn envelope_len(
+    metadata: &Metadata,
+    content_len: u64,
+    passphrase: bool,
+    segment_size: u32,
+) -> Result<u64, Error> {
+    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
+        return Err(Error::MalformedHeader("segment size out of range"));
+    }
+    let plaintext = metadata.encode()?.len() as u64 + content_len;
+    let segments = plaintext.div_ceil(u64::from(segment_size)).max(1);
+    Ok(header_len(passphrase) as u64 + plaintext + TAG_LEN as u64 * segments)
 }
 
 /// Streaming encoder. Concatenating every output of [`push`](Self::push) and

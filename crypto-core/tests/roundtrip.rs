@@ -58,6 +58,8 @@ fn stream_round_trip(content: &[u8], passphrase: bool, chunk: usize) -> (Metadat
     .unwrap();
     let expected_len = expected_envelope_len(content.len(), &metadata, passphrase);
     assert_eq!(envelope.len(), expected_len, "envelope length formula");
+    let predicted = crypto_core::envelope_len(&metadata, content.len() as u64, passphrase, SEG);
+    assert_eq!(predicted.unwrap(), envelope.len() as u64, "envelope_len");
     run_ready(async {
         let mut dec = Decryptor::new(Pure, schedule(&key, passphrase));
         let mut plain = Vec::new();
@@ -149,6 +151,8 @@ fn segment_size_is_validated() {
             randomness: None,
         };
         let err = encrypt_sync_with(&keys, &Metadata::text(0), b"", &options).unwrap_err();
+        assert_eq!(err.code(), "malformed_header");
+        let err = crypto_core::envelope_len(&Metadata::text(0), 0, false, bad).unwrap_err();
         assert_eq!(err.code(), "malformed_header");
     }
 }

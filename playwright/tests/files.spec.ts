@@ -20,13 +20,51 @@ function file(name: string, data: Buffer): { path: string; hash: string } {
 test("files: a 50 MiB random file comes out byte-identical", async ({ page, newContext }, info) => {
   test.setTimeout(240_000);
   const big = file(`big-${info.project.name}.bin`, randomBytes(50 * 1024 * 1024));
+  // When the file's pieces are read and when each chunk leaves, on the page's own clock.
+  await page.addInitScript(() => {
+    const w = window as unknown as { __reads: number[]; __patches: number[] };
+    w.__reads = [];
+    w.__patches = [];
+    const slice = Blob.prototype.slice;
+    Blob.prototype.slice = function (this: Blob, ...args: Parameters<Blob["slice"]>) {
+      if (this instanceof File) w.__reads.push(performance.now());
+      return slice.apply(this, args);
+    };
+    const open = XMLHttpRequest.prototype.open;
+    XMLHttpRequest.prototype.open = function (this: XMLHttpRequest & { __method?: string }, ...args: unknown[]) {
+      this.__method = String(args[0]);
+      return (open as (...a: unknown[]) => void).apply(this, args);
+    };
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (this: XMLHttpRequest & { __method?: string }, body) {
+      if (this.__method === "PATCH") w.__patches.push(performance.now());
+      return send.call(this, body);
+    };
+  });
+  const offsets: number[] = [];
+  page.on("response", async (r) => {
+    if (r.request().method() === "PATCH") offsets.push(((await r.json()) as { offset: number }).offset);
+  });
   const { link } = await createSecret(page, {
     files: [big.path],
     whileBusy: async (p) => {
       await expect(p.locator("#progress")).toBeVisible();
-      await expect(p.locator("#busy")).toContainText(/Encrypting… \d+%|Uploading… \d+%/);
+      await expect(p.locator("#busy")).toContainText(/Encrypting and uploading… \d+%/);
     },
   });
+  // Chunks of at most 4 MiB, stored one after another, adding up to the whole envelope.
+  const chunk = 4 * 1024 * 1024;
+  expect(offsets.length).toBe(13);
+  offsets.forEach((at, i) => expect(at - (i ? offsets[i - 1] : 0)).toBeLessThanOrEqual(chunk));
+  expect(offsets[12]).toBeGreaterThan(50 * 1024 * 1024);
+  // Encryption and upload overlap: the first chunk left before the file was read to the end.
+  const { reads, patches } = await page.evaluate(() => {
+    const w = window as unknown as { __reads: number[]; __patches: number[] };
+    return { reads: w.__reads, patches: w.__patches };
+  });
+  expect(reads.length).toBe(13);
+  expect(patches.length).toBe(13);
+  expect(patches[0]).toBeLessThan(reads[reads.length - 1]);
 
   const reader = await (await newContext()).newPage();
   await reveal(reader, link);

@@ -338,6 +338,28 @@ fn bytes_result(result: Result<Vec<u8>, crypto_core::Error>) -> Result<JsValue, 
         .map_err(core_error)
 }
 
+/// The exact envelope length for `contentLength` bytes of content with this metadata (and a
+/// passphrase or not): what the server will count against its upload limit.
+#[wasm_bindgen(js_name = envelopeLength)]
+pub fn envelope_length(
+    #[wasm_bindgen(
+        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
+    )]
+    metadata: JsValue,
+    #[wasm_bindgen(js_name = contentLength)] content_length: f64,
+    passphrase: bool,
+    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
+    options: JsValue,
+) -> Result<f64, JsValue> {
+    let content_length = convert::size_from_js(content_length)?;
+    let metadata = metadata_from_js(&metadata, Some(content_length))?;
+    let options = Options::from_js(&options)?.encrypt_options();
+    let len =
+        crypto_core::envelope_len(&metadata, content_length, passphrase, options.segment_size)
+            .map_err(core_error)?;
+    Ok(len as f64)
+}
+
 /// The 512-byte bundle header of a file; follow it with the file's bytes, then
 /// `bundlePadding(size)`; end the bundle with `bundleEnd()`.
 #[wasm_bindgen(js_name = bundleFileHeader)]

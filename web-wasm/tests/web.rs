@@ -134,6 +134,10 @@ async fn js_api_one_shot_with_passphrase() {
             plaintext.unchecked_into::<Uint8Array>().to_vec(),
             b"hi there"
         );
+        // The length the page checks against the upload limit before encrypting is exact.
+        let predicted =
+            hakanai_wasm::envelope_length(JsValue::UNDEFINED, 8.0, true, options.clone());
+        assert_eq!(predicted.unwrap(), envelope.len() as f64);
         let metadata = Reflect::get(&result, &"metadata".into()).unwrap();
         assert_eq!(Reflect::get(&metadata, &"kind".into()).unwrap(), "text");
         assert_eq!(Reflect::get(&metadata, &"size".into()).unwrap(), 8);
@@ -162,6 +166,12 @@ async fn js_api_streaming() {
         ("size", (content.len() as u32).into()),
     ]);
     let options = object(&[("segmentSize", 1024.into())]);
+    let predicted = hakanai_wasm::envelope_length(
+        metadata.clone(),
+        content.len() as f64,
+        false,
+        options.clone(),
+    );
     let encryptor: Encryptor = JsFuture::from(Encryptor::create(&keys, metadata, options))
         .await
         .map(|v| Encryptor::try_from_js_value(v).unwrap())
@@ -171,6 +181,7 @@ async fn js_api_streaming() {
         envelope.extend(bytes(encryptor.push(chunk.to_vec())).await.unwrap());
     }
     envelope.extend(bytes(encryptor.finish()).await.unwrap());
+    assert_eq!(predicted.unwrap(), envelope.len() as f64);
     // A second finish is refused with a typed error, not a trap.
     let err = bytes(encryptor.finish()).await.unwrap_err();
     assert_eq!(code_of(&err), "stream_closed");

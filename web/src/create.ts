@@ -1,15 +1,15 @@
-// The create page: text or files → envelope (encrypted here, chunk by chunk) → upload →
-// link, QR code and the sender's controls.
+// The create page: text or files → envelope (encrypted here, chunk by chunk, each chunk
+// uploaded while the next is encrypted) → link, QR code and the sender's controls.
 
-import { Encryptor, SecretKeys, buildLink, encrypt, generateKey, qrSvg } from "hakanai-wasm";
+import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
 import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, show, translatePage } from "./common";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 
 /** Plaintext is read from files in pieces of this size, so memory stays bounded. */
 const PIECE = 4 * 1024 * 1024;
-/** Envelope overhead allowance for the up-front size check (header, metadata, tags). */
-const OVERHEAD_PER_MIB = 16;
+/** Envelopes up to this size go up in one request; larger ones in chunks of this size. */
+const CHUNK = 4 * 1024 * 1024;
 
 let config: PublicConfig;
 let files: File[] = [];
@@ -131,29 +131,54 @@ function setProgress(key: Key, fraction: number): void {
   statusLine.textContent = t(key, { percent: Math.floor(fraction * 100) });
 }
 
-/** Encrypts the chosen content into a Blob of envelope parts (never one big buffer). */
-async function encryptContent(keys: SecretKeys): Promise<Blob> {
+/** What is about to be encrypted: its metadata, its length and where its bytes come from. */
+interface Content {
+  metadata: { kind: string; name?: string; mediaType?: string; size: number };
+  size: number;
+  pieces: () => AsyncGenerator<Uint8Array>;
+}
+
+function content(): Content {
   if (kind() === "text") {
+    const bytes = new TextEncoder().encode(textArea.value);
+    return {
+      metadata: { kind: "text", size: bytes.length },
+      size: bytes.length,
+      pieces: async function* () {
+        yield bytes;
+      },
+    };
+  }
+  if (files.length > 1) {
+    const size = bundleTotal(files);
+    const chosen = files;
+    return { metadata: { kind: "bundle", size }, size, pieces: () => bundleParts(chosen, PIECE) };
+  }
+  const file = files[0];
+  return {
+    metadata: { kind: "file", name: file.name, mediaType: file.type || undefined, size: file.size },
+    size: file.size,
+    pieces: () => fileSlices(file),
+  };
+}
+
+/** Encrypts small content into a Blob of envelope parts, for a single request. */
+async function encryptWhole(keys: SecretKeys, c: Content): Promise<Blob> {
+  if (c.metadata.kind === "text") {
     const env = await encrypt(new TextEncoder().encode(textArea.value), keys, { kind: "text" }, OPTIONS);
     return new Blob([env as BlobPart]);
   }
-  const bundle = files.length > 1;
-  const total = bundle ? bundleTotal(files) : files[0].size;
-  const metadata = bundle
-    ? { kind: "bundle", size: total }
-    : { kind: "file", name: files[0].name, mediaType: files[0].type || undefined, size: total };
-  const enc = await Encryptor.create(keys, metadata, OPTIONS);
+  const enc = await Encryptor.create(keys, c.metadata, OPTIONS);
   const parts: BlobPart[] = [];
-  let done = 0;
-  const source = bundle ? bundleParts(files, PIECE) : fileSlices(files[0]);
-  for await (const chunk of source) {
-    const out = await enc.push(chunk);
-    if (out.length) parts.push(out as BlobPart);
-    done += chunk.length;
-    setProgress("create.busy.encrypt", total ? done / total : 1);
+  try {
+    for await (const piece of c.pieces()) {
+      const out = await enc.push(piece);
+      if (out.length) parts.push(out as BlobPart);
+    }
+    parts.push((await enc.finish()) as BlobPart);
+  } finally {
+    enc.free();
   }
-  parts.push((await enc.finish()) as BlobPart);
-  enc.free();
   return new Blob(parts, { type: "application/octet-stream" });
 }
 
@@ -163,28 +188,156 @@ async function* fileSlices(file: File): AsyncGenerator<Uint8Array> {
   }
 }
 
-interface UploadResult {
+interface HttpResult {
   status: number;
   body: string;
+  headers: (name: string) => string | null;
 }
 
-function upload(body: Blob, headers: Record<string, string>): Promise<UploadResult> {
+/** A refused request, with what the server said. */
+class HttpFailure extends Error {
+  constructor(readonly result: HttpResult) {
+    super(`HTTP ${result.status}`);
+  }
+}
+
+/** XMLHttpRequest rather than fetch: only it reports upload progress. */
+function send(
+  method: string,
+  url: string,
+  body: Blob | string | null,
+  headers: Record<string, string>,
+  onProgress?: (loaded: number) => void,
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/v1/secret");
+    xhr.open(method, url);
     for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-    xhr.upload.addEventListener("progress", (e) => {
-      if (e.lengthComputable) setProgress("create.busy.upload", e.loaded / e.total);
-    });
-    xhr.addEventListener("load", () => resolve({ status: xhr.status, body: xhr.responseText }));
+    if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
+    xhr.addEventListener("load", () =>
+      resolve({ status: xhr.status, body: xhr.responseText, headers: (n) => xhr.getResponseHeader(n) }),
+    );
     xhr.addEventListener("error", () => reject(new Error("network")));
     xhr.send(body);
   });
 }
 
-function plainSize(): number {
-  if (kind() === "text") return new TextEncoder().encode(textArea.value).length;
-  return files.length > 1 ? bundleTotal(files) : (files[0]?.size ?? 0);
+function json<T>(res: HttpResult): T {
+  if (res.status !== 200) throw new HttpFailure(res);
+  return JSON.parse(res.body) as T;
+}
+
+interface Uploaded {
+  id: string;
+  creator_token: string;
+}
+
+/** One request: fine for envelopes up to one chunk. */
+async function uploadWhole(keys: SecretKeys, c: Content, auth: Record<string, string>): Promise<Uploaded> {
+  const body = await encryptWhole(keys, c);
+  const headers: Record<string, string> = {
+    ...auth,
+    "Content-Type": "application/octet-stream",
+    "X-Secret-TTL": ttlSelect.value,
+  };
+  if (keys.serverHash) headers["X-Secret-Passphrase-Hash"] = keys.serverHash;
+  setProgress("create.busy.upload", 0);
+  const res = await send("POST", "/api/v1/secret", body, headers, (loaded) =>
+    setProgress("create.busy.upload", body.size ? loaded / body.size : 1),
+  );
+  return json<Uploaded>(res);
+}
+
+/**
+ * Several requests: the next chunk is encrypted while the previous one is on the wire, so a
+ * large file starts leaving at once and the page holds only about two chunks at a time.
+ */
+async function uploadInChunks(
+  keys: SecretKeys,
+  c: Content,
+  total: number,
+  auth: Record<string, string>,
+): Promise<Uploaded> {
+  const start = {
+    expires_in: Number(ttlSelect.value),
+    size: total,
+    restrictions: keys.serverHash ? { passphrase_hash: keys.serverHash } : undefined,
+  };
+  const opened = json<Uploaded & { max_chunk: number }>(
+    await send("POST", "/api/v1/upload", JSON.stringify(start), { ...auth, "Content-Type": "application/json" }),
+  );
+  const chunkSize = Math.min(CHUNK, opened.max_chunk);
+  const url = `/api/v1/upload/${encodeURIComponent(opened.id)}`;
+  let queued = 0;
+  let acknowledged = 0;
+  const putChunk = async (chunk: Blob, offset: number): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      let res: HttpResult;
+      try {
+        res = await send(
+          "PATCH",
+          url,
+          chunk,
+          {
+            "Content-Type": "application/octet-stream",
+            "X-Creator-Token": opened.creator_token,
+            "Upload-Offset": String(offset),
+          },
+          (loaded) => setProgress("create.busy.send", (acknowledged + loaded) / total),
+        );
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+        continue;
+      }
+      // A retry of a chunk whose answer was lost: the server already has it.
+      if (res.status === 409 && Number(res.headers("Upload-Offset")) === offset + chunk.size) break;
+      json<{ offset: number }>(res);
+      break;
+    }
+    acknowledged = offset + chunk.size;
+    setProgress("create.busy.send", acknowledged / total);
+  };
+
+  const enc = await Encryptor.create(keys, c.metadata, OPTIONS);
+  let inFlight: Promise<void> = Promise.resolve();
+  let pending: BlobPart[] = [];
+  let pendingSize = 0;
+  const dispatch = async (all: boolean): Promise<void> => {
+    let blob = new Blob(pending);
+    while (blob.size >= chunkSize || (all && blob.size > 0)) {
+      const chunk = blob.slice(0, chunkSize);
+      blob = blob.slice(chunk.size);
+      // At most one chunk on the wire while the next is being encrypted.
+      await inFlight;
+      const offset = queued;
+      queued += chunk.size;
+      inFlight = putChunk(chunk, offset);
+      // Keep the rejection handled until it is awaited.
+      inFlight.catch(() => undefined);
+    }
+    pending = blob.size ? [blob] : [];
+    pendingSize = blob.size;
+  };
+  try {
+    setProgress("create.busy.send", 0);
+    for await (const piece of c.pieces()) {
+      const out = await enc.push(piece);
+      if (out.length) {
+        pending.push(out as BlobPart);
+        pendingSize += out.length;
+      }
+      if (pendingSize >= chunkSize) await dispatch(false);
+    }
+    pending.push((await enc.finish()) as BlobPart);
+    await dispatch(true);
+    await inFlight;
+  } finally {
+    enc.free();
+  }
+  return json<Uploaded>(
+    await send("POST", `${url}/finish`, null, { "X-Creator-Token": opened.creator_token }),
+  );
 }
 
 async function onSubmit(ev: SubmitEvent): Promise<void> {
@@ -193,45 +346,41 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   show(error, false);
   const empty = kind() === "text" ? textArea.value.length === 0 : files.length === 0;
   if (empty) return fail(t("create.err.empty"));
-  const size = plainSize();
-  const estimate = size + 200 + Math.ceil(size / (1024 * 1024)) * OVERHEAD_PER_MIB;
-  if (estimate > limit()) {
-    return fail(t("create.err.tooLarge", { size: formatBytes(size), limit: formatBytes(limit()) }));
-  }
+  const c = content();
+  const pass = passphrase.value;
+  // Exactly what the server will count, known before anything is encrypted.
+  const total = envelopeLength(c.metadata, c.size, pass !== "", OPTIONS);
+  const tooLarge = () => fail(t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
+  if (total > limit()) return tooLarge();
   setBusy(true);
   let keys: SecretKeys | undefined;
   try {
-    const pass = passphrase.value;
     if (pass) {
       statusLine.textContent = t("create.busy.kdf");
       await nextFrame();
     }
     keys = new SecretKeys(generateKey(), pass || undefined, {});
-    const body = await encryptContent(keys);
-    const headers: Record<string, string> = {
-      "Content-Type": "application/octet-stream",
-      "X-Secret-TTL": ttlSelect.value,
-    };
-    if (keys.serverHash) headers["X-Secret-Passphrase-Hash"] = keys.serverHash;
-    if (token.value.trim()) headers["Authorization"] = `Bearer ${token.value.trim()}`;
-    setProgress("create.busy.upload", 0);
-    const res = await upload(body, headers);
-    if (res.status === 401 || res.status === 403) return fail(t("create.err.token"));
-    if (res.status === 413) {
-      return fail(t("create.err.tooLarge", { size: formatBytes(body.size), limit: formatBytes(limit()) }));
-    }
-    if (res.status !== 200) return fail(t("create.err.server", { details: serverDetails(res) }));
-    const { id, creator_token } = JSON.parse(res.body) as { id: string; creator_token: string };
+    const auth: Record<string, string> = {};
+    if (token.value.trim()) auth["Authorization"] = `Bearer ${token.value.trim()}`;
+    const { id, creator_token } =
+      total <= CHUNK ? await uploadWhole(keys, c, auth) : await uploadInChunks(keys, c, total, auth);
     showResult(id, creator_token, keys.key);
   } catch (e) {
-    fail(e instanceof Error && e.message === "network" ? t("create.err.network") : String(e));
+    if (e instanceof HttpFailure) {
+      const status = e.result.status;
+      if (status === 401 || status === 403) fail(t("create.err.token"));
+      else if (status === 413) tooLarge();
+      else fail(t("create.err.server", { details: serverDetails(e.result) }));
+    } else {
+      fail(e instanceof Error && e.message === "network" ? t("create.err.network") : String(e));
+    }
   } finally {
     keys?.free();
     setBusy(false);
   }
 }
 
-function serverDetails(res: UploadResult): string {
+function serverDetails(res: HttpResult): string {
   try {
     return (JSON.parse(res.body) as { details?: string }).details ?? String(res.status);
   } catch {
