@@ -76,6 +76,9 @@ test("German from the browser language, English by the switcher", async ({ newCo
   await expect(reveal.getByRole("button", { name: "Geheimnis anzeigen" })).toBeVisible();
   await reveal.getByRole("button", { name: "Geheimnis anzeigen" }).click();
   await expect(reveal.locator("#failure-text")).toContainText("existiert nicht oder ist abgelaufen");
+  // A message already on screen follows a language switch too.
+  await reveal.getByLabel("Sprache").selectOption("en");
+  await expect(reveal.locator("#failure-text")).toContainText("does not exist or has expired");
   await page.getByLabel("Sprache").selectOption("en");
   await expect(page.getByRole("heading", { name: "Share a secret" })).toBeVisible();
   await expect(page.locator("#ttl option:checked")).toHaveText("1 day");

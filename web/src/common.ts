@@ -33,6 +33,15 @@ export function onLangChange(hook: () => void): void {
   hooks.push(hook);
 }
 
+/** Messages written by the page (errors, status lines), re-rendered on a language switch. */
+const spoken = new Map<HTMLElement, () => string>();
+
+/** Sets `el`'s text from `render` now and again whenever the language changes. */
+export function say(el: HTMLElement, render: () => string): void {
+  spoken.set(el, render);
+  el.textContent = render();
+}
+
 export function translatePage(): void {
   document.documentElement.lang = document.documentElement.dataset.lang ?? "en";
   for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) {
@@ -44,6 +53,7 @@ export function translatePage(): void {
   for (const el of document.querySelectorAll<HTMLElement>("[data-i18n-placeholder]")) {
     el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder as Key));
   }
+  for (const [el, render] of spoken) el.textContent = render();
   for (const hook of hooks) hook();
 }
 

@@ -2,7 +2,7 @@
 // uploaded while the next is encrypted) → link, QR code and the sender's controls.
 
 import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
-import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, show, translatePage } from "./common";
+import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, say, show, translatePage } from "./common";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 
@@ -112,8 +112,8 @@ function addFiles(list: FileList | null): void {
   renderFiles();
 }
 
-function fail(message: string): void {
-  error.textContent = message;
+function fail(message: () => string): void {
+  say(error, message);
   show(error, true);
   error.focus();
 }
@@ -345,12 +345,12 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   if (busy) return;
   show(error, false);
   const empty = kind() === "text" ? textArea.value.length === 0 : files.length === 0;
-  if (empty) return fail(t("create.err.empty"));
+  if (empty) return fail(() => t("create.err.empty"));
   const c = content();
   const pass = passphrase.value;
   // Exactly what the server will count, known before anything is encrypted.
   const total = envelopeLength(c.metadata, c.size, pass !== "", OPTIONS);
-  const tooLarge = () => fail(t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
+  const tooLarge = () => fail(() => t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
   if (total > limit()) return tooLarge();
   setBusy(true);
   let keys: SecretKeys | undefined;
@@ -368,11 +368,12 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   } catch (e) {
     if (e instanceof HttpFailure) {
       const status = e.result.status;
-      if (status === 401 || status === 403) fail(t("create.err.token"));
+      if (status === 401 || status === 403) fail(() => t("create.err.token"));
       else if (status === 413) tooLarge();
-      else fail(t("create.err.server", { details: serverDetails(e.result) }));
+      else fail(() => t("create.err.server", { details: serverDetails(e.result) }));
     } else {
-      fail(e instanceof Error && e.message === "network" ? t("create.err.network") : String(e));
+      const network = e instanceof Error && e.message === "network";
+      fail(() => (network ? t("create.err.network") : String(e)));
     }
   } finally {
     keys?.free();

@@ -2,7 +2,7 @@
 // key is read from the fragment and used only inside the wasm module.
 
 import { Decryptor, SecretKeys, parseKey, parseLink, sanitizeFileName } from "hakanai-wasm";
-import { $, OPTIONS, boot, copyText, errorCode, nextFrame, onLangChange, ready, show } from "./common";
+import { $, OPTIONS, boot, copyText, errorCode, nextFrame, onLangChange, ready, say, show } from "./common";
 import { BundleEvent, bundleReader } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 
@@ -50,19 +50,19 @@ const progress = $<HTMLProgressElement>("progress");
 const inlineError = $("reveal-error");
 
 /** A final failure: the form goes away and a distinct message stays. */
-function fatal(kind: string, message: string): void {
+function fatal(kind: string, message: () => string): void {
   show($("intro"), false);
   const box = $("failure");
   box.dataset.kind = kind;
-  $("failure-text").textContent = message;
+  say($("failure-text"), message);
   show(box, true);
   $("failure-heading").focus();
 }
 
 /** A recoverable failure: stays on the form. */
-function inline(kind: string, message: string): void {
+function inline(kind: string, message: () => string): void {
   inlineError.dataset.kind = kind;
-  inlineError.textContent = message;
+  say(inlineError, message);
   show(inlineError, true);
 }
 
@@ -93,7 +93,7 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
       // People also paste "#key" or a whole link with its key.
       k = keyFromLink(keyInput.value);
       if (!k) {
-        inline("link", linkMessage(errorCode(e)));
+        inline("link", () => linkMessage(errorCode(e)));
         keyInput.focus();
         return;
       }
@@ -120,15 +120,15 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
         referrerPolicy: "no-referrer",
       });
     } catch {
-      inline("network", t("reveal.err.network"));
+      inline("network", () => t("reveal.err.network"));
       return;
     }
     if (res.status !== 200) return await onHttpError(res, pass !== "");
     await openSecret(res, keys);
   } catch (e) {
     const code = errorCode(e);
-    if (code && code.startsWith("key_")) inline("link", linkMessage(code));
-    else fatal("decrypt", t("reveal.err.decrypt"));
+    if (code && code.startsWith("key_")) inline("link", () => linkMessage(code));
+    else fatal("decrypt", () => t("reveal.err.decrypt"));
   } finally {
     keys?.free();
     setBusy(false);
@@ -160,28 +160,28 @@ async function onHttpError(res: Response, sentPassphrase: boolean): Promise<void
         passInput.focus();
         return;
       }
-      if (left === 0) return fatal("destroyed", t("reveal.err.passphraseDestroyed"));
-      inline("passphrase", t("reveal.err.passphrase", { n: Number.isNaN(left) ? "?" : left }));
+      if (left === 0) return fatal("destroyed", () => t("reveal.err.passphraseDestroyed"));
+      inline("passphrase", () => t("reveal.err.passphrase", { n: Number.isNaN(left) ? "?" : left }));
       passInput.select();
       passInput.focus();
       return;
     }
     case 403:
-      return fatal("forbidden", t("reveal.err.forbidden"));
+      return fatal("forbidden", () => t("reveal.err.forbidden"));
     case 404:
-      return fatal("not-found", t("reveal.err.notFound"));
+      return fatal("not-found", () => t("reveal.err.notFound"));
     case 410:
-      return fatal("gone", t("reveal.err.gone"));
+      return fatal("gone", () => t("reveal.err.gone"));
     case 400:
-      return fatal("link", linkMessage("invalid_id"));
+      return fatal("link", () => linkMessage("invalid_id"));
     case 500:
     case 502:
     case 503:
     case 504:
       // Temporarily unavailable: the secret may still be there; let the person retry.
-      return inline("server", t("reveal.err.server", { details: body.details ?? String(res.status) }));
+      return inline("server", () => t("reveal.err.server", { details: body.details ?? String(res.status) }));
     default:
-      return fatal("server", t("reveal.err.server", { details: body.details ?? String(res.status) }));
+      return fatal("server", () => t("reveal.err.server", { details: body.details ?? String(res.status) }));
   }
 }
 
@@ -272,11 +272,11 @@ function start(): void {
   try {
     parsed = parseLink(location.href);
   } catch (e) {
-    fatal("link", linkMessage(errorCode(e)));
+    fatal("link", () => linkMessage(errorCode(e)));
     return;
   }
   id = parsed.id ?? "";
-  if (!id) return fatal("link", linkMessage("missing_id"));
+  if (!id) return fatal("link", () => linkMessage("missing_id"));
   key = parsed.key;
   show(keyRow, key === undefined);
   keyInput.required = key === undefined;
