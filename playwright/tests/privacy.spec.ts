@@ -1,3 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Request } from "@playwright/test";
 import { test, expect, createSecret, reveal } from "../fixtures";
 
@@ -83,6 +87,63 @@ test("zero knowledge: no request and no server log line carries the key or passp
   }
   const log = serverLog();
   expect(log.length).toBeGreaterThan(0);
+  expect(log).not.toContain(key);
+  expect(log).not.toContain(passphrase);
+});
+
+test("zero knowledge, chunked: a 9 MiB file goes up in chunks that carry only ciphertext", async ({ page, newContext, serverLog }, info) => {
+  const content = randomBytes(9 * 1024 * 1024);
+  const path = join(mkdtempSync(join(tmpdir(), "hakanai-zk-")), `zk-${info.project.name}.bin`);
+  writeFileSync(path, content);
+  const seen: Seen[] = [];
+  page.context().on("request", (r) => void record(r, seen));
+  await page.addInitScript(CAPTURE_XHR);
+  const passphrase = "zk-chunked-" + Date.now();
+  const { link, key } = await createSecret(page, { files: [path], passphrase });
+
+  const reader = await (await newContext()).newPage();
+  const envelopes: Buffer[] = [];
+  await reader.route("**/api/v1/secret/*", async (route) => {
+    const response = await route.fetch();
+    const body = await response.body();
+    if (response.status() === 200) envelopes.push(body);
+    await route.fulfill({ response, body });
+  });
+  await reveal(reader, link);
+  await reader.getByLabel("Passphrase", { exact: true }).fill(passphrase);
+  await reader.getByRole("button", { name: "Reveal secret" }).click();
+  await expect(reader.getByRole("heading", { name: "Files" })).toBeVisible();
+
+  // Start (JSON), three chunks, finish (no body): the chunks are the envelope, in order.
+  // Base64 through a data: URL: a plain array of 9 M numbers would crawl over the protocol.
+  const encoded = await page.evaluate(async () => {
+    const w = window as unknown as { __bodies: Array<Blob | string | null> };
+    const toBase64 = (blob: Blob) =>
+      new Promise<string>((resolve) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(String(reader.result).split(",")[1] ?? "");
+        reader.readAsDataURL(blob);
+      });
+    return Promise.all(w.__bodies.map((b) => toBase64(new Blob(b === null ? [] : [b]))));
+  });
+  const bodies = encoded.map((b) => Buffer.from(b, "base64"));
+  expect(bodies.length).toBe(5);
+  const chunks = bodies.slice(1, 4);
+  expect(envelopes.length).toBe(1);
+  expect(Buffer.concat(chunks).equals(envelopes[0])).toBe(true);
+  const raw = keyBytes(key);
+  const sample = content.subarray(1000, 1064);
+  for (const [i, body] of bodies.entries()) {
+    for (const needle of [Buffer.from(key), Buffer.from(passphrase), raw, sample]) {
+      expect(body.includes(needle), `body ${i}`).toBe(false);
+    }
+  }
+  for (const s of seen) {
+    expect(s.url).not.toContain(key);
+    expect(s.headers, s.url).not.toContain(key);
+    expect(s.headers, s.url).not.toContain(passphrase);
+  }
+  const log = serverLog();
   expect(log).not.toContain(key);
   expect(log).not.toContain(passphrase);
 });
