@@ -142,7 +142,7 @@ test("web benchmark", async ({ browser, baseURL }) => {
       "",
       "### A 50 MiB file through the page",
       "",
-      "Create: press Create → link shown (read in 4 MiB slices, encrypt, upload). Reveal: press Reveal → downloads offered (download, decrypt, authenticate).",
+      "Create: press Create → link shown (read in 4 MiB slices and encrypted; each 4 MiB chunk of envelope is uploaded while the next is encrypted). Reveal: press Reveal → downloads offered (download, decrypt, authenticate).",
       "",
       "| crypto backend | create | reveal |",
       "|---|---|---|",
