@@ -103,6 +103,19 @@ return 1
     )
 });
 
+/// Opens a multi-request upload: record KEYS[1] = ARGV[1] (header), session KEYS[2] = ARGV[2],
+/// both expiring after ARGV[3] ms. A script rather than MULTI, which Redis Cluster clients route
+/// less uniformly.
+static UPLOAD_OPEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"#,
+    )
+});
+
 /// Appends ARGV[3] to a multi-request upload (KEYS[1] record, KEYS[2] session "ttl_ms limit")
 /// if the creator hash is ARGV[1] and the payload is ARGV[2] bytes long; refreshes both expiries
 /// to ARGV[4] ms. {0} missing | {1, total} | {2, have} offset mismatch | {3, limit} too large (deleted)
@@ -398,21 +411,13 @@ impl SecretStore for RedisStore {
         let ttl_ms = session.ttl.as_millis().max(1) as u64;
         self.timed(async {
             let mut c = self.conn().await?;
-            ::redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&k.pending)
+            UPLOAD_OPEN
+                .key(&k.pending)
+                .key(&k.session)
                 .arg(codec::encode_header(&secret, 0))
-                .arg("PX")
-                .arg(idle_ms)
-                .ignore()
-                .cmd("SET")
-                .arg(&k.session)
                 .arg(format!("{ttl_ms} {}", session.limit))
-                .arg("PX")
                 .arg(idle_ms)
-                .ignore()
-                .query_async::<()>(&mut *c)
+                .invoke_async::<()>(&mut *c)
                 .await
                 .map_err(redis_err)
         })
