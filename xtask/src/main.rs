@@ -6,6 +6,7 @@
 mod bench;
 mod bench_server;
 mod run;
+mod schemathesis;
 mod setup;
 mod shell;
 mod test;
@@ -23,9 +24,11 @@ Tasks:
                     http://127.0.0.1:8080; FLAGS go to the server
   setup [--check]   install missing tools (wasm32 target, nightly + cargo-fuzz,
                     wasm-bindgen-cli pinned to Cargo.lock, wasm-pack, chromium,
-                    chromedriver, redis, npm devDependencies); --check only reports
+                    chromedriver, redis, npm devDependencies, schemathesis in a
+                    venv under the target dir); --check only reports
   test [--quick]    setup, then every check in order (fmt, clippy native + wasm32,
-                    native tests, wasm tests in Node and headless Chromium, release
+                    native tests, schemathesis API fuzzing,
+                    wasm tests in Node and headless Chromium, release
                     npm package, fuzz smoke); --quick skips fuzzing
   ci [--quick]      alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
@@ -36,6 +39,8 @@ Tasks:
   bench             native + browser throughput; rewrites a section of BENCHMARKS.md
   bench-server      server req/s, cycles/s, p50/p99, Redis bytes per secret
                     (oha on a real Redis); rewrites a section of BENCHMARKS.md
+  schemathesis      setup, then fuzz a debug hakanai-server (embedded store and Redis)
+                    against its OpenAPI document; the `schemathesis` step of `test`
   help              print this message
 
 Environment:
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         "vectors" => vectors::run(rest),
         "bench" => bench::run(rest),
         "bench-server" => bench_server::run(rest),
+        "schemathesis" => schemathesis::task(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::schemathesis;
 use crate::shell::{flags, root, Cmd, Error, Result};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -23,8 +24,10 @@ pub fn ensure(check_only: bool) -> Result<()> {
     if missing.is_empty() {
         println!(
             "setup: all tools present ({WASM_TARGET} target, nightly + cargo-fuzz, \
-             wasm-bindgen-cli {}, wasm-pack, chromium, chromedriver, redis, node_modules)",
-            locked_wasm_bindgen_version()?
+             wasm-bindgen-cli {}, wasm-pack, chromium, chromedriver, redis, node_modules, \
+             schemathesis {})",
+            locked_wasm_bindgen_version()?,
+            schemathesis::VERSION
         );
         return Ok(());
     }
@@ -64,6 +67,7 @@ enum Missing {
     WasmPack,
     Apt(Vec<&'static str>),
     Npm { reason: &'static str },
+    Schemathesis,
 }
 
 impl Missing {
@@ -84,6 +88,11 @@ impl Missing {
             Missing::WasmPack => "wasm-pack".to_string(),
             Missing::Apt(pkgs) => format!("apt packages: {}", pkgs.join(" ")),
             Missing::Npm { reason } => format!("npm devDependencies ({reason})"),
+            Missing::Schemathesis => format!(
+                "schemathesis {} (venv {})",
+                schemathesis::VERSION,
+                schemathesis::venv().display()
+            ),
         }
     }
 
@@ -112,6 +121,7 @@ impl Missing {
             Missing::WasmPack => cargo_install("wasm-pack", &[]),
             Missing::Apt(pkgs) => apt_install(pkgs),
             Missing::Npm { .. } => npm_install(),
+            Missing::Schemathesis => schemathesis::install(),
         }
     }
 }
@@ -158,6 +168,15 @@ fn probe() -> Result<Vec<Missing>> {
         ("redis-sentinel", on_path("redis-sentinel")),
         ("nodejs", on_path("node")),
         ("npm", on_path("npm")),
+        ("python3", on_path("python3")),
+        // Debian splits `python3 -m venv` (for schemathesis) into its own package.
+        (
+            "python3-venv",
+            Cmd::new("python3")
+                .args(["-c", "import ensurepip"])
+                .probe()
+                .is_some(),
+        ),
     ]
     .into_iter()
     .filter_map(|(pkg, present)| (!present).then_some(pkg))
@@ -168,6 +187,9 @@ fn probe() -> Result<Vec<Missing>> {
 
     if let Some(reason) = npm_stale(&root()) {
         missing.push(Missing::Npm { reason });
+    }
+    if !schemathesis::installed() {
+        missing.push(Missing::Schemathesis);
     }
     Ok(missing)
 }

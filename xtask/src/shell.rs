@@ -115,6 +115,12 @@ impl Cmd {
         self
     }
 
+    /// Runs somewhere other than the workspace root (for tools that leave state in `.`).
+    pub fn current_dir(mut self, dir: impl AsRef<std::path::Path>) -> Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Cmd {
         self.shown_env
             .push_str(&format!("{key}={} ", quote(value.as_ref())));

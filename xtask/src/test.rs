@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::schemathesis;
 use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
 use crate::shell::{flags, root, Cmd, Error, Result};
 use crate::wasm;
@@ -121,6 +122,8 @@ fn steps() -> Vec<Step> {
                 ])
         }),
         Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])),
+        // The server's own OpenAPI document against the running server (both stores).
+        Step::new("schemathesis", schemathesis::run),
         Step::new("test web-wasm (node)", || {
             wasm_test(&["-p", "hakanai-wasm"], Runtime::Node)
         }),

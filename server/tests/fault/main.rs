@@ -1,0 +1,13 @@
+//! Fault tests: real `hakanai-server` processes (the binary, several at once) against a real
+//! `redis-server`, all on free loopback ports, each test bounded in time and stopping what it
+//! starts. Measurements are printed (`cargo test --test fault -- --nocapture`) and recorded in
+//! RELIABILITY.md.
+
+// Shared with the API tests rather than copied; this binary uses only `RedisServer`.
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod harness;
+mod outage;
+mod replicas;
