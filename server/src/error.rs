@@ -37,7 +37,8 @@ pub enum AppError {
     #[error("payload too large")]
     PayloadTooLarge(u64),
     #[error("unsupported media type")]
-    UnsupportedMediaType,
+    /// Carries the media types the route takes.
+    UnsupportedMediaType(&'static str),
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
     #[error(transparent)]
@@ -77,10 +78,10 @@ impl IntoResponse for AppError {
                 "payload_too_large",
                 format!("the secret exceeds the upload limit of {limit} bytes"),
             ),
-            AppError::UnsupportedMediaType => (
+            AppError::UnsupportedMediaType(accepted) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "use application/json or application/octet-stream".into(),
+                format!("use {accepted}"),
             ),
             AppError::NotImplemented(d) => {
                 (StatusCode::NOT_IMPLEMENTED, "not_implemented", (*d).into())

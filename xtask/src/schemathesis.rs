@@ -77,7 +77,7 @@ pub fn run() -> Result<String> {
         for (token, paths) in [
             (
                 &server.user_token,
-                "^/(api/v1/secret|config.json|ready|healthy)",
+                "^/(api/v1/secret|api/v1/upload|config.json|ready|healthy)",
             ),
             (&server.admin_token, "^/api/v1/admin/"),
         ] {

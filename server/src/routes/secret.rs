@@ -157,7 +157,9 @@ pub async fn create(
         record(&state, Event::SecretCreated, &id, &headers);
         return Ok(created(id, creator_token));
     }
-    Err(AppError::UnsupportedMediaType)
+    Err(AppError::UnsupportedMediaType(
+        "application/json or application/octet-stream",
+    ))
 }
 
 pub(crate) fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {

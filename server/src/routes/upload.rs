@@ -70,7 +70,8 @@ pub struct UploadOffset {
     responses(
         (status = 200, body = StartUploadResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody)
     )
 )]
 /// Open a multi-request upload (token checked, and a one-time token used up, here).
@@ -83,7 +84,7 @@ pub async fn start(
     let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
     if !is_json {
-        return Err(AppError::UnsupportedMediaType);
+        return Err(AppError::UnsupportedMediaType("application/json"));
     }
     let raw = read_limited(&headers, body, 64 * 1024, 64 * 1024).await?;
     let req: StartUploadRequest = serde_json::from_slice(&raw)
