@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_server;
+mod lint;
 mod run;
 mod schemathesis;
 mod setup;
@@ -24,12 +25,14 @@ Tasks:
                     http://127.0.0.1:8080; FLAGS go to the server
   setup [--check]   install missing tools (wasm32 target, nightly + cargo-fuzz,
                     wasm-bindgen-cli pinned to Cargo.lock, wasm-pack, chromium,
-                    chromedriver, redis, npm devDependencies, schemathesis in a
-                    venv under the target dir); --check only reports
+                    chromedriver, redis, npm devDependencies, schemathesis and
+                    the deployment linters in venvs under the target dir);
+                    --check only reports
   test [--quick]    setup, then every check in order (fmt, clippy native + wasm32,
                     native tests, schemathesis API fuzzing,
                     wasm tests in Node and headless Chromium, release
-                    npm package, fuzz smoke); --quick skips fuzzing
+                    npm package, fuzz smoke, deployment lint, Playwright);
+                    --quick skips fuzzing
   ci [--quick]      alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
   web               build the npm package, type-check and assemble the page in web/dist
@@ -41,6 +44,8 @@ Tasks:
                     (oha on a real Redis); rewrites a section of BENCHMARKS.md
   schemathesis      setup, then fuzz a debug hakanai-server (embedded store and Redis)
                     against its OpenAPI document; the `schemathesis` step of `test`
+  lint              hadolint on the Dockerfile, the Compose schema on both compose
+                    files, systemd-analyze on the unit; the `deployment lint` step
   help              print this message
 
 Environment:
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "bench-server" => bench_server::run(rest),
         "schemathesis" => schemathesis::task(rest),
+        "lint" => lint::task(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::schemathesis;
 use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::{lint, schemathesis};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -25,7 +25,7 @@ pub fn ensure(check_only: bool) -> Result<()> {
         println!(
             "setup: all tools present ({WASM_TARGET} target, nightly + cargo-fuzz, \
              wasm-bindgen-cli {}, wasm-pack, chromium, chromedriver, redis, node_modules, \
-             schemathesis {})",
+             schemathesis {}, hadolint + check-jsonschema)",
             locked_wasm_bindgen_version()?,
             schemathesis::VERSION
         );
@@ -68,6 +68,7 @@ enum Missing {
     Apt(Vec<&'static str>),
     Npm { reason: &'static str },
     Schemathesis,
+    LintTools,
 }
 
 impl Missing {
@@ -88,6 +89,7 @@ impl Missing {
             Missing::WasmPack => "wasm-pack".to_string(),
             Missing::Apt(pkgs) => format!("apt packages: {}", pkgs.join(" ")),
             Missing::Npm { reason } => format!("npm devDependencies ({reason})"),
+            Missing::LintTools => lint::describe(),
             Missing::Schemathesis => format!(
                 "schemathesis {} (venv {})",
                 schemathesis::VERSION,
@@ -122,6 +124,7 @@ impl Missing {
             Missing::Apt(pkgs) => apt_install(pkgs),
             Missing::Npm { .. } => npm_install(),
             Missing::Schemathesis => schemathesis::install(),
+            Missing::LintTools => lint::install(),
         }
     }
 }
@@ -169,6 +172,8 @@ fn probe() -> Result<Vec<Missing>> {
         ("nodejs", on_path("node")),
         ("npm", on_path("npm")),
         ("python3", on_path("python3")),
+        // systemd-analyze, for the unit file check in `deployment lint`.
+        ("systemd", on_path("systemd-analyze")),
         // Debian splits `python3 -m venv` (for schemathesis) into its own package.
         (
             "python3-venv",
@@ -190,6 +195,9 @@ fn probe() -> Result<Vec<Missing>> {
     }
     if !schemathesis::installed() {
         missing.push(Missing::Schemathesis);
+    }
+    if !lint::installed() {
+        missing.push(Missing::LintTools);
     }
     Ok(missing)
 }

@@ -8,11 +8,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::schemathesis;
 use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
 use crate::shell::{flags, root, Cmd, Error, Result};
 use crate::wasm;
 use crate::web;
+use crate::{lint, schemathesis};
 
 const FUZZ_DIR: &str = "crypto-core/fuzz";
 const FUZZ_SECONDS: u32 = 20;
@@ -149,6 +149,7 @@ fn steps() -> Vec<Step> {
                 .run()
                 .map(|()| String::new())
         }),
+        Step::new("deployment lint", lint::run),
         // Type-checks the suite, which then starts its own hakanai-server (embedded store;
         // Redis) on free ports.
         Step::new("playwright", || {

