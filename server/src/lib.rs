@@ -22,9 +22,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use bytes::Bytes;
@@ -244,16 +244,8 @@ pub fn app(state: AppState) -> Router {
             metrics::track_requests,
         ))
         .layer(
-            // Spans carry the route template, never the concrete path: ids are read capabilities.
             TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(|m| m.as_str().to_owned())
-                        .unwrap_or_else(|| "(static)".to_owned());
-                    tracing::info_span!("request", method = %req.method(), route)
-                })
+                .make_span_with(telemetry::request_span::<axum::body::Body>)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
 }
@@ -343,7 +335,9 @@ pub fn build_store(
                 "no --redis-dsn given: using the embedded store; secrets live in this process \
                  only and are lost when it stops"
             );
-            Ok(Arc::new(MemoryStore::new()))
+            Ok(Arc::new(CountedStore::uncounted(Arc::new(
+                MemoryStore::new(),
+            ))))
         }
     }
 }

@@ -164,6 +164,7 @@ fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
     state.events.record(event, Subject::Secret(id), headers);
 }
 
+#[tracing::instrument(skip_all)]
 fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
     let ttl = ttl.unwrap_or(state.settings.default_ttl);
     if ttl.is_zero() || ttl > state.settings.max_ttl {
@@ -176,6 +177,7 @@ fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppE
 }
 
 /// One-time tokens are burned only for an upload that is otherwise complete and acceptable.
+#[tracing::instrument(skip_all)]
 async fn burn_one_time_token(state: &AppState, uploader: &Uploader) -> Result<(), AppError> {
     let Some(hash) = &uploader.one_time else {
         return Ok(());
@@ -206,6 +208,7 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     })
 }
 
+#[tracing::instrument(skip_all)]
 async fn authorize_upload(state: &AppState, headers: &HeaderMap) -> Result<Uploader, AppError> {
     let settings = &state.settings;
     let token = tokens::bearer(headers)?;
@@ -230,6 +233,7 @@ async fn authorize_upload(state: &AppState, headers: &HeaderMap) -> Result<Uploa
     })
 }
 
+#[tracing::instrument(skip_all)]
 async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Upload, AppError> {
     let encoded = limit.div_ceil(3) * 4;
     // Some encoders escape '/' as "\/", so leave room beyond the plain encoding.
@@ -308,6 +312,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Streams the body into the store, answering 413 as soon as `limit` is passed; the rest of the
 /// body is never read and the partial upload is discarded.
+#[tracing::instrument(skip_all)]
 async fn stream_limited(
     headers: &HeaderMap,
     body: Body,
@@ -428,6 +433,7 @@ fn gone(t: &Tombstone) -> AppError {
     })
 }
 
+#[tracing::instrument(skip_all)]
 fn check_restrictions(
     state: &AppState,
     peer: IpAddr,
@@ -480,6 +486,7 @@ fn check_restrictions(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 async fn check_passphrase(
     state: &AppState,
     headers: &HeaderMap,
