@@ -454,7 +454,7 @@ impl Decoded {
                 ),
                 _ => None,
             })
-            .last()
+            .next_back()
     }
 
     fn has_histogram(&self, name: &str) -> bool {
