@@ -477,6 +477,9 @@ pub struct Application {
     metrics: Option<(TcpListener, Router)>,
     /// Tokens created by this start; `main` prints them once.
     pub new_tokens: NewTokens,
+    state: AppState,
+    /// Set when metrics are pushed (OTLP): nobody may scrape, so gauges are refreshed on a timer.
+    gauge_refresh: Option<Duration>,
 }
 
 impl Application {
@@ -490,14 +493,22 @@ impl Application {
             Some(addr) => Some((TcpListener::bind(addr).await?, metrics_app(state.clone()))),
             None => None,
         };
-        let router = app(state);
+        let router = app(state.clone());
         Ok(Application {
             listener,
             router,
             port,
             metrics,
             new_tokens,
+            state,
+            gauge_refresh: None,
         })
+    }
+
+    /// Refreshes the gauges that `/metrics` refreshes on each scrape every `interval` as well,
+    /// for when metrics are pushed rather than scraped.
+    pub fn refresh_gauges_every(&mut self, interval: Duration) {
+        self.gauge_refresh = Some(interval);
     }
 
     pub fn port(&self) -> u16 {
@@ -522,6 +533,16 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "listening");
+        let refresh = self.gauge_refresh.map(|interval| {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                loop {
+                    tick.tick().await;
+                    metrics::refresh_gauges(&state).await;
+                }
+            })
+        });
         let metrics = match self.metrics {
             Some((listener, router)) => {
                 tracing::info!(address = %listener.local_addr()?, "serving /metrics");
@@ -540,6 +561,9 @@ impl Application {
         .await;
         // Scrapes need no draining: stop the metrics listener with the main one.
         if let Some(task) = metrics {
+            task.abort();
+        }
+        if let Some(task) = refresh {
             task.abort();
         }
         served

@@ -1,5 +1,7 @@
 //! `hakanai-server`: parse flags, set up JSON logging and OpenTelemetry export, run until SIGTERM.
 
+use std::time::Duration;
+
 use clap::Parser;
 
 use hakanai_server::telemetry::{get_subscriber_with_otel, init_subscriber, otel_from_env};
@@ -34,7 +36,8 @@ async fn main() -> std::process::ExitCode {
         ),
         None => tracing::info!("OpenTelemetry export off: OTEL_EXPORTER_OTLP_ENDPOINT is not set"),
     }
-    let result = run(config).await;
+    let gauge_refresh = otel.as_ref().and_then(|o| o.metric_interval());
+    let result = run(config, gauge_refresh).await;
     let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -50,13 +53,19 @@ async fn main() -> std::process::ExitCode {
     code
 }
 
-async fn run(config: Config) -> Result<(), hakanai_server::StartupError> {
+async fn run(
+    config: Config,
+    gauge_refresh: Option<Duration>,
+) -> Result<(), hakanai_server::StartupError> {
     if config.reset_admin_token || config.reset_user_tokens {
         let tokens = reset_tokens(&config).await?;
         print_tokens(&tokens);
         return Ok(());
     }
-    let app = Application::build(config).await?;
+    let mut app = Application::build(config).await?;
+    if let Some(interval) = gauge_refresh {
+        app.refresh_gauges_every(interval);
+    }
     print_tokens(&app.new_tokens);
     app.run_until_stopped().await?;
     Ok(())

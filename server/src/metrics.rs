@@ -264,15 +264,20 @@ pub async fn track_requests(
     resp
 }
 
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>) -> Response {
-    // Counting on scrape keeps the gauge right across restarts and several instances sharing
-    // one Redis; a failed count leaves the last value rather than failing the scrape.
+/// Recounts `hakanai_tokens_active`. Counting (on scrape, or on a timer when metrics are pushed)
+/// keeps the gauge right across restarts and several instances sharing one Redis; a failed count
+/// leaves the last value rather than failing the scrape.
+pub async fn refresh_gauges(state: &AppState) {
     if let Ok(tokens) = state.store.token_list().await {
         let now = now_secs();
         let live = tokens.iter().filter(|t| !t.is_expired(now)).count();
         state.metrics.tokens_active.set(live as i64);
     }
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    refresh_gauges(&state).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -211,6 +211,18 @@ pub struct OtelProviders {
 }
 
 impl OtelProviders {
+    /// How often metrics are pushed, when they are: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds,
+    /// default 60 s), as the SDK's periodic reader reads it.
+    pub fn metric_interval(&self) -> Option<Duration> {
+        self.meter.as_ref()?;
+        let ms = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .unwrap_or(60_000);
+        Some(Duration::from_millis(ms))
+    }
+
     /// Exports what is still buffered and stops the exporters. Blocks: call it outside the async
     /// runtime's worker threads (`spawn_blocking`), because the HTTP exporter runs on them.
     pub fn shutdown(self) {

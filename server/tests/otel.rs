@@ -457,6 +457,24 @@ impl Decoded {
             .next_back()
     }
 
+    /// The latest exported value of a gauge.
+    fn gauge(&self, name: &str) -> Option<i64> {
+        self.metrics
+            .iter()
+            .flat_map(|m| &m.resource_metrics)
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+            .filter_map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.first().and_then(|p| match p.value {
+                    Some(NumberValue::AsInt(i)) => Some(i),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .next_back()
+    }
+
     fn has_histogram(&self, name: &str) -> bool {
         self.metrics
             .iter()
@@ -509,6 +527,13 @@ impl Decoded {
             if self.counter(name) != Some(1) {
                 missing.push(format!("{name} = 1 (got {:?})", self.counter(name)));
             }
+        }
+        // The bootstrap user token, counted without any scrape of /metrics.
+        if self.gauge("hakanai_tokens_active") != Some(1) {
+            missing.push(format!(
+                "hakanai_tokens_active = 1 (got {:?})",
+                self.gauge("hakanai_tokens_active")
+            ));
         }
         if trace_id.is_none_or(|t| !self.log_trace_ids().contains(&t)) {
             missing.push(format!(
