@@ -228,8 +228,8 @@ fn route_label(req: &Request) -> String {
         .unwrap_or_else(|| "(other)".to_owned())
 }
 
-/// Arbitrary method strings would let a client create unbounded series.
-fn method_label(m: &Method) -> &'static str {
+/// Arbitrary method strings would let a client create unbounded series (or span names).
+pub(crate) fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

@@ -111,10 +111,11 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "(static)".to_owned());
+    let method = crate::metrics::method_label(req.method());
     let span = tracing::info_span!(
         "request",
-        otel.name = format!("{} {route}", req.method()),
-        method = %req.method(),
+        otel.name = format!("{method} {route}"),
+        method,
         route,
         request_id = %uuid::Uuid::new_v4().simple(),
         trace_id = tracing::field::Empty,
