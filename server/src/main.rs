@@ -34,7 +34,9 @@ async fn main() -> std::process::ExitCode {
             service_name = %o.config.service_name,
             "OpenTelemetry export enabled"
         ),
-        None => tracing::info!("OpenTelemetry export off: OTEL_EXPORTER_OTLP_ENDPOINT is not set"),
+        None => tracing::info!(
+            "OpenTelemetry export off: OTEL_EXPORTER_OTLP_ENDPOINT unset or OTEL_SDK_DISABLED=true"
+        ),
     }
     let gauge_refresh = otel.as_ref().and_then(|o| o.metric_interval());
     let result = run(config, gauge_refresh).await;
