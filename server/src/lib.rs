@@ -22,9 +22,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use bytes::Bytes;
@@ -247,16 +247,8 @@ pub fn app(state: AppState) -> Router {
             metrics::track_requests,
         ))
         .layer(
-            // Spans carry the route template, never the concrete path: ids are read capabilities.
             TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(|m| m.as_str().to_owned())
-                        .unwrap_or_else(|| "(static)".to_owned());
-                    tracing::info_span!("request", method = %req.method(), route)
-                })
+                .make_span_with(telemetry::request_span::<axum::body::Body>)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
 }
@@ -350,7 +342,9 @@ pub fn build_store(
                 "no --redis-dsn given: using the embedded store; secrets live in this process \
                  only and are lost when it stops"
             );
-            Ok(Arc::new(MemoryStore::new()))
+            Ok(Arc::new(CountedStore::uncounted(Arc::new(
+                MemoryStore::new(),
+            ))))
         }
     }
 }
@@ -490,6 +484,9 @@ pub struct Application {
     metrics: Option<(TcpListener, Router)>,
     /// Tokens created by this start; `main` prints them once.
     pub new_tokens: NewTokens,
+    state: AppState,
+    /// Set when metrics are pushed (OTLP): nobody may scrape, so gauges are refreshed on a timer.
+    gauge_refresh: Option<Duration>,
 }
 
 impl Application {
@@ -503,14 +500,22 @@ impl Application {
             Some(addr) => Some((TcpListener::bind(addr).await?, metrics_app(state.clone()))),
             None => None,
         };
-        let router = app(state);
+        let router = app(state.clone());
         Ok(Application {
             listener,
             router,
             port,
             metrics,
             new_tokens,
+            state,
+            gauge_refresh: None,
         })
+    }
+
+    /// Refreshes the gauges that `/metrics` refreshes on each scrape every `interval` as well,
+    /// for when metrics are pushed rather than scraped.
+    pub fn refresh_gauges_every(&mut self, interval: Duration) {
+        self.gauge_refresh = Some(interval);
     }
 
     pub fn port(&self) -> u16 {
@@ -535,6 +540,16 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "listening");
+        let refresh = self.gauge_refresh.map(|interval| {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                loop {
+                    tick.tick().await;
+                    metrics::refresh_gauges(&state).await;
+                }
+            })
+        });
         let metrics = match self.metrics {
             Some((listener, router)) => {
                 tracing::info!(address = %listener.local_addr()?, "serving /metrics");
@@ -553,6 +568,9 @@ impl Application {
         .await;
         // Scrapes need no draining: stop the metrics listener with the main one.
         if let Some(task) = metrics {
+            task.abort();
+        }
+        if let Some(task) = refresh {
             task.abort();
         }
         served

@@ -1,25 +1,480 @@
-//! JSON logs; the level comes from `RUST_LOG` (default `info`).
+//! Logs, spans and OpenTelemetry export.
+//!
+//! Logs always go to stdout as JSON lines; the level comes from `RUST_LOG` (default `info`), which
+//! also selects the spans that are exported. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, traces,
+//! metrics and logs are exported through OTLP as well ([`otel_from_env`]); without it no exporter
+//! is built and nothing connects anywhere.
+//!
+//! What reaches the exporters is what reaches the JSON logs: span fields and log events. Both are
+//! written by this crate with fixed vocabularies (route templates, operation names), so the rules
+//! that keep tokens, verifiers, bodies and ids out of the logs keep them out of the exports too.
 
-use tracing::Subscriber;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use bytes::Bytes;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::{Metadata, Span, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+/// The name of the meter and tracer; also the default `service.name`.
+pub const SERVICE_NAME: &str = env!("CARGO_PKG_NAME");
+const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The largest collector response read; OTLP responses are tiny, and an endless one must not
+/// grow memory.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 pub fn get_subscriber<W>(default_filter: &str, sink: W) -> impl Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    get_subscriber_with_otel(default_filter, sink, None)
+}
+
+/// Like [`get_subscriber`], adding the span and log bridges of `otel` when there is one.
+pub fn get_subscriber_with_otel<W>(
+    default_filter: &str,
+    sink: W,
+    otel: Option<&OtelProviders>,
+) -> impl Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    Registry::default().with(filter).with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_writer(sink),
-    )
+    let spans = otel.and_then(|o| o.tracer.as_ref()).map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(SERVICE_NAME))
+            .with_filter(not_exporter_internals())
+    });
+    let logs = otel.and_then(|o| o.logger.as_ref()).map(|p| {
+        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(p)
+            .with_filter(not_exporter_internals())
+    });
+    Registry::default()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_writer(sink),
+        )
+        .with(spans)
+        .with(logs)
+}
+
+/// The exporters' own HTTP and gRPC clients log and open spans; exporting those would make
+/// every export cause the next one. Matched by crate, so `tower_http`'s request log still goes.
+fn not_exporter_internals() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+    const CRATES: &[&str] = &[
+        "h2",
+        "hyper",
+        "hyper_util",
+        "reqwest",
+        "rustls",
+        "tonic",
+        "tower",
+    ];
+    filter_fn(|meta| {
+        let target = meta.target();
+        let krate = target.split("::").next().unwrap_or(target);
+        !krate.starts_with("opentelemetry") && !CRATES.contains(&krate)
+    })
 }
 
 pub fn init_subscriber(subscriber: impl Subscriber + Send + Sync) {
     // Ignored when already set, as in tests that share a process.
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// The span of one HTTP request. It carries the route template, never the concrete path (ids are
+/// read capabilities), a fresh request id, and — when spans are exported — the trace and span id,
+/// so that JSON log lines can be matched with the exported trace.
+pub fn request_span<B>(req: &Request<B>) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(static)".to_owned());
+    let method = crate::metrics::method_label(req.method());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{method} {route}"),
+        method,
+        route,
+        request_id = %uuid::Uuid::new_v4().simple(),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() {
+        span.record("trace_id", sc.trace_id().to_string());
+        span.record("span_id", sc.span_id().to_string());
+    }
+    span
+}
+
+/// OTLP transport, from `OTEL_EXPORTER_OTLP_PROTOCOL` (or its per-signal variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// What the `OTEL_*` variables ask for. A signal is `None` when its `OTEL_*_EXPORTER` is `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtelConfig {
+    pub traces: Option<Protocol>,
+    pub metrics: Option<Protocol>,
+    pub logs: Option<Protocol>,
+    pub service_name: String,
+    pub service_version: String,
+    /// Export timeout for the HTTP client (the gRPC exporter reads the variable itself).
+    pub timeout: Duration,
+}
+
+/// Reads the configuration from `var` (the process environment in production). `Ok(None)` means
+/// export is off: `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or empty, or `OTEL_SDK_DISABLED=true`.
+pub fn otel_config(var: impl Fn(&str) -> Option<String>) -> Result<Option<OtelConfig>, String> {
+    let get = |name: &str| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if get("OTEL_EXPORTER_OTLP_ENDPOINT").is_none()
+        || get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Ok(None);
+    }
+    let protocol = |signal: &str| -> Result<Option<Protocol>, String> {
+        let exporter = get(&format!("OTEL_{signal}_EXPORTER"));
+        match exporter.as_deref() {
+            None | Some("otlp") => {}
+            Some("none") => return Ok(None),
+            Some(other) => {
+                return Err(format!(
+                    "OTEL_{signal}_EXPORTER={other} is not supported (otlp or none)"
+                ))
+            }
+        }
+        let name = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
+        let value = get(&name).or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        match value.as_deref() {
+            // The specification's default.
+            None | Some("http/protobuf") => Ok(Some(Protocol::HttpProtobuf)),
+            Some("grpc") => Ok(Some(Protocol::Grpc)),
+            Some(other) => Err(format!(
+                "OTLP protocol {other:?} is not supported (grpc or http/protobuf)"
+            )),
+        }
+    };
+    let timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+        None => Duration::from_secs(10),
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("OTEL_EXPORTER_OTLP_TIMEOUT={ms} is not milliseconds"))?,
+    };
+    Ok(Some(OtelConfig {
+        traces: protocol("TRACES")?,
+        metrics: protocol("METRICS")?,
+        logs: protocol("LOGS")?,
+        service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| SERVICE_NAME.to_owned()),
+        // Not a standard variable, but the original deployment guide documents it.
+        service_version: get("OTEL_SERVICE_VERSION").unwrap_or_else(|| SERVICE_VERSION.to_owned()),
+        timeout,
+    }))
+}
+
+/// The installed providers. Flush them with [`OtelProviders::shutdown`] before exiting.
+#[derive(Debug)]
+pub struct OtelProviders {
+    pub config: OtelConfig,
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+    logger: Option<SdkLoggerProvider>,
+}
+
+impl OtelProviders {
+    /// How often metrics are pushed, when they are: `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds,
+    /// default 60 s), as the SDK's periodic reader reads it.
+    pub fn metric_interval(&self) -> Option<Duration> {
+        self.meter.as_ref()?;
+        let ms = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .unwrap_or(60_000);
+        Some(Duration::from_millis(ms))
+    }
+
+    /// Exports what is still buffered and stops the exporters. Blocks: call it outside the async
+    /// runtime's worker threads (`spawn_blocking`), because the HTTP exporter runs on them.
+    pub fn shutdown(self) {
+        if let Some(p) = self.tracer {
+            if let Err(e) = p.shutdown() {
+                tracing::warn!(error = %e, "flushing spans failed");
+            }
+        }
+        if let Some(p) = self.meter {
+            if let Err(e) = p.shutdown() {
+                tracing::warn!(error = %e, "flushing metrics failed");
+            }
+        }
+        if let Some(p) = self.logger {
+            // Logged to stdout only: the log exporter is the one stopping.
+            if let Err(e) = p.shutdown() {
+                eprintln!("hakanai-server: flushing logs failed: {e}");
+            }
+        }
+    }
+}
+
+/// Builds the exporters the process environment asks for and installs the global tracer and
+/// meter providers. `Ok(None)` when export is off. Must run inside the Tokio runtime: the
+/// exporters' connections live on it.
+pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
+    let Some(config) = otel_config(|name| std::env::var(name).ok())? else {
+        return Ok(None);
+    };
+    let resource = resource(&config);
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| "OpenTelemetry export needs the Tokio runtime".to_owned())?;
+    let http = TokioHttpClient {
+        client: reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| format!("OTLP HTTP client: {e}"))?,
+        runtime,
+    };
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: opentelemetry_otlp::ExporterBuildError| format!("OTLP {what} exporter: {e}")
+    };
+
+    let tracer = match config.traces {
+        None => None,
+        Some(protocol) => {
+            let builder = opentelemetry_otlp::SpanExporter::builder();
+            let exporter = match protocol {
+                Protocol::Grpc => builder.with_tonic().build(),
+                Protocol::HttpProtobuf => builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_http_client(http.clone())
+                    .build(),
+            }
+            .map_err(err("span"))?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource.clone())
+                    .build(),
+            )
+        }
+    };
+    let meter = match config.metrics {
+        None => None,
+        Some(protocol) => {
+            let builder = opentelemetry_otlp::MetricExporter::builder();
+            let exporter = match protocol {
+                Protocol::Grpc => builder.with_tonic().build(),
+                Protocol::HttpProtobuf => builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_http_client(http.clone())
+                    .build(),
+            }
+            .map_err(err("metric"))?;
+            Some(
+                SdkMeterProvider::builder()
+                    .with_reader(PeriodicReader::builder(exporter).build())
+                    .with_resource(resource.clone())
+                    .build(),
+            )
+        }
+    };
+    let logger = match config.logs {
+        None => None,
+        Some(protocol) => {
+            let builder = opentelemetry_otlp::LogExporter::builder();
+            let exporter = match protocol {
+                Protocol::Grpc => builder.with_tonic().build(),
+                Protocol::HttpProtobuf => builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_http_client(http.clone())
+                    .build(),
+            }
+            .map_err(err("log"))?;
+            Some(
+                SdkLoggerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource)
+                    .build(),
+            )
+        }
+    };
+    if let Some(p) = &tracer {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    if let Some(p) = &meter {
+        opentelemetry::global::set_meter_provider(p.clone());
+    }
+    Ok(Some(OtelProviders {
+        config,
+        tracer,
+        meter,
+        logger,
+    }))
+}
+
+/// `service.name` and `service.version` from the crate unless the environment names them;
+/// `OTEL_RESOURCE_ATTRIBUTES` adds to them (and `OTEL_SERVICE_NAME` beats its `service.name`).
+fn resource(config: &OtelConfig) -> Resource {
+    let version = KeyValue::new("service.version", config.service_version.clone());
+    let mut builder = Resource::builder_empty()
+        .with_service_name(SERVICE_NAME)
+        .with_attribute(version.clone())
+        .with_detectors(&[
+            Box::new(TelemetryResourceDetector),
+            Box::new(EnvResourceDetector::new()),
+        ]);
+    if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+        builder = builder.with_service_name(config.service_name.clone());
+    }
+    if std::env::var_os("OTEL_SERVICE_VERSION").is_some() {
+        builder = builder.with_attribute(version);
+    }
+    builder.build()
+}
+
+/// The OTLP/HTTP transport: the server's own reqwest (rustls) client, run on the Tokio runtime.
+/// The SDK's batch processors export from their own threads, where reqwest's async client would
+/// find no reactor, so each request is spawned onto the runtime and awaited from there.
+#[derive(Debug, Clone)]
+struct TokioHttpClient {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+#[async_trait]
+impl HttpClient for TokioHttpClient {
+    async fn send_bytes(
+        &self,
+        request: axum::http::Request<Bytes>,
+    ) -> Result<axum::http::Response<Bytes>, HttpError> {
+        let client = self.client.clone();
+        let request = reqwest::Request::try_from(request)?;
+        let task = self.runtime.spawn(async move {
+            let mut resp = client.execute(request).await?;
+            let mut out = axum::http::Response::builder().status(resp.status());
+            if let Some(h) = out.headers_mut() {
+                *h = resp.headers().clone();
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err::<_, HttpError>("OTLP response too large".into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(out.body(Bytes::from(body))?)
+        });
+        task.await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Option<OtelConfig>, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        otel_config(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn without_an_endpoint_nothing_is_exported() {
+        assert_eq!(config(&[]), Ok(None));
+        // Other OTEL_ variables alone do not switch export on.
+        assert_eq!(
+            config(&[
+                ("OTEL_SERVICE_NAME", "x"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://127.0.0.1:1/v1/traces"
+                ),
+            ]),
+            Ok(None)
+        );
+        assert_eq!(config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]), Ok(None));
+        assert_eq!(
+            config(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ]),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn protocol_defaults_to_http_protobuf_and_follows_the_variables() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.traces, Some(Protocol::HttpProtobuf));
+        assert_eq!(c.metrics, Some(Protocol::HttpProtobuf));
+        assert_eq!(c.logs, Some(Protocol::HttpProtobuf));
+        assert_eq!(c.service_name, "hakanai-server");
+        assert_eq!(c.service_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(c.timeout, Duration::from_secs(10));
+
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_SERVICE_NAME", "vault-share"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces, Some(Protocol::Grpc));
+        assert_eq!(c.metrics, None);
+        assert_eq!(c.logs, Some(Protocol::HttpProtobuf));
+        assert_eq!(c.service_name, "vault-share");
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).unwrap_err();
+        assert!(e.contains("http/json"), "{e}");
+        let e = config(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
+        assert!(e.contains("zipkin"), "{e}");
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]).unwrap_err();
+        assert!(e.contains("milliseconds"), "{e}");
+    }
 }

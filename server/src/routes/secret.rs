@@ -166,6 +166,7 @@ pub(crate) fn record(state: &AppState, event: Event, id: &SecretId, headers: &He
     state.events.record(event, Subject::Secret(id), headers);
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
     let ttl = ttl.unwrap_or(state.settings.default_ttl);
     if ttl.is_zero() || ttl > state.settings.max_ttl {
@@ -178,6 +179,7 @@ pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Dur
 }
 
 /// One-time tokens are burned only for an upload that is otherwise complete and acceptable.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn burn_one_time_token(
     state: &AppState,
     uploader: &Uploader,
@@ -215,6 +217,7 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn authorize_upload(
     state: &AppState,
     headers: &HeaderMap,
@@ -242,6 +245,7 @@ pub(crate) async fn authorize_upload(
     })
 }
 
+#[tracing::instrument(skip_all)]
 async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Upload, AppError> {
     let encoded = limit.div_ceil(3) * 4;
     // Some encoders escape '/' as "\/", so leave room beyond the plain encoding.
@@ -320,6 +324,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Streams the body into the store, answering 413 as soon as `limit` is passed; the rest of the
 /// body is never read and the partial upload is discarded.
+#[tracing::instrument(skip_all)]
 async fn stream_limited(
     headers: &HeaderMap,
     body: Body,
@@ -440,6 +445,7 @@ fn gone(t: &Tombstone) -> AppError {
     })
 }
 
+#[tracing::instrument(skip_all)]
 fn check_restrictions(
     state: &AppState,
     peer: IpAddr,
@@ -492,6 +498,7 @@ fn check_restrictions(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 async fn check_passphrase(
     state: &AppState,
     headers: &HeaderMap,

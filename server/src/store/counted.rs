@@ -1,13 +1,17 @@
-//! A store decorator counting operations for `hakanai_redis_operations_total`.
+//! A store decorator that opens a span around every store call and, for Redis, counts the call
+//! in `hakanai_redis_operations_total`.
 //!
-//! Counting here rather than inside the Redis store keeps metrics out of the storage code and
-//! lets the label set stay fixed: operation names are constants, never keys.
+//! Doing both here rather than inside the stores keeps telemetry out of the storage code and
+//! lets the label set stay fixed: operation names are constants, never keys. Spans carry the
+//! operation name only, never an id, token hash or payload.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use prometheus::IntCounterVec;
+use tracing::Instrument;
 
 use super::{
     Appended, Finished, NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken, TokenHash,
@@ -17,78 +21,116 @@ use crate::id::SecretId;
 
 pub struct CountedStore {
     inner: Arc<dyn SecretStore>,
-    ops: IntCounterVec,
+    telemetry: Telemetry,
+}
+
+/// What each call reports: the store's kind for the span, and the counter if the store has one.
+#[derive(Clone)]
+struct Telemetry {
+    system: &'static str,
+    ops: Option<IntCounterVec>,
 }
 
 impl CountedStore {
+    /// A Redis store: spans and counted operations.
     pub fn new(inner: Arc<dyn SecretStore>, ops: IntCounterVec) -> CountedStore {
-        CountedStore { inner, ops }
+        CountedStore {
+            inner,
+            telemetry: Telemetry {
+                system: "redis",
+                ops: Some(ops),
+            },
+        }
+    }
+
+    /// The embedded store: spans only, since the counter is about Redis round trips.
+    pub fn uncounted(inner: Arc<dyn SecretStore>) -> CountedStore {
+        CountedStore {
+            inner,
+            telemetry: Telemetry {
+                system: "memory",
+                ops: None,
+            },
+        }
     }
 }
 
-fn count<T>(
-    ops: &IntCounterVec,
-    op: &'static str,
-    r: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let result = if r.is_ok() { "ok" } else { "error" };
-    ops.with_label_values(&[op, result]).inc();
-    r
+impl Telemetry {
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let span = tracing::info_span!(
+            "store",
+            otel.name = format!("store {op}"),
+            otel.kind = "client",
+            db.system.name = self.system,
+            db.operation.name = op,
+            otel.status_code = tracing::field::Empty,
+        );
+        let r = call.instrument(span.clone()).await;
+        if r.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        if let Some(ops) = &self.ops {
+            let result = if r.is_ok() { "ok" } else { "error" };
+            ops.with_label_values(&[op, result]).inc();
+        }
+        r
+    }
 }
 
 struct CountedSink {
     inner: Box<dyn UploadSink>,
-    ops: IntCounterVec,
+    telemetry: Telemetry,
 }
 
 #[async_trait]
 impl UploadSink for CountedSink {
     async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        count(&self.ops, "upload_append", self.inner.append(chunk).await)
+        let t = self.telemetry.clone();
+        t.call("upload_append", self.inner.append(chunk)).await
     }
     async fn finish(self: Box<Self>) -> Result<(), StoreError> {
-        let ops = self.ops.clone();
-        count(&ops, "upload_finish", self.inner.finish().await)
+        let t = self.telemetry.clone();
+        t.call("upload_finish", self.inner.finish()).await
     }
 }
 
 #[async_trait]
 impl SecretStore for CountedStore {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
-        count(&self.ops, "put", self.inner.put(secret).await)
+        self.telemetry.call("put", self.inner.put(secret)).await
     }
     fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
         Box::new(CountedSink {
             inner: self.inner.begin_upload(secret),
-            ops: self.ops.clone(),
+            telemetry: self.telemetry.clone(),
         })
     }
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
-        count(&self.ops, "peek", self.inner.peek(id).await)
+        self.telemetry.call("peek", self.inner.peek(id)).await
     }
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
-        count(&self.ops, "take", self.inner.take(id, mode).await)
+        self.telemetry.call("take", self.inner.take(id, mode)).await
     }
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
-        count(
-            &self.ops,
-            "fail_attempt",
-            self.inner.fail_attempt(id, max).await,
-        )
+        self.telemetry
+            .call("fail_attempt", self.inner.fail_attempt(id, max))
+            .await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        count(&self.ops, "ping", self.inner.ping().await)
+        self.telemetry.call("ping", self.inner.ping()).await
     }
     async fn upload_open(
         &self,
         secret: NewSecret,
         session: UploadSession,
     ) -> Result<(), StoreError> {
-        count(
-            &self.ops,
-            "upload_open",
-            self.inner.upload_open(secret, session).await,
-        )
+        self.telemetry
+            .call("upload_open", self.inner.upload_open(secret, session))
+            .await
     }
     async fn upload_append(
         &self,
@@ -97,59 +139,60 @@ impl SecretStore for CountedStore {
         offset: u64,
         chunk: Bytes,
     ) -> Result<Appended, StoreError> {
-        count(
-            &self.ops,
-            "upload_append",
-            self.inner
-                .upload_append(id, creator_hash, offset, chunk)
-                .await,
-        )
+        self.telemetry
+            .call(
+                "upload_append",
+                self.inner.upload_append(id, creator_hash, offset, chunk),
+            )
+            .await
     }
     async fn upload_finish(
         &self,
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
-        count(
-            &self.ops,
-            "upload_publish",
-            self.inner.upload_finish(id, creator_hash).await,
-        )
+        self.telemetry
+            .call("upload_publish", self.inner.upload_finish(id, creator_hash))
+            .await
     }
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-        count(&self.ops, "token_get", self.inner.token_get(hash).await)
+        self.telemetry
+            .call("token_get", self.inner.token_get(hash))
+            .await
     }
     async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError> {
-        count(
-            &self.ops,
-            "token_put",
-            self.inner.token_put(hash, record).await,
-        )
+        self.telemetry
+            .call("token_put", self.inner.token_put(hash, record))
+            .await
     }
     async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
-        count(&self.ops, "token_take", self.inner.token_take(hash).await)
+        self.telemetry
+            .call("token_take", self.inner.token_take(hash))
+            .await
     }
     async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        count(&self.ops, "token_list", self.inner.token_list().await)
+        self.telemetry
+            .call("token_list", self.inner.token_list())
+            .await
     }
     async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError> {
-        count(
-            &self.ops,
-            "token_delete",
-            self.inner.token_delete_by_id(id).await,
-        )
+        self.telemetry
+            .call("token_delete", self.inner.token_delete_by_id(id))
+            .await
     }
     async fn token_clear(&self) -> Result<(), StoreError> {
-        count(&self.ops, "token_clear", self.inner.token_clear().await)
+        self.telemetry
+            .call("token_clear", self.inner.token_clear())
+            .await
     }
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
-        count(&self.ops, "admin_get", self.inner.admin_hash_get().await)
+        self.telemetry
+            .call("admin_get", self.inner.admin_hash_get())
+            .await
     }
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        count(
-            &self.ops,
-            "admin_set",
-            self.inner.admin_hash_set(hash).await,
-        )
+        self.telemetry
+            .call("admin_set", self.inner.admin_hash_set(hash))
+            .await
     }
 }

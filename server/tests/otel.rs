@@ -1,0 +1,769 @@
+//! OpenTelemetry export, end to end: the real `hakanai-server` binary (the providers are
+//! process-global) exports to an OTLP receiver started by the test, over HTTP/protobuf and over
+//! gRPC. The receiver keeps every request; the tests decode them, and grep them and the server's
+//! stdout for the credentials and content the requests carried.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+/// Everything is expected well within this; the exporters are set to export every few hundred ms.
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+/// One export request as received: its headers (or gRPC metadata) and protobuf body.
+#[derive(Debug, Clone)]
+struct Received {
+    signal: Signal,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+type Inbox = Arc<Mutex<Vec<Received>>>;
+
+fn keep(inbox: &Inbox, signal: Signal, headers: Vec<(String, String)>, body: Vec<u8>) {
+    inbox.lock().unwrap().push(Received {
+        signal,
+        headers,
+        body,
+    });
+}
+
+fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// OTLP/HTTP receiver: `POST /v1/{traces,metrics,logs}` with a protobuf body.
+async fn http_receiver() -> (u16, Inbox) {
+    use axum::routing::post;
+    let inbox = Inbox::default();
+    async fn handle(signal: Signal, inbox: Inbox, headers: HeaderMap, body: Bytes) -> Vec<u8> {
+        keep(&inbox, signal, header_pairs(&headers), body.to_vec());
+        // An empty protobuf message: the Export*ServiceResponse with no partial success.
+        Vec::new()
+    }
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            post(|State(i): State<Inbox>, h: HeaderMap, b: Bytes| handle(Signal::Traces, i, h, b)),
+        )
+        .route(
+            "/v1/metrics",
+            post(|State(i): State<Inbox>, h: HeaderMap, b: Bytes| handle(Signal::Metrics, i, h, b)),
+        )
+        .route(
+            "/v1/logs",
+            post(|State(i): State<Inbox>, h: HeaderMap, b: Bytes| handle(Signal::Logs, i, h, b)),
+        )
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, inbox)
+}
+
+/// OTLP/gRPC receiver: the three collector services, answering every export with success.
+mod grpc {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::marker::PhantomData;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use prost::Message;
+
+    use super::*;
+
+    pub trait Service: Send + 'static {
+        const NAME: &'static str;
+        const SIGNAL: Signal;
+        type Req: Message + Default + Send + 'static;
+        type Resp: Message + Default + Send + 'static;
+    }
+    pub struct Traces;
+    impl Service for Traces {
+        const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+        const SIGNAL: Signal = Signal::Traces;
+        type Req = ExportTraceServiceRequest;
+        type Resp = ExportTraceServiceResponse;
+    }
+    pub struct Metrics;
+    impl Service for Metrics {
+        const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+        const SIGNAL: Signal = Signal::Metrics;
+        type Req = ExportMetricsServiceRequest;
+        type Resp = ExportMetricsServiceResponse;
+    }
+    pub struct Logs;
+    impl Service for Logs {
+        const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+        const SIGNAL: Signal = Signal::Logs;
+        type Req = ExportLogsServiceRequest;
+        type Resp = ExportLogsServiceResponse;
+    }
+
+    pub struct Collector<S> {
+        inbox: Inbox,
+        _s: PhantomData<fn() -> S>,
+    }
+    impl<S> Clone for Collector<S> {
+        fn clone(&self) -> Self {
+            Collector {
+                inbox: self.inbox.clone(),
+                _s: PhantomData,
+            }
+        }
+    }
+    impl<S: Service> tonic::server::NamedService for Collector<S> {
+        const NAME: &'static str = S::NAME;
+    }
+
+    type Http = axum::http::Request<tonic::body::Body>;
+    impl<S: Service> tower::Service<Http> for Collector<S> {
+        type Response = axum::http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Http) -> Self::Future {
+            let inbox = self.inbox.clone();
+            Box::pin(async move {
+                let headers = header_pairs(req.headers());
+                let export = tower::service_fn(move |r: tonic::Request<S::Req>| {
+                    keep(
+                        &inbox,
+                        S::SIGNAL,
+                        headers.clone(),
+                        r.get_ref().encode_to_vec(),
+                    );
+                    async { Ok::<_, tonic::Status>(tonic::Response::new(S::Resp::default())) }
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<S::Resp, S::Req>::default());
+                Ok(grpc.unary(export, req).await)
+            })
+        }
+    }
+
+    pub async fn receiver() -> (u16, Inbox) {
+        let inbox = Inbox::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let router = tonic::transport::Server::builder()
+            .add_service(Collector::<Traces> {
+                inbox: inbox.clone(),
+                _s: PhantomData,
+            })
+            .add_service(Collector::<Metrics> {
+                inbox: inbox.clone(),
+                _s: PhantomData,
+            })
+            .add_service(Collector::<Logs> {
+                inbox: inbox.clone(),
+                _s: PhantomData,
+            });
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(router.serve_with_incoming(incoming));
+        (port, inbox)
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server binary with a clean environment plus `env`; stdout collected by a thread, the
+/// user token read from stderr.
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Server {
+    fn start(env: &[(&str, String)]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hakanai-server"));
+        cmd.env_clear()
+            .env("RUST_LOG", "info")
+            .env("HAKANAI_PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        // Read stderr to the end, so that a late write never meets a closed pipe.
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if line.contains("User token") {
+                    let _ = tx.send(line.rsplit(' ').next().unwrap_or("").to_owned());
+                }
+            }
+        });
+        let token = rx
+            .recv_timeout(WAIT)
+            .expect("the server prints the user token at startup");
+        Server {
+            child,
+            port,
+            token,
+            stdout,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = reqwest::get(self.url("/ready")).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, a graceful exit, and the JSON log it wrote.
+    fn stop(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        let exit = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(started.elapsed() < WAIT, "no graceful exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "{exit:?}");
+        self.stdout.join().unwrap()
+    }
+}
+
+/// What a user sends that must never be exported or logged.
+struct Sensitive {
+    plaintext: String,
+    data: String,
+    verifier: String,
+    verifier_hash: String,
+    fragment: String,
+    id: String,
+    creator_token: String,
+    user_token: String,
+}
+
+impl Sensitive {
+    fn needles(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("plaintext", &self.plaintext),
+            ("base64 body", &self.data),
+            ("passphrase verifier", &self.verifier),
+            ("verifier hash", &self.verifier_hash),
+            ("link fragment", &self.fragment),
+            ("secret id", &self.id),
+            ("creator token", &self.creator_token),
+            ("user token", &self.user_token),
+        ]
+    }
+}
+
+/// Creates a passphrase-protected secret, reads it once with a wrong passphrase and once with the
+/// right one.
+async fn create_and_read(server: &Server) -> Sensitive {
+    let client = reqwest::Client::new();
+    let plaintext = "envelope-bytes-that-must-stay-private-7f3a".to_owned();
+    let data = STANDARD.encode(plaintext.as_bytes());
+    let verifier = "verifier-b9d1c0ffee-passphrase".to_owned();
+    let verifier_hash = hex::encode(Sha256::digest(verifier.as_bytes()));
+    let resp = client
+        .post(server.url("/api/v1/secret"))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({
+            "data": data,
+            "expires_in": 600,
+            "restrictions": { "passphrase_hash": verifier_hash },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let created: serde_json::Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let creator_token = created["creator_token"].as_str().unwrap().to_owned();
+    // A link carries the key in its fragment; browsers never send it, and neither does this.
+    let fragment = "kF3vQ9x2LmT7wYb1NcZr5Ue8HsJd0AoPqRgVtXyWiEk".to_owned();
+
+    let wrong = client
+        .get(server.url(&format!("/api/v1/secret/{id}")))
+        .header("x-secret-passphrase", "not-the-verifier")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let read = client
+        .get(server.url(&format!("/api/v1/secret/{id}")))
+        .header("x-secret-passphrase", &verifier)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.text().await.unwrap(), data);
+    Sensitive {
+        plaintext,
+        data,
+        verifier,
+        verifier_hash,
+        fragment,
+        id,
+        creator_token,
+        user_token: server.token.clone(),
+    }
+}
+
+/// The decoded exports.
+#[derive(Default)]
+struct Decoded {
+    traces: Vec<ExportTraceServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
+}
+
+fn decode(received: &[Received]) -> Decoded {
+    let mut d = Decoded::default();
+    for r in received {
+        let body = r.body.as_slice();
+        match r.signal {
+            Signal::Traces => d
+                .traces
+                .push(Message::decode(body).expect("trace protobuf")),
+            Signal::Metrics => d
+                .metrics
+                .push(Message::decode(body).expect("metric protobuf")),
+            Signal::Logs => d.logs.push(Message::decode(body).expect("log protobuf")),
+        }
+    }
+    d
+}
+
+fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .and_then(|v| match v {
+            AnyValue::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
+
+impl Decoded {
+    /// Trace id (hex) of the create request's span, if exported.
+    fn create_span_trace_id(&self) -> Option<String> {
+        self.spans()
+            .find(|s| s.name == "POST /api/v1/secret")
+            .map(|s| hex::encode(&s.trace_id))
+    }
+
+    fn spans(&self) -> impl Iterator<Item = &opentelemetry_proto::tonic::trace::v1::Span> {
+        self.traces
+            .iter()
+            .flat_map(|t| &t.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+    }
+
+    /// The latest exported value of a counter series, summed over its label sets.
+    fn counter(&self, name: &str) -> Option<i64> {
+        self.metrics
+            .iter()
+            .flat_map(|m| &m.resource_metrics)
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+            .filter_map(|m| match &m.data {
+                Some(Data::Sum(sum)) => Some(
+                    sum.data_points
+                        .iter()
+                        .map(|p| match p.value {
+                            Some(NumberValue::AsInt(i)) => i,
+                            Some(NumberValue::AsDouble(f)) => f as i64,
+                            None => 0,
+                        })
+                        .sum(),
+                ),
+                _ => None,
+            })
+            .next_back()
+    }
+
+    /// The latest exported value of a gauge.
+    fn gauge(&self, name: &str) -> Option<i64> {
+        self.metrics
+            .iter()
+            .flat_map(|m| &m.resource_metrics)
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+            .filter_map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.first().and_then(|p| match p.value {
+                    Some(NumberValue::AsInt(i)) => Some(i),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .next_back()
+    }
+
+    fn has_histogram(&self, name: &str) -> bool {
+        self.metrics
+            .iter()
+            .flat_map(|m| &m.resource_metrics)
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .any(|m| m.name == name && matches!(m.data, Some(Data::Histogram(_))))
+    }
+
+    /// Trace ids (hex) of exported log records.
+    fn log_trace_ids(&self) -> Vec<String> {
+        self.logs
+            .iter()
+            .flat_map(|l| &l.resource_logs)
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .filter(|r| !r.trace_id.is_empty())
+            .map(|r| hex::encode(&r.trace_id))
+            .collect()
+    }
+
+    fn resource_attrs(&self) -> Vec<&[KeyValue]> {
+        let t = self.traces.iter().flat_map(|t| &t.resource_spans);
+        let t = t.filter_map(|r| r.resource.as_ref());
+        let m = self.metrics.iter().flat_map(|m| &m.resource_metrics);
+        let m = m.filter_map(|r| r.resource.as_ref());
+        let l = self.logs.iter().flat_map(|l| &l.resource_logs);
+        let l = l.filter_map(|r| r.resource.as_ref());
+        t.chain(m)
+            .chain(l)
+            .map(|r| r.attributes.as_slice())
+            .collect()
+    }
+
+    /// What the test still waits for; empty once everything arrived.
+    fn missing(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        let trace_id = self.create_span_trace_id();
+        if trace_id.is_none() {
+            let names: Vec<&str> = self.spans().map(|s| s.name.as_str()).collect();
+            missing.push(format!("the create request's span (spans: {names:?})"));
+        }
+        if !self.spans().any(|s| s.name == "store put") {
+            missing.push("the store span".to_owned());
+        }
+        for name in [
+            "hakanai_secrets_created_total",
+            "hakanai_secrets_retrieved_total",
+        ] {
+            if self.counter(name) != Some(1) {
+                missing.push(format!("{name} = 1 (got {:?})", self.counter(name)));
+            }
+        }
+        // The bootstrap user token, counted without any scrape of /metrics.
+        if self.gauge("hakanai_tokens_active") != Some(1) {
+            missing.push(format!(
+                "hakanai_tokens_active = 1 (got {:?})",
+                self.gauge("hakanai_tokens_active")
+            ));
+        }
+        if trace_id.is_none_or(|t| !self.log_trace_ids().contains(&t)) {
+            missing.push(format!(
+                "a log record of the create request ({} with trace ids)",
+                self.log_trace_ids().len()
+            ));
+        }
+        missing
+    }
+}
+
+fn otel_env(port: u16, protocol: &str, delay_ms: u32) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-collector-key=test-key-42".to_owned(),
+        ),
+        ("OTEL_SERVICE_NAME", "hakanai-under-test".to_owned()),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=test,team=security".to_owned(),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", delay_ms.to_string()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", delay_ms.to_string()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", delay_ms.to_string()),
+    ]
+}
+
+/// Runs one server against `inbox`; with `flush_only` the export delays are far longer than the
+/// test, so whatever arrives was flushed by the graceful shutdown.
+async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool) {
+    let delay = if flush_only { 600_000 } else { 200 };
+    let server = Server::start(&otel_env(port, protocol, delay));
+    server.wait_ready().await;
+    let sensitive = create_and_read(&server).await;
+
+    if !flush_only {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let missing = decode(&inbox.lock().unwrap()).missing();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "exports incomplete after {WAIT:?}: {missing:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let before_stop = inbox.lock().unwrap().len();
+    let stdout = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    let received = inbox.lock().unwrap().clone();
+    if flush_only {
+        assert_eq!(before_stop, 0, "nothing is exported before the flush");
+    }
+
+    let decoded = decode(&received);
+    let missing = decoded.missing();
+    assert!(
+        missing.is_empty(),
+        "exports incomplete: {missing:?}\n{stdout}"
+    );
+    let trace_id = decoded.create_span_trace_id().unwrap();
+    assert!(decoded.has_histogram("hakanai_request_duration_seconds"));
+    assert_eq!(
+        decoded.counter("hakanai_requests_rejected_total"),
+        Some(1),
+        "the wrong passphrase"
+    );
+    // Spans for the token check and the passphrase check, inside the requests.
+    let names: Vec<&str> = decoded.spans().map(|s| s.name.as_str()).collect();
+    for name in [
+        "authorize_upload",
+        "checked_ttl",
+        "check_passphrase",
+        "store take",
+    ] {
+        assert!(names.contains(&name), "no {name} span in {names:?}");
+    }
+    let create = decoded
+        .spans()
+        .find(|s| s.name == "POST /api/v1/secret")
+        .unwrap();
+    assert_eq!(
+        string_attr(&create.attributes, "route"),
+        Some("/api/v1/secret")
+    );
+    assert!(string_attr(&create.attributes, "request_id").is_some_and(|r| r.len() == 32));
+
+    // Resource: the environment's name and attributes, the crate's version.
+    let resources = decoded.resource_attrs();
+    assert!(resources.len() >= 3, "traces, metrics and logs");
+    for attrs in resources {
+        assert_eq!(
+            string_attr(attrs, "service.name"),
+            Some("hakanai-under-test")
+        );
+        assert_eq!(
+            string_attr(attrs, "service.version"),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(string_attr(attrs, "deployment.environment"), Some("test"));
+    }
+    // OTEL_EXPORTER_OTLP_HEADERS reach the collector with every export.
+    for r in &received {
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "x-collector-key" && v == "test-key-42"),
+            "{:?} export without the configured header",
+            r.signal
+        );
+    }
+
+    // stdout: JSON lines, the request's lines correlated with the exported trace.
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON log lines"))
+        .collect();
+    assert!(stdout.contains("OpenTelemetry export enabled"), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["trace_id"].as_str() == Some(trace_id.as_str())),
+        "no stdout log line carries trace id {trace_id}: {stdout}"
+    );
+
+    // Nothing sensitive anywhere: not in the exports (raw bodies and headers), not in stdout.
+    let mut exported = Vec::new();
+    for r in &received {
+        for (k, v) in &r.headers {
+            exported.extend_from_slice(k.as_bytes());
+            exported.extend_from_slice(v.as_bytes());
+        }
+        exported.extend_from_slice(&r.body);
+    }
+    let exported_text = String::from_utf8_lossy(&exported);
+    let decoded_text = format!(
+        "{:?}{:?}{:?}",
+        decoded.traces, decoded.metrics, decoded.logs
+    );
+    for (what, needle) in sensitive.needles() {
+        assert!(!exported_text.contains(needle), "{what} was exported");
+        assert!(!decoded_text.contains(needle), "{what} was exported");
+        assert!(!stdout.contains(needle), "{what} was logged");
+    }
+}
+
+#[tokio::test]
+async fn http_protobuf_export_carries_spans_metrics_and_logs() {
+    let (port, inbox) = http_receiver().await;
+    exports_reach(port, inbox.clone(), "http/protobuf", false).await;
+    let first = inbox.lock().unwrap()[0].headers.clone();
+    assert!(
+        first
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/x-protobuf"),
+        "{first:?}"
+    );
+}
+
+#[tokio::test]
+async fn grpc_export_carries_spans_metrics_and_logs() {
+    let (port, inbox) = grpc::receiver().await;
+    exports_reach(port, inbox.clone(), "grpc", false).await;
+    let first = inbox.lock().unwrap()[0].headers.clone();
+    assert!(
+        first
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("application/grpc")),
+        "{first:?}"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_flushes_what_is_buffered() {
+    let (port, inbox) = grpc::receiver().await;
+    exports_reach(port, inbox, "grpc", true).await;
+}
+
+#[tokio::test]
+async fn without_the_endpoint_nothing_connects() {
+    // A receiver the server could find if it looked at anything but the general endpoint.
+    let (port, inbox) = http_receiver().await;
+    let env = vec![
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://127.0.0.1:{port}/v1/traces"),
+        ),
+        ("OTEL_SERVICE_NAME", "hakanai-under-test".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "100".to_owned()),
+    ];
+    let server = Server::start(&env);
+    server.wait_ready().await;
+    create_and_read(&server).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stdout = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert!(
+        stdout.contains("OpenTelemetry export off"),
+        "the startup line says so: {stdout}"
+    );
+    assert!(!stdout.contains("trace_id"), "no trace ids without export");
+    assert_eq!(inbox.lock().unwrap().len(), 0, "nothing was exported");
+}
+
+#[tokio::test]
+async fn an_unsupported_protocol_stops_the_server_with_a_message() {
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+            .env_clear()
+            .env("HAKANAI_PORT", free_port().to_string())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http/json"), "{err}");
+}
