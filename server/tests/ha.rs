@@ -329,6 +329,15 @@ impl ClusterSetup {
                 info_field_cluster(port).as_deref() == Some("ok")
             });
         }
+        // A replica that never synced has no data age and cannot be promoted.
+        for n in &nodes {
+            let port = n.port;
+            wait_until(Duration::from_secs(20), "replicas to sync", || {
+                info_field(port, "replication", "role").as_deref() == Some("master")
+                    || info_field(port, "replication", "master_link_status").as_deref()
+                        == Some("up")
+            });
+        }
         ClusterSetup { _dir: dir, nodes }
     }
 

@@ -123,10 +123,17 @@ const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
 /// Prefix of the error for credentials Redis refused: retrying cannot help.
 const REJECTED: &str = "Redis rejected the credentials";
 
+/// After a `WAIT` found no replica, consuming reads skip waiting this long: a master without
+/// replicas (after a failover, before the old master rejoins) would otherwise hold every read
+/// back by the full wait, and on a cluster the wait blocks the one shared connection to that node.
+const NO_REPLICA_BACKOFF_MS: u64 = 5_000;
+
 #[derive(Clone)]
 pub struct RedisStore {
     backend: Arc<Backend>,
     op_timeout: Duration,
+    /// Unix ms until which consuming reads do not wait for a replica.
+    skip_wait_until: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Keys {
@@ -180,6 +187,7 @@ impl RedisStore {
         Ok(RedisStore {
             backend: Arc::new(backend),
             op_timeout,
+            skip_wait_until: Arc::default(),
         })
     }
 
@@ -309,7 +317,10 @@ impl SecretStore for RedisStore {
             Err(_) => return Err(StoreError::Timeout),
         };
         let consumed = matches!(v.first(), Some(Value::Int(1)));
-        if consumed && self.backend.replicated() {
+        let skip_until = self
+            .skip_wait_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if consumed && self.backend.replicated() && now_ms() >= skip_until {
             // Replication is asynchronous: if the master died now, a replica that never saw the
             // deletion could be promoted and hand the secret out a second time. So the secret
             // leaves only after a replica has the deletion too; if the master dies first the
@@ -319,8 +330,13 @@ impl SecretStore for RedisStore {
                 .timed(async { c.wait_for_replica(&k.data, wait).await.map_err(redis_err) })
                 .await?;
             if acked == 0 {
+                self.skip_wait_until.store(
+                    now_ms() + NO_REPLICA_BACKOFF_MS,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 tracing::warn!(
-                    "no replica acknowledged a consuming read in time; delivering anyway"
+                    "no replica acknowledged a consuming read in time; delivering anyway and not \
+                     waiting for replicas for the next 5 s"
                 );
             }
         }

@@ -55,6 +55,8 @@ impl Proc {
             .current_dir(dir)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // Replicas sync at once instead of after the default 5 s batching delay.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
