@@ -114,7 +114,7 @@ pub enum Backend {
         replicated: bool,
     },
     Cluster {
-        client: ClusterClient,
+        client: Box<ClusterClient>,
         conn: OnceCell<ClusterConnection>,
     },
 }
@@ -187,7 +187,7 @@ impl Backend {
                     .build()
                     .map_err(|e| format!("--redis-dsn: cluster nodes: {:?}", e.kind()))?;
                 return Ok(Backend::Cluster {
-                    client,
+                    client: Box::new(client),
                     conn: OnceCell::new(),
                 });
             }
