@@ -271,7 +271,7 @@ async fn sentinel_failover_under_load() {
 
     let base = format!("http://{}", app.addr);
     let master = &mut setup.master;
-    let report = load::across_failover(&base, || master.kill()).await;
+    let report = load::across_failover("sentinel", &base, || master.kill()).await;
     assert_eq!(report.double_reads, 0);
     assert!(
         report.recovery < Duration::from_secs(10),
@@ -414,7 +414,7 @@ async fn cluster_api_and_failover_under_load() {
     eprintln!("killing master on port {}", setup.nodes[victim].port);
     let base = format!("http://{}", anon.addr);
     let node = &mut setup.nodes[victim];
-    let report = load::across_failover(&base, || node.kill()).await;
+    let report = load::across_failover("cluster", &base, || node.kill()).await;
     assert_eq!(report.double_reads, 0);
     assert!(
         report.recovery < Duration::from_secs(10),

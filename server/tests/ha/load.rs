@@ -119,7 +119,7 @@ impl Worker {
 
 /// Runs the load against `base`, calls `kill` after a warm-up, and keeps going until the service
 /// has been stable for a while; then reads everything again to find losses and double reads.
-pub async fn across_failover(base: &str, kill: impl FnOnce()) -> Report {
+pub async fn across_failover(name: &str, base: &str, kill: impl FnOnce()) -> Report {
     let log = Arc::new(Mutex::new(Log::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::builder()
@@ -223,7 +223,7 @@ pub async fn across_failover(base: &str, kill: impl FnOnce()) -> Report {
             report.double_reads += 1;
         }
     }
-    eprintln!("{report:#?}");
+    eprintln!("{name}: {report:?}");
     assert!(report.created > 0 && report.requests >= report.requests_after_kill);
     assert!(report.failed_after_kill <= report.requests_after_kill);
     report
