@@ -35,6 +35,9 @@ pub enum Source {
 pub struct Manager {
     source: Source,
     config: AsyncConnectionConfig,
+    /// bb8 stops waiting for a connection after `op_timeout` but lets the attempt run on; a
+    /// sentinel that never answers would then hold the look-up lock for good.
+    op_timeout: Duration,
 }
 
 impl ManageConnection for Manager {
@@ -42,6 +45,26 @@ impl ManageConnection for Manager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
+        match tokio::time::timeout(self.op_timeout, self.open()).await {
+            Ok(r) => r,
+            Err(_) => Err(RedisError::from((
+                ErrorKind::Io,
+                "connecting took longer than --redis-timeout",
+            ))),
+        }
+    }
+
+    async fn is_valid(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        self.check(conn).await
+    }
+
+    fn has_broken(&self, _: &mut MultiplexedConnection) -> bool {
+        false
+    }
+}
+
+impl Manager {
+    async fn open(&self) -> Result<MultiplexedConnection, RedisError> {
         match &self.source {
             Source::Node(client) => {
                 client
@@ -59,7 +82,7 @@ impl ManageConnection for Manager {
         }
     }
 
-    async fn is_valid(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+    async fn check(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
         match &self.source {
             Source::Node(_) => redis::cmd("PING").query_async::<()>(conn).await,
             Source::Sentinel(_) => {
@@ -75,10 +98,6 @@ impl ManageConnection for Manager {
                 }
             }
         }
-    }
-
-    fn has_broken(&self, _: &mut MultiplexedConnection) -> bool {
-        false
     }
 }
 
@@ -198,7 +217,11 @@ impl Backend {
             .connection_timeout(op_timeout)
             .retry_connection(false)
             .error_sink(Box::new(last_error.clone()))
-            .build_unchecked(Manager { source, config });
+            .build_unchecked(Manager {
+                source,
+                config,
+                op_timeout,
+            });
         Ok(Backend::Pool {
             pool,
             last_error,
