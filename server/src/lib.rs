@@ -377,7 +377,11 @@ pub fn build_store(
 /// Pings the store until it answers. An unreachable Redis (not started yet, failing over) is
 /// retried with backoff, each attempt logged, for `--redis-startup-timeout`; refused credentials
 /// end startup at once, since waiting cannot fix them.
-async fn wait_for_store(store: &dyn SecretStore, config: &Config) -> Result<(), StartupError> {
+async fn wait_for_store(
+    store: &dyn SecretStore,
+    config: &Config,
+    status: Option<&StartupStatus>,
+) -> Result<(), StartupError> {
     const FIRST_DELAY: Duration = Duration::from_millis(200);
     const MAX_DELAY: Duration = Duration::from_secs(5);
     let started = std::time::Instant::now();
@@ -411,9 +415,80 @@ async fn wait_for_store(store: &dyn SecretStore, config: &Config) -> Result<(), 
             retry_in_ms = delay.as_millis() as u64,
             "Redis is not reachable yet; retrying"
         );
+        if let Some(status) = status {
+            status.set(format!(
+                "starting: Redis is not reachable yet; attempt {attempts} failed, retrying in {} \
+                 (gives up after --redis-startup-timeout)",
+                humantime::format_duration(delay)
+            ));
+        }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_DELAY);
         attempts += 1;
+    }
+}
+
+/// What `/healthy` says while startup waits for Redis; everything else answers 503 too.
+struct StartupStatus {
+    message: Arc<std::sync::Mutex<String>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StartupStatus {
+    fn serve(listener: std::net::TcpListener) -> std::io::Result<StartupStatus> {
+        let listener = TcpListener::from_std(listener)?;
+        let message = Arc::new(std::sync::Mutex::new(
+            "starting: connecting to the store".to_owned(),
+        ));
+        let shown = message.clone();
+        let unavailable = move || {
+            let details = shown.lock().map(|m| m.clone()).unwrap_or_default();
+            async move {
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(error::ErrorBody {
+                        error: "service_unavailable",
+                        details,
+                    }),
+                )
+            }
+        };
+        let router = Router::new()
+            .route("/ready", get(health::ready))
+            .route("/healthy", get(unavailable.clone()))
+            .fallback(unavailable);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(StartupStatus {
+            message,
+            stop,
+            task,
+        })
+    }
+
+    fn set(&self, m: String) {
+        if let Ok(mut slot) = self.message.lock() {
+            *slot = m;
+        }
+    }
+
+    /// Stops answering; connections still open after a second are dropped.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
 }
 
@@ -434,7 +509,7 @@ pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
     }
     // No webhook: the process exits right after, before anything could be delivered.
     let state = build_state(config, false)?;
-    wait_for_store(state.store.as_ref(), config).await?;
+    wait_for_store(state.store.as_ref(), config, None).await?;
     let mut out = NewTokens::default();
     if config.reset_admin_token {
         let token = tokens::random_token();
@@ -557,9 +632,16 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let state = build_state(&config, true)?;
-        wait_for_store(state.store.as_ref(), &config).await?;
+        // The port opens before Redis answers, so that health checks can see why the server is
+        // not ready yet instead of a refused connection.
+        let std_listener = std::net::TcpListener::bind((config.listen_address, config.port))?;
+        std_listener.set_nonblocking(true)?;
+        let waiting = StartupStatus::serve(std_listener.try_clone()?)?;
+        let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
+        waiting.stop().await;
+        connected?;
         let new_tokens = bootstrap_tokens(&state, &config).await?;
-        let listener = TcpListener::bind((config.listen_address, config.port)).await?;
+        let listener = TcpListener::from_std(std_listener)?;
         let port = listener.local_addr()?.port();
         let metrics = match config.metrics_listen_address {
             Some(addr) => Some((TcpListener::bind(addr).await?, metrics_app(state.clone()))),

@@ -192,8 +192,30 @@ async fn startup_errors_are_clear() {
             Proc::redis(&dir, port, &[])
         }
     });
-    let app = Application::build(config(&format!("redis://127.0.0.1:{port}/0"))).await;
+    // Meanwhile the port is open and /healthy says what is going on.
+    let http_port = free_port();
+    let probe = tokio::spawn(async move {
+        let url = format!("http://127.0.0.1:{http_port}/healthy");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(&url).await {
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["details"].as_str().unwrap_or("").contains("retrying") {
+                    return (status, body);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("/healthy never reported the retries");
+    });
+    let mut c = config(&format!("redis://127.0.0.1:{port}/0"));
+    c.port = http_port;
+    let app = Application::build(c).await;
     assert!(app.is_ok(), "{:?}", app.err());
+    let (status, body) = probe.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "service_unavailable");
     drop(late.await.unwrap());
 }
 
