@@ -7,10 +7,8 @@
 //! attempts). All three expire with the secret. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
-
-use std::sync::Arc;
 
 use ::redis::{ErrorKind, RedisError, Script, Value};
 use async_trait::async_trait;
