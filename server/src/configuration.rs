@@ -25,13 +25,25 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_LISTEN_ADDRESS", default_value = "127.0.0.1")]
     pub listen_address: IpAddr,
 
-    /// Redis DSN, e.g. redis://127.0.0.1:6379/0. Without it secrets live in this process only.
+    /// Redis DSN: redis://[[user]:pass@]host:port/db, rediss://… (TLS),
+    /// redis+unix:///path.sock?db=N, redis-sentinel://[[user]:pass@]host:port[,host:port…]/master[/db],
+    /// redis-cluster://[[user]:pass@]host:port[,host:port…] or rediss-cluster://… (TLS).
+    /// Without it secrets live in this process only.
     #[arg(long, env = "HAKANAI_REDIS_DSN")]
     pub redis_dsn: Option<String>,
 
-    /// Upper bound for one Redis operation, including waiting for a connection.
+    /// Upper bound for one Redis operation, including connecting and waiting for a connection.
     #[arg(long, env = "HAKANAI_REDIS_TIMEOUT", default_value = "1500ms", value_parser = parse_duration)]
     pub redis_timeout: Duration,
+
+    /// CA certificates (PEM) that rediss:// and rediss-cluster:// servers must chain to, instead
+    /// of the system roots.
+    #[arg(long, env = "HAKANAI_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// How long startup keeps retrying an unreachable Redis, with backoff, before giving up.
+    #[arg(long, env = "HAKANAI_REDIS_STARTUP_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub redis_startup_timeout: Duration,
 
     /// Largest secret a user token may upload (decoded size), e.g. 10m, 1.5m, 512k.
     #[arg(long, env = "HAKANAI_UPLOAD_SIZE_LIMIT", default_value = "10m", value_parser = parse_size)]

@@ -315,6 +315,14 @@ pub enum StartupError {
     Config(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "Redis still unreachable after {waited} and {attempts} attempts (--redis-startup-timeout): {last}"
+    )]
+    Unreachable {
+        waited: String,
+        attempts: u32,
+        last: StoreError,
+    },
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -333,10 +341,28 @@ pub fn build_store(
     metrics: &Metrics,
 ) -> Result<Arc<dyn SecretStore>, StartupError> {
     match &config.redis_dsn {
-        Some(dsn) => Ok(Arc::new(CountedStore::new(
-            Arc::new(RedisStore::new(dsn, config.redis_timeout)?),
-            metrics.redis_operations.clone(),
-        ))),
+        Some(dsn) => {
+            let target = store::redis::dsn::parse(dsn).map_err(StartupError::Config)?;
+            let ca = match &config.redis_ca_file {
+                Some(_) if !target.uses_tls() => {
+                    return Err(StartupError::Config(
+                        "--redis-ca-file applies only to rediss:// and rediss-cluster:// DSNs"
+                            .into(),
+                    ))
+                }
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    StartupError::Config(format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            tracing::info!(store = %target.describe(), "using Redis");
+            let redis = RedisStore::new(&target, ca.as_deref(), config.redis_timeout)
+                .map_err(|e| StartupError::Config(e.to_string()))?;
+            Ok(Arc::new(CountedStore::new(
+                Arc::new(redis),
+                metrics.redis_operations.clone(),
+            )))
+        }
         None => {
             tracing::warn!(
                 "no --redis-dsn given: using the embedded store; secrets live in this process \
@@ -345,6 +371,124 @@ pub fn build_store(
             Ok(Arc::new(CountedStore::uncounted(Arc::new(
                 MemoryStore::new(),
             ))))
+        }
+    }
+}
+
+/// Pings the store until it answers. An unreachable Redis (not started yet, failing over) is
+/// retried with backoff, each attempt logged, for `--redis-startup-timeout`; refused credentials
+/// end startup at once, since waiting cannot fix them.
+async fn wait_for_store(
+    store: &dyn SecretStore,
+    config: &Config,
+    status: Option<&StartupStatus>,
+) -> Result<(), StartupError> {
+    const FIRST_DELAY: Duration = Duration::from_millis(200);
+    const MAX_DELAY: Duration = Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let mut delay = FIRST_DELAY;
+    let mut attempts = 1u32;
+    loop {
+        let e = match store.ping().await {
+            Ok(()) => {
+                if attempts > 1 {
+                    tracing::info!(attempts, "Redis is reachable");
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if config.redis_dsn.is_none() || store::redis::is_rejection(&e) {
+            return Err(StartupError::Store(e));
+        }
+        let waited = started.elapsed();
+        if waited + delay > config.redis_startup_timeout {
+            return Err(StartupError::Unreachable {
+                waited: humantime::format_duration(Duration::from_secs(waited.as_secs()))
+                    .to_string(),
+                attempts,
+                last: e,
+            });
+        }
+        tracing::warn!(
+            attempt = attempts,
+            error = %e,
+            retry_in_ms = delay.as_millis() as u64,
+            "Redis is not reachable yet; retrying"
+        );
+        if let Some(status) = status {
+            status.set(format!(
+                "starting: Redis is not reachable yet; attempt {attempts} failed, retrying in {} \
+                 (gives up after --redis-startup-timeout)",
+                humantime::format_duration(delay)
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_DELAY);
+        attempts += 1;
+    }
+}
+
+/// What `/healthy` says while startup waits for Redis; everything else answers 503 too.
+struct StartupStatus {
+    message: Arc<std::sync::Mutex<String>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StartupStatus {
+    fn serve(listener: std::net::TcpListener) -> std::io::Result<StartupStatus> {
+        let listener = TcpListener::from_std(listener)?;
+        let message = Arc::new(std::sync::Mutex::new(
+            "starting: connecting to the store".to_owned(),
+        ));
+        let shown = message.clone();
+        let unavailable = move || {
+            let details = shown.lock().map(|m| m.clone()).unwrap_or_default();
+            async move {
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(error::ErrorBody {
+                        error: "service_unavailable",
+                        details,
+                    }),
+                )
+            }
+        };
+        let router = Router::new()
+            .route("/ready", get(health::ready))
+            .route("/healthy", get(unavailable.clone()))
+            .fallback(unavailable);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(StartupStatus {
+            message,
+            stop,
+            task,
+        })
+    }
+
+    fn set(&self, m: String) {
+        if let Ok(mut slot) = self.message.lock() {
+            *slot = m;
+        }
+    }
+
+    /// Stops answering; connections still open after a second are dropped.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
         }
     }
 }
@@ -366,7 +510,7 @@ pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
     }
     // No webhook: the process exits right after, before anything could be delivered.
     let state = build_state(config, false)?;
-    state.store.ping().await?;
+    wait_for_store(state.store.as_ref(), config, None).await?;
     let mut out = NewTokens::default();
     if config.reset_admin_token {
         let token = tokens::random_token();
@@ -492,9 +636,16 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let state = build_state(&config, true)?;
-        state.store.ping().await?;
+        // The port opens before Redis answers, so that health checks can see why the server is
+        // not ready yet instead of a refused connection.
+        let std_listener = std::net::TcpListener::bind((config.listen_address, config.port))?;
+        std_listener.set_nonblocking(true)?;
+        let waiting = StartupStatus::serve(std_listener.try_clone()?)?;
+        let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
+        waiting.stop().await;
+        connected?;
         let new_tokens = bootstrap_tokens(&state, &config).await?;
-        let listener = TcpListener::bind((config.listen_address, config.port)).await?;
+        let listener = TcpListener::from_std(std_listener)?;
         let port = listener.local_addr()?.port();
         let metrics = match config.metrics_listen_address {
             Some(addr) => Some((TcpListener::bind(addr).await?, metrics_app(state.clone()))),

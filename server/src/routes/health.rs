@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{AppError, ErrorBody};
+use crate::error::ErrorBody;
 use crate::AppState;
 
 #[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "The process is up")))]
@@ -20,11 +21,21 @@ pub async fn ready() -> &'static str {
     responses((status = 200, description = "The store is reachable"), (status = 503, body = ErrorBody))
 )]
 /// The store is reachable.
-pub async fn healthy(
-    State(state): State<AppState>,
-) -> Result<(StatusCode, &'static str), AppError> {
-    state.store.ping().await?;
-    Ok((StatusCode::OK, "healthy"))
+pub async fn healthy(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "healthy").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unavailable");
+            // Says what the server is doing about it, without internals (addresses, errors).
+            let body = ErrorBody {
+                error: "service_unavailable",
+                details: "storage is unavailable; reconnecting (every request retries, \
+                          bounded by --redis-timeout)"
+                    .into(),
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -1,4 +1,5 @@
-//! The Redis store, through a bb8 pool.
+//! The Redis store: one node, a Sentinel-managed master or a cluster (`connection.rs`), chosen
+//! by the DSN (`dsn.rs`).
 //!
 //! Keys of one secret share the `{id}` hash tag, so they live in one Redis Cluster slot and the
 //! Lua scripts below may touch them together: `hk:{id}` (header + payload), `hk:{id}:t`
@@ -8,17 +9,20 @@
 //! `UPLOAD_IDLE` without a request, and finishing renames the record to `hk:{id}`. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ::redis::{RedisError, Script, Value};
+use ::redis::{ErrorKind, RedisError, Script, Value};
 use async_trait::async_trait;
-use bb8::{Pool, PooledConnection, RunError};
-use bb8_redis::RedisConnectionManager;
 use bytes::Bytes;
 
 use super::codec;
 use super::*;
+
+mod connection;
+pub mod dsn;
+
+use connection::{Backend, Conn, ConnError};
 
 const TOKENS_KEY: &str = "hk:tokens";
 const ADMIN_KEY: &str = "hk:admin";
@@ -171,10 +175,24 @@ const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
 /// How long a consuming read waits for Redis's reply (see `take`).
 const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a consuming read on a replicated deployment (Sentinel, Cluster) waits for a replica
+/// to acknowledge the deletion before handing out the secret (see `take`).
+const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Prefix of the error for credentials Redis refused: retrying cannot help.
+const REJECTED: &str = "Redis rejected the credentials";
+
+/// After a `WAIT` found no replica, consuming reads skip waiting this long: a master without
+/// replicas (after a failover, before the old master rejoins) would otherwise hold every read
+/// back by the full wait, and on a cluster the wait blocks the one shared connection to that node.
+const NO_REPLICA_BACKOFF_MS: u64 = 5_000;
+
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool<RedisConnectionManager>,
+    backend: Arc<Backend>,
     op_timeout: Duration,
+    /// Unix ms until which consuming reads do not wait for a replica.
+    skip_wait_until: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Keys {
@@ -200,7 +218,18 @@ fn keys(id: &SecretId) -> Keys {
 }
 
 fn redis_err(e: RedisError) -> StoreError {
+    let refused = e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"));
+    if refused {
+        return StoreError::Unavailable(format!("{REJECTED} in --redis-dsn: {e}"));
+    }
     StoreError::Unavailable(e.to_string())
+}
+
+/// Whether a store error is permanent (wrong credentials), so startup should stop rather than
+/// retry.
+pub fn is_rejection(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m.starts_with(REJECTED))
 }
 
 fn corrupt(what: &'static str) -> StoreError {
@@ -209,17 +238,21 @@ fn corrupt(what: &'static str) -> StoreError {
 
 impl RedisStore {
     /// Does not connect; the first operation does. Every operation (including waiting for a
-    /// pooled connection) is bounded by `op_timeout`, so a dead Redis turns into a quick 503 and
-    /// the pool reconnects by itself once Redis is back.
-    pub fn new(dsn: &str, op_timeout: Duration) -> Result<RedisStore, StoreError> {
-        let manager = RedisConnectionManager::new(dsn).map_err(redis_err)?;
-        let pool = Pool::builder()
-            .max_size(64)
-            .connection_timeout(op_timeout)
-            // Fail fast on a refused connection instead of retrying until the timeout.
-            .retry_connection(false)
-            .build_unchecked(manager);
-        Ok(RedisStore { pool, op_timeout })
+    /// connection) is bounded by `op_timeout`, so a dead Redis turns into a quick 503 and the
+    /// connections come back by themselves once Redis (or, after a failover, the new master) is
+    /// reachable. `ca` (PEM) replaces the system roots for TLS.
+    pub fn new(
+        target: &dsn::Target,
+        ca: Option<&[u8]>,
+        op_timeout: Duration,
+    ) -> Result<RedisStore, StoreError> {
+        let backend = Backend::new(target, ca, op_timeout, CONSUME_REPLY_TIMEOUT)
+            .map_err(StoreError::Unavailable)?;
+        Ok(RedisStore {
+            backend: Arc::new(backend),
+            op_timeout,
+            skip_wait_until: Arc::default(),
+        })
     }
 
     async fn timed<T>(
@@ -239,15 +272,15 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
-            cmd.query_async(&mut *c).await.map_err(redis_err)
+            cmd.query_async(&mut c).await.map_err(redis_err)
         })
         .await
     }
 
-    async fn conn(&self) -> Result<PooledConnection<'_, RedisConnectionManager>, StoreError> {
-        let mut conn = self.pool.get().await.map_err(|e| match e {
-            RunError::User(e) => redis_err(e),
-            RunError::TimedOut => StoreError::Timeout,
+    async fn conn(&self) -> Result<Conn<'_>, StoreError> {
+        let mut conn = self.backend.get().await.map_err(|e| match e {
+            ConnError::Redis(e) => redis_err(e),
+            ConnError::TimedOut => StoreError::Timeout,
         })?;
         // The client's own default reply timeout (500 ms) would cut off large secrets before
         // `op_timeout`, which is the one bound operators configure.
@@ -308,7 +341,7 @@ impl SecretStore for RedisStore {
                 let mut c = self.conn().await?;
                 PEEK.key(&k.data)
                     .key(&k.tomb)
-                    .invoke_async(&mut *c)
+                    .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -342,11 +375,35 @@ impl SecretStore for RedisStore {
             .arg(prefix)
             .arg(if want_data { "1" } else { "0" })
             .arg(if only_open { "1" } else { "0" });
-        let reply = invocation.invoke_async(&mut *c);
+        let reply = invocation.invoke_async(&mut c);
         let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
             Ok(reply) => reply.map_err(redis_err)?,
             Err(_) => return Err(StoreError::Timeout),
         };
+        let consumed = matches!(v.first(), Some(Value::Int(1)));
+        let skip_until = self
+            .skip_wait_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if consumed && self.backend.replicated() && now_ms() >= skip_until {
+            // Replication is asynchronous: if the master died now, a replica that never saw the
+            // deletion could be promoted and hand the secret out a second time. So the secret
+            // leaves only after a replica has the deletion too; if the master dies first the
+            // reader gets a 503 and the secret, never delivered, may still be read once.
+            let wait = REPLICA_ACK_TIMEOUT.min(self.op_timeout / 2);
+            let acked = self
+                .timed(async { c.wait_for_replica(&k.data, wait).await.map_err(redis_err) })
+                .await?;
+            if acked == 0 {
+                self.skip_wait_until.store(
+                    now_ms() + NO_REPLICA_BACKOFF_MS,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                tracing::warn!(
+                    "no replica acknowledged a consuming read in time; delivering anyway and not \
+                     waiting for replicas for the next 5 s"
+                );
+            }
+        }
         drop(c);
         let mut it = v.into_iter();
         match it.next() {
@@ -381,7 +438,7 @@ impl SecretStore for RedisStore {
                     .key(&k.attempts)
                     .arg(max)
                     .arg(prefix)
-                    .invoke_async(&mut *c)
+                    .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -393,7 +450,7 @@ impl SecretStore for RedisStore {
         self.timed(async {
             let mut c = self.conn().await?;
             ::redis::cmd("PING")
-                .query_async::<String>(&mut *c)
+                .query_async::<String>(&mut c)
                 .await
                 .map_err(redis_err)?;
             Ok(())
@@ -417,7 +474,7 @@ impl SecretStore for RedisStore {
                 .arg(codec::encode_header(&secret, 0))
                 .arg(format!("{ttl_ms} {}", session.limit))
                 .arg(idle_ms)
-                .invoke_async::<()>(&mut *c)
+                .invoke_async::<()>(&mut c)
                 .await
                 .map_err(redis_err)
         })
@@ -442,7 +499,7 @@ impl SecretStore for RedisStore {
                     .arg(offset)
                     .arg(&chunk[..])
                     .arg(UPLOAD_IDLE.as_millis() as u64)
-                    .invoke_async(&mut *c)
+                    .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -475,7 +532,7 @@ impl SecretStore for RedisStore {
                     .key(&k.session)
                     .key(&k.data)
                     .arg(&creator_hash[..])
-                    .invoke_async(&mut *c)
+                    .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -592,7 +649,7 @@ impl RedisUpload {
                     ::redis::cmd("APPEND")
                         .arg(&self.keys.upload)
                         .arg(&piece[..])
-                        .query_async::<()>(&mut *c)
+                        .query_async::<()>(&mut c)
                         .await
                         .map_err(redis_err)
                 })
@@ -608,7 +665,7 @@ impl RedisUpload {
                     .arg(value)
                     .arg("PX")
                     .arg(UPLOAD_TTL_MS)
-                    .query_async::<()>(&mut *c)
+                    .query_async::<()>(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -648,7 +705,7 @@ impl UploadSink for RedisUpload {
                     .key(&self.keys.upload)
                     .key(&self.keys.data)
                     .arg(ttl_ms)
-                    .invoke_async::<i64>(&mut *c)
+                    .invoke_async::<i64>(&mut c)
                     .await
                     .map_err(redis_err)
             })
@@ -674,7 +731,7 @@ impl Drop for RedisUpload {
                         let mut c = store.conn().await?;
                         ::redis::cmd("DEL")
                             .arg(&key)
-                            .query_async::<()>(&mut *c)
+                            .query_async::<()>(&mut c)
                             .await
                             .map_err(redis_err)
                     })

@@ -1,0 +1,448 @@
+//! Beyond one machine: every `--redis-dsn` form against real Redis processes, startup errors, and
+//! failovers under load (Sentinel, Cluster). Numbers from the failover tests are recorded in
+//! RELIABILITY.md; run with `--nocapture` to see them.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+#[path = "ha/load.rs"]
+mod load;
+#[path = "ha/procs.rs"]
+mod procs;
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hakanai_server::{Application, Config, StartupError};
+use serde_json::json;
+
+use helpers::{spawn_with_redis, TestApp};
+use procs::{admin, free_port, info_field, wait_until, Proc, TempDir};
+
+fn config(dsn: &str) -> Config {
+    let mut c = helpers::base_config();
+    c.redis_dsn = Some(dsn.to_owned());
+    c
+}
+
+async fn spawn_dsn(dsn: String, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with_redis(None, |c| {
+        c.redis_dsn = Some(dsn);
+        c.allow_anonymous = true;
+        c.redis_timeout = Duration::from_secs(1);
+        tweak(c);
+    })
+    .await
+}
+
+/// Create, status, read once, second read refused.
+async fn round_trip(app: &TestApp) {
+    let s = app
+        .create(&STANDARD.encode("over the wire"), json!(null))
+        .await;
+    let status = app
+        .client
+        .get(app.url(&format!("/api/v1/secret/{}/status", s.id)))
+        .header("x-creator-token", &s.creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    let resp = app.get_secret(&s.id).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), STANDARD.encode("over the wire"));
+    assert_eq!(app.get_secret(&s.id).await.status(), 410);
+    let healthy = app.client.get(app.url("/healthy")).send().await.unwrap();
+    assert_eq!(healthy.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_dsn() {
+    let dir = TempDir::new("unix");
+    let sock = dir.path().join("redis.sock");
+    let port = free_port();
+    let _redis = Proc::redis(
+        dir.path(),
+        port,
+        &[
+            "--unixsocket",
+            sock.to_str().unwrap(),
+            "--unixsocketperm",
+            "700",
+        ],
+    );
+    let app = spawn_dsn(format!("redis+unix://{}?db=3", sock.display()), |_| {}).await;
+    round_trip(&app).await;
+    // db=3 was honoured: the secrets went there, not to database 0.
+    let mut c = admin(port);
+    let in_db0: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    redis::cmd("SELECT").arg(3).query::<()>(&mut c).unwrap();
+    let in_db3: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(in_db0, 0);
+    assert!(in_db3 > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_dsn_trusts_only_the_given_ca() {
+    let dir = TempDir::new("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_file = dir.path().join("redis.crt");
+    let key_file = dir.path().join("redis.key");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let tls_port = free_port();
+    let _redis = Proc::redis(
+        dir.path(),
+        free_port(),
+        &[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            cert_file.to_str().unwrap(),
+            "--tls-key-file",
+            key_file.to_str().unwrap(),
+            "--tls-ca-cert-file",
+            cert_file.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let dsn = format!("rediss://localhost:{tls_port}/0");
+
+    // Without the CA the certificate is not trusted: a clear startup failure, not a hang.
+    let mut c = config(&dsn);
+    c.redis_startup_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let Err(e) = Application::build(c).await else {
+        panic!("an untrusted certificate was accepted")
+    };
+    assert!(started.elapsed() < Duration::from_secs(5));
+    eprintln!("untrusted: {e}");
+
+    let app = spawn_dsn(dsn, |c| c.redis_ca_file = Some(cert_file.clone())).await;
+    round_trip(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_errors_are_clear() {
+    // A bad DSN: immediate, names the problem, never echoes the password.
+    for (dsn, hint) in [
+        ("localhost:6379", "scheme"),
+        ("mysql://:hunter2@h/0", "not supported"),
+        ("redis-sentinel://:hunter2@h:26379", "master name"),
+    ] {
+        let Err(e) = Application::build(config(dsn)).await else {
+            panic!("{dsn} was accepted")
+        };
+        let text = e.to_string();
+        assert!(matches!(e, StartupError::Config(_)), "{text}");
+        assert!(text.contains(hint), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    // --redis-ca-file without TLS is a mistake worth stopping for.
+    let mut c = config("redis://127.0.0.1:1/0");
+    c.redis_ca_file = Some("/nonexistent.pem".into());
+    let Err(e) = Application::build(c).await else {
+        panic!("accepted")
+    };
+    assert!(e.to_string().contains("--redis-ca-file"), "{e}");
+
+    // Wrong credentials: no retrying, the reason is named.
+    let dir = TempDir::new("auth");
+    let port = free_port();
+    let _redis = Proc::redis(dir.path(), port, &["--requirepass", "right"]);
+    let started = Instant::now();
+    let mut c = config(&format!("redis://:wrong@127.0.0.1:{port}/0"));
+    c.redis_timeout = Duration::from_millis(500);
+    let Err(e) = Application::build(c).await else {
+        panic!("a wrong password was accepted")
+    };
+    assert!(started.elapsed() < Duration::from_secs(2), "retried");
+    assert!(e.to_string().contains("rejected the credentials"), "{e}");
+    assert!(!e.to_string().contains("wrong@"), "{e}");
+    let ok = Application::build(config(&format!("redis://:right@127.0.0.1:{port}/0"))).await;
+    assert!(ok.is_ok());
+
+    // Unreachable: retried with backoff for --redis-startup-timeout, then a clear error.
+    let mut c = config(&format!("redis://127.0.0.1:{}/0", free_port()));
+    c.redis_startup_timeout = Duration::from_secs(2);
+    c.redis_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let Err(e) = Application::build(c).await else {
+        panic!("nothing listens there")
+    };
+    let took = started.elapsed();
+    assert!(
+        matches!(e, StartupError::Unreachable { attempts, .. } if attempts >= 3),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(4), "gave up after {took:?}");
+    assert!(e.to_string().contains("still unreachable"), "{e}");
+
+    // ...and a Redis that comes up during the wait is picked up.
+    let port = free_port();
+    let late_dir = TempDir::new("late");
+    let late = tokio::task::spawn_blocking({
+        let dir = late_dir.path().to_owned();
+        move || {
+            std::thread::sleep(Duration::from_millis(700));
+            Proc::redis(&dir, port, &[])
+        }
+    });
+    // Meanwhile the port is open and /healthy says what is going on.
+    let http_port = free_port();
+    let probe = tokio::spawn(async move {
+        let url = format!("http://127.0.0.1:{http_port}/healthy");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(&url).await {
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["details"].as_str().unwrap_or("").contains("retrying") {
+                    return (status, body);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("/healthy never reported the retries");
+    });
+    let mut c = config(&format!("redis://127.0.0.1:{port}/0"));
+    c.port = http_port;
+    let app = Application::build(c).await;
+    assert!(app.is_ok(), "{:?}", app.err());
+    let (status, body) = probe.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "service_unavailable");
+    drop(late.await.unwrap());
+}
+
+/// Master + replica + 3 sentinels (quorum 2, down-after 1 s).
+struct SentinelSetup {
+    _dir: TempDir,
+    master: Proc,
+    _replica: Proc,
+    sentinels: Vec<Proc>,
+}
+
+impl SentinelSetup {
+    fn start() -> SentinelSetup {
+        let dir = TempDir::new("sentinel");
+        let master = Proc::redis(dir.path(), free_port(), &[]);
+        let replica_of = master.port.to_string();
+        let replica = Proc::redis(
+            dir.path(),
+            free_port(),
+            &["--replicaof", "127.0.0.1", &replica_of],
+        );
+        let rp = replica.port;
+        wait_until(Duration::from_secs(10), "the replica to sync", || {
+            info_field(rp, "replication", "master_link_status").as_deref() == Some("up")
+        });
+        let sentinels: Vec<Proc> = (0..3)
+            .map(|_| Proc::sentinel(dir.path(), free_port(), master.port))
+            .collect();
+        // Sentinels find each other and the replica through hello messages every 2 s; a
+        // failover needs both.
+        for s in &sentinels {
+            let port = s.port;
+            wait_until(Duration::from_secs(20), "sentinel discovery", || {
+                let mut c = admin(port);
+                let m: Vec<String> = redis::cmd("SENTINEL")
+                    .arg("MASTER")
+                    .arg("mymaster")
+                    .query(&mut c)
+                    .unwrap_or_default();
+                let field = |k: &str| {
+                    m.iter()
+                        .position(|x| x == k)
+                        .and_then(|i| m.get(i + 1))
+                        .cloned()
+                };
+                field("num-other-sentinels").as_deref() == Some("2")
+                    && field("num-slaves").as_deref() == Some("1")
+            });
+        }
+        SentinelSetup {
+            _dir: dir,
+            master,
+            _replica: replica,
+            sentinels,
+        }
+    }
+
+    fn dsn(&self) -> String {
+        let list: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        format!("redis-sentinel://{}/mymaster/0", list.join(","))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_under_load() {
+    let started = Instant::now();
+    let mut setup = SentinelSetup::start();
+    eprintln!("sentinel setup took {:?}", started.elapsed());
+    let app = spawn_dsn(setup.dsn(), |_| {}).await;
+    round_trip(&app).await;
+
+    let base = format!("http://{}", app.addr);
+    let master = &mut setup.master;
+    let report = load::across_failover("sentinel", &base, || master.kill()).await;
+    assert_eq!(report.double_reads, 0);
+    assert!(
+        report.recovery < Duration::from_secs(10),
+        "recovered after {:?}",
+        report.recovery
+    );
+    round_trip(&app).await;
+    eprintln!("sentinel test took {:?}", started.elapsed());
+}
+
+/// 3 masters + 3 replicas made by `redis-cli --cluster create`, node timeout 1 s.
+struct ClusterSetup {
+    _dir: TempDir,
+    nodes: Vec<Proc>,
+}
+
+impl ClusterSetup {
+    fn start() -> ClusterSetup {
+        let dir = TempDir::new("cluster");
+        let nodes: Vec<Proc> = (0..6)
+            .map(|_| {
+                let port = free_port();
+                Proc::redis(
+                    dir.path(),
+                    port,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &format!("nodes-{port}.conf"),
+                        "--cluster-node-timeout",
+                        "1000",
+                    ],
+                )
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed (cargo xtask setup)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for n in &nodes {
+            let port = n.port;
+            wait_until(Duration::from_secs(20), "cluster_state:ok", || {
+                info_field_cluster(port).as_deref() == Some("ok")
+            });
+        }
+        // A replica that never synced has no data age and cannot be promoted.
+        for n in &nodes {
+            let port = n.port;
+            wait_until(Duration::from_secs(20), "replicas to sync", || {
+                info_field(port, "replication", "role").as_deref() == Some("master")
+                    || info_field(port, "replication", "master_link_status").as_deref()
+                        == Some("up")
+            });
+        }
+        ClusterSetup { _dir: dir, nodes }
+    }
+
+    fn dsn(&self) -> String {
+        format!(
+            "redis-cluster://127.0.0.1:{},127.0.0.1:{}",
+            self.nodes[0].port, self.nodes[1].port
+        )
+    }
+
+    /// The index of a master that holds slots and is not one of the DSN's seed nodes.
+    fn a_master(&self) -> usize {
+        let mut c = admin(self.nodes[0].port);
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
+        let masters: Vec<u16> = nodes
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .filter_map(|l| {
+                let addr = l.split_whitespace().nth(1)?;
+                addr.split(['@', ':']).nth(1)?.parse().ok()
+            })
+            .collect();
+        (0..self.nodes.len())
+            .rev()
+            .find(|&i| masters.contains(&self.nodes[i].port))
+            .expect("a master")
+    }
+}
+
+fn info_field_cluster(port: u16) -> Option<String> {
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .ok()?
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("cluster_state:"))
+        .map(|v| v.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_api_and_failover_under_load() {
+    let started = Instant::now();
+    let mut setup = ClusterSetup::start();
+    eprintln!("cluster setup took {:?}", started.elapsed());
+    let app = spawn_dsn(setup.dsn(), |c| c.allow_anonymous = false).await;
+
+    // The whole API on a cluster: tokens (one hash key), secrets spread over all masters.
+    let (token, token_id) = app.create_token(json!({"upload_size_limit": 1024})).await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(&token)
+        .json(&json!({"data": STANDARD.encode("via a user token")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    for _ in 0..20 {
+        round_trip(&app).await;
+    }
+    let list = app
+        .client
+        .get(app.url("/api/v1/admin/tokens"))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert!(list.text().await.unwrap().contains(&token_id));
+
+    // The load runs anonymously on a second app against the same cluster.
+    let anon = spawn_dsn(setup.dsn(), |_| {}).await;
+    let victim = setup.a_master();
+    eprintln!("killing master on port {}", setup.nodes[victim].port);
+    let base = format!("http://{}", anon.addr);
+    let node = &mut setup.nodes[victim];
+    let report = load::across_failover("cluster", &base, || node.kill()).await;
+    assert_eq!(report.double_reads, 0);
+    assert!(
+        report.recovery < Duration::from_secs(10),
+        "recovered after {:?}",
+        report.recovery
+    );
+    round_trip(&anon).await;
+    eprintln!("cluster test took {:?}", started.elapsed());
+}
