@@ -54,8 +54,50 @@ async fn round_trip(app: &TestApp) {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), STANDARD.encode("over the wire"));
     assert_eq!(app.get_secret(&s.id).await.status(), 410);
+    chunked_round_trip(app).await;
     let healthy = app.client.get(app.url("/healthy")).send().await.unwrap();
     assert_eq!(healthy.status(), 200);
+}
+
+/// A multi-request upload: its record and session keys share the secret's slot.
+async fn chunked_round_trip(app: &TestApp) {
+    let mut start = app.client.post(app.url("/api/v1/upload"));
+    if let Some(token) = &app.user_token {
+        start = start.bearer_auth(token);
+    }
+    let opened: serde_json::Value = start
+        .json(&json!({"expires_in": 60}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = opened["id"].as_str().unwrap();
+    let creator = opened["creator_token"].as_str().unwrap();
+    for (offset, chunk) in [(0, "first "), (6, "second")] {
+        let resp = app
+            .client
+            .patch(app.url(&format!("/api/v1/upload/{id}")))
+            .header("x-creator-token", creator)
+            .header("upload-offset", offset.to_string())
+            .body(chunk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/upload/{id}/finish")))
+        .header("x-creator-token", creator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app.get_secret(id).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "first second");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
