@@ -6,14 +6,15 @@
 //! attempts). All three expire with the secret. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use ::redis::{RedisError, Script, Value};
 use async_trait::async_trait;
-use bb8::{Pool, PooledConnection, RunError};
+use bb8::{ErrorSink, Pool, PooledConnection, RunError};
 use bb8_redis::RedisConnectionManager;
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 use super::codec;
 use super::*;
@@ -114,6 +115,27 @@ const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct RedisStore {
     pool: Pool<RedisConnectionManager>,
     op_timeout: Duration,
+    /// Signalled when Redis refuses a new connection (see [`RefusalSink`]).
+    refused: Arc<Notify>,
+}
+
+/// bb8 hands a failed connect to its error sink, never to the requests waiting for that
+/// connection: without this they would all wait the whole `op_timeout` during an outage.
+#[derive(Debug, Clone)]
+struct RefusalSink(Arc<Notify>);
+
+impl ErrorSink<RedisError> for RefusalSink {
+    fn sink(&self, e: RedisError) {
+        // Only refusals (Redis is down): a stale pooled connection failing its check after a
+        // restart is replaced by bb8, and the requests waiting meanwhile must not fail.
+        if e.is_connection_refusal() {
+            self.0.notify_waiters();
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<RedisError>> {
+        Box::new(self.clone())
+    }
 }
 
 struct Keys {
@@ -143,17 +165,23 @@ fn corrupt(what: &'static str) -> StoreError {
 
 impl RedisStore {
     /// Does not connect; the first operation does. Every operation (including waiting for a
-    /// pooled connection) is bounded by `op_timeout`, so a dead Redis turns into a quick 503 and
+    /// pooled connection) is bounded by `op_timeout`; a refused connection is a 503 at once, and
     /// the pool reconnects by itself once Redis is back.
     pub fn new(dsn: &str, op_timeout: Duration) -> Result<RedisStore, StoreError> {
         let manager = RedisConnectionManager::new(dsn).map_err(redis_err)?;
+        let refused = Arc::new(Notify::new());
         let pool = Pool::builder()
             .max_size(64)
             .connection_timeout(op_timeout)
-            // Fail fast on a refused connection instead of retrying until the timeout.
+            // Report a refused connection (to the sink) instead of retrying until the timeout.
             .retry_connection(false)
+            .error_sink(Box::new(RefusalSink(refused.clone())))
             .build_unchecked(manager);
-        Ok(RedisStore { pool, op_timeout })
+        Ok(RedisStore {
+            pool,
+            op_timeout,
+            refused,
+        })
     }
 
     async fn timed<T>(
@@ -179,7 +207,18 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> Result<PooledConnection<'_, RedisConnectionManager>, StoreError> {
-        let mut conn = self.pool.get().await.map_err(|e| match e {
+        // Registered before asking the pool, so a refusal of the connect this get starts counts.
+        let refused = self.refused.notified();
+        tokio::pin!(refused);
+        refused.as_mut().enable();
+        let got = tokio::select! {
+            biased;
+            got = self.pool.get() => got,
+            () = refused => {
+                return Err(StoreError::Unavailable("Redis refused the connection".into()))
+            }
+        };
+        let mut conn = got.map_err(|e| match e {
             RunError::User(e) => redis_err(e),
             RunError::TimedOut => StoreError::Timeout,
         })?;
