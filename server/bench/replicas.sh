@@ -70,7 +70,9 @@ for r in runs:
         codes[k] = codes.get(k, 0) + v
 p50 = max(r["latencyPercentiles"]["p50"] for r in runs) * 1000
 p99 = max(r["latencyPercentiles"]["p99"] for r in runs) * 1000
+slowest = max(r["summary"]["slowest"] for r in runs) * 1000
 print(json.dumps({"bench": "create_1k", "replicas": n, "req_per_sec": round(rps),
+                  "slowest_ms": round(slowest, 1),
                   "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "status": codes}))
 PY
 
@@ -79,4 +81,7 @@ PY
   printf '{"bench": "create_read_cycle_1k", "replicas": %d, "result": %s}\n' \
     "$n" "$("$LOAD" "$ALL" "$CONCURRENCY" "$DURATION" 1024)"
   stop_servers
+  # A 503 in the table means a store error; say which, from the servers' JSON logs.
+  grep -ho '"error":"[^"]*"' "$WORK/server.log" | sort | uniq -c | sed "s/^/# $n replica(s) store errors: /" >&2 || true
+  : >"$WORK/server.log"
 done
