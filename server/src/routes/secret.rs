@@ -38,6 +38,7 @@ const JSON_OVERHEAD: u64 = 64 * 1024;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSecretRequest {
     /// The encrypted envelope, standard base64. Returned byte for byte on read.
+    #[schema(format = Byte)]
     pub data: String,
     /// Lifetime in seconds; defaults to 24 h (or the maximum TTL if shorter).
     #[serde(default)]
