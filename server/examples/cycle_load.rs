@@ -2,17 +2,21 @@
 //! secret, reads it back once, and records the cycle latency.
 //!
 //! `cargo run --release --example cycle_load -- http://127.0.0.1:8080 [workers] [seconds] [bytes]`
-//! (anonymous uploads must be allowed, or set HAKANAI_TOKEN).
+//! (anonymous uploads must be allowed, or set HAKANAI_TOKEN). Several comma-separated base URLs
+//! (replicas on one Redis) spread the workers, and each worker reads from the replica after
+//! the one it created on, so every read crosses processes.
 
 use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let base = args
+    let bases: Vec<String> = args
         .get(1)
-        .cloned()
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        .map_or("http://127.0.0.1:8080", String::as_str)
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     let workers: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
     let seconds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
     let size: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1024);
@@ -22,9 +26,10 @@ async fn main() {
     let payload = bytes::Bytes::from(vec![0x5a; size]);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let tasks = (0..workers).map(|_| {
-        let (client, base, payload, token) =
-            (client.clone(), base.clone(), payload.clone(), token.clone());
+    let tasks = (0..workers).map(|w| {
+        let base = bases[w % bases.len()].clone();
+        let read_base = bases[(w + 1) % bases.len()].clone();
+        let (client, payload, token) = (client.clone(), payload.clone(), token.clone());
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -41,7 +46,7 @@ async fn main() {
                     let v: serde_json::Value = req.send().await.ok()?.json().await.ok()?;
                     let id = v["id"].as_str()?.to_owned();
                     let resp = client
-                        .get(format!("{base}/api/v1/secret/{id}"))
+                        .get(format!("{read_base}/api/v1/secret/{id}"))
                         .send()
                         .await
                         .ok()?;

@@ -38,9 +38,11 @@ const JSON_OVERHEAD: u64 = 64 * 1024;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSecretRequest {
     /// The encrypted envelope, standard base64. Returned byte for byte on read.
+    #[schema(format = Byte)]
     pub data: String,
     /// Lifetime in seconds; defaults to 24 h (or the maximum TTL if shorter).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub restrictions: Option<RestrictionsRequest>,
@@ -373,7 +375,7 @@ pub(crate) async fn read_limited(
 #[utoipa::path(
     get, path = "/api/v1/secret/{id}", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id"),
+        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Secret-Passphrase" = Option<String>, Header, description = "Passphrase verifier, if the secret requires one")
     ),
     responses(
@@ -556,7 +558,7 @@ pub(crate) fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<()
 #[utoipa::path(
     delete, path = "/api/v1/secret/{id}", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id"),
+        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Creator-Token" = String, Header, description = "Creator token from the create response")
     ),
     responses(
@@ -595,7 +597,7 @@ pub async fn revoke(
 #[utoipa::path(
     get, path = "/api/v1/secret/{id}/status", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id"),
+        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Creator-Token" = String, Header, description = "Creator token from the create response")
     ),
     responses(

@@ -22,6 +22,7 @@ use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError,
     RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
 };
+use tokio::sync::Notify;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::dsn::{self, Target};
@@ -103,14 +104,21 @@ impl Manager {
 
 /// bb8 never returns a failed connection attempt to the caller (it times out instead) but hands
 /// it to an error sink; keeping the last one lets a timed-out checkout say why (refused, wrong
-/// password, no master) instead of only "timed out".
+/// password, no master) instead of only "timed out". A refusal (Redis down) also wakes the
+/// checkouts waiting meanwhile, so an outage is a 503 at once rather than after `op_timeout`.
 #[derive(Clone, Default)]
-pub struct LastError(Arc<SyncMutex<Option<RedisError>>>);
+pub struct LastError(Arc<SyncMutex<Option<RedisError>>>, Arc<Notify>);
 
 impl ErrorSink<RedisError> for LastError {
     fn sink(&self, e: RedisError) {
+        // Only refusals: a stale pooled connection failing its check after a restart is
+        // replaced by bb8, and the requests waiting meanwhile must not fail.
+        let refusal = e.is_connection_refusal();
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(e);
+        }
+        if refusal {
+            self.1.notify_waiters();
         }
     }
 
@@ -233,13 +241,25 @@ impl Backend {
         match self {
             Backend::Pool {
                 pool, last_error, ..
-            } => pool.get().await.map(Conn::Pooled).map_err(|e| match e {
-                RunError::User(e) => ConnError::Redis(e),
-                RunError::TimedOut => match last_error.0.lock().ok().and_then(|mut e| e.take()) {
-                    Some(e) => ConnError::Redis(e),
-                    None => ConnError::TimedOut,
-                },
-            }),
+            } => {
+                let last = || last_error.0.lock().ok().and_then(|mut e| e.take());
+                // Registered before asking the pool, so a refusal of the connect this checkout
+                // starts counts.
+                let refused = last_error.1.notified();
+                tokio::pin!(refused);
+                refused.as_mut().enable();
+                let got = tokio::select! {
+                    biased;
+                    got = pool.get() => got,
+                    () = refused => {
+                        return Err(last().map_or(ConnError::TimedOut, ConnError::Redis));
+                    }
+                };
+                got.map(Conn::Pooled).map_err(|e| match e {
+                    RunError::User(e) => ConnError::Redis(e),
+                    RunError::TimedOut => last().map_or(ConnError::TimedOut, ConnError::Redis),
+                })
+            }
             Backend::Cluster { client, conn } => conn
                 .get_or_try_init(|| client.get_async_connection())
                 .await
