@@ -13,7 +13,9 @@ import { AddressInfo, createServer as netServer } from "node:net";
 import { extname, join, normalize, resolve } from "node:path";
 
 const ROOT = resolve(__dirname, "..");
-const SERVER_BIN = process.env.HAKANAI_SERVER_BIN ?? join(ROOT, "target/debug/hakanai-server");
+/** Cargo's target directory, where `cargo xtask test` built the binaries. */
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+const SERVER_BIN = process.env.HAKANAI_SERVER_BIN ?? join(TARGET, "debug/hakanai-server");
 const WEB_ROOT = join(ROOT, "web/dist");
 const LOG_DIR = join(ROOT, "target/playwright");
 

@@ -4,7 +4,9 @@ import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";
 import { test, expect, createSecret, reveal } from "../fixtures";
 
-const CLI = process.env.HAKANAI_CLI_BIN ?? join(resolve(__dirname, "../.."), "target/debug/hakanai");
+const CLI =
+  process.env.HAKANAI_CLI_BIN ??
+  join(process.env.CARGO_TARGET_DIR ?? join(resolve(__dirname, "../.."), "target"), "debug/hakanai");
 
 function hakanai(server: string, args: string[], input?: string): string {
   return execFileSync(CLI, args, {
