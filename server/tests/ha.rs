@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hakanai_server::{Application, Config, StartupError};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use helpers::{spawn_with_redis, TestApp};
 use procs::{admin, free_port, info_field, wait_until, Proc, TempDir};
@@ -57,6 +58,56 @@ async fn round_trip(app: &TestApp) {
     chunked_round_trip(app).await;
     let healthy = app.client.get(app.url("/healthy")).send().await.unwrap();
     assert_eq!(healthy.status(), 200);
+}
+
+/// The writes that wait for a replica besides a read: a one-time token spent, a secret destroyed
+/// by wrong passphrases.
+async fn spent_and_destroyed_on_a_replicated_store(app: &TestApp) {
+    let (once, _) = app.create_token(json!({"one_time": true})).await;
+    for expected in [200, 401] {
+        let resp = app
+            .client
+            .post(app.url("/api/v1/secret"))
+            .bearer_auth(&once)
+            .json(&json!({"data": STANDARD.encode("once")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected);
+    }
+    let hash = hex::encode(Sha256::digest(b"right"));
+    let s = app
+        .create(
+            &STANDARD.encode("guarded"),
+            json!({"passphrase_hash": hash}),
+        )
+        .await;
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let resp = app
+            .client
+            .get(app.secret_url(&s.id))
+            .header("x-secret-passphrase", "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        remaining.push(
+            resp.headers()["x-passphrase-attempts-remaining"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(remaining, ["4", "3", "2", "1", "0"]);
+    let resp = app
+        .client
+        .get(app.secret_url(&s.id))
+        .header("x-secret-passphrase", "right")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 410);
 }
 
 /// A multi-request upload: its record and session keys share the secret's slot.
@@ -471,6 +522,7 @@ async fn cluster_api_and_failover_under_load() {
         .await
         .unwrap();
     assert!(list.text().await.unwrap().contains(&token_id));
+    spent_and_destroyed_on_a_replicated_store(&app).await;
 
     // The load runs anonymously on a second app against the same cluster.
     let anon = spawn_dsn(setup.dsn(), |_| {}).await;

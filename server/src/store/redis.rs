@@ -175,14 +175,14 @@ const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
 /// How long a consuming read waits for Redis's reply (see `take`).
 const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long a consuming read on a replicated deployment (Sentinel, Cluster) waits for a replica
-/// to acknowledge the deletion before handing out the secret (see `take`).
+/// How long a write a failover must not undo (see `await_replica`) waits for a replica to
+/// acknowledge it on a replicated deployment (Sentinel, Cluster).
 const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Prefix of the error for credentials Redis refused: retrying cannot help.
 const REJECTED: &str = "Redis rejected the credentials";
 
-/// After a `WAIT` found no replica, consuming reads skip waiting this long: a master without
+/// After a `WAIT` found no replica, writes skip waiting this long: a master without
 /// replicas (after a failover, before the old master rejoins) would otherwise hold every read
 /// back by the full wait, and on a cluster the wait blocks the one shared connection to that node.
 const NO_REPLICA_BACKOFF_MS: u64 = 5_000;
@@ -191,7 +191,7 @@ const NO_REPLICA_BACKOFF_MS: u64 = 5_000;
 pub struct RedisStore {
     backend: Arc<Backend>,
     op_timeout: Duration,
-    /// Unix ms until which consuming reads do not wait for a replica.
+    /// Unix ms until which writes do not wait for a replica (see `await_replica`).
     skip_wait_until: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -275,6 +275,35 @@ impl RedisStore {
             cmd.query_async(&mut c).await.map_err(redis_err)
         })
         .await
+    }
+
+    /// After a write a failover must not undo (a secret consumed or destroyed, a one-time token
+    /// spent) on a replicated deployment (Sentinel, Cluster): waits until a replica has it, since
+    /// replication is asynchronous. `c` must be the connection that wrote. A master without
+    /// replicas (after a failover, before the old master rejoins) is not waited for again for a
+    /// while, so it does not hold every such request back.
+    async fn await_replica(&self, c: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
+        let skip_until = self
+            .skip_wait_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !self.backend.replicated() || now_ms() < skip_until {
+            return Ok(());
+        }
+        let wait = REPLICA_ACK_TIMEOUT.min(self.op_timeout / 2);
+        let acked = self
+            .timed(async { c.wait_for_replica(key, wait).await.map_err(redis_err) })
+            .await?;
+        if acked == 0 {
+            self.skip_wait_until.store(
+                now_ms() + NO_REPLICA_BACKOFF_MS,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            tracing::warn!(
+                "no replica acknowledged a write in time; going on and not waiting for replicas \
+                 for the next 5 s"
+            );
+        }
+        Ok(())
     }
 
     async fn conn(&self) -> Result<Conn<'_>, StoreError> {
@@ -380,29 +409,12 @@ impl SecretStore for RedisStore {
             Ok(reply) => reply.map_err(redis_err)?,
             Err(_) => return Err(StoreError::Timeout),
         };
-        let consumed = matches!(v.first(), Some(Value::Int(1)));
-        let skip_until = self
-            .skip_wait_until
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if consumed && self.backend.replicated() && now_ms() >= skip_until {
-            // Replication is asynchronous: if the master died now, a replica that never saw the
-            // deletion could be promoted and hand the secret out a second time. So the secret
-            // leaves only after a replica has the deletion too; if the master dies first the
-            // reader gets a 503 and the secret, never delivered, may still be read once.
-            let wait = REPLICA_ACK_TIMEOUT.min(self.op_timeout / 2);
-            let acked = self
-                .timed(async { c.wait_for_replica(&k.data, wait).await.map_err(redis_err) })
-                .await?;
-            if acked == 0 {
-                self.skip_wait_until.store(
-                    now_ms() + NO_REPLICA_BACKOFF_MS,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                tracing::warn!(
-                    "no replica acknowledged a consuming read in time; delivering anyway and not \
-                     waiting for replicas for the next 5 s"
-                );
-            }
+        if matches!(v.first(), Some(Value::Int(1))) {
+            // If the master died now, a replica that never saw the deletion could be promoted
+            // and hand the secret out a second time. So it leaves only after a replica has the
+            // deletion too; if the master dies first the reader gets a 503 and the secret,
+            // never delivered, may still be read once.
+            self.await_replica(&mut c, &k.data).await?;
         }
         drop(c);
         let mut it = v.into_iter();
@@ -430,9 +442,9 @@ impl SecretStore for RedisStore {
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
         let k = keys(id);
         let prefix = codec::tombstone_prefix(GoneReason::Destroyed, now_secs());
+        let mut c = self.timed(self.conn()).await?;
         let n: i64 = self
             .timed(async {
-                let mut c = self.conn().await?;
                 FAIL.key(&k.data)
                     .key(&k.tomb)
                     .key(&k.attempts)
@@ -443,6 +455,10 @@ impl SecretStore for RedisStore {
                     .map_err(redis_err)
             })
             .await?;
+        if n >= i64::from(max) {
+            // "Destroyed" must not be undone by a failover that brings the secret back.
+            self.await_replica(&mut c, &k.data).await?;
+        }
         Ok(u32::try_from(n).ok())
     }
 
@@ -568,9 +584,21 @@ impl SecretStore for RedisStore {
 
     async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         let field = hex::encode(hash);
+        let mut c = self.timed(self.conn()).await?;
         let n: i64 = self
-            .query(::redis::cmd("HDEL").arg(TOKENS_KEY).arg(&field))
+            .timed(async {
+                ::redis::cmd("HDEL")
+                    .arg(TOKENS_KEY)
+                    .arg(&field)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
             .await?;
+        if n == 1 {
+            // A spent one-time token must stay spent across a failover.
+            self.await_replica(&mut c, TOKENS_KEY).await?;
+        }
         Ok(n == 1)
     }
 
