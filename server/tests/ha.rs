@@ -127,25 +127,10 @@ async fn chunked_round_trip(app: &TestApp) {
     let id = opened["id"].as_str().unwrap();
     let creator = opened["creator_token"].as_str().unwrap();
     for (offset, chunk) in [(0, "first "), (6, "second")] {
-        let resp = app
-            .client
-            .patch(app.url(&format!("/api/v1/upload/{id}")))
-            .header("x-creator-token", creator)
-            .header("upload-offset", offset.to_string())
-            .body(chunk)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.upload_chunk(id, creator, offset, chunk).await;
         assert_eq!(resp.status(), 200);
     }
-    let resp = app
-        .client
-        .post(app.url(&format!("/api/v1/upload/{id}/finish")))
-        .header("x-creator-token", creator)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(app.upload_finish(id, creator).await.status(), 200);
     let resp = app.get_secret(id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "first second");

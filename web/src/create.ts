@@ -136,6 +136,8 @@ interface Content {
   metadata: { kind: string; name?: string; mediaType?: string; size: number };
   size: number;
   pieces: () => AsyncGenerator<Uint8Array>;
+  /** A text secret's bytes, already encoded. */
+  text?: Uint8Array;
 }
 
 function content(): Content {
@@ -147,6 +149,7 @@ function content(): Content {
       pieces: async function* () {
         yield bytes;
       },
+      text: bytes,
     };
   }
   if (files.length > 1) {
@@ -164,8 +167,8 @@ function content(): Content {
 
 /** Encrypts small content into a Blob of envelope parts, for a single request. */
 async function encryptWhole(keys: SecretKeys, c: Content): Promise<Blob> {
-  if (c.metadata.kind === "text") {
-    const env = await encrypt(new TextEncoder().encode(textArea.value), keys, { kind: "text" }, OPTIONS);
+  if (c.text) {
+    const env = await encrypt(c.text, keys, { kind: "text" }, OPTIONS);
     return new Blob([env as BlobPart]);
   }
   const enc = await Encryptor.create(keys, c.metadata, OPTIONS);

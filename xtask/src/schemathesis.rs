@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, target_dir, Cmd, Error, Result};
 
 /// Pinned: a new release may add checks or change the CLI, which must not break CI by itself.
 pub const VERSION: &str = "4.32.5";
@@ -22,12 +22,6 @@ const MAX_EXAMPLES: &str = "20";
 /// express limits that are configuration, such as the maximum TTL.)
 const CHECKS: &str = "not_a_server_error,response_schema_conformance,status_code_conformance,\
 content_type_conformance";
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-}
 
 pub fn venv() -> PathBuf {
     target_dir()

@@ -32,6 +32,13 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// Fails unless `args` only contains flags from `allowed`; returns the flags given.
 pub fn flags<'a>(task: &str, args: &'a [String], allowed: &[&str]) -> Result<Vec<&'a str>> {
     let mut given = Vec::new();

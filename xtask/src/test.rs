@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 use crate::wasm;
 use crate::web;
 use crate::{lint, schemathesis};
@@ -198,7 +198,7 @@ fn wasm_test(args: &[&str], runtime: Runtime) -> Result<String> {
 /// `target/xtask/webdriver.json`; wasm-bindgen-test-runner reads the file named by
 /// `WASM_BINDGEN_TEST_WEBDRIVER_JSON` (default: `webdriver.json` in the current dir).
 fn write_webdriver_json() -> Result<PathBuf> {
-    let dir = root().join("target").join("xtask");
+    let dir = target_dir().join("xtask");
     let path = dir.join("webdriver.json");
     let args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| format!("\"{a}\"")).collect();
     let json = format!(

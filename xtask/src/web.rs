@@ -2,7 +2,7 @@
 //! assembles `web/dist/` (esbuild bundles, static files, `hakanai_wasm.js` and the
 //! `.wasm`) with `web/build.mjs`. Serve it with `hakanai-server --web-root web/dist`.
 
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 use crate::wasm;
 
 /// The assembled page, relative to the workspace root.
@@ -45,7 +45,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     Cmd::cargo()
         .args(["build", "--release", "-p", "hakanai-server"])
         .run()?;
-    let server = root().join("target/release/hakanai-server");
+    let server = target_dir().join("release/hakanai-server");
     Cmd::new("npx")
         .args(["playwright", "test", "-c", "playwright/bench.config.ts"])
         .env("HAKANAI_SERVER_BIN", server)

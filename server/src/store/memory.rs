@@ -27,6 +27,12 @@ struct Entry {
     expires_at_ms: u64,
 }
 
+/// Why an upload request finds no upload it may touch.
+enum Refused {
+    Missing,
+    Forbidden,
+}
+
 /// A multi-request upload: the record being built (header, restrictions, payload so far).
 struct Pending {
     record: bytes::BytesMut,
@@ -81,14 +87,14 @@ impl MemoryStore {
         g: &'a mut Inner,
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
-    ) -> Result<&'a mut Pending, bool> {
+    ) -> Result<&'a mut Pending, Refused> {
         let now = Instant::now();
         if g.uploads.get(id).is_some_and(|u| u.idle_until <= now) {
             g.uploads.remove(id);
         }
         match g.uploads.get_mut(id) {
-            None => Err(false),
-            Some(u) if !bool::from(u.creator_hash.ct_eq(creator_hash)) => Err(true),
+            None => Err(Refused::Missing),
+            Some(u) if !bool::from(u.creator_hash.ct_eq(creator_hash)) => Err(Refused::Forbidden),
             Some(u) => Ok(u),
         }
     }
@@ -253,8 +259,8 @@ impl SecretStore for MemoryStore {
         let mut g = self.lock();
         let u = match MemoryStore::pending(&mut g, id, creator_hash) {
             Ok(u) => u,
-            Err(true) => return Ok(Appended::Forbidden),
-            Err(false) => return Ok(Appended::Missing),
+            Err(Refused::Forbidden) => return Ok(Appended::Forbidden),
+            Err(Refused::Missing) => return Ok(Appended::Missing),
         };
         let have = (u.record.len() - u.meta_len) as u64;
         if have != offset {
@@ -279,8 +285,8 @@ impl SecretStore for MemoryStore {
         let mut g = self.lock();
         match MemoryStore::pending(&mut g, id, creator_hash) {
             Ok(_) => {}
-            Err(true) => return Ok(Finished::Forbidden),
-            Err(false) => return Ok(Finished::Missing),
+            Err(Refused::Forbidden) => return Ok(Finished::Forbidden),
+            Err(Refused::Missing) => return Ok(Finished::Missing),
         }
         let Some(u) = g.uploads.remove(id) else {
             return Ok(Finished::Missing);

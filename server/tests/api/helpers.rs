@@ -192,6 +192,35 @@ impl TestApp {
         }
     }
 
+    /// `PATCH /api/v1/upload/{id}`: one chunk of a multi-request upload at `offset`.
+    pub async fn upload_chunk(
+        &self,
+        id: &str,
+        creator_token: &str,
+        offset: u64,
+        chunk: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(&format!("/api/v1/upload/{id}")))
+            .header("x-creator-token", creator_token)
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/octet-stream")
+            .body(chunk)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /api/v1/upload/{id}/finish`.
+    pub async fn upload_finish(&self, id: &str, creator_token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/upload/{id}/finish")))
+            .header("x-creator-token", creator_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_secret(&self, id: &str) -> reqwest::Response {
         self.client.get(self.secret_url(id)).send().await.unwrap()
     }

@@ -42,24 +42,12 @@ async fn open(app: &TestApp, body: Value) -> Opened {
 }
 
 async fn append(app: &TestApp, up: &Opened, offset: u64, chunk: Vec<u8>) -> reqwest::Response {
-    app.client
-        .patch(app.url(&format!("/api/v1/upload/{}", up.id)))
-        .header("x-creator-token", &up.creator_token)
-        .header("upload-offset", offset.to_string())
-        .header("content-type", "application/octet-stream")
-        .body(chunk)
-        .send()
+    app.upload_chunk(&up.id, &up.creator_token, offset, chunk)
         .await
-        .unwrap()
 }
 
 async fn finish(app: &TestApp, up: &Opened) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/api/v1/upload/{}/finish", up.id)))
-        .header("x-creator-token", &up.creator_token)
-        .send()
-        .await
-        .unwrap()
+    app.upload_finish(&up.id, &up.creator_token).await
 }
 
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
