@@ -4,8 +4,13 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use hakanai_server::telemetry::{get_subscriber_with_otel, init_subscriber, otel_from_env};
+use hakanai_server::telemetry::{
+    get_subscriber_with_otel, init_subscriber, otel_from_env, stdout_log_writer,
+};
 use hakanai_server::{reset_tokens, Application, Config};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -13,9 +18,10 @@ async fn main() -> std::process::ExitCode {
     // Built before the subscriber so that the log and span bridges can join it; an error is
     // reported once the JSON log is up.
     let otel = otel_from_env();
+    let (log_writer, _log_guard) = stdout_log_writer();
     init_subscriber(get_subscriber_with_otel(
         "info",
-        std::io::stdout,
+        log_writer,
         otel.as_ref().ok().and_then(Option::as_ref),
     ));
     let otel = match otel {

@@ -1,74 +1,906 @@
-//! `cargo xtask bench-server`: drives a release `hakanai-server` on a real Redis with the
-//! `oha` load generator (installed if missing) through `server/bench/run.sh`, and writes the
-//! `hakanai-server throughput` section of `BENCHMARKS.md`.
+//! `cargo xtask bench-server [--quick] [--profile]`: our release `hakanai-server` and the
+//! original Hakanai 3.0.7 (`../shared/oracle/hakanai-3.0.7/hakanai-server`, or
+//! `HAKANAI_ORACLE_SERVER`) side by side, on one fresh `redis-server`, under one load generator
+//! (wrk, 32 connections, 1 KiB secrets), alternating, two rounds; then the same with logging
+//! off, our embedded store, and the floor (a plain `SET … PX` of the same value from
+//! `redis-benchmark`). Writes the `hakanai-server throughput` section of `BENCHMARKS.md`.
+//!
+//! Every phase starts its server afresh on a flushed Redis, so CPU and memory deltas belong to
+//! that phase alone: server CPU from `/proc/<pid>/stat`, Redis CPU from `INFO cpu`, Redis bytes
+//! and keys per secret from `INFO memory` and `DBSIZE`.
+//!
+//! `--quick` runs one short round and prints without writing; `--profile` also records a
+//! `perf` profile of our server under the JSON create load and prints its top symbols.
+//! `HAKANAI_BENCH_SERVER=<binary>` measures that build of ours (say, a baseline) unbuilt.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::bench::{machine, replace_section, today_utc};
 use crate::setup::on_path;
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 
 const START: &str = "<!-- bench:server:start -->";
 const END: &str = "<!-- bench:server:end -->";
+const CONNECTIONS: u32 = 32;
+const PAYLOAD: usize = 1024;
+const TTL_SECS: u64 = 3600;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Subject {
+    Ours,
+    OursEmbedded,
+    Hakanai,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Load {
+    CreateJson,
+    CreateRaw,
+    Cycle,
+}
+
+impl Load {
+    fn script(self) -> &'static str {
+        match self {
+            Load::CreateJson | Load::CreateRaw => "server/bench/wrk-create.lua",
+            Load::Cycle => "server/bench/wrk-cycle.lua",
+        }
+    }
+}
+
+/// One measured phase.
+#[derive(Clone, Debug, Default)]
+struct Phase {
+    /// Creates answered 2xx, or reads answered 200 for cycles.
+    ops: u64,
+    failed: u64,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    server_cpu_us: f64,
+    redis_cpu_us: f64,
+    redis_bytes: f64,
+    redis_keys: f64,
+    rss_bytes: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+    fn per_op(&self, total: f64) -> f64 {
+        total / self.ops.max(1) as f64
+    }
+}
+
+struct Bench {
+    work: PathBuf,
+    ours: PathBuf,
+    hakanai: PathBuf,
+    redis_port: u16,
+    duration: u32,
+    clk_tck: f64,
+    json_body: PathBuf,
+    raw_body: PathBuf,
+}
 
 pub fn run(args: &[String]) -> Result<()> {
-    flags("bench-server", args, &[])?;
-    crate::setup::run(&[])?;
-    if !on_path("oha") {
-        println!("bench-server: installing the load generator oha");
-        Cmd::cargo().args(["install", "--locked", "oha"]).run()?;
+    let given = flags("bench-server", args, &["--quick", "--profile"])?;
+    let quick = given.contains(&"--quick");
+    let profile = given.contains(&"--profile");
+    for (program, package) in [
+        ("wrk", "wrk"),
+        ("redis-server", "redis-server"),
+        ("redis-benchmark", "redis-tools"),
+    ] {
+        if !on_path(program) {
+            Cmd::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", package])
+                .run()?;
+        }
     }
-    let lines = Cmd::new("bash").arg("server/bench/run.sh").read()?;
-    println!("{}", lines.trim_end());
-    let row = |name: &str| {
-        lines
-            .lines()
-            .find(|l| l.contains(&format!("\"bench\": \"{name}\"")))
+    if profile && !on_path("perf") {
+        Cmd::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "linux-perf"])
+            .run()?;
+    }
+    let hakanai = std::env::var_os("HAKANAI_ORACLE_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/oracle/hakanai-3.0.7/hakanai-server"));
+    if !hakanai.is_file() {
+        return Err(Error::new(format!(
+            "the original server is not at {} (set HAKANAI_ORACLE_SERVER)",
+            hakanai.display()
+        )));
+    }
+    // HAKANAI_BENCH_SERVER measures another build of ours (a baseline) instead.
+    let ours = match std::env::var_os("HAKANAI_BENCH_SERVER") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            Cmd::cargo()
+                .args(["build", "--release", "--locked", "-p", "hakanai-server"])
+                .run()?;
+            target_dir().join("release").join("hakanai-server")
+        }
     };
-    let field = |line: Option<&str>, key: &str| -> String {
-        line.and_then(|l| l.split_once(&format!("\"{key}\": ")))
-            .map(|(_, rest)| {
-                rest.split([',', '}'])
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_else(|| "?".into())
+    let work = target_dir().join("xtask").join("bench-server");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
+    let (json_body, raw_body) = write_bodies(&work)?;
+    let redis_port = free_port()?;
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(file(&work.join("redis.log"))?)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot start redis-server: {e}")))?;
+    let bench = Bench {
+        ours,
+        hakanai,
+        redis_port,
+        duration: if quick { 3 } else { 10 },
+        clk_tck: Cmd::new("getconf")
+            .arg("CLK_TCK")
+            .probe()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0),
+        json_body,
+        raw_body,
+        work,
     };
-    let (raw, json, cycle, memory) = (
-        row("create_1k"),
-        row("create_1k_json"),
-        row("create_read_cycle_1k"),
-        row("redis_bytes_per_1k_secret"),
-    );
-    let machine: String = machine(None).iter().map(|m| format!("- {m}\n")).collect();
-    let section = format!(
-        "## hakanai-server throughput\n\n\
-         Measured {date} (UTC) with `cargo xtask bench-server` (oha and the load generator on the \
-         same 2-core machine as the server and Redis, so absolute numbers are conservative; \
-         10 s per run, 50 connections).\n\n{machine}\n\
-         | measure | result | p50 ms | p99 ms |\n|---|---:|---:|---:|\n\
-         | create, raw 1 KiB body | {raw_rps} req/s | {raw_p50} | {raw_p99} |\n\
-         | create, JSON (base64) 1 KiB | {json_rps} req/s | {json_p50} | {json_p99} |\n\
-         | create + read cycles, 1 KiB | {cyc} cycles/s | {cyc_p50} | {cyc_p99} |\n\
-         | Redis memory per stored 1 KiB secret | {mem} bytes ({over} over the payload) | | |\n",
-        date = today_utc(),
-        raw_rps = field(raw, "req_per_sec"),
-        raw_p50 = field(raw, "p50_ms"),
-        raw_p99 = field(raw, "p99_ms"),
-        json_rps = field(json, "req_per_sec"),
-        json_p50 = field(json, "p50_ms"),
-        json_p99 = field(json, "p99_ms"),
-        cyc = field(cycle, "cycles_per_sec"),
-        cyc_p50 = field(cycle, "p50_ms"),
-        cyc_p99 = field(cycle, "p99_ms"),
-        mem = field(memory, "bytes_per_secret"),
-        over = field(memory, "overhead_over_payload"),
-    );
+    let result = bench.all(quick, profile);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let report = result?;
+    println!("\n{report}");
+    if quick {
+        println!("bench-server: --quick, BENCHMARKS.md left as it is");
+        return Ok(());
+    }
     let path = root().join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let new = replace_section(&old, START, END, &section)?;
-    std::fs::write(&path, new)
-        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+    let new = replace_section(&old, START, END, &report)?;
+    std::fs::write(&path, new).map_err(io_err("write", &path))?;
     println!("bench-server: updated BENCHMARKS.md (section `hakanai-server throughput`)");
     Ok(())
+}
+
+/// Results of the side-by-side rounds: `[round][subject]`.
+type Rounds = Vec<Vec<(Subject, Vec<(Load, Phase)>)>>;
+
+impl Bench {
+    fn all(&self, quick: bool, profile: bool) -> Result<String> {
+        self.wait_redis()?;
+        let rounds = if quick { 1 } else { 2 };
+        let logged = self.side_by_side(rounds, false)?;
+        let quiet = self.side_by_side(rounds, true)?;
+        let mut embedded = Vec::new();
+        for _ in 0..rounds {
+            let mut phases = Vec::new();
+            for load in [Load::CreateJson, Load::Cycle] {
+                phases.push((load, self.phase(Subject::OursEmbedded, load, false)?));
+            }
+            embedded.push(phases);
+        }
+        let floor = self.floor()?;
+        let top = if profile { Some(self.profile()?) } else { None };
+        Ok(render(
+            &logged,
+            &quiet,
+            &embedded,
+            floor,
+            self.duration,
+            top,
+        ))
+    }
+
+    fn side_by_side(&self, rounds: usize, quiet: bool) -> Result<Rounds> {
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            // Alternating which server goes first evens out drift of a noisy machine.
+            let order = if round % 2 == 0 {
+                [Subject::Ours, Subject::Hakanai]
+            } else {
+                [Subject::Hakanai, Subject::Ours]
+            };
+            let mut subjects = Vec::new();
+            for subject in order {
+                let loads: &[Load] = match subject {
+                    Subject::Hakanai => &[Load::CreateJson, Load::Cycle],
+                    _ => &[Load::CreateJson, Load::CreateRaw, Load::Cycle],
+                };
+                let mut phases = Vec::new();
+                for &load in loads {
+                    phases.push((load, self.phase(subject, load, quiet)?));
+                }
+                subjects.push((subject, phases));
+            }
+            subjects.sort_by_key(|(s, _)| *s != Subject::Ours);
+            out.push(subjects);
+        }
+        Ok(out)
+    }
+
+    /// Starts `subject` on a flushed Redis, warms it up for a second, then measures `load`.
+    fn phase(&self, subject: Subject, load: Load, quiet: bool) -> Result<Phase> {
+        println!(
+            "bench-server: {subject:?} {load:?}{}",
+            if quiet { " (logging off)" } else { "" }
+        );
+        self.redis(&["FLUSHALL"])?;
+        let mut server = self.start(subject, quiet)?;
+        let result = (|| {
+            self.wrk(load, server.port, 1)?;
+            let cpu0 = proc_cpu_ticks(server.pid())?;
+            let rss0 = proc_rss(server.pid())?;
+            let (redis_cpu0, bytes0, keys0) = self.redis_counters()?;
+            let w = self.wrk(load, server.port, self.duration)?;
+            let cpu1 = proc_cpu_ticks(server.pid())?;
+            let rss1 = proc_rss(server.pid())?;
+            let (redis_cpu1, bytes1, keys1) = self.redis_counters()?;
+            let ops = match load {
+                Load::Cycle => w.reads,
+                _ => w.requests.saturating_sub(w.failed),
+            };
+            Ok(Phase {
+                ops,
+                failed: w.failed,
+                secs: w.duration_us as f64 / 1e6,
+                p50_ms: w.p50_us as f64 / 1000.0,
+                p99_ms: w.p99_us as f64 / 1000.0,
+                server_cpu_us: (cpu1 - cpu0) as f64 * 1e6 / self.clk_tck,
+                redis_cpu_us: (redis_cpu1 - redis_cpu0) * 1e6,
+                redis_bytes: bytes1 - bytes0,
+                redis_keys: keys1 - keys0,
+                rss_bytes: rss1 - rss0,
+            })
+        })();
+        server.stop();
+        let p = result?;
+        println!(
+            "  {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, server {:.0} µs/op, Redis {:.1} µs/op, {} failed",
+            p.rate(),
+            p.p50_ms,
+            p.p99_ms,
+            p.per_op(p.server_cpu_us),
+            p.per_op(p.redis_cpu_us),
+            p.failed
+        );
+        Ok(p)
+    }
+
+    fn start(&self, subject: Subject, quiet: bool) -> Result<Running> {
+        let port = free_port()?;
+        let dsn = format!("redis://127.0.0.1:{}/0", self.redis_port);
+        let mut cmd = match subject {
+            Subject::Hakanai => Command::new(&self.hakanai),
+            _ => Command::new(&self.ours),
+        };
+        cmd.args(["--port", &port.to_string(), "--allow-anonymous"])
+            .env_remove("RUST_LOG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .current_dir(&self.work);
+        if subject != Subject::OursEmbedded {
+            cmd.args(["--redis-dsn", &dsn]);
+        }
+        let log = self.work.join(format!("{subject:?}.log"));
+        // The original's log level is fixed at info in its code; "off" sends it to /dev/null.
+        if quiet && subject != Subject::Hakanai {
+            cmd.env("RUST_LOG", "off");
+        }
+        cmd.stdout(if quiet {
+            Stdio::null()
+        } else {
+            file(&log)?.into()
+        });
+        cmd.stderr(file(&self.work.join(format!("{subject:?}.stderr")))?);
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot start {subject:?} server: {e}")))?;
+        let mut running = Running { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http_ok(port, "/healthy") {
+            if Instant::now() > deadline || running.child.try_wait().ok().flatten().is_some() {
+                running.stop();
+                return Err(Error::new(format!(
+                    "{subject:?} server did not come up (see {})",
+                    self.work.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(running)
+    }
+
+    fn wrk(&self, load: Load, port: u16, secs: u32) -> Result<WrkResult> {
+        let (body, content_type) = match load {
+            Load::CreateRaw => (&self.raw_body, "application/octet-stream"),
+            _ => (&self.json_body, "application/json"),
+        };
+        let out = Cmd::new("wrk")
+            .args(["-t", "2", "-c", &CONNECTIONS.to_string()])
+            .args(["-d", &format!("{secs}s"), "--timeout", "5s"])
+            .arg("-s")
+            .arg(root().join(load.script()))
+            .arg(format!("http://127.0.0.1:{port}"))
+            .env("BENCH_BODY", body)
+            .env("BENCH_CONTENT_TYPE", content_type)
+            .read()?;
+        WrkResult::parse(&out)
+    }
+
+    fn redis(&self, args: &[&str]) -> Result<String> {
+        Cmd::new("redis-cli")
+            .args(["-p", &self.redis_port.to_string()])
+            .args(args)
+            .probe()
+            .ok_or_else(|| Error::new(format!("redis-cli {} failed", args.join(" "))))
+    }
+
+    fn wait_redis(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.redis(&["PING"]).is_err() {
+            if Instant::now() > deadline {
+                return Err(Error::new("redis-server did not start"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Redis CPU seconds (user + system), bytes in use, and keys.
+    fn redis_counters(&self) -> Result<(f64, f64, f64)> {
+        let info = self.redis(&["INFO", "all"])?;
+        let field = |name: &str| -> f64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        let keys: f64 = self.redis(&["DBSIZE"])?.trim().parse().unwrap_or(0.0);
+        Ok((
+            field("used_cpu_sys") + field("used_cpu_user"),
+            field("used_memory"),
+            keys,
+        ))
+    }
+
+    /// Redis CPU per plain `SET key value PX ttl` of a 1 KiB value, 32 clients, no pipelining.
+    fn floor(&self) -> Result<(f64, f64)> {
+        println!("bench-server: floor (redis-benchmark SET … PX)");
+        self.redis(&["FLUSHALL"])?;
+        let n: u64 = if self.duration < 10 { 50_000 } else { 300_000 };
+        let value = "v".repeat(PAYLOAD);
+        let (cpu0, _, _) = self.redis_counters()?;
+        let start = Instant::now();
+        Cmd::new("redis-benchmark")
+            .args(["-p", &self.redis_port.to_string(), "-q"])
+            .args(["-c", &CONNECTIONS.to_string(), "-n", &n.to_string()])
+            .args(["-r", "100000000", "SET", "bench:__rand_int__", &value])
+            .args(["PX", &(TTL_SECS * 1000).to_string()])
+            .read()?;
+        let secs = start.elapsed().as_secs_f64();
+        let (cpu1, _, _) = self.redis_counters()?;
+        self.redis(&["FLUSHALL"])?;
+        Ok(((cpu1 - cpu0) * 1e6 / n as f64, n as f64 / secs))
+    }
+
+    /// `perf record` of our server (Redis, default logging) under the JSON create load.
+    fn profile(&self) -> Result<String> {
+        println!("bench-server: profile of our server (perf, JSON creates)");
+        self.redis(&["FLUSHALL"])?;
+        let mut server = self.start(Subject::Ours, false)?;
+        let data = self.work.join("perf.data");
+        let perf = Command::new("perf")
+            .args(["record", "-e", "cpu-clock", "-F", "999", "-g", "-o"])
+            .arg(&data)
+            .args(["-p", &server.pid().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let result = match perf {
+            Ok(mut perf) => {
+                let w = self.wrk(Load::CreateJson, server.port, self.duration);
+                // SIGINT lets perf write its file.
+                let _ = Command::new("kill")
+                    .args(["-INT", &perf.id().to_string()])
+                    .status();
+                let _ = perf.wait();
+                w.map(|_| ())
+            }
+            Err(e) => Err(Error::new(format!("cannot start perf: {e}"))),
+        };
+        server.stop();
+        result?;
+        let report = Cmd::new("perf")
+            .args([
+                "report",
+                "--no-children",
+                "--sort",
+                "dso,symbol",
+                "--stdio",
+                "-g",
+                "none",
+            ])
+            .args(["--percent-limit", "1", "-i"])
+            .arg(&data)
+            .read()?;
+        let top: String = report
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .take(25)
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect();
+        std::fs::write(self.work.join("profile.txt"), &report)
+            .map_err(io_err("write", &self.work.join("profile.txt")))?;
+        Ok(top)
+    }
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct WrkResult {
+    requests: u64,
+    duration_us: u64,
+    failed: u64,
+    reads: u64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+impl WrkResult {
+    /// The `wrk key=value …` line the scripts' `done` prints.
+    fn parse(out: &str) -> Result<WrkResult> {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("wrk "))
+            .ok_or_else(|| Error::new(format!("wrk printed no result line:\n{out}")))?;
+        let mut r = WrkResult::default();
+        for pair in line.split_whitespace() {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::new(format!("bad wrk field `{pair}`")))?;
+            let v: u64 = v
+                .parse()
+                .map_err(|_| Error::new(format!("bad wrk value `{pair}`")))?;
+            match k {
+                "requests" => r.requests = v,
+                "duration_us" => r.duration_us = v,
+                "failed" => r.failed = v,
+                "reads" => r.reads = v,
+                "p50_us" => r.p50_us = v,
+                "p99_us" => r.p99_us = v,
+                _ => {}
+            }
+        }
+        if r.duration_us == 0 {
+            return Err(Error::new(format!("wrk ran for no time:\n{out}")));
+        }
+        Ok(r)
+    }
+}
+
+/// 1 KiB of random bytes, as the raw body and as Hakanai's JSON create body.
+fn write_bodies(work: &Path) -> Result<(PathBuf, PathBuf)> {
+    use std::io::Read as _;
+    let mut raw = vec![0u8; PAYLOAD];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .map_err(|e| Error::new(format!("cannot read /dev/urandom: {e}")))?;
+    let json = format!(
+        "{{\"data\": \"{}\", \"expires_in\": {TTL_SECS}}}",
+        base64(&raw)
+    );
+    let (json_path, raw_path) = (work.join("secret-1k.json"), work.join("secret-1k.bin"));
+    std::fs::write(&json_path, json).map_err(io_err("write", &json_path))?;
+    std::fs::write(&raw_path, raw).map_err(io_err("write", &raw_path))?;
+    Ok((json_path, raw_path))
+}
+
+/// Standard base64 with padding; xtask stays free of dependencies.
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::new(format!("no free port: {e}")))
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn proc_cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| Error::new(format!("cannot read /proc/{pid}/stat: {e}")))?;
+    // The command name may contain spaces; the fields after it do not.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    match (f.get(11), f.get(12)) {
+        (Some(u), Some(s)) => Ok(u + s),
+        _ => Err(Error::new(format!("unexpected /proc/{pid}/stat"))),
+    }
+}
+
+/// Resident set size of `pid`, in bytes.
+fn proc_rss(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| Error::new(format!("cannot read /proc/{pid}/status: {e}")))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    Ok(kib * 1024.0)
+}
+
+fn file(path: &Path) -> Result<File> {
+    File::create(path).map_err(io_err("create", path))
+}
+
+fn io_err<'a>(what: &'a str, path: &'a Path) -> impl Fn(std::io::Error) -> Error + 'a {
+    move |e| Error::new(format!("cannot {what} {}: {e}", path.display()))
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = xs.collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// `f` of the phase `load` of `subject` in every round.
+fn series(rounds: &Rounds, subject: Subject, load: Load, f: &dyn Fn(&Phase) -> f64) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter_map(|r| r.iter().find(|(s, _)| *s == subject))
+        .filter_map(|(_, phases)| phases.iter().find(|(l, _)| *l == load))
+        .map(|(_, p)| f(p))
+        .collect()
+}
+
+fn render(
+    logged: &Rounds,
+    quiet: &Rounds,
+    embedded: &[Vec<(Load, Phase)>],
+    (floor_us, floor_rate): (f64, f64),
+    secs: u32,
+    profile: Option<String>,
+) -> String {
+    let mut s = String::new();
+    let machine: String = machine(None).iter().map(|m| format!("- {m}\n")).collect();
+    let _ = write!(
+        s,
+        "## hakanai-server throughput\n\n\
+         Measured {date} (UTC) with `cargo xtask bench-server`: our release `hakanai-server` and \
+         Hakanai 3.0.7's own `hakanai-server` (the oracle binary), side by side in one run, on one \
+         fresh `redis-server` 7.0 (flushed before every phase, each phase on a freshly started \
+         server after a 1 s warm-up), same load generator (wrk, 2 threads, {CONNECTIONS} \
+         connections, {secs} s per phase), same payloads (1 KiB random secrets; JSON \
+         `{{\"data\": <base64>, \"expires_in\": {TTL_SECS}}}`; raw `application/octet-stream` \
+         for ours only, which Hakanai lacks), alternating which server goes first. Load \
+         generator, Redis and server share the machine's two cores, so only ratios within this \
+         run count. A cycle is a create followed by the one read of that secret; \
+         p50/p99 are per request. CPU per operation: server from `/proc/<pid>/stat`, Redis \
+         from `INFO cpu`, divided by the successful operations of the phase.\n\n{machine}\n",
+        date = today_utc(),
+    );
+    let _ = writeln!(
+        s,
+        "### Default log levels (both log every request at info to a file)\n"
+    );
+    s.push_str(&table(logged, Some((floor_us, floor_rate))));
+    let _ = writeln!(
+        s,
+        "\n### Logging off (ours `RUST_LOG=off`; Hakanai's level is fixed at info in its code, \
+         so its log goes to `/dev/null`)\n"
+    );
+    s.push_str(&table(quiet, None));
+    let _ = writeln!(
+        s,
+        "\n### Embedded store (ours, no Redis, default log level)\n\n\
+         | measure | rounds | mean |\n|---|---:|---:|"
+    );
+    let emb = |load: Load, f: &dyn Fn(&Phase) -> f64| -> Vec<f64> {
+        embedded
+            .iter()
+            .filter_map(|r| r.iter().find(|(l, _)| *l == load))
+            .map(|(_, p)| f(p))
+            .collect()
+    };
+    type Row<'a> = (&'a str, Load, &'a dyn Fn(&Phase) -> f64, usize);
+    let rows: [Row; 6] = [
+        ("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0),
+        ("create p99 ms", Load::CreateJson, &|p| p.p99_ms, 2),
+        (
+            "server CPU µs per create",
+            Load::CreateJson,
+            &|p| p.per_op(p.server_cpu_us),
+            0,
+        ),
+        (
+            "memory (RSS growth) per stored 1 KiB secret, bytes",
+            Load::CreateJson,
+            &|p| p.per_op(p.rss_bytes),
+            0,
+        ),
+        ("cycles/s", Load::Cycle, &|p| p.rate(), 0),
+        (
+            "server CPU µs per cycle",
+            Load::Cycle,
+            &|p| p.per_op(p.server_cpu_us),
+            0,
+        ),
+    ];
+    for (name, load, f, digits) in rows {
+        let v = emb(load, f);
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} |",
+            join(&v, digits),
+            num(mean(v.iter().copied()), digits)
+        );
+    }
+    if let Some(top) = profile {
+        let _ = write!(
+            s,
+            "\n### Profile of our server under JSON creates (`cargo xtask bench-server --profile`, \
+             perf cpu-clock, self time, ≥ 1 %)\n\n```text\n{top}```\n"
+        );
+    }
+    s
+}
+
+fn table(rounds: &Rounds, floor: Option<(f64, f64)>) -> String {
+    let mut s = String::from(
+        "| measure | ours (each round) | Hakanai 3.0.7 (each round) | ours ÷ Hakanai |\n\
+         |---|---:|---:|---:|\n",
+    );
+    type Row<'a> = (&'a str, Load, &'a dyn Fn(&Phase) -> f64, usize, bool);
+    let rows: [Row; 14] = [
+        ("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0, true),
+        ("create p50 ms", Load::CreateJson, &|p| p.p50_ms, 2, true),
+        ("create p99 ms", Load::CreateJson, &|p| p.p99_ms, 2, true),
+        (
+            "creates/s (raw body)",
+            Load::CreateRaw,
+            &|p| p.rate(),
+            0,
+            false,
+        ),
+        ("create+read cycles/s", Load::Cycle, &|p| p.rate(), 0, true),
+        ("cycle request p50 ms", Load::Cycle, &|p| p.p50_ms, 2, true),
+        ("cycle request p99 ms", Load::Cycle, &|p| p.p99_ms, 2, true),
+        (
+            "server CPU µs per create",
+            Load::CreateJson,
+            &|p| p.per_op(p.server_cpu_us),
+            0,
+            true,
+        ),
+        (
+            "server CPU µs per cycle",
+            Load::Cycle,
+            &|p| p.per_op(p.server_cpu_us),
+            0,
+            true,
+        ),
+        (
+            "Redis CPU µs per create",
+            Load::CreateJson,
+            &|p| p.per_op(p.redis_cpu_us),
+            1,
+            true,
+        ),
+        (
+            "Redis CPU µs per cycle",
+            Load::Cycle,
+            &|p| p.per_op(p.redis_cpu_us),
+            1,
+            true,
+        ),
+        (
+            "Redis bytes per stored secret",
+            Load::CreateJson,
+            &|p| p.per_op(p.redis_bytes),
+            0,
+            true,
+        ),
+        (
+            "Redis keys per stored secret",
+            Load::CreateJson,
+            &|p| p.per_op(p.redis_keys),
+            2,
+            true,
+        ),
+        (
+            "failed requests (all phases)",
+            Load::CreateJson,
+            &|p| p.failed as f64,
+            0,
+            true,
+        ),
+    ];
+    for (name, load, f, digits, both) in rows {
+        let ours = if name.starts_with("failed") {
+            failed(rounds, Subject::Ours)
+        } else {
+            series(rounds, Subject::Ours, load, f)
+        };
+        let theirs = if !both {
+            Vec::new()
+        } else if name.starts_with("failed") {
+            failed(rounds, Subject::Hakanai)
+        } else {
+            series(rounds, Subject::Hakanai, load, f)
+        };
+        let (mo, mt) = (mean(ours.iter().copied()), mean(theirs.iter().copied()));
+        let ratio = if theirs.is_empty() || mt == 0.0 {
+            "—".to_string()
+        } else {
+            format!("{:.2}×", mo / mt)
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {ratio} |",
+            join(&ours, digits),
+            if theirs.is_empty() {
+                "—".to_string()
+            } else {
+                join(&theirs, digits)
+            }
+        );
+    }
+    if let Some((floor_us, floor_rate)) = floor {
+        let ours = mean(
+            series(rounds, Subject::Ours, Load::CreateJson, &|p| {
+                p.per_op(p.redis_cpu_us)
+            })
+            .into_iter(),
+        );
+        let _ = write!(
+            s,
+            "\nFloor: a plain `SET key <1 KiB> PX {ttl}` from `redis-benchmark` ({CONNECTIONS} \
+             clients, no pipelining, {rate:.0} op/s) costs Redis {floor_us:.1} µs per command; \
+             our Redis CPU per create is {ratio:.2}× that.\n",
+            ttl = TTL_SECS * 1000,
+            rate = floor_rate,
+            ratio = ours / floor_us.max(f64::MIN_POSITIVE),
+        );
+    }
+    s
+}
+
+fn failed(rounds: &Rounds, subject: Subject) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter_map(|r| r.iter().find(|(s, _)| *s == subject))
+        .map(|(_, phases)| phases.iter().map(|(_, p)| p.failed as f64).sum())
+        .collect()
+}
+
+fn num(v: f64, digits: usize) -> String {
+    let s = format!("{v:.digits$}");
+    if digits > 0 || v.abs() < 10_000.0 {
+        return s;
+    }
+    // Thousands separators for large integers.
+    let mut out = String::new();
+    for (i, c) in s.chars().rev().enumerate() {
+        if i > 0 && i % 3 == 0 && c != '-' {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.chars().rev().collect()
+}
+
+fn join(v: &[f64], digits: usize) -> String {
+    v.iter()
+        .map(|x| num(*x, digits))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_wrk_line() {
+        let out = "Running 10s test\nwrk requests=120 duration_us=1000000 failed=2 reads=50 \
+                   p50_us=1500 p99_us=9000\n";
+        let r = WrkResult::parse(out).unwrap();
+        assert_eq!(
+            r,
+            WrkResult {
+                requests: 120,
+                duration_us: 1_000_000,
+                failed: 2,
+                reads: 50,
+                p50_us: 1500,
+                p99_us: 9000
+            }
+        );
+        assert!(WrkResult::parse("no line").is_err());
+    }
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn large_numbers_get_separators() {
+        assert_eq!(num(19_405.2, 0), "19,405");
+        assert_eq!(num(1427.0, 0), "1427");
+        assert_eq!(num(2.456, 2), "2.46");
+    }
 }

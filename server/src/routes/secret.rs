@@ -271,7 +271,7 @@ async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Uplo
 fn decoded_len(data: &str) -> Result<u64, AppError> {
     const PIECE: usize = 64 * 1024; // a multiple of 4: padding can only appear in the last piece
     let invalid = || AppError::BadRequest("data must be standard base64".into());
-    let mut buf = vec![0u8; PIECE / 4 * 3];
+    let mut buf = vec![0u8; data.len().min(PIECE) / 4 * 3 + 3];
     let mut total = 0u64;
     for piece in data.as_bytes().chunks(PIECE) {
         total += STANDARD

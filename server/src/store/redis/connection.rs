@@ -1,14 +1,21 @@
 //! One connection type for every deployment, so the store's commands and scripts never know
 //! which one they talk to.
 //!
-//! A single node and a Sentinel-managed master share a bb8 pool of multiplexed connections: a
-//! large secret on one connection does not hold up the others. With Sentinel every new
-//! connection asks the sentinels for the current master, and every checkout checks with `ROLE`
-//! that the node is still a master, so after a failover dead or demoted connections are replaced
-//! by connections to the new master without any other bookkeeping. A cluster gets one
-//! `ClusterConnection` (multiplexed, follows `MOVED` and failovers by itself), created on first
-//! use so that startup can report an unreachable cluster like any other unreachable Redis.
+//! A single node gets a few shared multiplexed connections, cloned for every operation, so that
+//! commands of concurrent requests travel together (one write and one read for a burst of them,
+//! in the server and in Redis) instead of one round trip each. A connection whose command fails
+//! in transport is marked broken and replaced by the next operation, so a Redis restart costs
+//! only the operations in flight at that moment, and nothing is asked of Redis on the way (a
+//! `PING` per checkout was a second round trip for every operation).
+//!
+//! A Sentinel-managed master gets a bb8 pool of multiplexed connections: every new connection
+//! asks the sentinels for the current master, and every checkout checks with `ROLE` that the
+//! node is still a master, so after a failover dead or demoted connections are replaced by
+//! connections to the new master without any other bookkeeping. A cluster gets one
+//! `ClusterConnection` (multiplexed, follows `MOVED` and failovers by itself). Connections are
+//! made on first use, so that startup can report an unreachable Redis like any other.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
@@ -27,27 +34,114 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::dsn::{self, Target};
 
-/// Where pooled connections come from.
-pub enum Source {
-    Node(Client),
-    Sentinel(Mutex<SentinelClient>),
-}
+/// How many connections a single node's operations share. More than one, so that one large
+/// secret in transfer does not hold up every other operation; few, so that concurrent commands
+/// share writes.
+const SHARED_CONNECTIONS: usize = 2;
 
+/// Makes the pooled connections to a Sentinel-managed master.
 pub struct Manager {
-    source: Source,
+    sentinel: Mutex<SentinelClient>,
     config: AsyncConnectionConfig,
     /// bb8 stops waiting for a connection after `op_timeout` but lets the attempt run on; a
     /// sentinel that never answers would then hold the look-up lock for good.
     op_timeout: Duration,
 }
 
+/// A connection that remembers whether a command on it failed in transport; pooled ones are
+/// dropped by bb8 when they come back, shared ones replaced by the next operation.
+pub struct Tracked {
+    conn: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+impl Tracked {
+    fn new(conn: MultiplexedConnection) -> Tracked {
+        Tracked {
+            conn,
+            broken: Arc::default(),
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    fn note<T>(&self, r: &RedisResult<T>) {
+        if let Err(e) = r {
+            // A reply error (WRONGTYPE, NOSCRIPT, …) leaves the connection usable; a dropped or
+            // timed-out connection is not trusted again.
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                self.broken.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Tracked {
+        Tracked {
+            conn: self.conn.clone(),
+            broken: self.broken.clone(),
+        }
+    }
+}
+
+/// The shared connections of a single node.
+pub struct Shared {
+    client: Client,
+    config: AsyncConnectionConfig,
+    op_timeout: Duration,
+    slots: [SharedSlot; SHARED_CONNECTIONS],
+    next: AtomicUsize,
+}
+
+#[derive(Default)]
+struct SharedSlot {
+    current: SyncMutex<Option<Tracked>>,
+    /// One connection attempt per slot at a time; the others wait for its outcome.
+    connecting: Mutex<()>,
+}
+
+impl SharedSlot {
+    fn live(&self) -> Option<Tracked> {
+        let current = self.current.lock().ok()?;
+        current.as_ref().filter(|c| !c.is_broken()).cloned()
+    }
+}
+
+impl Shared {
+    async fn get(&self) -> Result<Tracked, ConnError> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % SHARED_CONNECTIONS];
+        if let Some(c) = slot.live() {
+            return Ok(c);
+        }
+        let _connecting = slot.connecting.lock().await;
+        if let Some(c) = slot.live() {
+            return Ok(c);
+        }
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config);
+        let conn = match tokio::time::timeout(self.op_timeout, connect).await {
+            Ok(Ok(conn)) => Tracked::new(conn),
+            Ok(Err(e)) => return Err(ConnError::Redis(e)),
+            Err(_) => return Err(ConnError::TimedOut),
+        };
+        if let Ok(mut current) = slot.current.lock() {
+            *current = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+}
+
 impl ManageConnection for Manager {
-    type Connection = MultiplexedConnection;
+    type Connection = Tracked;
     type Error = RedisError;
 
-    async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
+    async fn connect(&self) -> Result<Tracked, RedisError> {
         match tokio::time::timeout(self.op_timeout, self.open()).await {
-            Ok(r) => r,
+            Ok(r) => r.map(Tracked::new),
             Err(_) => Err(RedisError::from((
                 ErrorKind::Io,
                 "connecting took longer than --redis-timeout",
@@ -55,49 +149,35 @@ impl ManageConnection for Manager {
         }
     }
 
-    async fn is_valid(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-        self.check(conn).await
+    async fn is_valid(&self, conn: &mut Tracked) -> Result<(), RedisError> {
+        self.check(&mut conn.conn).await
     }
 
-    fn has_broken(&self, _: &mut MultiplexedConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut Tracked) -> bool {
+        conn.is_broken()
     }
 }
 
 impl Manager {
     async fn open(&self) -> Result<MultiplexedConnection, RedisError> {
-        match &self.source {
-            Source::Node(client) => {
-                client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await
-            }
-            Source::Sentinel(sentinel) => {
-                // The lock serialises master look-ups; after a failover the first caller
-                // resolves the new master and the rest follow quickly.
-                let client = sentinel.lock().await.async_get_client().await?;
-                client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await
-            }
-        }
+        // The lock serialises master look-ups; after a failover the first caller resolves the
+        // new master and the rest follow quickly.
+        let client = self.sentinel.lock().await.async_get_client().await?;
+        client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
     }
 
     async fn check(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-        match &self.source {
-            Source::Node(_) => redis::cmd("PING").query_async::<()>(conn).await,
-            Source::Sentinel(_) => {
-                // A master demoted by a failover still answers PING but refuses writes.
-                let role: Vec<Value> = redis::cmd("ROLE").query_async(conn).await?;
-                match role.first() {
-                    Some(Value::BulkString(r)) if r == b"master" => Ok(()),
-                    Some(Value::SimpleString(r)) if r == "master" => Ok(()),
-                    _ => Err(RedisError::from((
-                        ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
-                        "no longer the master",
-                    ))),
-                }
-            }
+        // A master demoted by a failover still answers PING but refuses writes.
+        let role: Vec<Value> = redis::cmd("ROLE").query_async(conn).await?;
+        match role.first() {
+            Some(Value::BulkString(r)) if r == b"master" => Ok(()),
+            Some(Value::SimpleString(r)) if r == "master" => Ok(()),
+            _ => Err(RedisError::from((
+                ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+                "no longer the master",
+            ))),
         }
     }
 }
@@ -134,11 +214,10 @@ impl std::fmt::Debug for LastError {
 }
 
 pub enum Backend {
+    Node(Box<Shared>),
     Pool {
         pool: Pool<Manager>,
         last_error: LastError,
-        /// Sentinel: replicas exist and may be promoted, so consuming reads wait for one.
-        replicated: bool,
     },
     Cluster {
         client: Box<ClusterClient>,
@@ -148,6 +227,7 @@ pub enum Backend {
 
 /// A checked-out connection; commands and scripts run on it through [`ConnectionLike`].
 pub enum Conn<'a> {
+    Shared(Tracked),
     Pooled(PooledConnection<'a, Manager>),
     Cluster(ClusterConnection),
 }
@@ -173,7 +253,7 @@ impl Backend {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(op_timeout))
             .set_response_timeout(Some(op_timeout));
-        let (source, replicated) = match target {
+        let sentinel = match target {
             Target::Single(info) => {
                 let client = match (info.addr(), ca) {
                     (ConnectionAddr::TcpTls { .. }, Some(ca)) => {
@@ -182,9 +262,15 @@ impl Backend {
                     _ => Client::open(info.as_ref().clone()),
                 }
                 .map_err(|e| format!("--redis-dsn: {:?}", e.kind()))?;
-                (Source::Node(client), false)
+                return Ok(Backend::Node(Box::new(Shared {
+                    client,
+                    config,
+                    op_timeout,
+                    slots: Default::default(),
+                    next: AtomicUsize::new(0),
+                })));
             }
-            Target::Sentinel(s) => (Source::Sentinel(Mutex::new(sentinel_client(s)?)), true),
+            Target::Sentinel(s) => Mutex::new(sentinel_client(s)?),
             Target::Cluster(c) => {
                 let nodes: Vec<String> = c
                     .nodes
@@ -226,22 +312,17 @@ impl Backend {
             .retry_connection(false)
             .error_sink(Box::new(last_error.clone()))
             .build_unchecked(Manager {
-                source,
+                sentinel,
                 config,
                 op_timeout,
             });
-        Ok(Backend::Pool {
-            pool,
-            last_error,
-            replicated,
-        })
+        Ok(Backend::Pool { pool, last_error })
     }
 
     pub async fn get(&self) -> Result<Conn<'_>, ConnError> {
         match self {
-            Backend::Pool {
-                pool, last_error, ..
-            } => {
+            Backend::Node(shared) => shared.get().await.map(Conn::Shared),
+            Backend::Pool { pool, last_error } => {
                 let last = || last_error.0.lock().ok().and_then(|mut e| e.take());
                 // Registered before asking the pool, so a refusal of the connect this checkout
                 // starts counts.
@@ -272,8 +353,8 @@ impl Backend {
     /// Whether replicas may be promoted behind our back (Sentinel, Cluster).
     pub fn replicated(&self) -> bool {
         match self {
-            Backend::Pool { replicated, .. } => *replicated,
-            Backend::Cluster { .. } => true,
+            Backend::Node(_) => false,
+            Backend::Pool { .. } | Backend::Cluster { .. } => true,
         }
     }
 }
@@ -332,12 +413,21 @@ pub fn slot(key: &[u8]) -> u16 {
 }
 
 impl Conn<'_> {
-    pub fn set_response_timeout(&mut self, timeout: Duration) {
+    /// The single-node or Sentinel connection; `None` for a cluster.
+    fn tracked(&mut self) -> Option<&mut Tracked> {
         match self {
-            Conn::Pooled(c) => c.set_response_timeout(timeout),
-            // The cluster client was built with the longest reply bound; shorter ones are the
-            // store's own timer.
-            Conn::Cluster(_) => {}
+            Conn::Shared(c) => Some(c),
+            Conn::Pooled(c) => Some(&mut **c),
+            Conn::Cluster(_) => None,
+        }
+    }
+
+    pub fn set_response_timeout(&mut self, timeout: Duration) {
+        // A cluster client was built with the longest reply bound; shorter ones are the
+        // store's own timer.
+        if let Some(c) = self.tracked() {
+            // Per handle: the clones of a shared connection keep their own bound.
+            c.conn.set_response_timeout(timeout);
         }
     }
 
@@ -347,7 +437,6 @@ impl Conn<'_> {
         let mut wait = redis::cmd("WAIT");
         wait.arg(1).arg(timeout.as_millis() as u64);
         match self {
-            Conn::Pooled(c) => wait.query_async(&mut **c).await,
             Conn::Cluster(c) => {
                 let route = Route::new(slot(key.as_bytes()), SlotAddr::Master);
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
@@ -359,6 +448,12 @@ impl Conn<'_> {
                     ))),
                 }
             }
+            _ => {
+                let c = self.tracked().expect("not a cluster");
+                let r = wait.query_async(&mut c.conn).await;
+                c.note(&r);
+                r
+            }
         }
     }
 }
@@ -366,8 +461,15 @@ impl Conn<'_> {
 impl ConnectionLike for Conn<'_> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Pooled(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            _ => {
+                let c = self.tracked().expect("not a cluster");
+                Box::pin(async move {
+                    let r = c.conn.req_packed_command(cmd).await;
+                    c.note(&r);
+                    r
+                })
+            }
         }
     }
 
@@ -378,14 +480,22 @@ impl ConnectionLike for Conn<'_> {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Pooled(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            _ => {
+                let c = self.tracked().expect("not a cluster");
+                Box::pin(async move {
+                    let r = c.conn.req_packed_commands(pipeline, offset, count).await;
+                    c.note(&r);
+                    r
+                })
+            }
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Pooled(c) => c.get_db(),
+            Conn::Shared(c) => c.conn.get_db(),
+            Conn::Pooled(c) => c.conn.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }
