@@ -27,6 +27,7 @@ use opentelemetry_sdk::Resource;
 use tracing::{Metadata, Span, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -56,19 +57,20 @@ pub fn get_subscriber_with_otel<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // One level filter per layer rather than a global one: a span that no layer wants (a store
+    // call's, with export off) is then never built at all.
+    let level =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let spans = otel.and_then(|o| o.tracer.as_ref()).map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(SERVICE_NAME))
-            .with_filter(not_exporter_internals())
+            .with_filter(level().and(not_exporter_internals()))
     });
     let logs = otel.and_then(|o| o.logger.as_ref()).map(|p| {
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(p)
-            .with_filter(not_exporter_internals())
+            .with_filter(level().and(not_exporter_internals()))
     });
     Registry::default()
-        .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
@@ -77,7 +79,7 @@ where
                 // list would repeat it: each span's fields are re-parsed for every line.
                 .with_span_list(false)
                 .with_writer(sink)
-                .with_filter(request_span_only()),
+                .with_filter(level().and(request_span_only())),
         )
         .with(spans)
         .with(logs)

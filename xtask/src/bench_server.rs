@@ -434,12 +434,25 @@ impl Bench {
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .take(25)
-            .map(|l| format!("{}\n", l.trim_end()))
+            .map(|l| format!("{}\n", compact(l)))
             .collect();
         std::fs::write(self.work.join("profile.txt"), &report)
             .map_err(io_err("write", &self.work.join("profile.txt")))?;
         Ok(top)
     }
+}
+
+/// A `perf report` line without its column padding and empty trailing columns.
+fn compact(line: &str) -> String {
+    let mut words: Vec<&str> = line
+        .split("  ")
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    while words.last() == Some(&"-") {
+        words.pop();
+    }
+    words.join("  ")
 }
 
 struct Running {
@@ -895,6 +908,15 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn perf_lines_lose_their_padding() {
+        let line = "     5.78%  [kernel.kallsyms]  [k] _raw_spin_unlock_irqrestore        -      -";
+        assert_eq!(
+            compact(line),
+            "5.78%  [kernel.kallsyms]  [k] _raw_spin_unlock_irqrestore"
+        );
     }
 
     #[test]
