@@ -7,12 +7,6 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

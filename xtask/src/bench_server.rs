@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::{machine, replace_section, today_utc};
 use crate::setup::on_path;
-use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
+use crate::shell::{flags, free_port, root, target_dir, Cmd, Error, Result};
 
 const START: &str = "<!-- bench:server:start -->";
 const END: &str = "<!-- bench:server:end -->";
@@ -562,13 +562,6 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::new(format!("no free port: {e}")))
-}
-
 fn http_ok(port: u16, path: &str) -> bool {
     use std::io::{Read as _, Write as _};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -732,84 +725,68 @@ fn table(rounds: &Rounds, floor: Option<(f64, f64)>) -> String {
         "| measure | ours (each round) | Hakanai 3.0.7 (each round) | ours ÷ Hakanai |\n\
          |---|---:|---:|---:|\n",
     );
-    type Row<'a> = (&'a str, Load, &'a dyn Fn(&Phase) -> f64, usize, bool);
-    let rows: [Row; 14] = [
-        ("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0, true),
-        ("create p50 ms", Load::CreateJson, &|p| p.p50_ms, 2, true),
-        ("create p99 ms", Load::CreateJson, &|p| p.p99_ms, 2, true),
+    // Hakanai has no raw create, so its series for that row is empty and shown as "—".
+    let row = |name: &str, load: Load, f: &dyn Fn(&Phase) -> f64, digits: usize| {
+        let ours = series(rounds, Subject::Ours, load, f);
         (
-            "creates/s (raw body)",
-            Load::CreateRaw,
-            &|p| p.rate(),
-            0,
-            false,
-        ),
-        ("create+read cycles/s", Load::Cycle, &|p| p.rate(), 0, true),
-        ("cycle request p50 ms", Load::Cycle, &|p| p.p50_ms, 2, true),
-        ("cycle request p99 ms", Load::Cycle, &|p| p.p99_ms, 2, true),
-        (
+            name.to_string(),
+            digits,
+            ours,
+            series(rounds, Subject::Hakanai, load, f),
+        )
+    };
+    let rows = [
+        row("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0),
+        row("create p50 ms", Load::CreateJson, &|p| p.p50_ms, 2),
+        row("create p99 ms", Load::CreateJson, &|p| p.p99_ms, 2),
+        row("creates/s (raw body)", Load::CreateRaw, &|p| p.rate(), 0),
+        row("create+read cycles/s", Load::Cycle, &|p| p.rate(), 0),
+        row("cycle request p50 ms", Load::Cycle, &|p| p.p50_ms, 2),
+        row("cycle request p99 ms", Load::Cycle, &|p| p.p99_ms, 2),
+        row(
             "server CPU µs per create",
             Load::CreateJson,
             &|p| p.per_op(p.server_cpu_us),
             0,
-            true,
         ),
-        (
+        row(
             "server CPU µs per cycle",
             Load::Cycle,
             &|p| p.per_op(p.server_cpu_us),
             0,
-            true,
         ),
-        (
+        row(
             "Redis CPU µs per create",
             Load::CreateJson,
             &|p| p.per_op(p.redis_cpu_us),
             1,
-            true,
         ),
-        (
+        row(
             "Redis CPU µs per cycle",
             Load::Cycle,
             &|p| p.per_op(p.redis_cpu_us),
             1,
-            true,
         ),
-        (
+        row(
             "Redis bytes per stored secret",
             Load::CreateJson,
             &|p| p.per_op(p.redis_bytes),
             0,
-            true,
         ),
-        (
+        row(
             "Redis keys per stored secret",
             Load::CreateJson,
             &|p| p.per_op(p.redis_keys),
             2,
-            true,
         ),
         (
-            "failed requests (all phases)",
-            Load::CreateJson,
-            &|p| p.failed as f64,
+            "failed requests (all phases)".to_string(),
             0,
-            true,
+            failed(rounds, Subject::Ours),
+            failed(rounds, Subject::Hakanai),
         ),
     ];
-    for (name, load, f, digits, both) in rows {
-        let ours = if name.starts_with("failed") {
-            failed(rounds, Subject::Ours)
-        } else {
-            series(rounds, Subject::Ours, load, f)
-        };
-        let theirs = if !both {
-            Vec::new()
-        } else if name.starts_with("failed") {
-            failed(rounds, Subject::Hakanai)
-        } else {
-            series(rounds, Subject::Hakanai, load, f)
-        };
+    for (name, digits, ours, theirs) in rows {
         let (mo, mt) = (mean(ours.iter().copied()), mean(theirs.iter().copied()));
         let ratio = if theirs.is_empty() || mt == 0.0 {
             "—".to_string()

@@ -4,13 +4,13 @@
 //! the target directory, so nothing outside the checkout changes.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::shell::{flags, target_dir, Cmd, Error, Result};
+use crate::shell::{flags, free_port, target_dir, Cmd, Error, Result};
 
 /// Pinned: a new release may add checks or change the CLI, which must not break CI by itself.
 pub const VERSION: &str = "4.32.5";
@@ -179,13 +179,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::new(format!("no free port: {e}")))
 }
 
 /// Sends `request` until the reply starts with `expect` (10 s at most).

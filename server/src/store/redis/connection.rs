@@ -50,6 +50,7 @@ pub struct Manager {
 
 /// A connection that remembers whether a command on it failed in transport; pooled ones are
 /// dropped by bb8 when they come back, shared ones replaced by the next operation.
+#[derive(Clone)]
 pub struct Tracked {
     conn: MultiplexedConnection,
     broken: Arc<AtomicBool>,
@@ -74,15 +75,6 @@ impl Tracked {
             if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
                 self.broken.store(true, Ordering::Relaxed);
             }
-        }
-    }
-}
-
-impl Clone for Tracked {
-    fn clone(&self) -> Tracked {
-        Tracked {
-            conn: self.conn.clone(),
-            broken: self.broken.clone(),
         }
     }
 }
