@@ -5,7 +5,7 @@
 # `cargo build --release -p hakanai-server`); the final image holds only the server binary
 # and the built page, and runs as an unprivileged user.
 #
-#   docker build -t hakanai .
+#   docker build -t hakanai .        # here, without Docker: cargo xtask image
 #   docker run -p 8080:8080 -e HAKANAI_REDIS_DSN=redis://redis:6379/0 hakanai
 
 ARG RUST_VERSION=1.95
@@ -34,8 +34,13 @@ RUN npm ci --no-audit --no-fund
 ENV PATH="/src/node_modules/.bin:${PATH}"
 
 COPY . .
-RUN cargo xtask web \
-    && cargo build --release --locked -p hakanai-server
+# Cache mounts keep cargo's downloads and the target directory from one build to the next, so
+# a rebuild after a source change is incremental; the binary leaves the cache by `install`.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo xtask web \
+    && cargo build --release --locked -p hakanai-server \
+    && install -D target/release/hakanai-server /out/hakanai-server
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # curl serves the health check only; webhook TLS uses roots bundled in the binary.
@@ -44,7 +49,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hakanai
-COPY --from=build /src/target/release/hakanai-server /usr/local/bin/hakanai-server
+COPY --from=build /out/hakanai-server /usr/local/bin/hakanai-server
 COPY --from=build /src/web/dist /usr/share/hakanai/web
 
 # Inside a container the server must listen on all interfaces; the published port decides

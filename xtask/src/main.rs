@@ -5,7 +5,9 @@
 
 mod bench;
 mod bench_server;
+mod image;
 mod lint;
+mod procs;
 mod run;
 mod schemathesis;
 mod setup;
@@ -31,8 +33,8 @@ Tasks:
   test [--quick]    setup, then every check in order (fmt, clippy native + wasm32,
                     native tests, schemathesis API fuzzing,
                     wasm tests in Node and headless Chromium, release
-                    npm package, fuzz smoke, deployment lint, Playwright);
-                    --quick skips fuzzing
+                    npm package, fuzz smoke, deployment lint, image runtime
+                    stage, Playwright); --quick skips fuzzing and the image
   ci [--quick]      alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
   web               build the npm package, type-check and assemble the page in web/dist
@@ -40,8 +42,12 @@ Tasks:
                     rewrites the bench:web section of BENCHMARKS.md
   vectors           regenerate crypto-core/tests test vectors (HAKANAI_UPDATE_VECTORS=1)
   bench             native + browser throughput; rewrites a section of BENCHMARKS.md
-  bench-server      server req/s, cycles/s, p50/p99, Redis bytes per secret
-                    (oha on a real Redis); rewrites a section of BENCHMARKS.md
+  bench-server      ours and Hakanai 3.0.7 side by side (wrk on one real Redis):
+                    req/s, p50/p99, CPU per op, Redis bytes per secret; rewrites
+                    a section of BENCHMARKS.md
+  image [--prebuilt] build the Dockerfile with buildah (base images made from
+                    Debian packages under the FROM names), then smoke-test it;
+                    --prebuilt: the runtime stage on this checkout's binary
   schemathesis      setup, then fuzz a debug hakanai-server (embedded store and Redis)
                     against its OpenAPI document; the `schemathesis` step of `test`
   lint              hadolint on the Dockerfile, the Compose schema on both compose
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
         "bench-server" => bench_server::run(rest),
         "schemathesis" => schemathesis::task(rest),
         "lint" => lint::task(rest),
+        "image" => image::task(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -3,14 +3,11 @@
 //! Schemathesis is a Python tool; `setup` installs it at a pinned version into a venv under
 //! the target directory, so nothing outside the checkout changes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::shell::{flags, free_port, target_dir, Cmd, Error, Result};
+use crate::procs::Proc;
+use crate::shell::{flags, free_port, target_dir, Cmd, Result};
 
 /// Pinned: a new release may add checks or change the CLI, which must not break CI by itself.
 pub const VERSION: &str = "4.32.5";
@@ -63,10 +60,10 @@ pub fn run() -> Result<String> {
     Cmd::cargo()
         .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
         .run()?;
-    let redis = Proc::redis()?;
+    let redis = Proc::redis(&[])?;
     let mut runs = 0;
     for dsn in [None, Some(format!("redis://127.0.0.1:{}/0", redis.port))] {
-        let server = Proc::server(dsn.as_deref())?;
+        let server = server(dsn.as_deref())?;
         let schema = format!("http://127.0.0.1:{}/api/openapi.json", server.port);
         for (token, paths) in [
             (
@@ -92,106 +89,17 @@ pub fn run() -> Result<String> {
     ))
 }
 
-/// A child process (server or Redis) on a free port, killed on drop so a failed step
-/// leaves nothing running.
-struct Proc {
-    child: Child,
-    port: u16,
-    admin_token: String,
-    user_token: String,
-}
-
-impl Proc {
-    fn redis() -> Result<Proc> {
-        let port = free_port()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot start redis-server: {e}")))?;
-        let redis = Proc {
-            child,
-            port,
-            admin_token: String::new(),
-            user_token: String::new(),
-        };
-        wait_for(port, b"PING\r\n", b"+PONG")?;
-        Ok(redis)
+/// A debug server with an admin token, on the embedded store or on `redis_dsn`.
+fn server(redis_dsn: Option<&str>) -> Result<Proc> {
+    let port = free_port()?;
+    let mut cmd = Command::new(target_dir().join("debug").join("hakanai-server"));
+    cmd.env_clear().env("RUST_LOG", "error").args([
+        "--port",
+        &port.to_string(),
+        "--enable-admin-token",
+    ]);
+    if let Some(dsn) = redis_dsn {
+        cmd.args(["--redis-dsn", dsn]);
     }
-
-    /// Starts the server with an admin token and (because anonymous uploads stay off) a
-    /// default user token, both read from the lines it prints once at startup.
-    fn server(redis_dsn: Option<&str>) -> Result<Proc> {
-        let port = free_port()?;
-        let bin = target_dir().join("debug").join("hakanai-server");
-        let mut cmd = Command::new(&bin);
-        cmd.env_clear()
-            .env("RUST_LOG", "error")
-            .args(["--port", &port.to_string(), "--enable-admin-token"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(dsn) = redis_dsn {
-            cmd.args(["--redis-dsn", dsn]);
-        }
-        println!("$ {} --port {port} --enable-admin-token", bin.display());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot start {}: {e}", bin.display())))?;
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stderr after the tokens, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Proc {
-            child,
-            port,
-            admin_token: String::new(),
-            user_token: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while server.admin_token.is_empty() || server.user_token.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .map_err(|_| Error::new("hakanai-server printed no tokens"))?;
-            let token = line.rsplit(' ').next().unwrap_or("").to_owned();
-            if line.starts_with("Admin token") {
-                server.admin_token = token;
-            } else if line.starts_with("User token") {
-                server.user_token = token;
-            }
-        }
-        wait_for(
-            port,
-            b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            b"HTTP/1.1 200",
-        )?;
-        Ok(server)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sends `request` until the reply starts with `expect` (10 s at most).
-fn wait_for(port: u16, request: &[u8], expect: &[u8]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let mut buf = vec![0u8; expect.len()];
-            if s.write_all(request).is_ok() && s.read_exact(&mut buf).is_ok() && buf == expect {
-                return Ok(());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(Error::new(format!("nothing answered on port {port}")))
+    Proc::server(cmd, port, true)
 }

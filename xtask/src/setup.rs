@@ -174,6 +174,9 @@ fn probe() -> Result<Vec<Missing>> {
         ("python3", on_path("python3")),
         // systemd-analyze, for the unit file check in `deployment lint`.
         ("systemd", on_path("systemd-analyze")),
+        // `cargo xtask image`: base images from Debian's packages, builds without Docker.
+        ("mmdebstrap", on_path("mmdebstrap")),
+        ("buildah", on_path("buildah")),
         // Debian splits `python3 -m venv` (for schemathesis) into its own package.
         (
             "python3-venv",

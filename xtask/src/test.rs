@@ -12,7 +12,7 @@ use crate::setup::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
 use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 use crate::wasm;
 use crate::web;
-use crate::{lint, schemathesis};
+use crate::{image, lint, schemathesis};
 
 const FUZZ_DIR: &str = "crypto-core/fuzz";
 const FUZZ_SECONDS: u32 = 20;
@@ -150,6 +150,9 @@ fn steps() -> Vec<Step> {
                 .map(|()| String::new())
         }),
         Step::new("deployment lint", lint::run),
+        // The Dockerfile's runtime stage on the binary and page built above, smoke-tested with
+        // buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
+        Step::new("image (runtime stage)", || image::run(true)).slow(),
         // Type-checks the suite, which then starts its own hakanai-server (embedded store;
         // Redis) on free ports.
         Step::new("playwright", || {
