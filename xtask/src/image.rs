@@ -27,14 +27,16 @@ use crate::setup::on_path;
 use crate::shell::{flags, free_port, human_bytes, root, target_dir, Cmd, Error, Result};
 use crate::{lint, web};
 
-/// The image `cargo xtask image` builds (and the compose file's `image:` when built here).
-pub const IMAGE: &str = "localhost/hakanai:latest";
+/// The image `cargo xtask image` builds.
+const IMAGE: &str = "localhost/hakanai:latest";
+/// `--prebuilt`'s image: a tag of its own, so it never stands in for a full build.
+const PREBUILT_IMAGE: &str = "localhost/hakanai:prebuilt";
 /// `--prebuilt`: the build stage's outputs, copied from this checkout.
 const ARTIFACTS: &str = "localhost/hakanai-artifacts:latest";
 /// Label on a made base image: the recipe it was made with, so a changed recipe remakes it.
 const RECIPE_LABEL: &str = "org.hakanai.base-recipe";
 /// Bump when the way base images are made changes.
-const RECIPE_VERSION: u32 = 1;
+const RECIPE_VERSION: u32 = 2;
 /// What the official `*-slim` Debian images leave out (debuerreotype's slimification), as
 /// dpkg filters: they stay in the image, so later `apt-get install` steps are slim too.
 const SLIM_DPKG: &[&str] = &[
@@ -47,6 +49,18 @@ const SLIM_DPKG: &[&str] = &[
     "path-exclude=/usr/share/linda/*",
     "path-exclude=/usr/share/locale/*",
     "path-include=/usr/share/locale/locale.alias",
+];
+/// The apt settings the official Debian images carry (debuerreotype's `docker-clean`,
+/// `docker-gzip-indexes`, `docker-no-languages`, `docker-autoremove-suggests`): no package
+/// caches or downloaded archives left behind by `apt-get` in a layer.
+const DOCKER_APT: &[&str] = &[
+    "Dir::Cache::pkgcache \"\";",
+    "Dir::Cache::srcpkgcache \"\";",
+    "DPkg::Post-Invoke { \"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true\"; };",
+    "APT::Update::Post-Invoke { \"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true\"; };",
+    "Acquire::GzipIndexes \"true\";",
+    "Acquire::Languages \"none\";",
+    "APT::AutoRemove::SuggestsImportant \"false\";",
 ];
 /// What the official `rust:*-slim` image adds to Debian: a C toolchain for build scripts.
 const RUST_IMAGE_PACKAGES: &str = "ca-certificates,gcc,libc6-dev";
@@ -106,9 +120,10 @@ pub fn run(prebuilt: bool) -> Result<String> {
     Cmd::cargo()
         .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
         .run()?;
-    let smoke = smoke_test()?;
+    let image = if prebuilt { PREBUILT_IMAGE } else { IMAGE };
+    let smoke = smoke_test(image)?;
     Ok(format!(
-        "{IMAGE} ({}) built in {} s; {smoke}",
+        "{image} ({}) built in {} s; {smoke}",
         if prebuilt {
             "runtime stage on this checkout's debug binary"
         } else {
@@ -337,6 +352,9 @@ fn ensure_base(image: &str) -> Result<()> {
     for opt in SLIM_DPKG {
         mm = mm.arg(format!("--dpkgopt={opt}"));
     }
+    for opt in DOCKER_APT {
+        mm = mm.arg(format!("--aptopt={opt}"));
+    }
     let mut env = vec![format!("PATH={DEFAULT_PATH}")];
     if let Some(tc) = &toolchain {
         mm = mm
@@ -552,25 +570,27 @@ fn build_runtime_stage(dockerfile: &Dockerfile) -> Result<()> {
         ])
         .arg("-f")
         .arg(&file)
-        .args(["-t", IMAGE])
+        .args(["-t", PREBUILT_IMAGE])
         .arg(&dir)
         .run()
 }
 
-/// A working container of [`IMAGE`], removed on drop.
+/// A working container of `image`, removed on drop.
 struct Container {
+    image: &'static str,
     id: String,
     mount: PathBuf,
 }
 
 impl Container {
-    fn new() -> Result<Container> {
+    fn new(image: &'static str) -> Result<Container> {
         let id = Cmd::new("buildah")
-            .args(["from", "--pull-never", "--quiet", IMAGE])
+            .args(["from", "--pull-never", "--quiet", image])
             .read()?
             .trim()
             .to_owned();
         let mut ctr = Container {
+            image,
             id,
             mount: PathBuf::new(),
         };
@@ -605,13 +625,13 @@ impl Container {
     }
 
     /// A field of the image's configuration, list items separated by NUL.
-    fn config(field: &str) -> Result<Vec<String>> {
+    fn config(&self, field: &str) -> Result<Vec<String>> {
         let out = Cmd::new("buildah")
             .args(["inspect", "--type", "image", "--format"])
             .arg(format!(
                 "{{{{range .Docker.Config.{field}}}}}{{{{.}}}}{{{{\"\\x00\"}}}}{{{{end}}}}"
             ))
-            .arg(IMAGE)
+            .arg(self.image)
             .read()?;
         Ok(out
             .split('\0')
@@ -620,11 +640,11 @@ impl Container {
             .collect())
     }
 
-    fn config_value(field: &str) -> Result<String> {
+    fn config_value(&self, field: &str) -> Result<String> {
         Ok(Cmd::new("buildah")
             .args(["inspect", "--type", "image", "--format"])
             .arg(format!("{{{{.Docker.Config.{field}}}}}"))
-            .arg(IMAGE)
+            .arg(self.image)
             .read()?
             .trim()
             .to_owned())
@@ -650,12 +670,12 @@ struct Running {
 
 impl Running {
     fn start(ctr: &Container, env: &[(String, String)], port: u16, admin: bool) -> Result<Running> {
-        let entrypoint = Container::config("Entrypoint")?;
+        let entrypoint = ctr.config("Entrypoint")?;
         if entrypoint.is_empty() {
             return Err(Error::new("the image has no ENTRYPOINT"));
         }
         let proc = Proc::server(ctr.run(env, &entrypoint), port, admin)?;
-        let pid = server_pid(&ctr.mount)?;
+        let pid = server_pid(proc.child.id())?;
         Ok(Running {
             proc,
             pid,
@@ -700,8 +720,18 @@ impl Drop for Running {
     }
 }
 
-/// The `hakanai-server` process whose root directory is `mount`.
-fn server_pid(mount: &Path) -> Result<u32> {
+/// The `hakanai-server` process that `buildah run` (pid `runner`) started, inside its chroot.
+fn server_pid(runner: u32) -> Result<u32> {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after its `)`.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -713,16 +743,21 @@ fn server_pid(mount: &Path) -> Result<u32> {
                 continue;
             };
             let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            let root = std::fs::read_link(entry.path().join("root")).unwrap_or_default();
-            if comm.trim() == "hakanai-server" && root == mount {
-                return Ok(pid);
+            if comm.trim() != "hakanai-server" {
+                continue;
+            }
+            let mut up = parent(pid);
+            while let Some(p) = up.filter(|&p| p > 1) {
+                if p == runner {
+                    return Ok(pid);
+                }
+                up = parent(p);
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(Error::new(format!(
-        "no hakanai-server process rooted at {}",
-        mount.display()
+        "no hakanai-server process under buildah run (pid {runner})"
     )))
 }
 
@@ -812,8 +847,8 @@ fn redis_keys(redis: &Proc) -> Result<u64> {
         .map_err(|_| Error::new(format!("redis-cli DBSIZE printed {out:?}")))
 }
 
-fn smoke_test() -> Result<String> {
-    let ctr = Container::new()?;
+fn smoke_test(image: &'static str) -> Result<String> {
+    let ctr = Container::new(image)?;
     let mut notes = Vec::new();
 
     // The image's own settings, with only the Redis DSN and a free port given.
@@ -826,7 +861,7 @@ fn smoke_test() -> Result<String> {
         ),
         ("HAKANAI_PORT".to_owned(), port.to_string()),
     ];
-    let user = Container::config_value("User")?;
+    let user = ctr.config_value("User")?;
     let server = Running::start(&ctr, &env, port, false)?;
     let (uid, gid) = uid_gid(server.pid)?;
     if uid == 0 || format!("{uid}:{gid}") != user {
@@ -862,7 +897,7 @@ fn smoke_test() -> Result<String> {
     }
     notes.push("page, create, read once, 410 on Redis".into());
 
-    let health = Container::config("Healthcheck.Test")?;
+    let health = ctr.config("Healthcheck.Test")?;
     let probe: Vec<String> = match health.split_first() {
         Some((kind, argv)) if kind == "CMD" => argv.to_vec(),
         Some((kind, argv)) if kind == "CMD-SHELL" => {
@@ -881,11 +916,21 @@ fn smoke_test() -> Result<String> {
         )));
     }
 
+    // clap shows the values of set variables (the image's ENV) and wraps by the features the
+    // build unified, so: the local binary with the image's environment, whitespace aside.
     let (ok, help, _) = ctr.output(&[], &["hakanai-server".into(), "--help".into()])?;
-    let local_help = Cmd::new(target_dir().join("debug/hakanai-server"))
-        .arg("--help")
-        .read()?;
-    if !ok || help != local_help {
+    let mut local = Command::new(target_dir().join("debug/hakanai-server"));
+    local.env_clear().arg("--help");
+    for var in ctr.config("Env")? {
+        if let Some((k, v)) = var.split_once('=') {
+            local.env(k, v);
+        }
+    }
+    let local_help = local
+        .output()
+        .map_err(|e| Error::new(format!("hakanai-server --help: {e}")))?;
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !ok || words(&help) != words(&String::from_utf8_lossy(&local_help.stdout)) {
         return Err(Error::new(
             "hakanai-server --help in the image differs from this checkout's \
              (whose flags the server tests check against docs/DEPLOYMENT.md)",
@@ -1034,11 +1079,21 @@ fn contents(mount: &Path) -> Result<String> {
         "package.json",
         "node_modules",
         ".env",
+        // apt's leftovers: package caches and downloaded archives.
+        "pkgcache.bin",
+        "srcpkgcache.bin",
+    ];
+    // Toolchain programs, as files or links (`/usr/share/gcc` is a runtime library's data).
+    let toolchain = [
         "rustc",
         "cargo",
+        "rustup",
         "node",
         "npm",
         "gcc",
+        "cc",
+        "wasm-pack",
+        "wasm-bindgen",
     ];
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut stack = vec![mount.to_path_buf()];
@@ -1056,12 +1111,17 @@ fn contents(mount: &Path) -> Result<String> {
             if forbidden_names.contains(&name.as_str())
                 || name.ends_with(".rs")
                 || name.ends_with(".token")
+                || name.ends_with(".deb")
             {
                 return Err(Error::new(format!("the image holds /{inside}")));
             }
+            // Not followed: a link is reported as what it is.
             let meta = entry
                 .metadata()
                 .map_err(|e| Error::new(format!("/{inside}: {e}")))?;
+            if !meta.is_dir() && toolchain.contains(&name.as_str()) {
+                return Err(Error::new(format!("the image holds /{inside}")));
+            }
             if meta.is_dir() {
                 // Kernel file systems mounted for `buildah run` are not image content.
                 if !matches!(inside.as_str(), "proc" | "sys" | "dev") {

@@ -540,6 +540,11 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--limit",
     "--ttl",
     "--set",
+    // `cargo xtask image` and buildah.
+    "--prebuilt",
+    "--isolation",
+    "--layers",
+    "--format",
 ];
 
 /// CLI variables (`hakanai`, not `hakanai-server`) the guide mentions.
