@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::procs::Proc;
-use crate::setup::on_path;
-use crate::shell::{flags, free_port, human_bytes, root, target_dir, Cmd, Error, Result};
+use crate::setup::{find_on_path, on_path};
+use crate::shell::{flags, free_port, human_bytes, pids, root, target_dir, Cmd, Error, Result};
 use crate::{lint, web};
 
 /// The image `cargo xtask image` builds.
@@ -96,30 +96,17 @@ pub fn run(prebuilt: bool) -> Result<String> {
     for base in dockerfile.external_bases() {
         ensure_base(&base)?;
     }
-    let started = Instant::now();
-    if prebuilt {
-        Cmd::cargo()
-            .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
-            .run()?;
-        build_runtime_stage(&dockerfile)?;
-    } else {
-        Cmd::new("buildah")
-            .args([
-                "bud",
-                "--isolation",
-                "chroot",
-                "--layers",
-                "--format",
-                "docker",
-            ])
-            .args(["-f", "Dockerfile", "-t", IMAGE, "."])
-            .run()?;
-    }
-    let built_in = started.elapsed();
-    // The smoke test compares the image's `--help` with this checkout's binary.
+    // `--prebuilt` packs this checkout's debug binary; the smoke test compares `--help` with it.
     Cmd::cargo()
         .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
         .run()?;
+    let started = Instant::now();
+    if prebuilt {
+        build_runtime_stage(&dockerfile)?;
+    } else {
+        bud().args(["-f", "Dockerfile", "-t", IMAGE, "."]).run()?;
+    }
+    let built_in = started.elapsed();
     let image = if prebuilt { PREBUILT_IMAGE } else { IMAGE };
     let smoke = smoke_test(image)?;
     Ok(format!(
@@ -342,9 +329,7 @@ fn ensure_base(image: &str) -> Result<()> {
         return Ok(());
     }
     println!("base image {image}: making it ({label})");
-    let dir = target_dir().join("xtask").join("image");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
-    let tarball = dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+    let tarball = work_dir()?.join(format!("{}.tar", image.replace(['/', ':'], "_")));
     let release = match &recipe {
         BaseRecipe::Debian { release } | BaseRecipe::Rust { release, .. } => release,
     };
@@ -461,7 +446,8 @@ impl Toolchain {
                 "the wasm32 target is missing; run `cargo xtask setup`",
             ));
         }
-        let rustup = which("rustup")?;
+        let rustup =
+            find_on_path("rustup").ok_or_else(|| Error::new("rustup not found on PATH"))?;
         Ok(Toolchain {
             describe: vv.lines().next().unwrap_or("").to_owned(),
             host: field("host:")?,
@@ -492,16 +478,6 @@ impl Toolchain {
         sh.push("chmod -R a+w \"$1/usr/local/rustup\" \"$1/usr/local/cargo\"".to_owned());
         sh.join(" && ")
     }
-}
-
-fn which(program: &str) -> Result<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(program))
-                .find(|p| p.is_file())
-        })
-        .ok_or_else(|| Error::new(format!("{program} not found on PATH")))
 }
 
 fn sh_quote(path: &Path) -> String {
@@ -555,24 +531,34 @@ fn build_runtime_stage(dockerfile: &Dockerfile) -> Result<()> {
     })();
     let _ = Cmd::new("buildah").args(["rm", &ctr]).probe();
     made?;
-    let dir = target_dir().join("xtask").join("image");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    let dir = work_dir()?;
     let file = dir.join("Dockerfile.runtime");
     std::fs::write(&file, stage).map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
-    Cmd::new("buildah")
-        .args([
-            "bud",
-            "--isolation",
-            "chroot",
-            "--layers",
-            "--format",
-            "docker",
-        ])
+    bud()
         .arg("-f")
         .arg(&file)
         .args(["-t", PREBUILT_IMAGE])
         .arg(&dir)
         .run()
+}
+
+/// `buildah bud` as both builds run it: layer cache on, Docker format (OCI drops HEALTHCHECK).
+fn bud() -> Cmd {
+    Cmd::new("buildah").args([
+        "bud",
+        "--isolation",
+        "chroot",
+        "--layers",
+        "--format",
+        "docker",
+    ])
+}
+
+/// Scratch space for base image tarballs and the runtime-stage Dockerfile.
+fn work_dir() -> Result<PathBuf> {
+    let dir = target_dir().join("xtask").join("image");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    Ok(dir)
 }
 
 /// A working container of `image`, removed on drop.
@@ -625,14 +611,11 @@ impl Container {
     }
 
     /// A field of the image's configuration, list items separated by NUL.
+    /// A list field of the image's configuration (items NUL-separated by the template).
     fn config(&self, field: &str) -> Result<Vec<String>> {
-        let out = Cmd::new("buildah")
-            .args(["inspect", "--type", "image", "--format"])
-            .arg(format!(
-                "{{{{range .Docker.Config.{field}}}}}{{{{.}}}}{{{{\"\\x00\"}}}}{{{{end}}}}"
-            ))
-            .arg(self.image)
-            .read()?;
+        let out = self.inspect(&format!(
+            "{{{{range .Docker.Config.{field}}}}}{{{{.}}}}{{{{\"\\x00\"}}}}{{{{end}}}}"
+        ))?;
         Ok(out
             .split('\0')
             .filter(|s| !s.is_empty())
@@ -641,13 +624,16 @@ impl Container {
     }
 
     fn config_value(&self, field: &str) -> Result<String> {
-        Ok(Cmd::new("buildah")
-            .args(["inspect", "--type", "image", "--format"])
-            .arg(format!("{{{{.Docker.Config.{field}}}}}"))
-            .arg(self.image)
-            .read()?
+        Ok(self
+            .inspect(&format!("{{{{.Docker.Config.{field}}}}}"))?
             .trim()
             .to_owned())
+    }
+
+    fn inspect(&self, format: &str) -> Result<String> {
+        Cmd::new("buildah")
+            .args(["inspect", "--type", "image", "--format", format, self.image])
+            .read()
     }
 }
 
@@ -734,15 +720,8 @@ fn server_pid(runner: u32) -> Result<u32> {
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        for (pid, dir) in pids() {
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
             if comm.trim() != "hakanai-server" {
                 continue;
             }

@@ -2,10 +2,10 @@
 //! missing. Everything is probed first (quietly), then installed in order, loudly.
 //! With nothing missing it prints one line and takes well under a second.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::shell::{flags, root, Cmd, Error, Result};
+use crate::shell::{flags, pids, root, Cmd, Error, Result};
 use crate::{lint, schemathesis};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -259,8 +259,15 @@ fn lock_versions(lock: &str, name: &str) -> Vec<String> {
 }
 
 pub fn on_path(program: &str) -> bool {
+    find_on_path(program).is_some()
+}
+
+/// Where `program` is on `PATH`.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 fn cargo_install(krate: &str, extra: &[&str]) -> Result<()> {
@@ -279,18 +286,11 @@ fn cargo_install(krate: &str, extra: &[&str]) -> Result<()> {
 /// The pid of another process running `cargo install … <krate> …`, if any (Linux /proc).
 fn running_cargo_install(krate: &str) -> Option<u32> {
     let me = std::process::id();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (pid, dir) in pids() {
         if pid == me {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
             continue;
         };
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
