@@ -22,6 +22,10 @@ use sha2::{Digest, Sha256};
 use helpers::{spawn_with_redis, TestApp};
 use procs::{admin, free_port, info_field, wait_until, Proc, TempDir};
 
+/// Held by each failover test for its whole run: two failovers at once on two cores
+/// would measure each other's load, not the store's recovery.
+static ONE_FAILOVER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn config(dsn: &str) -> Config {
     let mut c = helpers::base_config();
     c.redis_dsn = Some(dsn.to_owned());
@@ -363,6 +367,7 @@ impl SentinelSetup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_under_load() {
+    let _alone = ONE_FAILOVER_AT_A_TIME.lock().await;
     let started = Instant::now();
     let mut setup = SentinelSetup::start();
     eprintln!("sentinel setup took {:?}", started.elapsed());
@@ -480,6 +485,7 @@ fn info_field_cluster(port: u16) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_api_and_failover_under_load() {
+    let _alone = ONE_FAILOVER_AT_A_TIME.lock().await;
     let started = Instant::now();
     let mut setup = ClusterSetup::start();
     eprintln!("cluster setup took {:?}", started.elapsed());

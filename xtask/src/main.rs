@@ -30,12 +30,14 @@ Tasks:
                     chromedriver, redis, npm devDependencies, schemathesis and
                     the deployment linters in venvs under the target dir);
                     --check only reports
-  test [--quick]    setup, then every check in order (fmt, clippy native + wasm32,
+  test [--fast]     setup, then every check in order (fmt, clippy native + wasm32,
                     native tests, schemathesis API fuzzing,
                     wasm tests in Node and headless Chromium, release
                     npm package, fuzz smoke, deployment lint, image runtime
-                    stage, Playwright); --quick skips fuzzing and the image
-  ci [--quick]      alias of `test`
+                    stage, Playwright); durations to target/xtask/test-durations.tsv;
+                    --fast: fmt, clippy, unit tests, vectors, HTTP suite on the
+                    embedded store only (the inner loop; CI runs the full tier)
+  ci [--fast]       alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
   web               build the npm package, type-check and assemble the page in web/dist
   bench-web         page weight, time to ready, 50 MiB create/reveal in Chromium;

@@ -269,10 +269,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_flags() {
-        let args = vec!["--quick".to_string()];
-        assert_eq!(flags("test", &args, &["--quick"]).unwrap(), ["--quick"]);
+        let args = vec!["--fast".to_string()];
+        assert_eq!(flags("test", &args, &["--fast"]).unwrap(), ["--fast"]);
         let err = flags("wasm", &args, &[]).unwrap_err().to_string();
-        assert!(err.contains("unknown option `--quick`"), "{err}");
+        assert!(err.contains("unknown option `--fast`"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! `cargo xtask test [--quick]` (alias `ci`): runs `setup`, then every check in order,
-//! stopping at the first failure, and ends with a table of steps and durations. If it
-//! passes locally, CI passes.
+//! `cargo xtask test [--fast]` (alias `ci`): runs `setup`, then every check in order,
+//! stopping at the first failure, and ends with a table of steps and durations, which it
+//! also writes to `target/xtask/test-durations.tsv`. If it passes locally, CI passes.
 //!
-//! To add a check (server tests, the Playwright suite), add a [`Step`] to [`steps`].
+//! `--fast` is the inner loop: format, clippy, unit tests, the crypto vectors and the HTTP
+//! suite on the embedded store — no Redis topologies or failovers, no wasm or release
+//! builds, no browser, no fuzzing. CI runs the full tier.
+//!
+//! To add a check, add a [`Step`] to [`steps`], with what it does in the fast tier.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -32,7 +36,7 @@ pub const CHROMIUM_ARGS: &[&str] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
-    let quick = flags("test", args, &["--quick"])?.contains(&"--quick");
+    let fast = flags("test", args, &["--fast"])?.contains(&"--fast");
     let steps = steps();
     let mut report: Vec<(&str, Status, Duration)> = Vec::new();
     let mut failure = None;
@@ -41,13 +45,17 @@ pub fn run(args: &[String]) -> Result<()> {
             report.push((step.name, Status::NotRun, Duration::ZERO));
             continue;
         }
-        if quick && step.slow {
-            report.push((step.name, Status::Skipped("--quick".into()), Duration::ZERO));
-            continue;
-        }
+        let action = match (&step.fast, fast) {
+            (Fast::Skip, true) => {
+                report.push((step.name, Status::Skipped("--fast".into()), Duration::ZERO));
+                continue;
+            }
+            (Fast::Instead(action), true) => action,
+            _ => &step.action,
+        };
         println!("\n==> {}", step.name);
         let start = Instant::now();
-        let result = (step.action)();
+        let result = action();
         let elapsed = start.elapsed();
         match result {
             Ok(note) => report.push((step.name, Status::Ok(note), elapsed)),
@@ -58,26 +66,43 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     print!("\n{}", summary(&report));
+    let tier = if fast { "--fast" } else { "full" };
+    let file = target_dir().join("xtask").join("test-durations.tsv");
+    std::fs::create_dir_all(target_dir().join("xtask"))
+        .and_then(|()| std::fs::write(&file, durations_tsv(tier, &report)))
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", file.display())))?;
+    println!("durations: {}", file.display());
     match failure {
         Some(err) => Err(err),
         None => Ok(()),
     }
 }
 
+type Action = Box<dyn Fn() -> Result<String>>;
+
 /// One check. `action` returns a note for the summary (may be empty).
 struct Step {
     name: &'static str,
-    /// Skipped by `--quick`.
-    slow: bool,
-    action: Box<dyn Fn() -> Result<String>>,
+    action: Action,
+    /// What `--fast` does with this step.
+    fast: Fast,
+}
+
+enum Fast {
+    /// The same as the full tier.
+    Same,
+    /// Something cheaper.
+    Instead(Action),
+    Skip,
 }
 
 impl Step {
+    /// A step that runs the same in both tiers.
     fn new(name: &'static str, action: impl Fn() -> Result<String> + 'static) -> Step {
         Step {
             name,
-            slow: false,
             action: Box::new(action),
+            fast: Fast::Same,
         }
     }
 
@@ -86,8 +111,15 @@ impl Step {
         Step::new(name, move || cmd().run().map(|()| String::new()))
     }
 
-    fn slow(mut self) -> Step {
-        self.slow = true;
+    /// Not in the fast tier.
+    fn full_only(mut self) -> Step {
+        self.fast = Fast::Skip;
+        self
+    }
+
+    /// Runs `action` instead in the fast tier.
+    fn fast(mut self, action: impl Fn() -> Result<String> + 'static) -> Step {
+        self.fast = Fast::Instead(Box::new(action));
         self
     }
 }
@@ -121,15 +153,17 @@ fn steps() -> Vec<Step> {
                     "warnings",
                 ])
         }),
-        Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])),
+        Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])).fast(fast_tests),
         // The server's own OpenAPI document against the running server (both stores).
-        Step::new("schemathesis", schemathesis::run),
+        Step::new("schemathesis", schemathesis::run).full_only(),
         Step::new("test web-wasm (node)", || {
             wasm_test(&["-p", "hakanai-wasm"], Runtime::Node)
-        }),
+        })
+        .full_only(),
         Step::new("test web-wasm (chromium)", || {
             wasm_test(&["-p", "hakanai-wasm"], Runtime::Chromium)
-        }),
+        })
+        .full_only(),
         // crypto-core's vectors run in wasm through web-wasm's tests (both backends), so
         // crypto-core itself (whose proptest dev-dependency does not build for wasm32) is
         // tested natively only.
@@ -138,8 +172,9 @@ fn steps() -> Vec<Step> {
             let size = wasm::size()?;
             println!("wasm: {}: {}", wasm::WASM_FILE, size.describe());
             Ok(format!("wasm {} B raw, {} B gzip", size.raw, size.gzip))
-        }),
-        Step::new("fuzz smoke", fuzz_smoke).slow(),
+        })
+        .full_only(),
+        Step::new("fuzz smoke", fuzz_smoke).full_only(),
         // The page from the npm package built above (no second wasm build), plus the
         // server the Playwright suite starts and the CLI its interop test runs.
         Step::new("build web", || {
@@ -148,11 +183,12 @@ fn steps() -> Vec<Step> {
                 .args(["build", "-p", "hakanai-server", "-p", "hakanai-cli"])
                 .run()
                 .map(|()| String::new())
-        }),
-        Step::new("deployment lint", lint::run),
+        })
+        .full_only(),
+        Step::new("deployment lint", lint::run).full_only(),
         // The Dockerfile's runtime stage on the binary and page built above, smoke-tested with
         // buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
-        Step::new("image (runtime stage)", || image::run(true)).slow(),
+        Step::new("image (runtime stage)", || image::run(true)).full_only(),
         // Type-checks the suite, which then starts its own hakanai-server (embedded store;
         // Redis) on free ports.
         Step::new("playwright", || {
@@ -161,9 +197,34 @@ fn steps() -> Vec<Step> {
                 .args(["playwright", "test", "-c", "playwright"])
                 .run()
                 .map(|()| String::new())
-        }),
-        // Next: server tests (Redis on a free port).
+        })
+        .full_only(),
     ]
+}
+
+/// The fast tier of `test native`: every crate's unit tests, crypto-core's vectors and
+/// round trips, and the server's HTTP suite on the embedded store. The CLI, fault, HA and
+/// telemetry suites (Redis topologies, failovers, collectors) run in the full tier only.
+fn fast_tests() -> Result<String> {
+    Cmd::cargo()
+        .args(["test", "--workspace", "--lib", "--bins"])
+        .run()?;
+    Cmd::cargo()
+        .args(["test", "-p", "hakanai-crypto-core", "--tests"])
+        .run()?;
+    // Test names are `<module>::memory::<case>` for the embedded store (see `both_stores!`).
+    Cmd::cargo()
+        .args([
+            "test",
+            "-p",
+            "hakanai-server",
+            "--test",
+            "api",
+            "--",
+            "::memory::",
+        ])
+        .run()?;
+    Ok("embedded store only".into())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -301,6 +362,29 @@ fn summary(report: &[(&str, Status, Duration)]) -> String {
     out
 }
 
+/// The report as tab-separated lines (step, result, seconds, note) for tools and for the
+/// reference runs quoted in the README.
+fn durations_tsv(tier: &str, report: &[(&str, Status, Duration)]) -> String {
+    let mut out = format!("# cargo xtask test, tier {tier}\nstep\tresult\tseconds\tnote\n");
+    let mut total = 0.0;
+    for (name, status, elapsed) in report {
+        total += elapsed.as_secs_f64();
+        let (result, note) = match status {
+            Status::Ok(note) => ("ok", note.as_str()),
+            Status::Failed => ("failed", ""),
+            Status::Skipped(why) => ("skipped", why.as_str()),
+            Status::NotRun => ("not run", ""),
+        };
+        let _ = writeln!(
+            out,
+            "{name}\t{result}\t{:.1}\t{note}",
+            elapsed.as_secs_f64()
+        );
+    }
+    let _ = writeln!(out, "total\t\t{total:.1}\t");
+    out
+}
+
 fn fmt_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 60.0 {
@@ -340,6 +424,34 @@ mod tests {
         assert!(
             lines[4].starts_with("total") && lines[4].contains("1m15s"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_file_has_a_row_per_step_and_a_total() {
+        let report = [
+            (
+                "fmt",
+                Status::Ok(String::new()),
+                Duration::from_millis(1500),
+            ),
+            (
+                "fuzz smoke",
+                Status::Skipped("--fast".into()),
+                Duration::ZERO,
+            ),
+        ];
+        let tsv = durations_tsv("--fast", &report);
+        let lines: Vec<&str> = tsv.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "# cargo xtask test, tier --fast",
+                "step\tresult\tseconds\tnote",
+                "fmt\tok\t1.5\t",
+                "fuzz smoke\tskipped\t0.0\t--fast",
+                "total\t\t1.5\t",
+            ]
         );
     }
 

@@ -54,6 +54,7 @@ async fn timed(op: Op, req: reqwest::RequestBuilder) -> (Sample, Option<reqwest:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_and_restarted_under_load() {
+    let _alone = crate::ONE_AT_A_TIME.lock().await;
     let mut redis = RedisServer::start();
     let redis_port = redis.port;
     let node = Arc::new(Replica::start(&redis.dsn(), "1s", &[]).await);

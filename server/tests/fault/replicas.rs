@@ -16,6 +16,7 @@ const READERS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_reads_across_replicas_succeed_exactly_once() {
+    let _alone = crate::ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     // Generous: 1000 simultaneous reads on a shared 2-core machine must not turn into 503s.
     let mut replicas = Vec::new();
