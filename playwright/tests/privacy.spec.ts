@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Request } from "@playwright/test";
+import { Request, Route } from "@playwright/test";
 import { test, expect, createSecret, reveal } from "../fixtures";
 
 /** base64url text form → the 32 raw key bytes. */
@@ -165,7 +165,8 @@ test("link previews: a plain GET of /s/{id} and a page load without Reveal leave
   });
   await bystander.goto(link);
   await expect(bystander.locator("html[data-ready=true]")).toHaveCount(1);
-  await bystander.waitForTimeout(500);
+  // "networkidle": no request for 500 ms after everything the page started on load settled.
+  await bystander.waitForLoadState("networkidle");
   expect(apiCalls).toEqual([]);
   await bystander.close();
 
@@ -178,23 +179,45 @@ test("link previews: a plain GET of /s/{id} and a page load without Reveal leave
 
 test("before the script is ready, Reveal and Create cannot submit the form natively (the key would be lost)", async ({ newContext }) => {
   const page = await (await newContext()).newPage();
-  // Holds the page scripts back, as a slow connection would.
-  await page.route(/\/(reveal|create)\.js$/, () => undefined);
+  // Holds the page scripts back, as a slow connection would, until the test lets them load.
+  const held: Route[] = [];
+  await page.route(/\/(reveal|create)\.js$/, (route) => {
+    held.push(route);
+  });
+  const navigations: string[] = [];
+  page.on("request", (r) => {
+    if (r.isNavigationRequest()) navigations.push(r.url());
+  });
+  // A native submission would replace the document in a task the click queues, before the
+  // script, released only afterwards, can run: so this document becoming ready, with no
+  // navigation seen, proves no submission happened (no fixed wait needed).
+  const releaseScriptAndWaitReady = async () => {
+    await expect.poll(() => held.length).toBeGreaterThan(0);
+    for (const route of held.splice(0)) await route.continue();
+    await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  };
+
   const fragment = "#" + "A".repeat(43);
   await page.goto("/s/AAAAAAAAAAAAAAAAAAAAAA" + fragment, { waitUntil: "commit" });
   const revealButton = page.locator("#reveal");
   await expect(revealButton).toBeDisabled();
+  const beforeReveal = navigations.length;
   await revealButton.click({ force: true });
-  await page.waitForTimeout(300);
+  await releaseScriptAndWaitReady();
+  expect(navigations.length).toBe(beforeReveal);
   expect(new URL(page.url()).hash).toBe(fragment);
 
   await page.goto("/", { waitUntil: "commit" });
   await expect(page.locator("#submit")).toBeDisabled();
-  await page.locator("#text").fill("typed before the page was ready");
+  const typed = "typed before the page was ready";
+  await page.locator("#text").fill(typed);
+  const beforeCreate = navigations.length;
   // Enter in a single-line field is the browser's implicit submission.
   await page.locator("#token").press("Enter");
   await page.locator("#submit").click({ force: true });
-  await page.waitForTimeout(300);
+  await releaseScriptAndWaitReady();
+  expect(navigations.length).toBe(beforeCreate);
   expect(new URL(page.url()).search).toBe("");
   expect(new URL(page.url()).pathname).toBe("/");
+  await expect(page.locator("#text")).toHaveValue(typed);
 });

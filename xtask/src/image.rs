@@ -78,7 +78,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 pub fn task(args: &[String]) -> Result<()> {
     let prebuilt = flags("image", args, &["--prebuilt"])?.contains(&"--prebuilt");
-    crate::setup::ensure(false)?;
+    crate::setup::ensure(crate::setup::Scope::All, false)?;
     println!("{}", run(prebuilt)?);
     Ok(())
 }

@@ -52,7 +52,7 @@ pub fn describe() -> String {
 /// `cargo xtask lint`: the test step on its own.
 pub fn task(args: &[String]) -> Result<()> {
     flags("lint", args, &[])?;
-    crate::setup::ensure(false)?;
+    crate::setup::ensure(crate::setup::Scope::All, false)?;
     Cmd::cargo()
         .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
         .run()?;

@@ -1,6 +1,7 @@
-//! `cargo xtask run [-- SERVER FLAGS]`: installs what is missing, builds the page and starts
-//! `hakanai-server` on the embedded store at http://127.0.0.1:8080, serving the page. Flags
-//! after `--` go to the server (e.g. `--allow-anonymous`).
+//! `cargo xtask run [-- SERVER FLAGS]`: installs what running needs (not the test tools),
+//! builds the page and starts `hakanai-server` on the embedded store at
+//! http://127.0.0.1:8080, serving the page. Flags after `--` go to the server (e.g.
+//! `--allow-anonymous`).
 
 use crate::shell::{root, Cmd, Result};
 
@@ -9,7 +10,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some((first, rest)) if first == "--" => rest.iter().collect(),
         _ => args.iter().collect(),
     };
-    crate::setup::run(&[])?;
+    crate::setup::ensure(crate::setup::Scope::Run, false)?;
     crate::web::build()?;
     Cmd::cargo()
         .args(["run", "--release", "-p", "hakanai-server", "--"])

@@ -49,7 +49,7 @@ pub fn install() -> Result<()> {
 /// `cargo xtask schemathesis`: the test step on its own.
 pub fn task(args: &[String]) -> Result<()> {
     flags("schemathesis", args, &[])?;
-    crate::setup::ensure(false)?;
+    crate::setup::ensure(crate::setup::Scope::All, false)?;
     println!("{}", run()?);
     Ok(())
 }

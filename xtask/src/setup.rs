@@ -1,6 +1,10 @@
 //! `cargo xtask setup [--check]`: installs the tools the other tasks need, only those
 //! missing. Everything is probed first (quietly), then installed in order, loudly.
 //! With nothing missing it prints one line and takes well under a second.
+//!
+//! `cargo xtask run` asks only for [`Scope::Run`] (the wasm toolchain and node): a newcomer
+//! should see the page without first waiting for the fuzz toolchain, Chromium, Redis,
+//! schemathesis and the linters, which only the tests use.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -14,13 +18,30 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub fn run(args: &[String]) -> Result<()> {
     let check_only = flags("setup", args, &["--check"])?.contains(&"--check");
-    ensure(check_only)
+    ensure(Scope::All, check_only)
 }
 
-/// Probes every tool; installs what is missing unless `check_only`, in which case a
-/// missing tool is an error listing all of them.
-pub fn ensure(check_only: bool) -> Result<()> {
-    let missing = probe()?;
+/// Which tasks the tools are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Building the page and running the server (`cargo xtask run`).
+    Run,
+    /// Everything: tests, fuzzing, linting, the image.
+    All,
+}
+
+/// Probes the tools `scope` needs; installs what is missing unless `check_only`, in which
+/// case a missing tool is an error listing all of them.
+pub fn ensure(scope: Scope, check_only: bool) -> Result<()> {
+    let missing = probe(scope)?;
+    if missing.is_empty() && scope == Scope::Run {
+        println!(
+            "setup: tools for running present ({WASM_TARGET} target, wasm-bindgen-cli {}, \
+             wasm-pack, node, node_modules); `cargo xtask test` installs the rest",
+            locked_wasm_bindgen_version()?
+        );
+        return Ok(());
+    }
     if missing.is_empty() {
         println!(
             "setup: all tools present ({WASM_TARGET} target, nightly + cargo-fuzz, \
@@ -46,7 +67,7 @@ pub fn ensure(check_only: bool) -> Result<()> {
         m.install()?;
     }
     // Installing can succeed and still leave the wrong binary first on PATH.
-    let still = probe()?;
+    let still = probe(scope)?;
     if !still.is_empty() {
         let list: Vec<String> = still.iter().map(Missing::describe).collect();
         return Err(Error::new(format!(
@@ -129,8 +150,9 @@ impl Missing {
     }
 }
 
-fn probe() -> Result<Vec<Missing>> {
+fn probe(scope: Scope) -> Result<Vec<Missing>> {
     let mut missing = Vec::new();
+    let all = scope == Scope::All;
 
     let targets = Cmd::new("rustup")
         .args(["target", "list", "--installed"])
@@ -139,12 +161,14 @@ fn probe() -> Result<Vec<Missing>> {
         missing.push(Missing::Wasm32Target);
     }
 
-    let toolchains = Cmd::new("rustup").args(["toolchain", "list"]).probe();
-    if !toolchains.is_some_and(|t| t.lines().any(|l| l.starts_with("nightly"))) {
-        missing.push(Missing::Nightly);
-    }
-    if Cmd::cargo().args(["fuzz", "--version"]).probe().is_none() {
-        missing.push(Missing::CargoFuzz);
+    if all {
+        let toolchains = Cmd::new("rustup").args(["toolchain", "list"]).probe();
+        if !toolchains.is_some_and(|t| t.lines().any(|l| l.starts_with("nightly"))) {
+            missing.push(Missing::Nightly);
+        }
+        if Cmd::cargo().args(["fuzz", "--version"]).probe().is_none() {
+            missing.push(Missing::CargoFuzz);
+        }
     }
 
     let want = locked_wasm_bindgen_version()?;
@@ -164,31 +188,9 @@ fn probe() -> Result<Vec<Missing>> {
         missing.push(Missing::WasmPack);
     }
 
-    let apt: Vec<&'static str> = [
-        ("chromium", Path::new(CHROMIUM).exists()),
-        ("chromium-driver", Path::new(CHROMEDRIVER).exists()),
-        ("redis-server", on_path("redis-server")),
-        ("redis-sentinel", on_path("redis-sentinel")),
-        ("nodejs", on_path("node")),
-        ("npm", on_path("npm")),
-        ("python3", on_path("python3")),
-        // systemd-analyze, for the unit file check in `deployment lint`.
-        ("systemd", on_path("systemd-analyze")),
-        // `cargo xtask image`: base images from Debian's packages, builds without Docker.
-        ("mmdebstrap", on_path("mmdebstrap")),
-        ("buildah", on_path("buildah")),
-        // Debian splits `python3 -m venv` (for schemathesis) into its own package.
-        (
-            "python3-venv",
-            Cmd::new("python3")
-                .args(["-c", "import ensurepip"])
-                .probe()
-                .is_some(),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(pkg, present)| (!present).then_some(pkg))
-    .collect();
+    let apt: Vec<&'static str> = apt_packages(scope)
+        .filter(|pkg| !apt_present(pkg))
+        .collect();
     if !apt.is_empty() {
         missing.push(Missing::Apt(apt));
     }
@@ -196,13 +198,53 @@ fn probe() -> Result<Vec<Missing>> {
     if let Some(reason) = npm_stale(&root()) {
         missing.push(Missing::Npm { reason });
     }
-    if !schemathesis::installed() {
+    if all && !schemathesis::installed() {
         missing.push(Missing::Schemathesis);
     }
-    if !lint::installed() {
+    if all && !lint::installed() {
         missing.push(Missing::LintTools);
     }
     Ok(missing)
+}
+
+/// Debian packages, each with the narrowest scope that needs it.
+const APT_PACKAGES: &[(&str, Scope)] = &[
+    ("nodejs", Scope::Run),
+    ("npm", Scope::Run),
+    ("chromium", Scope::All),
+    ("chromium-driver", Scope::All),
+    ("redis-server", Scope::All),
+    ("redis-sentinel", Scope::All),
+    ("python3", Scope::All),
+    // systemd-analyze, for the unit file check in `deployment lint`.
+    ("systemd", Scope::All),
+    // `cargo xtask image`: base images from Debian's packages, builds without Docker.
+    ("mmdebstrap", Scope::All),
+    ("buildah", Scope::All),
+    // Debian splits `python3 -m venv` (for schemathesis) into its own package.
+    ("python3-venv", Scope::All),
+];
+
+fn apt_packages(scope: Scope) -> impl Iterator<Item = &'static str> {
+    APT_PACKAGES
+        .iter()
+        .filter(move |(_, needed_by)| scope == Scope::All || *needed_by == Scope::Run)
+        .map(|(pkg, _)| *pkg)
+}
+
+fn apt_present(pkg: &str) -> bool {
+    match pkg {
+        "nodejs" => on_path("node"),
+        "chromium" => Path::new(CHROMIUM).exists(),
+        "chromium-driver" => Path::new(CHROMEDRIVER).exists(),
+        "systemd" => on_path("systemd-analyze"),
+        "python3-venv" => Cmd::new("python3")
+            .args(["-c", "import ensurepip"])
+            .probe()
+            .is_some(),
+        // The rest install a program of their own name.
+        program => on_path(program),
+    }
 }
 
 /// `wasm-bindgen 0.2.126` → `0.2.126` (the second word; tolerates trailing text).
@@ -378,6 +420,19 @@ version = "0.2.126"
 name = "xtask"
 version = "0.1.0"
 "#;
+
+    #[test]
+    fn running_needs_only_node_from_apt() {
+        assert_eq!(
+            apt_packages(Scope::Run).collect::<Vec<_>>(),
+            ["nodejs", "npm"]
+        );
+        let all: Vec<_> = apt_packages(Scope::All).collect();
+        assert_eq!(all.len(), APT_PACKAGES.len());
+        for pkg in ["chromium", "redis-server", "redis-sentinel", "buildah"] {
+            assert!(all.contains(&pkg), "{pkg}");
+        }
+    }
 
     #[test]
     fn finds_exact_package_in_lock() {

@@ -126,7 +126,9 @@ impl Step {
 
 fn steps() -> Vec<Step> {
     vec![
-        Step::new("setup", || setup::ensure(false).map(|()| String::new())),
+        Step::new("setup", || {
+            setup::ensure(setup::Scope::All, false).map(|()| String::new())
+        }),
         Step::cmd("fmt", || {
             Cmd::cargo().args(["fmt", "--all", "--", "--check"])
         }),
