@@ -112,6 +112,36 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every value [`Error::code`] returns, in declaration order: the JavaScript bindings
+    /// export them as a TypeScript type, so the page cannot name a code that does not exist.
+    pub const CODES: &'static [&'static str] = &[
+        "empty_link",
+        "missing_key",
+        "missing_id",
+        "invalid_id",
+        "key_length",
+        "key_charset",
+        "key_encoding",
+        "random_unavailable",
+        "empty_passphrase",
+        "argon2_params",
+        "not_an_envelope",
+        "unsupported_version",
+        "malformed_header",
+        "passphrase_required",
+        "passphrase_not_expected",
+        "header_authentication",
+        "segment_authentication",
+        "truncated",
+        "trailing_data",
+        "invalid_metadata",
+        "length_mismatch",
+        "too_large",
+        "stream_closed",
+        "backend",
+        "invalid_bundle",
+    ];
+
     /// A stable machine-readable code (used by the JavaScript bindings and the CLI).
     pub fn code(&self) -> &'static str {
         match self {
@@ -141,5 +171,95 @@ impl Error {
             Error::Backend(_) => "backend",
             Error::InvalidBundle(_) => "invalid_bundle",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// One of each variant. The match makes a new variant a compile error here until it is
+    /// added to this list (and so to the check against `CODES`).
+    fn one_of_each() -> Vec<Error> {
+        let all = vec![
+            Error::EmptyLink,
+            Error::MissingKey,
+            Error::MissingId,
+            Error::InvalidId,
+            Error::KeyLength {
+                expected: 43,
+                found: 1,
+            },
+            Error::KeyCharset {
+                position: 0,
+                character: '!',
+            },
+            Error::KeyEncoding,
+            Error::Random,
+            Error::EmptyPassphrase,
+            Error::Argon2Params {
+                m_cost_kib: 0,
+                t_cost: 0,
+                p_cost: 0,
+            },
+            Error::NotAnEnvelope,
+            Error::UnsupportedVersion(9),
+            Error::MalformedHeader("x"),
+            Error::PassphraseRequired,
+            Error::PassphraseNotExpected,
+            Error::HeaderAuthentication,
+            Error::SegmentAuthentication { index: 0 },
+            Error::Truncated,
+            Error::TrailingData,
+            Error::InvalidMetadata(String::new()),
+            Error::LengthMismatch {
+                expected: 0,
+                actual: 1,
+            },
+            Error::TooLarge,
+            Error::StreamClosed,
+            Error::Backend(String::new()),
+            Error::InvalidBundle(String::new()),
+        ];
+        for e in &all {
+            match e {
+                Error::EmptyLink
+                | Error::MissingKey
+                | Error::MissingId
+                | Error::InvalidId
+                | Error::KeyLength { .. }
+                | Error::KeyCharset { .. }
+                | Error::KeyEncoding
+                | Error::Random
+                | Error::EmptyPassphrase
+                | Error::Argon2Params { .. }
+                | Error::NotAnEnvelope
+                | Error::UnsupportedVersion(_)
+                | Error::MalformedHeader(_)
+                | Error::PassphraseRequired
+                | Error::PassphraseNotExpected
+                | Error::HeaderAuthentication
+                | Error::SegmentAuthentication { .. }
+                | Error::Truncated
+                | Error::TrailingData
+                | Error::InvalidMetadata(_)
+                | Error::LengthMismatch { .. }
+                | Error::TooLarge
+                | Error::StreamClosed
+                | Error::Backend(_)
+                | Error::InvalidBundle(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn codes_lists_every_code_once() {
+        let codes: Vec<&str> = one_of_each().iter().map(Error::code).collect();
+        assert_eq!(codes, Error::CODES);
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "a code is used twice");
     }
 }

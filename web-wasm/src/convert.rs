@@ -6,6 +6,13 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::{AnyBackend, Choice};
 
+/// A call on a streaming object while its previous call is still running.
+pub const BUSY: &str = "busy";
+/// An argument of the wrong type or out of range.
+pub const INVALID_ARGUMENT: &str = "invalid_argument";
+/// A text too long for a QR code.
+pub const QR_TOO_LONG: &str = "qr_too_long";
+
 /// A JS `Error` with a stable `code` property, e.g. `key_length` or `segment_authentication`.
 pub fn js_error(code: &str, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
@@ -37,7 +44,7 @@ fn get_string(object: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
     get(object, name)
         .map(|v| {
             v.as_string()
-                .ok_or_else(|| js_error("invalid_argument", &format!("`{name}` must be a string")))
+                .ok_or_else(|| js_error(INVALID_ARGUMENT, &format!("`{name}` must be a string")))
         })
         .transpose()
 }
@@ -46,7 +53,7 @@ fn get_u32(object: &JsValue, name: &str) -> Result<Option<u32>, JsValue> {
     get_number(object, name)?
         .map(|n| {
             u32::try_from(n as u64)
-                .map_err(|_| js_error("invalid_argument", &format!("`{name}` is out of range")))
+                .map_err(|_| js_error(INVALID_ARGUMENT, &format!("`{name}` is out of range")))
         })
         .transpose()
 }

@@ -21,7 +21,27 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use backend::AnyBackend;
-use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options};
+use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options, BUSY, QR_TOO_LONG};
+
+/// The `code` of every error this module throws, as a TypeScript type; a native test checks
+/// it against crypto-core's `Error::CODES` and the bindings' own codes.
+#[wasm_bindgen(typescript_custom_section)]
+const ERROR_CODE_TS: &'static str = ERROR_CODE_TYPE;
+// wasm-bindgen reads it from the compiled module, which the dead-code lint cannot see.
+#[allow(dead_code)]
+const ERROR_CODE_TYPE: &str = r#"
+/** The `code` property of every error this module throws. */
+export type ErrorCode =
+  | "empty_link" | "missing_key" | "missing_id" | "invalid_id"
+  | "key_length" | "key_charset" | "key_encoding"
+  | "random_unavailable" | "empty_passphrase" | "argon2_params"
+  | "not_an_envelope" | "unsupported_version" | "malformed_header"
+  | "passphrase_required" | "passphrase_not_expected"
+  | "header_authentication" | "segment_authentication"
+  | "truncated" | "trailing_data" | "invalid_metadata" | "length_mismatch"
+  | "too_large" | "stream_closed" | "backend" | "invalid_bundle"
+  | "busy" | "invalid_argument" | "qr_too_long";
+"#;
 
 /// A fresh 256-bit key in its link form (43 base64url characters).
 #[wasm_bindgen(js_name = generateKey)]
@@ -78,7 +98,7 @@ pub fn web_crypto_available() -> bool {
 #[wasm_bindgen(js_name = qrSvg)]
 pub fn qr_svg(text: &str) -> Result<String, JsValue> {
     let code = qrcode::QrCode::new(text.as_bytes())
-        .map_err(|e| js_error("qr_too_long", &format!("cannot encode as QR code: {e}")))?;
+        .map_err(|e| js_error(QR_TOO_LONG, &format!("cannot encode as QR code: {e}")))?;
     Ok(code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -219,7 +239,7 @@ where
         let inner = slot
             .borrow_mut()
             .take()
-            .ok_or_else(|| js_error("busy", "the previous call has not finished yet"))?;
+            .ok_or_else(|| js_error(BUSY, "the previous call has not finished yet"))?;
         let (inner, result) = op(inner).await;
         *slot.borrow_mut() = Some(inner);
         result
@@ -312,10 +332,10 @@ impl Decryptor {
         let slot = self
             .0
             .try_borrow()
-            .map_err(|_| js_error("busy", "the previous call has not finished yet"))?;
+            .map_err(|_| js_error(BUSY, "the previous call has not finished yet"))?;
         let inner = slot
             .as_ref()
-            .ok_or_else(|| js_error("busy", "the previous call has not finished yet"))?;
+            .ok_or_else(|| js_error(BUSY, "the previous call has not finished yet"))?;
         Ok(inner
             .metadata()
             .map(metadata_to_js)
@@ -436,5 +456,22 @@ impl BundleReader {
     /// Throws `invalid_bundle` unless the bundle ended with its end marker.
     pub fn finish(&self) -> Result<(), JsValue> {
         self.0.finish().map_err(core_error)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #[test]
+    fn error_code_type_lists_exactly_the_codes_thrown() {
+        let listed: Vec<&str> = super::ERROR_CODE_TYPE
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let mut thrown: Vec<&str> = crypto_core::Error::CODES.to_vec();
+        // The bindings' own codes.
+        use super::convert::{BUSY, INVALID_ARGUMENT, QR_TOO_LONG};
+        thrown.extend([BUSY, INVALID_ARGUMENT, QR_TOO_LONG]);
+        assert_eq!(listed, thrown);
     }
 }

@@ -1,6 +1,6 @@
 // Shared page chrome: language, theme, translations, the wasm module, /config.json, footer.
 
-import init, { webCryptoAvailable } from "hakanai-wasm";
+import init, { type ErrorCode, webCryptoAvailable } from "hakanai-wasm";
 import { Key, Lang, LANGS, preferredLang, setLang, t } from "./i18n";
 
 export interface PublicConfig {
@@ -165,6 +165,7 @@ export async function copyText(text: string, button: HTMLButtonElement, label: K
   setTimeout(() => (button.textContent = t(label)), 1500);
 }
 
-export function errorCode(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined;
+/** The `code` of an error the wasm module threw (`ErrorCode` is generated from crypto-core). */
+export function errorCode(e: unknown): ErrorCode | undefined {
+  return typeof e === "object" && e !== null && "code" in e ? ((e as { code: unknown }).code as ErrorCode) : undefined;
 }

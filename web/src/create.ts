@@ -3,6 +3,7 @@
 
 import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
 import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, say, show, translatePage } from "./common";
+import { ApiError, Created, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 
@@ -15,10 +16,6 @@ let config: PublicConfig;
 let files: File[] = [];
 let busy = false;
 
-interface Created {
-  id: string;
-  creatorToken: string;
-}
 let created: Created | undefined;
 let statusKey: Key = "status.unknown";
 let statusTimer: number | undefined;
@@ -191,64 +188,13 @@ async function* fileSlices(file: File): AsyncGenerator<Uint8Array> {
   }
 }
 
-interface HttpResult {
-  status: number;
-  body: string;
-  headers: (name: string) => string | null;
-}
-
-/** A refused request, with what the server said. */
-class HttpFailure extends Error {
-  constructor(readonly result: HttpResult) {
-    super(`HTTP ${result.status}`);
-  }
-}
-
-/** XMLHttpRequest rather than fetch: only it reports upload progress. */
-function send(
-  method: string,
-  url: string,
-  body: Blob | string | null,
-  headers: Record<string, string>,
-  onProgress?: (loaded: number) => void,
-): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-    if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
-    xhr.addEventListener("load", () =>
-      resolve({ status: xhr.status, body: xhr.responseText, headers: (n) => xhr.getResponseHeader(n) }),
-    );
-    xhr.addEventListener("error", () => reject(new Error("network")));
-    xhr.send(body);
-  });
-}
-
-function json<T>(res: HttpResult): T {
-  if (res.status !== 200) throw new HttpFailure(res);
-  return JSON.parse(res.body) as T;
-}
-
-interface Uploaded {
-  id: string;
-  creator_token: string;
-}
-
 /** One request: fine for envelopes up to one chunk. */
-async function uploadWhole(keys: SecretKeys, c: Content, auth: Record<string, string>): Promise<Uploaded> {
+async function uploadWhole(keys: SecretKeys, c: Content, auth: Record<string, string>): Promise<Created> {
   const body = await encryptWhole(keys, c);
-  const headers: Record<string, string> = {
-    ...auth,
-    "Content-Type": "application/octet-stream",
-    "X-Secret-TTL": ttlSelect.value,
-  };
-  if (keys.serverHash) headers["X-Secret-Passphrase-Hash"] = keys.serverHash;
   setProgress("create.busy.upload", 0);
-  const res = await send("POST", "/api/v1/secret", body, headers, (loaded) =>
+  return createSecret(body, ttlSelect.value, keys.serverHash, auth, (loaded) =>
     setProgress("create.busy.upload", body.size ? loaded / body.size : 1),
   );
-  return json<Uploaded>(res);
 }
 
 /**
@@ -260,44 +206,13 @@ async function uploadInChunks(
   c: Content,
   total: number,
   auth: Record<string, string>,
-): Promise<Uploaded> {
-  const start = {
-    expires_in: Number(ttlSelect.value),
-    size: total,
-    restrictions: keys.serverHash ? { passphrase_hash: keys.serverHash } : undefined,
-  };
-  const opened = json<Uploaded & { max_chunk: number }>(
-    await send("POST", "/api/v1/upload", JSON.stringify(start), { ...auth, "Content-Type": "application/json" }),
-  );
-  const chunkSize = Math.min(CHUNK, opened.max_chunk);
-  const url = `/api/v1/upload/${encodeURIComponent(opened.id)}`;
+): Promise<Created> {
+  const upload = await openUpload(total, Number(ttlSelect.value), keys.serverHash, auth);
+  const chunkSize = Math.min(CHUNK, upload.max_chunk);
   let queued = 0;
   let acknowledged = 0;
   const putChunk = async (chunk: Blob, offset: number): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      let res: HttpResult;
-      try {
-        res = await send(
-          "PATCH",
-          url,
-          chunk,
-          {
-            "Content-Type": "application/octet-stream",
-            "X-Creator-Token": opened.creator_token,
-            "Upload-Offset": String(offset),
-          },
-          (loaded) => setProgress("create.busy.send", (acknowledged + loaded) / total),
-        );
-      } catch (e) {
-        if (attempt >= 3) throw e;
-        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
-        continue;
-      }
-      // A retry of a chunk whose answer was lost: the server already has it.
-      if (res.status === 409 && Number(res.headers("Upload-Offset")) === offset + chunk.size) break;
-      json<{ offset: number }>(res);
-      break;
-    }
+    await appendChunk(upload, chunk, offset, (loaded) => setProgress("create.busy.send", (acknowledged + loaded) / total));
     acknowledged = offset + chunk.size;
     setProgress("create.busy.send", acknowledged / total);
   };
@@ -338,9 +253,7 @@ async function uploadInChunks(
   } finally {
     enc.free();
   }
-  return json<Uploaded>(
-    await send("POST", `${url}/finish`, null, { "X-Creator-Token": opened.creator_token }),
-  );
+  return finishUpload(upload);
 }
 
 async function onSubmit(ev: SubmitEvent): Promise<void> {
@@ -363,20 +276,18 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
       await nextFrame();
     }
     keys = new SecretKeys(generateKey(), pass || undefined, {});
-    const auth: Record<string, string> = {};
-    if (token.value.trim()) auth["Authorization"] = `Bearer ${token.value.trim()}`;
-    const { id, creator_token } =
-      total <= CHUNK ? await uploadWhole(keys, c, auth) : await uploadInChunks(keys, c, total, auth);
-    showResult(id, creator_token, keys.key);
+    const auth = authHeaders(token.value);
+    const stored = total <= CHUNK ? await uploadWhole(keys, c, auth) : await uploadInChunks(keys, c, total, auth);
+    showResult(stored, keys.key);
   } catch (e) {
-    if (e instanceof HttpFailure) {
-      const status = e.result.status;
-      if (status === 401 || status === 403) fail(() => t("create.err.token"));
-      else if (status === 413) tooLarge();
-      else fail(() => t("create.err.server", { details: serverDetails(e.result) }));
+    if (e instanceof ApiError) {
+      if (e.status === 401 || e.status === 403) fail(() => t("create.err.token"));
+      else if (e.status === 413) tooLarge();
+      else fail(() => t("create.err.server", { details: e.details }));
+    } else if (e instanceof NetworkError) {
+      fail(() => t("create.err.network"));
     } else {
-      const network = e instanceof Error && e.message === "network";
-      fail(() => (network ? t("create.err.network") : String(e)));
+      fail(() => String(e));
     }
   } finally {
     keys?.free();
@@ -384,22 +295,14 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   }
 }
 
-function serverDetails(res: HttpResult): string {
-  try {
-    return (JSON.parse(res.body) as { details?: string }).details ?? String(res.status);
-  } catch {
-    return String(res.status);
-  }
-}
-
-function showResult(id: string, creatorToken: string, key: string): void {
+function showResult(stored: Created, key: string): void {
   const sep = separate.checked;
-  const link = buildLink(location.origin, id, sep ? undefined : key);
+  const link = buildLink(location.origin, stored.id, sep ? undefined : key);
   $<HTMLInputElement>("link").value = link;
   $<HTMLInputElement>("key").value = sep ? key : "";
   show($("key-row"), sep);
   $<HTMLImageElement>("qr").src = `data:image/svg+xml;base64,${btoa(qrSvg(link))}`;
-  created = { id, creatorToken };
+  created = stored;
   statusKey = "status.pending";
   renderStatus();
   $<HTMLButtonElement>("delete").disabled = false;
@@ -423,14 +326,8 @@ function renderStatus(): void {
 async function refreshStatus(): Promise<void> {
   if (!created) return;
   try {
-    const res = await fetch(`/api/v1/secret/${encodeURIComponent(created.id)}/status`, {
-      headers: { "X-Creator-Token": created.creatorToken },
-      cache: "no-store",
-    });
-    if (!res.ok) throw new Error(String(res.status));
-    const { status } = (await res.json()) as { status: string };
-    const known = ["pending", "read", "revoked", "destroyed", "expired"];
-    statusKey = (known.includes(status) ? `status.${status}` : "status.unknown") as Key;
+    const status: SecretStatus | undefined = await secretStatus(created);
+    statusKey = status ? `status.${status}` : "status.unknown";
   } catch {
     statusKey = "status.error";
   }
@@ -443,18 +340,16 @@ async function refreshStatus(): Promise<void> {
 
 async function deleteNow(): Promise<void> {
   if (!created) return;
-  const res = await fetch(`/api/v1/secret/${encodeURIComponent(created.id)}`, {
-    method: "DELETE",
-    headers: { "X-Creator-Token": created.creatorToken },
-  });
-  if (res.status === 204) {
-    statusKey = "status.revoked";
-    renderStatus();
-    $<HTMLButtonElement>("delete").disabled = true;
-    window.clearInterval(statusTimer);
-  } else {
-    await refreshStatus();
+  try {
+    await revokeSecret(created);
+  } catch {
+    // Already read, expired or unreachable: the status says which.
+    return refreshStatus();
   }
+  statusKey = "status.revoked";
+  renderStatus();
+  $<HTMLButtonElement>("delete").disabled = true;
+  window.clearInterval(statusTimer);
 }
 
 function another(): void {

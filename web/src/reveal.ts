@@ -1,8 +1,9 @@
 // The reveal page (/s/{id}#key). Nothing is fetched until the person presses Reveal; the
 // key is read from the fragment and used only inside the wasm module.
 
-import { Decryptor, SecretKeys, parseKey, parseLink, sanitizeFileName } from "hakanai-wasm";
+import { Decryptor, type ErrorCode, SecretKeys, parseKey, parseLink, sanitizeFileName } from "hakanai-wasm";
 import { $, OPTIONS, boot, copyText, errorCode, nextFrame, onLangChange, ready, say, show } from "./common";
+import { ApiError, NetworkError, readSecret } from "./api";
 import { BundleEvent, bundleReader } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 
@@ -66,9 +67,13 @@ function inline(kind: string, message: () => string): void {
   show(inlineError, true);
 }
 
-function linkMessage(code: string | undefined): string {
-  const known = ["missing_key", "key_length", "key_charset", "key_encoding", "missing_id", "invalid_id", "empty_link"];
-  const detail = t((known.includes(code ?? "") ? `link.${code}` : "link.other") as Key);
+/** The codes that have a message of their own about the link. */
+const LINK_CODES = ["missing_key", "key_length", "key_charset", "key_encoding", "missing_id", "invalid_id", "empty_link"] as const;
+type LinkCode = (typeof LINK_CODES)[number];
+
+function linkMessage(code: ErrorCode | undefined): string {
+  const known = (LINK_CODES as readonly string[]).includes(code ?? "");
+  const detail = t(known ? `link.${code as LinkCode}` : "link.other");
   return t("reveal.err.link", { detail });
 }
 
@@ -109,21 +114,14 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
   try {
     if (pass) await nextFrame();
     keys = new SecretKeys(k, pass || undefined, {});
-    const headers: Record<string, string> = {};
-    if (keys.verifier) headers["X-Secret-Passphrase"] = keys.verifier;
     let res: Response;
     try {
-      res = await fetch(`/api/v1/secret/${encodeURIComponent(id)}`, {
-        headers,
-        cache: "no-store",
-        credentials: "omit",
-        referrerPolicy: "no-referrer",
-      });
-    } catch {
-      inline("network", () => t("reveal.err.network"));
-      return;
+      res = await readSecret(id, keys.verifier || undefined);
+    } catch (e) {
+      if (e instanceof NetworkError) return inline("network", () => t("reveal.err.network"));
+      if (e instanceof ApiError) return onRefusal(e, pass !== "");
+      throw e;
     }
-    if (res.status !== 200) return await onHttpError(res, pass !== "");
     await openSecret(res, keys);
   } catch (e) {
     const code = errorCode(e);
@@ -143,16 +141,10 @@ function keyFromLink(text: string): string | undefined {
   }
 }
 
-async function onHttpError(res: Response, sentPassphrase: boolean): Promise<void> {
-  let body: { error?: string; details?: string } = {};
-  try {
-    body = await res.json();
-  } catch {
-    // Not JSON (e.g. a proxy page); the status decides.
-  }
-  switch (res.status) {
+function onRefusal(e: ApiError, sentPassphrase: boolean): void {
+  switch (e.status) {
     case 401: {
-      const left = Number(res.headers.get("X-Passphrase-Attempts-Remaining") ?? "NaN");
+      const left = e.attemptsRemaining();
       if (!sentPassphrase) {
         needsPassphrase = true;
         show(passRow, true);
@@ -161,7 +153,7 @@ async function onHttpError(res: Response, sentPassphrase: boolean): Promise<void
         return;
       }
       if (left === 0) return fatal("destroyed", () => t("reveal.err.passphraseDestroyed"));
-      inline("passphrase", () => t("reveal.err.passphrase", { n: Number.isNaN(left) ? "?" : left }));
+      inline("passphrase", () => t("reveal.err.passphrase", { n: left ?? "?" }));
       passInput.select();
       passInput.focus();
       return;
@@ -179,9 +171,9 @@ async function onHttpError(res: Response, sentPassphrase: boolean): Promise<void
     case 503:
     case 504:
       // Temporarily unavailable: the secret may still be there; let the person retry.
-      return inline("server", () => t("reveal.err.server", { details: body.details ?? String(res.status) }));
+      return inline("server", () => t("reveal.err.server", { details: e.details }));
     default:
-      return fatal("server", () => t("reveal.err.server", { details: body.details ?? String(res.status) }));
+      return fatal("server", () => t("reveal.err.server", { details: e.details }));
   }
 }
 

@@ -79,11 +79,14 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub fn task(args: &[String]) -> Result<()> {
     let prebuilt = flags("image", args, &["--prebuilt"])?.contains(&"--prebuilt");
     crate::setup::ensure(crate::setup::Scope::All, false)?;
+    crate::shell::build_debug_binaries()?;
     println!("{}", run(prebuilt)?);
     Ok(())
 }
 
 /// Builds (all of it, or with `prebuilt` the runtime stage) and smoke-tests; returns a summary.
+/// Needs the debug `hakanai-server` (see `shell::build_debug_binaries`): `--prebuilt` packs it,
+/// and the smoke test compares the image's `--help` with it.
 pub fn run(prebuilt: bool) -> Result<String> {
     for tool in ["buildah", "mmdebstrap"] {
         if !on_path(tool) {
@@ -96,10 +99,6 @@ pub fn run(prebuilt: bool) -> Result<String> {
     for base in dockerfile.external_bases() {
         ensure_base(&base)?;
     }
-    // `--prebuilt` packs this checkout's debug binary; the smoke test compares `--help` with it.
-    Cmd::cargo()
-        .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
-        .run()?;
     let started = Instant::now();
     if prebuilt {
         build_runtime_stage(&dockerfile)?;

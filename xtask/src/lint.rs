@@ -53,14 +53,12 @@ pub fn describe() -> String {
 pub fn task(args: &[String]) -> Result<()> {
     flags("lint", args, &[])?;
     crate::setup::ensure(crate::setup::Scope::All, false)?;
-    Cmd::cargo()
-        .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
-        .run()?;
+    crate::shell::build_debug_binaries()?;
     println!("{}", run()?);
     Ok(())
 }
 
-/// Needs the debug `hakanai-server` (built by the `build web` step).
+/// Needs the debug `hakanai-server` (see `shell::build_debug_binaries`).
 pub fn run() -> Result<String> {
     let root = root();
     Cmd::new(exe("hadolint"))

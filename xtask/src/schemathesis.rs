@@ -50,16 +50,15 @@ pub fn install() -> Result<()> {
 pub fn task(args: &[String]) -> Result<()> {
     flags("schemathesis", args, &[])?;
     crate::setup::ensure(crate::setup::Scope::All, false)?;
+    crate::shell::build_debug_binaries()?;
     println!("{}", run()?);
     Ok(())
 }
 
 /// Runs schemathesis against a debug server on the embedded store, then on Redis: secret and
-/// health operations with a user token, admin operations with the admin token.
+/// health operations with a user token, admin operations with the admin token. Needs the debug
+/// `hakanai-server` (see `shell::build_debug_binaries`).
 pub fn run() -> Result<String> {
-    Cmd::cargo()
-        .args(["build", "-p", "hakanai-server", "--bin", "hakanai-server"])
-        .run()?;
     let redis = Proc::redis(&[])?;
     let mut runs = 0;
     for dsn in [None, Some(format!("redis://127.0.0.1:{}/0", redis.port))] {

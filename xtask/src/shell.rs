@@ -33,6 +33,16 @@ pub fn root() -> PathBuf {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.
+/// Builds the debug `hakanai-server` and `hakanai` that the schemathesis, lint and image tasks
+/// run, when one of them runs on its own. Inside `cargo xtask test` those steps use the
+/// binaries `test native` already built: a second `cargo build` there would resolve features
+/// without the dev-dependencies and recompile some twenty crates.
+pub fn build_debug_binaries() -> Result<()> {
+    Cmd::cargo()
+        .args(["build", "-p", "hakanai-server", "-p", "hakanai-cli"])
+        .run()
+}
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -177,16 +177,10 @@ fn steps() -> Vec<Step> {
         })
         .full_only(),
         Step::new("fuzz smoke", fuzz_smoke).full_only(),
-        // The page from the npm package built above (no second wasm build), plus the
-        // server the Playwright suite starts and the CLI its interop test runs.
-        Step::new("build web", || {
-            web::build_page()?;
-            Cmd::cargo()
-                .args(["build", "-p", "hakanai-server", "-p", "hakanai-cli"])
-                .run()
-                .map(|()| String::new())
-        })
-        .full_only(),
+        // The page from the npm package built above (no second wasm build). The server the
+        // later steps start and the CLI the Playwright interop test runs are the debug
+        // binaries `test native` built (see `shell::build_debug_binaries`).
+        Step::new("build web", || web::build_page().map(|()| String::new())).full_only(),
         Step::new("deployment lint", lint::run).full_only(),
         // The Dockerfile's runtime stage on the binary and page built above, smoke-tested with
         // buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
