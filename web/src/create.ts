@@ -14,11 +14,13 @@ const CHUNK = 4 * 1024 * 1024;
 
 let config: PublicConfig;
 let files: File[] = [];
-let busy = false;
 
-let created: Created | undefined;
-let statusKey: Key = "status.unknown";
-let statusTimer: number | undefined;
+/** Where the page is: filling in the form, sending a secret, or showing the one it made. */
+type PageState =
+  | { step: "form" }
+  | { step: "sending" }
+  | { step: "result"; secret: Created; status: Key; poll: number | undefined };
+let state: PageState = { step: "form" };
 
 const form = $<HTMLFormElement>("create-form");
 const textArea = $<HTMLTextAreaElement>("text");
@@ -115,8 +117,7 @@ function fail(message: () => string): void {
   error.focus();
 }
 
-function setBusy(on: boolean, message = ""): void {
-  busy = on;
+function renderSending(on: boolean, message = ""): void {
   submit.disabled = on;
   form.setAttribute("aria-busy", String(on));
   statusLine.textContent = message;
@@ -258,7 +259,7 @@ async function uploadInChunks(
 
 async function onSubmit(ev: SubmitEvent): Promise<void> {
   ev.preventDefault();
-  if (busy) return;
+  if (state.step !== "form") return;
   show(error, false);
   const empty = kind() === "text" ? textArea.value.length === 0 : files.length === 0;
   if (empty) return fail(() => t("create.err.empty"));
@@ -268,7 +269,8 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   const total = envelopeLength(c.metadata, c.size, pass !== "", OPTIONS);
   const tooLarge = () => fail(() => t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
   if (total > limit()) return tooLarge();
-  setBusy(true);
+  state = { step: "sending" };
+  renderSending(true);
   let keys: SecretKeys | undefined;
   try {
     if (pass) {
@@ -291,7 +293,8 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
     }
   } finally {
     keys?.free();
-    setBusy(false);
+    if (state.step === "sending") state = { step: "form" };
+    renderSending(false);
   }
 }
 
@@ -302,8 +305,7 @@ function showResult(stored: Created, key: string): void {
   $<HTMLInputElement>("key").value = sep ? key : "";
   show($("key-row"), sep);
   $<HTMLImageElement>("qr").src = `data:image/svg+xml;base64,${btoa(qrSvg(link))}`;
-  created = stored;
-  statusKey = "status.pending";
+  state = { step: "result", secret: stored, status: "status.pending", poll: undefined };
   renderStatus();
   $<HTMLButtonElement>("delete").disabled = false;
   // Forget the content: the secret lives only on the server now.
@@ -314,47 +316,56 @@ function showResult(stored: Created, key: string): void {
   show($("create"), false);
   show($("result"), true);
   $("result-heading").focus();
-  statusTimer = window.setInterval(() => void refreshStatus(), 15000);
+  state.poll = window.setInterval(() => void refreshStatus(), 15000);
 }
 
 function renderStatus(): void {
+  if (state.step !== "result") return;
   const el = $("status");
-  el.textContent = t(statusKey);
-  el.dataset.status = statusKey.replace("status.", "");
+  el.textContent = t(state.status);
+  el.dataset.status = state.status.replace("status.", "");
+}
+
+/** Shows `status` for the secret `shown`, unless the page has moved on since it was asked. */
+function settle(shown: PageState, status: Key): void {
+  if (state !== shown || state.step !== "result") return;
+  state.status = status;
+  renderStatus();
+  // Nothing more can happen to a secret that was read, revoked, destroyed or expired.
+  if (status !== "status.pending" && status !== "status.error") {
+    $<HTMLButtonElement>("delete").disabled = true;
+    window.clearInterval(state.poll);
+  }
 }
 
 async function refreshStatus(): Promise<void> {
-  if (!created) return;
+  const shown = state;
+  if (shown.step !== "result") return;
+  let status: Key;
   try {
-    const status: SecretStatus | undefined = await secretStatus(created);
-    statusKey = status ? `status.${status}` : "status.unknown";
+    const known: SecretStatus | undefined = await secretStatus(shown.secret);
+    status = known ? `status.${known}` : "status.unknown";
   } catch {
-    statusKey = "status.error";
+    status = "status.error";
   }
-  renderStatus();
-  if (statusKey !== "status.pending" && statusKey !== "status.error") {
-    $<HTMLButtonElement>("delete").disabled = true;
-    window.clearInterval(statusTimer);
-  }
+  settle(shown, status);
 }
 
 async function deleteNow(): Promise<void> {
-  if (!created) return;
+  const shown = state;
+  if (shown.step !== "result") return;
   try {
-    await revokeSecret(created);
+    await revokeSecret(shown.secret);
   } catch {
     // Already read, expired or unreachable: the status says which.
     return refreshStatus();
   }
-  statusKey = "status.revoked";
-  renderStatus();
-  $<HTMLButtonElement>("delete").disabled = true;
-  window.clearInterval(statusTimer);
+  settle(shown, "status.revoked");
 }
 
 function another(): void {
-  window.clearInterval(statusTimer);
-  created = undefined;
+  if (state.step === "result") window.clearInterval(state.poll);
+  state = { step: "form" };
   show($("result"), false);
   show($("create"), true);
   $("create-heading").focus();
@@ -403,7 +414,7 @@ async function main(): Promise<void> {
     renderLimit();
     renderTtl();
     renderFiles();
-    if (created) renderStatus();
+    renderStatus();
   });
   renderLimit();
   renderTtl();

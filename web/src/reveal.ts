@@ -34,11 +34,17 @@ class BlobSink {
   }
 }
 
-let id = "";
-let key: string | undefined;
-let busy = false;
-/** Whether the server asked for a passphrase. */
-let needsPassphrase = false;
+/** Everything the page knows: the link's parts and where the reading stands. */
+const page: {
+  /** The secret id from the path. */
+  id: string;
+  /** The key from the fragment; undefined until typed in when the link came without one. */
+  key: string | undefined;
+  /** Whether the server asked for a passphrase. */
+  needsPassphrase: boolean;
+  /** A read is running. */
+  busy: boolean;
+} = { id: "", key: undefined, needsPassphrase: false, busy: false };
 
 const form = $<HTMLFormElement>("reveal-form");
 const keyRow = $("key-row");
@@ -78,7 +84,7 @@ function linkMessage(code: ErrorCode | undefined): string {
 }
 
 function setBusy(on: boolean, message = ""): void {
-  busy = on;
+  page.busy = on;
   button.disabled = on;
   form.setAttribute("aria-busy", String(on));
   busyLine.textContent = message;
@@ -88,9 +94,9 @@ function setBusy(on: boolean, message = ""): void {
 
 async function onReveal(ev: SubmitEvent): Promise<void> {
   ev.preventDefault();
-  if (busy) return;
+  if (page.busy) return;
   show(inlineError, false);
-  let k = key;
+  let k = page.key;
   if (!k) {
     try {
       k = parseKey(keyInput.value);
@@ -104,8 +110,8 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
       }
     }
   }
-  const pass = needsPassphrase ? passInput.value : "";
-  if (needsPassphrase && !pass) {
+  const pass = page.needsPassphrase ? passInput.value : "";
+  if (page.needsPassphrase && !pass) {
     passInput.focus();
     return;
   }
@@ -116,7 +122,7 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
     keys = new SecretKeys(k, pass || undefined, {});
     let res: Response;
     try {
-      res = await readSecret(id, keys.verifier || undefined);
+      res = await readSecret(page.id, keys.verifier || undefined);
     } catch (e) {
       if (e instanceof NetworkError) return inline("network", () => t("reveal.err.network"));
       if (e instanceof ApiError) return onRefusal(e, pass !== "");
@@ -146,7 +152,7 @@ function onRefusal(e: ApiError, sentPassphrase: boolean): void {
     case 401: {
       const left = e.attemptsRemaining();
       if (!sentPassphrase) {
-        needsPassphrase = true;
+        page.needsPassphrase = true;
         show(passRow, true);
         passInput.required = true;
         passInput.focus();
@@ -267,11 +273,11 @@ function start(): void {
     fatal("link", () => linkMessage(errorCode(e)));
     return;
   }
-  id = parsed.id ?? "";
-  if (!id) return fatal("link", () => linkMessage("missing_id"));
-  key = parsed.key;
-  show(keyRow, key === undefined);
-  keyInput.required = key === undefined;
+  page.id = parsed.id ?? "";
+  if (!page.id) return fatal("link", () => linkMessage("missing_id"));
+  page.key = parsed.key;
+  show(keyRow, page.key === undefined);
+  keyInput.required = page.key === undefined;
   form.addEventListener("submit", (e) => void onReveal(e));
   const copy = $<HTMLButtonElement>("copy-text");
   copy.addEventListener("click", () => void copyText($<HTMLTextAreaElement>("secret-text").value, copy, "reveal.copy"));
