@@ -10,8 +10,7 @@ use crypto_core::{sanitize_file_name, Kind, Metadata};
 use tempfile::NamedTempFile;
 
 use crate::error::CliError;
-use crate::get::{persist, temp_file, Persisted};
-use crate::send::{file_name, open_file};
+use crate::files::{file_name, open_file, persist, temp_file, Persisted};
 
 /// The metadata and a reader over the ustar stream of `paths`, file by file (bounded memory).
 pub fn source(paths: &[PathBuf]) -> Result<(Metadata, Box<dyn Read + Send>), CliError> {

@@ -1,13 +1,10 @@
 //! `hakanai get`: download, decrypt while downloading, keep the output only if it is complete.
 
-use std::fs::File;
-use std::io::{IsTerminal, Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crypto_core::{
-    format, parse_link, run_ready, Argon2Params, Decryptor, KeySchedule, Kind, Metadata, Pure,
-    SecretKey,
-};
+use crypto_core::io::{crypto_error, DecryptingReader};
+use crypto_core::{parse_link, Argon2Params, KeySchedule, Kind, Metadata, SecretKey};
 use indicatif::ProgressBar;
 use reqwest::header::CONTENT_LENGTH;
 use tempfile::NamedTempFile;
@@ -16,12 +13,11 @@ use crate::bundle_io::Extractor;
 use crate::cli::{Cli, GetArgs};
 use crate::client::Api;
 use crate::error::CliError;
+use crate::files::{persist, temp_file, Persisted, Spool};
 use crate::{interrupt, passphrase, progress};
 
 /// Envelope bytes read per step.
 const CHUNK: usize = 256 * 1024;
-/// Output for stdout is held in memory up to this size, then in an unlinked temporary file.
-const SPOOL_IN_MEMORY: usize = 8 * 1024 * 1024;
 
 pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
     let parsed = parse_link(&args.url)?;
@@ -100,68 +96,39 @@ fn decrypt_to_output(
 }
 
 fn decrypt_with_progress(
-    mut response: impl Read,
+    response: impl Read,
     bar: &ProgressBar,
     keys: KeySchedule,
     args: &GetArgs,
     dir: &Path,
 ) -> Result<(), CliError> {
-    // A passphrase given for a secret without one: the key alone opens it. Keep the bytes
-    // that may hold the header until it has been read, to start over without the passphrase.
-    let mut fallback = keys.argon2_params().map(|_| keys.key().clone());
-    let mut prefix = Vec::new();
-    let mut decryptor = Decryptor::new(Pure, keys);
-    let mut sink: Option<Sink> = None;
+    // A passphrase given for a secret without one: the key alone opens it.
+    let mut reader =
+        DecryptingReader::new(bar.wrap_read(response), keys, CHUNK).allow_unneeded_passphrase();
+    let metadata = reader.metadata().map_err(download_error)?.clone();
+    if reader.passphrase_ignored() {
+        eprintln!("note: this secret has no passphrase; the key alone opens it");
+    }
+    let mut sink = Sink::open(&metadata, args, dir)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = match response.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => sink.write(&buf[..n])?,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::Download(e)),
-        };
-        bar.inc(n as u64);
-        let plain = match run_ready(decryptor.push(&buf[..n])) {
-            Err(crypto_core::Error::PassphraseNotExpected) if fallback.is_some() => {
-                eprintln!("note: this secret has no passphrase; the key alone opens it");
-                let key = fallback
-                    .take()
-                    .ok_or(crypto_core::Error::PassphraseNotExpected)?;
-                decryptor = Decryptor::new(Pure, KeySchedule::new(key));
-                prefix.extend_from_slice(&buf[..n]);
-                run_ready(decryptor.push(&std::mem::take(&mut prefix)))?
-            }
-            result => result?,
-        };
-        if fallback.is_some() {
-            if prefix.len() < format::MAX_HEADER_LEN {
-                prefix.extend_from_slice(&buf[..n]);
-            } else {
-                // The header has been read: the passphrase was right to give.
-                fallback = None;
-                prefix = Vec::new();
-            }
-        }
-        if sink.is_none() {
-            if let Some(metadata) = decryptor.metadata() {
-                sink = Some(Sink::open(metadata, args, dir)?);
-            }
-        }
-        if let Some(sink) = sink.as_mut() {
-            sink.write(&plain)?;
+            Err(e) => return Err(download_error(e)),
         }
     }
-    let last = run_ready(decryptor.finish())?;
-    let mut sink = match sink {
-        Some(sink) => sink,
-        None => {
-            let metadata = decryptor.metadata().ok_or(crypto_core::Error::Truncated)?;
-            Sink::open(metadata, args, dir)?
-        }
-    };
-    sink.write(&last)?;
     // Only now is the secret known to be complete and authentic.
     sink.commit(args.force)
+}
+
+/// A failure of the decrypting reader: a crypto error, or the download's own.
+fn download_error(e: std::io::Error) -> CliError {
+    match crypto_error(&e) {
+        Some(crypto) => CliError::Crypto(crypto.clone()),
+        None => CliError::Download(e),
+    }
 }
 
 /// Where decrypted content goes until it is known to be complete.
@@ -215,122 +182,5 @@ impl Sink {
             }
             Sink::Bundle(extractor) => extractor.commit(force),
         }
-    }
-}
-
-/// Creates a private temporary file in `dir`, deleted unless persisted.
-pub(crate) fn temp_file(dir: &Path) -> Result<NamedTempFile, CliError> {
-    let temp = tempfile::Builder::new()
-        .prefix(".hakanai-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| CliError::io(format!("cannot create a file in {}", dir.display()), e))?;
-    interrupt::register(temp.path());
-    Ok(temp)
-}
-
-/// The results of saving files, so that one conflict does not lose the others.
-#[derive(Default)]
-pub(crate) struct Persisted {
-    conflict: Option<(PathBuf, PathBuf)>,
-}
-
-impl Persisted {
-    pub(crate) fn finish(self) -> Result<(), CliError> {
-        match self.conflict {
-            Some((path, kept)) => Err(CliError::Exists { path, kept }),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Moves `temp` to `dir/name`; an existing file is replaced only with `force`, otherwise the
-/// content is kept under the first free `name.N` and the conflict recorded.
-pub(crate) fn persist(
-    temp: NamedTempFile,
-    dir: &Path,
-    name: &str,
-    force: bool,
-    outcome: &mut Persisted,
-) -> Result<(), CliError> {
-    let target = dir.join(name);
-    let saving =
-        |e: std::io::Error, p: &Path| CliError::io(format!("cannot save {}", p.display()), e);
-    if force {
-        temp.persist(&target)
-            .map_err(|e| saving(e.error, &target))?;
-        eprintln!("saved {}", target.display());
-        return Ok(());
-    }
-    let mut temp = match temp.persist_noclobber(&target) {
-        Ok(_) => {
-            eprintln!("saved {}", target.display());
-            return Ok(());
-        }
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => e.file,
-        Err(e) => return Err(saving(e.error, &target)),
-    };
-    for n in 1..1000 {
-        let kept = dir.join(format!("{name}.{n}"));
-        match temp.persist_noclobber(&kept) {
-            Ok(_) => {
-                outcome.conflict.get_or_insert((target, kept));
-                return Ok(());
-            }
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => temp = e.file,
-            Err(e) => return Err(saving(e.error, &kept)),
-        }
-    }
-    let kept = temp
-        .into_temp_path()
-        .keep()
-        .map_err(|e| saving(e.error, dir))?;
-    outcome.conflict.get_or_insert((target, kept));
-    Ok(())
-}
-
-/// Output for stdout, held back until the secret is complete.
-enum Spool {
-    Memory(Vec<u8>),
-    File(File),
-}
-
-impl Spool {
-    fn write(&mut self, data: &[u8]) -> Result<(), CliError> {
-        if let Spool::Memory(buf) = self {
-            if buf.len() + data.len() <= SPOOL_IN_MEMORY {
-                buf.extend_from_slice(data);
-                return Ok(());
-            }
-            let mut file =
-                tempfile::tempfile().map_err(|e| CliError::io("creating a temporary file", e))?;
-            file.write_all(buf)
-                .map_err(|e| CliError::io("writing a temporary file", e))?;
-            *self = Spool::File(file);
-        }
-        match self {
-            Spool::File(file) => file
-                .write_all(data)
-                .map_err(|e| CliError::io("writing a temporary file", e)),
-            Spool::Memory(_) => unreachable!("switched to a file above"),
-        }
-    }
-
-    fn print(self) -> Result<(), CliError> {
-        let mut stdout = std::io::stdout().lock();
-        let result = match self {
-            Spool::Memory(buf) => stdout.write_all(&buf),
-            Spool::File(mut file) => file
-                .rewind()
-                .and_then(|()| std::io::copy(&mut file, &mut stdout).map(drop)),
-        };
-        result
-            .and_then(|()| stdout.flush())
-            .map_err(|e| CliError::io("writing to stdout", e))?;
-        if std::io::stdout().is_terminal() {
-            // Keep the shell prompt off the secret's last line.
-            eprintln!();
-        }
-        Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod bundle_io;
 mod cli;
 mod client;
 mod error;
+mod files;
 mod get;
 mod interrupt;
 mod passphrase;

@@ -1,21 +1,20 @@
 //! `hakanai send`: read the secret, encrypt it while uploading, print the link.
 
-use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crypto_core::backend::PureCipher;
+use crypto_core::io::{crypto_error, EncryptingReader};
 use crypto_core::{
     build_link, run_ready, EncryptOptions, Encryptor, KeySchedule, Kind, Metadata, Pure, SecretKey,
 };
-use indicatif::ProgressBar;
 use qrcode::render::unicode;
 use qrcode::QrCode;
 
 use crate::cli::{Cli, SendArgs};
 use crate::client::{Api, UploadOptions};
 use crate::error::CliError;
+use crate::files::{file_name, open_file};
 use crate::{bundle_io, passphrase, progress, user_token};
 
 /// Plaintext read per step; the encryptor holds at most about two segments on top.
@@ -57,14 +56,8 @@ pub fn run(global: &Cli, args: &SendArgs) -> Result<(), CliError> {
     ))?;
     let bar = progress::bar(source.metadata.size, "uploading");
     let failure = Arc::new(Mutex::new(None));
-    let reader = EncryptingReader {
-        inner: source.reader,
-        encryptor,
-        out: Vec::new(),
-        pos: 0,
-        done: false,
-        buf: vec![0; CHUNK],
-        bar: bar.clone(),
+    let reader = FirstFailure {
+        inner: EncryptingReader::new(bar.wrap_read(source.reader), encryptor, CHUNK),
         failure: Arc::clone(&failure),
     };
 
@@ -179,90 +172,26 @@ fn file_source(path: &Path) -> Result<Source, CliError> {
     })
 }
 
-/// Opens a regular file and returns it with its size.
-pub(crate) fn open_file(path: &Path) -> Result<(File, u64), CliError> {
-    let context = || format!("cannot read {}", path.display());
-    let file = File::open(path).map_err(|e| CliError::io(context(), e))?;
-    let meta = file.metadata().map_err(|e| CliError::io(context(), e))?;
-    if !meta.is_file() {
-        return Err(CliError::usage(
-            format!("{} is not a regular file", path.display()),
-            "--file takes files; send a directory by listing its files",
-        ));
-    }
-    Ok((file, meta.len()))
-}
-
-/// The name stored in the metadata: the last component of `path`.
-pub(crate) fn file_name(path: &Path) -> Result<String, CliError> {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            CliError::usage(
-                format!("{} has no file name", path.display()),
-                "give a path to a file",
-            )
-        })
-}
-
-/// Encrypts `inner` on the fly: the request body of the upload.
-struct EncryptingReader {
-    inner: Box<dyn Read + Send>,
-    encryptor: Encryptor<PureCipher>,
-    out: Vec<u8>,
-    pos: usize,
-    done: bool,
-    buf: Vec<u8>,
-    bar: ProgressBar,
+/// Keeps the first error of `inner` (reading the secret or encrypting it) for the report: the
+/// HTTP client, which consumes the body, only says that the upload broke.
+struct FirstFailure<R> {
+    inner: R,
     failure: Arc<Mutex<Option<CliError>>>,
 }
 
-impl EncryptingReader {
-    fn fail(&self, error: CliError) -> std::io::Error {
-        let message = error.to_string();
-        if let Ok(mut slot) = self.failure.lock() {
-            slot.get_or_insert(error);
-        }
-        std::io::Error::other(message)
-    }
-
-    fn refill(&mut self) -> std::io::Result<()> {
-        let n = loop {
-            match self.inner.read(&mut self.buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.fail(CliError::io("reading the secret", e))),
-            }
-        };
-        let result = if n == 0 {
-            self.done = true;
-            run_ready(self.encryptor.finish())
-        } else {
-            self.bar.inc(n as u64);
-            run_ready(self.encryptor.push(&self.buf[..n]))
-        };
-        match result {
-            Ok(out) => {
-                self.out = out;
-                self.pos = 0;
-                Ok(())
-            }
-            Err(e) => Err(self.fail(CliError::Crypto(e))),
-        }
-    }
-}
-
-impl Read for EncryptingReader {
+impl<R: Read> Read for FirstFailure<R> {
     fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.out.len() {
-            if self.done {
-                return Ok(0);
+        self.inner.read(dst).inspect_err(|e| {
+            let cause = match crypto_error(e) {
+                Some(crypto) => CliError::Crypto(crypto.clone()),
+                None => CliError::io(
+                    "reading the secret",
+                    std::io::Error::new(e.kind(), e.to_string()),
+                ),
+            };
+            if let Ok(mut slot) = self.failure.lock() {
+                slot.get_or_insert(cause);
             }
-            self.refill()?;
-        }
-        let n = dst.len().min(self.out.len() - self.pos);
-        dst[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        })
     }
 }

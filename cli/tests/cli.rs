@@ -607,39 +607,11 @@ fn damaged_or_truncated_secrets_leave_nothing() {
 /// mid-download: the download cannot win a race against it.
 #[test]
 fn interrupted_download_leaves_nothing() {
-    use std::io::{Read, Write};
-
-    use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
-
-    let key = SecretKey::generate().unwrap();
-    let content = vec![7u8; 8 * 1024 * 1024];
-    let metadata = Metadata {
-        kind: Kind::File,
-        name: Some("big.bin".into()),
-        media_type: None,
-        size: Some(content.len() as u64),
-    };
-    let envelope = encrypt_sync(&KeySchedule::new(key.clone()), &metadata, &content).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let (release, held) = std::sync::mpsc::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut request = [0u8; 4096];
-        let _ = conn.read(&mut request);
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
-            envelope.len()
-        );
-        // The kill may land while these writes are still blocked on the client, which then
-        // resets the connection: that is the point of the test, not a failure of the fake.
-        let _ = conn
-            .write_all(head.as_bytes())
-            .and_then(|()| conn.write_all(&envelope[..envelope.len() / 2]));
-        // The rest never comes while the test runs.
+    // The rest never comes while the test runs.
+    let (link, server) = serve_half_of_a_file(8 * 1024 * 1024, move || {
         let _ = held.recv();
     });
-    let link = build_link(&url, "AAAAAAAAAAAAAAAAAAAAAA", Some(&key)).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hakanai"))
@@ -709,23 +681,25 @@ fn progress_only_on_a_terminal() {
     assert!(text.contains(&format!("{}/s/", server.url)), "{text}");
 }
 
-/// The connection breaks mid-download (a fake server sends half the envelope and hangs up):
-/// exit code 5 and no file.
-#[test]
-fn broken_download_leaves_nothing() {
+/// A fake server for one download of a file secret: it announces the whole envelope, sends
+/// the first half, then runs `after` (returning hangs up). Returns the link and the thread.
+fn serve_half_of_a_file(
+    len: usize,
+    after: impl FnOnce() + Send + 'static,
+) -> (String, std::thread::JoinHandle<()>) {
     use std::io::{Read, Write};
 
     use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
 
     let key = SecretKey::generate().unwrap();
-    let content = vec![1u8; 3 * 1024 * 1024];
     let metadata = Metadata {
         kind: Kind::File,
         name: Some("half.bin".into()),
         media_type: None,
-        size: Some(content.len() as u64),
+        size: Some(len as u64),
     };
-    let envelope = encrypt_sync(&KeySchedule::new(key.clone()), &metadata, &content).unwrap();
+    let envelope =
+        encrypt_sync(&KeySchedule::new(key.clone()), &metadata, &vec![7u8; len]).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
@@ -736,11 +710,25 @@ fn broken_download_leaves_nothing() {
             "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
             envelope.len()
         );
-        conn.write_all(head.as_bytes()).unwrap();
-        conn.write_all(&envelope[..envelope.len() / 2]).unwrap();
-        // Dropping the connection cuts the body short.
+        // The client may be killed while these writes are still blocked on it, which then
+        // resets the connection: that is what some tests do, not a failure of the fake.
+        let _ = conn
+            .write_all(head.as_bytes())
+            .and_then(|()| conn.write_all(&envelope[..envelope.len() / 2]));
+        after();
     });
-    let link = build_link(&url, "AAAAAAAAAAAAAAAAAAAAAA", Some(&key)).unwrap();
+    (
+        build_link(&url, "AAAAAAAAAAAAAAAAAAAAAA", Some(&key)).unwrap(),
+        server,
+    )
+}
+
+/// The connection breaks mid-download (a fake server sends half the envelope and hangs up):
+/// exit code 5 and no file.
+#[test]
+fn broken_download_leaves_nothing() {
+    // Dropping the connection cuts the body short.
+    let (link, server) = serve_half_of_a_file(3 * 1024 * 1024, || ());
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         Command::new(env!("CARGO_BIN_EXE_hakanai"))

@@ -17,7 +17,8 @@
 //! # Ok::<(), crypto_core::Error>(())
 //! ```
 //!
-//! **Architecture invariant:** this crate does no I/O and knows nothing about HTTP or the
+//! **Architecture invariant:** this crate does no I/O of its own (the [`io`] adapters only
+//! wrap readers the caller gives) and knows nothing about HTTP or the
 //! server; it compiles unchanged for native targets and `wasm32-unknown-unknown`.
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod backend;
 pub mod bundle;
 mod error;
 pub mod format;
+pub mod io;
 mod kdf;
 mod keys;
 pub mod link;

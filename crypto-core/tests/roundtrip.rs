@@ -2,33 +2,13 @@
 //! directions, and tampering that must always be rejected, never panic.
 
 use crypto_core::{
-    decrypt_sync, encrypt_sync_with, run_ready, Argon2Params, Decryptor, EncryptOptions, Encryptor,
-    Error, KeySchedule, Kind, Metadata, Pure, SecretKey,
+    decrypt_sync, encrypt_sync_with, run_ready, Decryptor, EncryptOptions, Encryptor, Error,
+    KeySchedule, Metadata, Pure, SecretKey,
 };
 use proptest::prelude::*;
 
-const SEG: u32 = 256;
-const FAST: Argon2Params = Argon2Params {
-    m_cost_kib: 64,
-    t_cost: 1,
-    p_cost: 1,
-};
-
-fn options() -> EncryptOptions {
-    EncryptOptions {
-        segment_size: SEG,
-        randomness: None,
-    }
-}
-
-fn file(len: usize) -> Metadata {
-    Metadata {
-        kind: Kind::File,
-        name: Some("a.bin".into()),
-        media_type: None,
-        size: Some(len as u64),
-    }
-}
+mod common;
+use common::{file, options, FAST, SEG};
 
 fn schedule(key: &SecretKey, passphrase: bool) -> KeySchedule {
     if passphrase {
