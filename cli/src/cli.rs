@@ -146,6 +146,8 @@ pub enum TokenCommand {
     /// Revoke a user token by its id (from `token list`).
     Revoke {
         /// The token id.
+        // Ids are base64url, so some start with '-': they are values, not flags.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -182,6 +184,19 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn token_ids_starting_with_a_hyphen_are_ids() {
+        let cli = Cli::try_parse_from(["hakanai", "token", "revoke", "-R2x_abc"]).unwrap();
+        let Command::Token(TokenArgs {
+            command: Some(TokenCommand::Revoke { id }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not parsed as token revoke");
+        };
+        assert_eq!(id, "-R2x_abc");
     }
 
     #[test]
