@@ -15,6 +15,19 @@ fn content(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
+/// Content of `len` bytes and its envelope under `key` alone.
+fn sealed(key: &SecretKey, len: usize) -> (Vec<u8>, Vec<u8>) {
+    let plain = content(len);
+    let envelope = encrypt_sync_with(
+        &KeySchedule::new(key.clone()),
+        &file(len),
+        &plain,
+        &options(),
+    )
+    .unwrap();
+    (plain, envelope)
+}
+
 fn with_passphrase(key: &SecretKey) -> KeySchedule {
     KeySchedule::with_passphrase(key.clone(), b"hunter2", FAST).unwrap()
 }
@@ -85,14 +98,7 @@ fn decrypting_reader_round_trips_and_knows_the_metadata_first() {
 #[test]
 fn truncation_is_an_error_every_time_never_an_end() {
     let key = SecretKey::generate().unwrap();
-    let plain = content(1000);
-    let envelope = encrypt_sync_with(
-        &KeySchedule::new(key.clone()),
-        &file(1000),
-        &plain,
-        &options(),
-    )
-    .unwrap();
+    let (_, envelope) = sealed(&key, 1000);
     for cut in [0, 10, envelope.len() / 2, envelope.len() - 1] {
         let mut reader = DecryptingReader::new(&envelope[..cut], KeySchedule::new(key.clone()), 64);
         let first = read_all(&mut reader, 100);
@@ -140,14 +146,7 @@ fn wrong_key_is_a_header_authentication_failure() {
 #[test]
 fn an_unneeded_passphrase_fails_unless_allowed_then_the_key_alone_opens_it() {
     let key = SecretKey::generate().unwrap();
-    let plain = content(700);
-    let envelope = encrypt_sync_with(
-        &KeySchedule::new(key.clone()),
-        &file(700),
-        &plain,
-        &options(),
-    )
-    .unwrap();
+    let (plain, envelope) = sealed(&key, 700);
 
     let strict = DecryptingReader::new(envelope.as_slice(), with_passphrase(&key), 4096);
     assert_eq!(crypto(read_all(strict, 4096)), Error::PassphraseNotExpected);
@@ -203,14 +202,7 @@ impl Read for Failing {
 #[test]
 fn errors_of_the_wrapped_reader_pass_through_unchanged() {
     let key = SecretKey::generate().unwrap();
-    let plain = content(1000);
-    let envelope = encrypt_sync_with(
-        &KeySchedule::new(key.clone()),
-        &file(1000),
-        &plain,
-        &options(),
-    )
-    .unwrap();
+    let (plain, envelope) = sealed(&key, 1000);
     let inner = Failing {
         data: envelope,
         good: 300,
