@@ -108,6 +108,7 @@ fn api_message(e: &ApiError) -> String {
         },
         (404, _) => format!("not found: {}", e.details),
         (410, _) => format!("gone: {}", e.details),
+        (403, "invalid_token") => format!("not authorized: {}", e.details),
         (403, _) => format!("access denied: {}", e.details),
         (401, _) => format!("not authorized: {}", e.details),
         (413, _) => format!("too large: {}", e.details),
@@ -196,6 +197,9 @@ impl CliError {
                      HAKANAI_ADMIN_TOKEN)"
                         .into(),
                 ),
+                (403, "invalid_token") => {
+                    Some("the token is unknown, expired or already used; ask for a new one".into())
+                }
                 (403, _) => Some(
                     "the sender restricted who may read this secret, or your address may not \
                      use this API"

@@ -19,6 +19,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// A token was given but is unknown, expired or spent: 403, as Hakanai v3's clients expect
+    /// (401 stays for a missing token).
+    #[error("token refused: {0}")]
+    TokenRefused(&'static str),
     /// Passphrase missing or wrong; carries the attempts left.
     #[error("passphrase required or wrong")]
     Passphrase {
@@ -60,6 +64,7 @@ impl IntoResponse for AppError {
         let (status, error, details) = match &self {
             AppError::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad_request", d.clone()),
             AppError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized", (*d).into()),
+            AppError::TokenRefused(d) => (StatusCode::FORBIDDEN, "invalid_token", (*d).into()),
             AppError::Passphrase { details, .. } => (
                 StatusCode::UNAUTHORIZED,
                 "passphrase_required",
@@ -105,7 +110,7 @@ impl IntoResponse for AppError {
         };
         let rejection = match &self {
             AppError::PayloadTooLarge(_) => Some("size"),
-            AppError::Unauthorized(_) => Some("token"),
+            AppError::Unauthorized(_) | AppError::TokenRefused(_) => Some("token"),
             AppError::Forbidden(_) => Some("restriction"),
             AppError::Passphrase { .. } => Some("passphrase"),
             _ => None,

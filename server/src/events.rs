@@ -125,10 +125,10 @@ impl Events {
     }
 }
 
-/// Hex SHA-256 of the id's text form, domain-separated so it matches no other hash in the system.
+/// Hex SHA-256 of the id's storage form (stable across id display forms), domain-separated so it matches no other hash in the system.
 pub fn secret_ref(id: &SecretId) -> String {
     let mut h = Sha256::new();
     h.update(b"hakanai-secret-ref:");
-    h.update(id.to_string().as_bytes());
+    h.update(id.storage_key().as_bytes());
     hex::encode(h.finalize())
 }

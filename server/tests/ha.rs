@@ -68,7 +68,7 @@ async fn round_trip(app: &TestApp) {
 /// by wrong passphrases.
 async fn spent_and_destroyed_on_a_replicated_store(app: &TestApp) {
     let (once, _) = app.create_token(json!({"one_time": true})).await;
-    for expected in [200, 401] {
+    for expected in [200, 403] {
         let resp = app
             .client
             .post(app.url("/api/v1/secret"))

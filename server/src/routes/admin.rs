@@ -82,10 +82,10 @@ async fn authorize(
         return Err(AppError::Unauthorized("admin token required"));
     };
     let Some(expected) = state.store.admin_hash_get().await? else {
-        return Err(AppError::Unauthorized("admin token required"));
+        return Err(AppError::TokenRefused("invalid admin token"));
     };
     if !bool::from(tokens::hash_token(token).ct_eq(&expected)) {
-        return Err(AppError::Unauthorized("admin token required"));
+        return Err(AppError::TokenRefused("invalid admin token"));
     }
     Ok(())
 }

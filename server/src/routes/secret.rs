@@ -50,7 +50,7 @@ pub struct CreateSecretRequest {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateSecretResponse {
-    /// The secret's id (22 characters, base64url).
+    /// The secret's id: a ULID (26 characters of Crockford base32, all 128 bits random).
     pub id: String,
     /// Lets the creator revoke the secret or check its status; shown only here.
     pub creator_token: String,
@@ -110,11 +110,13 @@ pub(crate) struct Uploader {
     responses(
         (status = 200, body = CreateSecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody)
     )
 )]
-/// Store a secret: JSON with base64 `data`, or a raw `application/octet-stream` body.
+/// Store a secret: JSON with base64 `data` (also when no Content-Type is sent), or a raw
+/// `application/octet-stream` body.
 pub async fn create(
     State(state): State<AppState>,
     query: Result<Query<RawUploadQuery>, QueryRejection>,
@@ -130,7 +132,9 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if content_type.starts_with("application/json") {
+    // Hakanai v3's API took JSON whatever the Content-Type said; scripts written for it may send
+    // none at all.
+    if content_type.is_empty() || content_type.starts_with("application/json") {
         let upload = json_upload(&headers, body, uploader.limit).await?;
         let ttl = checked_ttl(&state, upload.ttl)?;
         burn_one_time_token(&state, &uploader).await?;
@@ -190,7 +194,7 @@ pub(crate) async fn burn_one_time_token(
         return Ok(());
     };
     if !state.store.token_take(hash).await? {
-        return Err(AppError::Unauthorized("token already used"));
+        return Err(AppError::TokenRefused("token already used"));
     }
     Ok(())
 }
@@ -239,7 +243,7 @@ pub(crate) async fn authorize_upload(
     };
     let hash = tokens::hash_token(token);
     let Some(record) = state.store.token_get(&hash).await? else {
-        return Err(AppError::Unauthorized("invalid or expired token"));
+        return Err(AppError::TokenRefused("invalid or expired token"));
     };
     Ok(Uploader {
         limit: record.upload_size_limit.min(settings.upload_size_limit),
@@ -375,7 +379,7 @@ pub(crate) async fn read_limited(
 #[utoipa::path(
     get, path = "/api/v1/secret/{id}", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
+        ("id" = String, Path, description = "Secret id: a ULID (26 Crockford base32 characters), or the 22-character base64url or hyphenated UUID form of earlier links", pattern = r"^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}|[A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Secret-Passphrase" = Option<String>, Header, description = "Passphrase verifier, if the secret requires one")
     ),
     responses(
@@ -558,7 +562,7 @@ pub(crate) fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<()
 #[utoipa::path(
     delete, path = "/api/v1/secret/{id}", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
+        ("id" = String, Path, description = "Secret id: a ULID (26 Crockford base32 characters), or the 22-character base64url or hyphenated UUID form of earlier links", pattern = r"^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}|[A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Creator-Token" = String, Header, description = "Creator token from the create response")
     ),
     responses(
@@ -597,7 +601,7 @@ pub async fn revoke(
 #[utoipa::path(
     get, path = "/api/v1/secret/{id}/status", tag = "secret",
     params(
-        ("id" = String, Path, description = "Secret id: 22 base64url characters (or a hyphenated UUID)", pattern = r"^([A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
+        ("id" = String, Path, description = "Secret id: a ULID (26 Crockford base32 characters), or the 22-character base64url or hyphenated UUID form of earlier links", pattern = r"^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}|[A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
         ("X-Creator-Token" = String, Header, description = "Creator token from the create response")
     ),
     responses(

@@ -70,6 +70,7 @@ pub struct UploadOffset {
     responses(
         (status = 200, body = StartUploadResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody)
     )

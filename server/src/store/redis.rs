@@ -206,7 +206,7 @@ struct Keys {
 }
 
 fn keys(id: &SecretId) -> Keys {
-    let data = format!("hk:{{{id}}}");
+    let data = format!("hk:{{{}}}", id.storage_key());
     Keys {
         tomb: format!("{data}:t"),
         attempts: format!("{data}:a"),

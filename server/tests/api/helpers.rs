@@ -258,3 +258,14 @@ pub fn rss_kib() -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+/// The forms earlier versions issued for the secret a ULID names: 22-character base64url (also
+/// the form the stores key it by) and the hyphenated UUID.
+pub fn earlier_forms(ulid: &str) -> (String, String) {
+    use base64::Engine;
+    let bits = ulid::Ulid::from_string(ulid).expect("a ULID").0;
+    (
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits.to_be_bytes()),
+        uuid::Uuid::from_u128(bits).to_string(),
+    )
+}

@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{error_code, rss_kib, spawn_app, Backend};
+use crate::helpers::{earlier_forms, error_code, rss_kib, spawn_app, Backend};
 
 both_stores!(
     json_secret_is_read_exactly_once,
+    ids_are_ulids_and_earlier_link_forms_still_work,
     raw_secret_round_trips_bytes,
     unknown_expired_and_malformed_ids,
     upload_validation,
@@ -47,7 +48,7 @@ async fn json_secret_is_read_exactly_once(b: Backend) {
     let app = spawn_app(b, |_| {}).await;
     let data = STANDARD.encode(b"ciphertext \x00\x01\x02");
     let created = app.create(&data, json!(null)).await;
-    assert_eq!(created.id.len(), 22);
+    assert_eq!(created.id.len(), 26);
     assert!(created.creator_token.len() >= 40);
 
     let resp = app.get_secret(&created.id).await;
@@ -64,6 +65,35 @@ async fn json_secret_is_read_exactly_once(b: Backend) {
     assert_eq!(again.status(), 410);
     assert_eq!(again.headers()["cache-control"], "no-store");
     assert_eq!(error_code(again).await, "gone");
+}
+
+async fn ids_are_ulids_and_earlier_link_forms_still_work(b: Backend) {
+    let app = spawn_app(b, |_| {}).await;
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..20 {
+        let created = app.create(&STANDARD.encode([i as u8]), json!(null)).await;
+        let ulid = ulid::Ulid::from_string(&created.id).expect("the id is a ULID");
+        assert_eq!(ulid.to_string(), created.id, "canonical upper-case form");
+        assert!(seen.insert(created.id.clone()));
+        let (b64, uuid) = earlier_forms(&created.id);
+        // Any form names the one secret: read through the 22-character form of earlier links,
+        // then every form (ULID in lower case included) sees it gone.
+        let resp = app.get_secret(if i % 2 == 0 { &b64 } else { &uuid }).await;
+        assert_eq!(resp.status(), 200, "{i}");
+        assert_eq!(resp.bytes().await.unwrap(), STANDARD.encode([i as u8]));
+        for form in [&created.id, &created.id.to_ascii_lowercase(), &b64, &uuid] {
+            assert_eq!(app.get_secret(form).await.status(), 410, "{form}");
+        }
+    }
+    // Random, not time-ordered: a burst of ULIDs would otherwise share its timestamp prefix.
+    let prefixes: std::collections::HashSet<_> = seen.iter().map(|id| &id[..6]).collect();
+    assert!(prefixes.len() > 10, "ids share a time prefix: {prefixes:?}");
+    // A 26-character id that overflows 128 bits, or uses a letter outside Crockford base32.
+    for bad in ["8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01ARZ3NDEKTSV4RRFFQ69G5FAU"] {
+        let resp = app.get_secret(bad).await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(error_code(resp).await, "bad_request");
+    }
 }
 
 async fn raw_secret_round_trips_bytes(b: Backend) {
@@ -176,6 +206,23 @@ async fn upload_validation(b: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 415);
     assert_eq!(error_code(resp).await, "unsupported_media_type");
+
+    // Without a Content-Type the body is JSON, as Hakanai v3 took it.
+    let data = STANDARD.encode("no content type");
+    let resp = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(app.user_token())
+        .body(json!({"data": data, "expires_in": 60}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.get_secret(&id).await.text().await.unwrap(), data);
 }
 
 async fn upload_needs_a_token_unless_anonymous(b: Backend) {
@@ -191,9 +238,12 @@ async fn upload_needs_a_token_unless_anonymous(b: Backend) {
     let resp = post(None).await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(error_code(resp).await, "unauthorized");
-    assert_eq!(post(Some("wrong")).await.unwrap().status(), 401);
+    // A token that is given but unknown is 403, as in Hakanai v3 (its clients branch on it).
+    let resp = post(Some("wrong")).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(error_code(resp).await, "invalid_token");
     // The admin token is not an upload token.
-    assert_eq!(post(Some(app.admin_token())).await.unwrap().status(), 401);
+    assert_eq!(post(Some(app.admin_token())).await.unwrap().status(), 403);
     assert_eq!(post(Some(app.user_token())).await.unwrap().status(), 200);
     let resp = app
         .client
@@ -579,7 +629,7 @@ async fn admin_token_lifecycle(b: Backend) {
             .await
             .unwrap()
             .status(),
-        401
+        403
     );
     assert_eq!(
         app.client
@@ -589,7 +639,7 @@ async fn admin_token_lifecycle(b: Backend) {
             .await
             .unwrap()
             .status(),
-        401
+        403
     );
 
     let (token, id) = app.create_token(json!({"upload_size_limit": "1k"})).await;
@@ -633,7 +683,7 @@ async fn admin_token_lifecycle(b: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    assert_eq!(post(10).await.unwrap().status(), 401);
+    assert_eq!(post(10).await.unwrap().status(), 403);
     let resp = app
         .client
         .delete(format!("{admin}/{id}"))
@@ -663,7 +713,7 @@ async fn admin_token_lifecycle(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401, "expired token");
+    assert_eq!(resp.status(), 403, "expired token");
 
     let disabled = spawn_app(b, |c| c.enable_admin_token = false).await;
     assert!(disabled.admin_token.is_none());
@@ -706,7 +756,7 @@ async fn one_time_token_used_concurrently_succeeds_once(b: Backend) {
         "{statuses:?}"
     );
     assert_eq!(
-        statuses.iter().filter(|s| **s == 401).count(),
+        statuses.iter().filter(|s| **s == 403).count(),
         19,
         "{statuses:?}"
     );

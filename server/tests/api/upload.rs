@@ -288,7 +288,7 @@ async fn upload_auth_and_unknown_ids(b: Backend) {
         .map(|r| r.unwrap().status().as_u16())
         .collect();
     statuses.sort();
-    assert_eq!(statuses, [200, 401]);
+    assert_eq!(statuses, [200, 403]);
 }
 
 async fn concurrent_chunks_at_one_offset_store_one(b: Backend) {
