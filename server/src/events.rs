@@ -125,7 +125,8 @@ impl Events {
     }
 }
 
-/// Hex SHA-256 of the id's storage form (stable across id display forms), domain-separated so it matches no other hash in the system.
+/// Hex SHA-256 of the id's storage form (the same whichever form a link shows), domain-separated
+/// so it matches no other hash in the system.
 pub fn secret_ref(id: &SecretId) -> String {
     let mut h = Sha256::new();
     h.update(b"hakanai-secret-ref:");

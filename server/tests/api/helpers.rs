@@ -184,12 +184,7 @@ impl TestApp {
         let resp = self
             .post_json(json!({"data": data, "expires_in": 300, "restrictions": restrictions}))
             .await;
-        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-        let v: Value = resp.json().await.unwrap();
-        Created {
-            id: v["id"].as_str().unwrap().to_owned(),
-            creator_token: v["creator_token"].as_str().unwrap().to_owned(),
-        }
+        created(resp).await
     }
 
     /// `PATCH /api/v1/upload/{id}`: one chunk of a multi-request upload at `offset`.
@@ -240,6 +235,16 @@ impl TestApp {
             v["token"].as_str().unwrap().to_owned(),
             v["id"].as_str().unwrap().to_owned(),
         )
+    }
+}
+
+/// The answer to a create: asserts 200 and returns the id and creator token.
+pub async fn created(resp: reqwest::Response) -> Created {
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let v: Value = resp.json().await.unwrap();
+    Created {
+        id: v["id"].as_str().unwrap().to_owned(),
+        creator_token: v["creator_token"].as_str().unwrap().to_owned(),
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{earlier_forms, error_code, rss_kib, spawn_app, Backend};
+use crate::helpers::{created, earlier_forms, error_code, rss_kib, spawn_app, Backend};
 
 both_stores!(
     json_secret_is_read_exactly_once,
@@ -217,11 +217,7 @@ async fn upload_validation(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created(resp).await.id;
     assert_eq!(app.get_secret(&id).await.text().await.unwrap(), data);
 }
 

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Barrier;
 
 use crate::harness::Replica;
-use crate::helpers::RedisServer;
+use crate::helpers::{created, RedisServer};
 
 const REPLICAS: usize = 3;
 const READERS: usize = 1000;
@@ -35,11 +35,7 @@ async fn concurrent_reads_across_replicas_succeed_exactly_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created(resp).await.id;
 
     // Readers wait for each other so the reads overlap as much as the machine allows.
     let barrier = Arc::new(Barrier::new(READERS));
