@@ -147,6 +147,7 @@ impl CliError {
                 | C::KeyLength { .. }
                 | C::KeyCharset { .. }
                 | C::KeyEncoding
+                | C::LegacyHashFormat
                 | C::EmptyPassphrase => exit::USAGE,
                 C::PassphraseRequired | C::PassphraseNotExpected => exit::AUTH,
                 C::Random | C::Backend(_) => exit::OTHER,
@@ -170,7 +171,7 @@ impl CliError {
             CliError::Usage { hint, .. } => hint.clone(),
             CliError::Crypto(e) => match e {
                 C::MissingKey => Some("pass the separately shared key with --key".into()),
-                C::KeyLength { .. } | C::KeyCharset { .. } | C::KeyEncoding => {
+                C::KeyLength { .. } | C::KeyCharset { .. } | C::KeyEncoding | C::LegacyHashFormat => {
                     Some("copy the whole link, including everything after '#'".into())
                 }
                 C::PassphraseRequired => {
@@ -179,7 +180,7 @@ impl CliError {
                 C::PassphraseNotExpected => {
                     Some("this secret has no passphrase; omit --passphrase".into())
                 }
-                C::HeaderAuthentication => {
+                C::HeaderAuthentication | C::LegacyAuthentication | C::LegacyHashMismatch => {
                     Some("check the key; the secret has been consumed on the server".into())
                 }
                 C::SegmentAuthentication { .. } | C::Truncated | C::TrailingData => {

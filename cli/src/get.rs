@@ -3,8 +3,9 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crypto_core::hakanai_v3;
 use crypto_core::io::{crypto_error, DecryptingReader};
-use crypto_core::{parse_link, Argon2Params, KeySchedule, Kind, Metadata, SecretKey};
+use crypto_core::{parse_key, parse_link, Argon2Params, KeySchedule, Kind, Metadata};
 use indicatif::ProgressBar;
 use reqwest::header::CONTENT_LENGTH;
 use tempfile::NamedTempFile;
@@ -22,18 +23,19 @@ const CHUNK: usize = 256 * 1024;
 pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
     let parsed = parse_link(&args.url)?;
     let id = parsed.require_id()?.to_string();
-    let key = match (&args.key, parsed.key) {
+    let in_link = parsed.key.map(|k| (k, parsed.content_hash));
+    let (key, content_hash) = match (&args.key, in_link) {
         (Some(given), Some(in_link)) => {
-            let given = SecretKey::parse(given)?;
-            if given != in_link {
+            let given = parse_key(given)?;
+            if given.0 != in_link.0 {
                 return Err(CliError::usage(
                     "the link already contains a different key than --key",
                     "omit --key for links that contain '#'",
                 ));
             }
-            given
+            (given.0, given.1.or(in_link.1))
         }
-        (Some(given), None) => SecretKey::parse(given)?,
+        (Some(given), None) => parse_key(given)?,
         (None, Some(in_link)) => in_link,
         (None, None) => return Err(crypto_core::Error::MissingKey.into()),
     };
@@ -53,13 +55,23 @@ pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
     let mut pass = passphrase::for_get(args.passphrase.as_deref(), args.ask_passphrase)?;
     let api = Api::new(&base)?;
     let (keys, response) = loop {
-        let keys = match &pass {
-            Some(p) => {
-                KeySchedule::with_passphrase(key.clone(), p.as_bytes(), Argon2Params::DEFAULT)?
-            }
-            None => KeySchedule::new(key.clone()),
+        let keys = match (content_hash, &pass) {
+            (Some(hash), pass) => Keys::HakanaiV3(hakanai_v3::Keys::new(
+                key.clone(),
+                hash,
+                pass.as_ref().map(|p| p.as_bytes()),
+            )?),
+            (None, Some(p)) => Keys::Envelope(KeySchedule::with_passphrase(
+                key.clone(),
+                p.as_bytes(),
+                Argon2Params::DEFAULT,
+            )?),
+            (None, None) => Keys::Envelope(KeySchedule::new(key.clone())),
         };
-        let verifier = keys.verifier().map(|v| v.to_hex());
+        let verifier = match &keys {
+            Keys::Envelope(k) => k.verifier().map(|v| v.to_hex()),
+            Keys::HakanaiV3(k) => k.passphrase_header().map(str::to_owned),
+        };
         match api.download(&id, verifier.as_deref()) {
             Ok(response) => break (keys, response),
             // Asking without a passphrase costs no attempt: prompt once if we can.
@@ -82,17 +94,45 @@ pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
     decrypt_to_output(response, total, keys, args, &dir)
 }
 
+/// What opens the secret: an envelope of ours, or a Hakanai v3 secret (its link has `:hash`).
+enum Keys {
+    Envelope(KeySchedule),
+    HakanaiV3(hakanai_v3::Keys),
+}
+
 fn decrypt_to_output(
     response: impl Read,
     total: Option<u64>,
-    keys: KeySchedule,
+    keys: Keys,
     args: &GetArgs,
     dir: &Path,
 ) -> Result<(), CliError> {
     let bar = progress::bar(total, "downloading");
-    let result = decrypt_with_progress(response, &bar, keys, args, dir);
+    let result = match keys {
+        Keys::Envelope(keys) => decrypt_with_progress(response, &bar, keys, args, dir),
+        Keys::HakanaiV3(keys) => open_hakanai_v3(response, &bar, &keys, args, dir),
+    };
     bar.finish_and_clear();
     result
+}
+
+/// A Hakanai v3 secret is one AES-GCM message: read it whole, then open it.
+fn open_hakanai_v3(
+    response: impl Read,
+    bar: &ProgressBar,
+    keys: &hakanai_v3::Keys,
+    args: &GetArgs,
+    dir: &Path,
+) -> Result<(), CliError> {
+    let mut body = zeroize::Zeroizing::new(Vec::new());
+    bar.wrap_read(response)
+        .read_to_end(&mut body)
+        .map_err(CliError::Download)?;
+    let (metadata, content) = keys.open(&body)?;
+    let content = zeroize::Zeroizing::new(content);
+    let mut sink = Sink::open(&metadata, args, dir)?;
+    sink.write(&content)?;
+    sink.commit(args.force)
 }
 
 fn decrypt_with_progress(

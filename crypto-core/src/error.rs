@@ -109,6 +109,21 @@ pub enum Error {
     /// A bundle (several files in one secret) is malformed.
     #[error("the file bundle is malformed: {0}")]
     InvalidBundle(String),
+    /// The check value after `:` in a Hakanai v3 link is not 22 base64url characters.
+    #[error("the check value after ':' in the link is malformed; the link may be truncated")]
+    LegacyHashFormat,
+    /// A Hakanai v3 secret is not base64 or too short to hold a nonce and a tag.
+    #[error("this is neither a Hakanai envelope nor a Hakanai v3 secret")]
+    LegacyCiphertext,
+    /// A Hakanai v3 secret did not decrypt: wrong key, or modified data.
+    #[error("wrong key, or the secret was modified")]
+    LegacyAuthentication,
+    /// A Hakanai v3 secret decrypted but does not match the check value in its link.
+    #[error("the secret does not match the check value in its link")]
+    LegacyHashMismatch,
+    /// A Hakanai v3 secret decrypted to something that is not its payload format.
+    #[error("the Hakanai v3 payload is malformed: {0}")]
+    LegacyPayload(String),
 }
 
 impl Error {
@@ -140,6 +155,11 @@ impl Error {
         "stream_closed",
         "backend",
         "invalid_bundle",
+        "legacy_hash_format",
+        "legacy_ciphertext",
+        "legacy_authentication",
+        "legacy_hash_mismatch",
+        "legacy_payload",
     ];
 
     /// A stable machine-readable code (used by the JavaScript bindings and the CLI).
@@ -170,6 +190,11 @@ impl Error {
             Error::StreamClosed => "stream_closed",
             Error::Backend(_) => "backend",
             Error::InvalidBundle(_) => "invalid_bundle",
+            Error::LegacyHashFormat => "legacy_hash_format",
+            Error::LegacyCiphertext => "legacy_ciphertext",
+            Error::LegacyAuthentication => "legacy_authentication",
+            Error::LegacyHashMismatch => "legacy_hash_mismatch",
+            Error::LegacyPayload(_) => "legacy_payload",
         }
     }
 }
@@ -220,6 +245,11 @@ mod tests {
             Error::StreamClosed,
             Error::Backend(String::new()),
             Error::InvalidBundle(String::new()),
+            Error::LegacyHashFormat,
+            Error::LegacyCiphertext,
+            Error::LegacyAuthentication,
+            Error::LegacyHashMismatch,
+            Error::LegacyPayload(String::new()),
         ];
         for e in &all {
             match e {
@@ -247,7 +277,12 @@ mod tests {
                 | Error::TooLarge
                 | Error::StreamClosed
                 | Error::Backend(_)
-                | Error::InvalidBundle(_) => {}
+                | Error::InvalidBundle(_)
+                | Error::LegacyHashFormat
+                | Error::LegacyCiphertext
+                | Error::LegacyAuthentication
+                | Error::LegacyHashMismatch
+                | Error::LegacyPayload(_) => {}
             }
         }
         all

@@ -28,6 +28,7 @@ pub mod backend;
 pub mod bundle;
 mod error;
 pub mod format;
+pub mod hakanai_v3;
 pub mod io;
 mod kdf;
 mod keys;
@@ -47,7 +48,7 @@ pub use backend::{WebCrypto, WebCryptoCipher};
 pub use error::Error;
 pub use kdf::{Argon2Params, KeySchedule, Verifier};
 pub use keys::{SecretKey, KEY_LEN, KEY_TEXT_LEN};
-pub use link::{build_link, parse_link, ParsedLink};
+pub use link::{build_link, parse_key, parse_link, ParsedLink};
 pub use metadata::{sanitize_file_name, Kind, Metadata, MAX_METADATA_LEN};
 pub use stream::{envelope_len, Decryptor, EncryptOptions, Encryptor, HeaderRandomness};
 

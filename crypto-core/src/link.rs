@@ -1,11 +1,14 @@
 //! Links of the form `{base}/s/{id}#{key}` and their parser.
 //!
 //! The key lives only in the fragment, which browsers never send to a server. In "separate key"
-//! mode the link has no fragment and the key travels by another channel.
+//! mode the link has no fragment and the key travels by another channel. Hakanai v3 links
+//! carry `#{key}:{hash}` ([`hakanai_v3`](crate::hakanai_v3)); both forms parse here.
 
+use crate::hakanai_v3::ContentHash;
 use crate::{Error, SecretKey};
 
-/// The longest secret id accepted (ids are 22-character base64url UUIDs today).
+/// The longest secret id accepted (ids are 26-character ULIDs today; 22-character base64url
+/// and 36-character UUID forms were issued before).
 pub const MAX_ID_LEN: usize = 64;
 
 /// What a link (or a bare fragment) contains.
@@ -17,6 +20,8 @@ pub struct ParsedLink {
     pub id: Option<String>,
     /// The key from the fragment; `None` for a separate-key link.
     pub key: Option<SecretKey>,
+    /// The check value of a Hakanai v3 link (`#{key}:{hash}`); `None` for our links.
+    pub content_hash: Option<ContentHash>,
 }
 
 impl ParsedLink {
@@ -54,22 +59,31 @@ pub fn parse_link(input: &str) -> Result<ParsedLink, Error> {
         Some((before, fragment)) => (before, Some(fragment)),
         None => (input, None),
     };
-    let key = fragment.map(SecretKey::parse).transpose()?;
+    let (key, content_hash) = match fragment {
+        Some(f) => {
+            let (key, hash) = parse_key(f)?;
+            (Some(key), hash)
+        }
+        None => (None, None),
+    };
 
     if before_fragment.is_empty() {
         return Ok(ParsedLink {
             base: None,
             id: None,
             key,
+            content_hash,
         });
     }
     let Some((base, rest)) = before_fragment.rsplit_once("/s/") else {
         if fragment.is_none() && !before_fragment.contains('/') {
             // A bare key, as handed over in separate-key mode.
+            let (key, content_hash) = parse_key(before_fragment)?;
             return Ok(ParsedLink {
                 base: None,
                 id: None,
-                key: Some(SecretKey::parse(before_fragment)?),
+                key: Some(key),
+                content_hash,
             });
         }
         return Err(Error::MissingId);
@@ -83,7 +97,17 @@ pub fn parse_link(input: &str) -> Result<ParsedLink, Error> {
         base: Some(base.to_string()),
         id: Some(id.to_string()),
         key,
+        content_hash,
     })
+}
+
+/// A key as it appears in a fragment or is handed over separately: `{key}` (ours) or
+/// `{key}:{hash}` (Hakanai v3, whose separate-key mode hands over both).
+pub fn parse_key(text: &str) -> Result<(SecretKey, Option<ContentHash>), Error> {
+    match text.trim().split_once(':') {
+        Some((key, hash)) => Ok((SecretKey::parse(key)?, Some(ContentHash::parse(hash)?))),
+        None => Ok((SecretKey::parse(text)?, None)),
+    }
 }
 
 fn validate_id(id: &str) -> Result<(), Error> {
@@ -146,5 +170,25 @@ mod tests {
             "an empty fragment is a missing key"
         );
         assert!(build_link("b", "bad id", None).is_err());
+    }
+
+    #[test]
+    fn hakanai_v3_links() {
+        let link = "http://127.0.0.1:8390/s/01M8ZHTEPP38M447Q7RNQVJ8M3#7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:9YZCcl3YJ_-rDDPB_gO--g";
+        let parsed = parse_link(link).unwrap();
+        assert_eq!(parsed.id.as_deref(), Some("01M8ZHTEPP38M447Q7RNQVJ8M3"));
+        assert_eq!(
+            parsed.key.unwrap().to_text(),
+            "7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA"
+        );
+        assert_eq!(parsed.content_hash.unwrap().to_text(), "9YZCcl3YJ_-rDDPB_gO--g");
+        let (_, hash) =
+            parse_key("7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:9YZCcl3YJ_-rDDPB_gO--g").unwrap();
+        assert!(hash.is_some());
+        assert_eq!(
+            parse_link("https://h/s/abc#7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:x"),
+            Err(Error::LegacyHashFormat)
+        );
+        assert_eq!(parse_link(&format!("#{}", key().to_text())).unwrap().content_hash, None);
     }
 }

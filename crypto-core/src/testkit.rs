@@ -13,6 +13,72 @@ use crate::{
 pub const ENVELOPE_VECTORS: &str = include_str!("../tests/vectors/envelope.json");
 /// The link-parser vectors, as committed.
 pub const LINK_VECTORS: &str = include_str!("../tests/vectors/links.json");
+/// Secrets made by Hakanai v3.0.7's own CLI and read back from its server, as committed.
+pub const HAKANAI_V3_VECTORS: &str = include_str!("../tests/vectors/hakanai_v3.json");
+
+/// A Hakanai v3 secret as its CLI made it: the link, the body its server returned, and what
+/// the secret holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HakanaiV3Vector {
+    /// What the vector covers.
+    pub name: String,
+    /// The Hakanai CLI command that made it.
+    pub made_with: String,
+    /// The link the CLI printed (`…/s/{ULID}#{key}:{hash}`).
+    pub link: String,
+    /// The body of `GET /api/v1/secret/{id}` (base64 text).
+    pub body: String,
+    /// The passphrase it was sent with, if any.
+    pub passphrase: Option<String>,
+    /// The `X-Secret-Passphrase` value Hakanai's CLI sent to read it.
+    pub passphrase_header: Option<String>,
+    /// `text` or `file`.
+    pub kind: Kind,
+    /// The file name in the payload.
+    pub file_name: Option<String>,
+    /// The content, hex.
+    pub content_hex: String,
+}
+
+/// Checks one Hakanai v3 vector: it opens to its content, its passphrase header is derived the
+/// way Hakanai's CLI derives it, and a wrong key, a wrong check value or a modified body fail
+/// with their own errors.
+pub fn check_hakanai_v3(v: &HakanaiV3Vector) -> Result<(), String> {
+    use crate::hakanai_v3::{open, passphrase_header, ContentHash};
+    let fail = |what: &str| format!("{}: {what}", v.name);
+    let parsed = parse_link(&v.link).map_err(|e| fail(&e.to_string()))?;
+    let key = parsed.key.ok_or_else(|| fail("no key"))?;
+    let hash = parsed.content_hash.ok_or_else(|| fail("no check value"))?;
+    let (metadata, content) = open(&key, &hash, v.body.as_bytes()).map_err(|e| fail(&e.to_string()))?;
+    if (metadata.kind, &metadata.name) != (v.kind, &v.file_name) {
+        return Err(fail(&format!("metadata {metadata:?}")));
+    }
+    if hex::encode(&content) != v.content_hex || metadata.size != Some(content.len() as u64) {
+        return Err(fail("content differs"));
+    }
+    let header = v.passphrase.as_ref().map(|p| passphrase_header(p.as_bytes()));
+    if header != v.passphrase_header {
+        return Err(fail("passphrase header differs"));
+    }
+    let expect = |code: &str, r: Result<(Metadata, Vec<u8>), Error>| match r {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(fail(&format!("expected {code}, got {other:?}"))),
+    };
+    expect("legacy_authentication", open(&SecretKey::from_bytes([0; 32]), &hash, v.body.as_bytes()))?;
+    let other_hash = ContentHash::parse("AAAAAAAAAAAAAAAAAAAAAA").expect("valid");
+    expect("legacy_hash_mismatch", open(&key, &other_hash, v.body.as_bytes()))?;
+    let mut modified = v.body.clone().into_bytes();
+    let last = modified.len() / 2;
+    modified[last] = if modified[last] == b'A' { b'B' } else { b'A' };
+    expect("legacy_authentication", open(&key, &hash, &modified))?;
+    expect("legacy_ciphertext", open(&key, &hash, b"not base64!"))?;
+    Ok(())
+}
+
+/// Parses the committed Hakanai v3 vectors.
+pub fn hakanai_v3_vectors() -> Vec<HakanaiV3Vector> {
+    serde_json::from_str(HAKANAI_V3_VECTORS).expect("committed vectors are valid JSON")
+}
 
 /// Argon2id parameters as stored in a vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

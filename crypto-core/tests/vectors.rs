@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use crypto_core::testkit::{
-    check_envelope, check_link, envelope_vectors, generate_envelope_vectors, generate_link_vectors,
-    link_vectors,
+    check_envelope, check_hakanai_v3, check_link, envelope_vectors, generate_envelope_vectors,
+    generate_link_vectors, hakanai_v3_vectors, link_vectors,
 };
 use crypto_core::{run_ready, Pure};
 
@@ -58,5 +58,14 @@ fn link_vectors_pass_natively() {
     assert!(vectors.len() >= 10, "vector file looks empty");
     for v in &vectors {
         check_link(v).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn hakanai_v3_vectors_pass_natively() {
+    let vectors = hakanai_v3_vectors();
+    assert!(vectors.len() >= 5, "vector file looks empty");
+    for v in &vectors {
+        check_hakanai_v3(v).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -18,23 +18,39 @@ use crate::restrictions::parse_ip_or_net;
 )]
 pub struct Config {
     /// Port to listen on (0 picks a free port).
-    #[arg(long, env = "HAKANAI_PORT", default_value_t = 8080)]
+    #[arg(short, long, env = "HAKANAI_PORT", default_value_t = 8080)]
     pub port: u16,
 
     /// Address to listen on.
-    #[arg(long, env = "HAKANAI_LISTEN_ADDRESS", default_value = "127.0.0.1")]
+    #[arg(short, long, env = "HAKANAI_LISTEN_ADDRESS", default_value = "127.0.0.1")]
     pub listen_address: IpAddr,
 
     /// Redis DSN: redis://[[user]:pass@]host:port/db, rediss://… (TLS),
     /// redis+unix:///path.sock?db=N, redis-sentinel://[[user]:pass@]host:port[,host:port…]/master[/db],
     /// redis-cluster://[[user]:pass@]host:port[,host:port…] or rediss-cluster://… (TLS).
     /// Without it secrets live in this process only.
-    #[arg(long, env = "HAKANAI_REDIS_DSN")]
+    #[arg(short, long, env = "HAKANAI_REDIS_DSN")]
     pub redis_dsn: Option<String>,
 
-    /// Upper bound for one Redis operation, including connecting and waiting for a connection.
-    #[arg(long, env = "HAKANAI_REDIS_TIMEOUT", default_value = "1500ms", value_parser = parse_duration)]
-    pub redis_timeout: Duration,
+    /// Upper bound for one Redis operation, including connecting and waiting for a connection
+    /// [default: --redis-response-timeout if given, else 1500ms].
+    #[arg(long, env = "HAKANAI_REDIS_TIMEOUT", value_parser = parse_duration)]
+    pub redis_timeout: Option<Duration>,
+
+    /// Hakanai v3's name for the time one Redis command may take: used for --redis-timeout when
+    /// that is not given.
+    #[arg(long, env = "HAKANAI_REDIS_RESPONSE_TIMEOUT", value_parser = parse_duration)]
+    pub redis_response_timeout: Option<Duration>,
+
+    /// Hakanai v3's bound on opening a Redis connection. Accepted for compatibility: here
+    /// connecting is bounded by --redis-timeout, which is shorter unless set otherwise.
+    #[arg(long, env = "HAKANAI_REDIS_CONNECTION_TIMEOUT", value_parser = parse_duration)]
+    pub redis_connection_timeout: Option<Duration>,
+
+    /// Longest pause between attempts to reach Redis while starting (Hakanai v3's reconnection
+    /// delay cap).
+    #[arg(long, env = "HAKANAI_REDIS_RECONNECTION_MAX_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub redis_reconnection_max_delay: Duration,
 
     /// CA certificates (PEM) that rediss:// and rediss-cluster:// servers must chain to, instead
     /// of the system roots.
@@ -46,16 +62,25 @@ pub struct Config {
     pub redis_startup_timeout: Duration,
 
     /// Largest secret a user token may upload (decoded size), e.g. 10m, 1.5m, 512k.
-    #[arg(long, env = "HAKANAI_UPLOAD_SIZE_LIMIT", default_value = "10m", value_parser = parse_size)]
+    #[arg(short, long, env = "HAKANAI_UPLOAD_SIZE_LIMIT", default_value = "10m", value_parser = parse_size)]
     pub upload_size_limit: u64,
 
     /// Allow uploads without a token.
     #[arg(long, env = "HAKANAI_ALLOW_ANONYMOUS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_anonymous: bool,
 
-    /// Largest secret an anonymous client may upload.
-    #[arg(long, env = "HAKANAI_ANONYMOUS_SIZE_LIMIT", default_value = "32k", value_parser = parse_size)]
-    pub anonymous_size_limit: u64,
+    /// Largest secret an anonymous client may upload (--anonymous-size-limit is the same flag).
+    #[arg(
+        long = "anonymous-upload-size-limit",
+        visible_alias = "anonymous-size-limit",
+        env = "HAKANAI_ANONYMOUS_UPLOAD_SIZE_LIMIT",
+        value_parser = parse_size
+    )]
+    pub anonymous_upload_size_limit: Option<u64>,
+
+    /// The environment name this server read before it took Hakanai v3's.
+    #[arg(long = "legacy-anonymous-size-limit", env = "HAKANAI_ANONYMOUS_SIZE_LIMIT", hide = true, value_parser = parse_size)]
+    pub legacy_anonymous_size_limit: Option<u64>,
 
     /// Longest lifetime a secret may have, e.g. 7d, 12h.
     #[arg(long, env = "HAKANAI_MAX_TTL", default_value = "7d", value_parser = parse_duration)]
@@ -73,17 +98,22 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_RESET_USER_TOKENS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub reset_user_tokens: bool,
 
-    /// Client IP ranges allowed to use the admin API (comma-separated). Default: loopback only.
+    /// Client IP ranges (comma-separated CIDRs) that may create secrets without a token, up to
+    /// --upload-size-limit, and may reach the admin API. Default: none may upload without a
+    /// token; the admin API from loopback only.
     #[arg(long, env = "HAKANAI_TRUSTED_IP_RANGES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_ip_ranges: Vec<IpNet>,
 
-    /// Peers whose forwarded client-IP header is believed (comma-separated CIDRs).
+    /// Peers whose forwarded client-IP header is believed (comma-separated CIDRs). The default,
+    /// loopback and private ranges, covers an ordinary reverse proxy; a client on a public
+    /// address can never choose its own IP. Narrow it if clients on private networks connect
+    /// without a proxy, since those could otherwise name any address.
     #[arg(
         long,
         env = "HAKANAI_TRUSTED_PROXIES",
         value_delimiter = ',',
         value_parser = parse_net,
-        default_value = "127.0.0.0/8,::1/128"
+        default_value = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
     )]
     pub trusted_proxies: Vec<IpNet>,
 
@@ -104,12 +134,26 @@ pub struct Config {
     pub asn_header: Option<String>,
 
     /// Origins allowed for cross-origin API calls (comma-separated). Default: same origin only.
-    #[arg(long, env = "HAKANAI_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(short, long, env = "HAKANAI_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+
+    /// Show the token field on the create page even when anonymous uploads are off (Hakanai v3;
+    /// a page opened with `?show_token` shows it too).
+    #[arg(long, env = "HAKANAI_SHOW_TOKEN_INPUT", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub show_token_input: bool,
+
+    /// Hakanai v3 kept per-secret statistics in Redis for this long. Accepted for compatibility:
+    /// this server keeps no such records (its metrics are counted as events happen).
+    #[arg(long, env = "HAKANAI_STATS_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub stats_ttl: Duration,
 
     /// Wrong passphrases before a secret is destroyed.
     #[arg(long, env = "HAKANAI_MAX_PASSPHRASE_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_passphrase_attempts: u32,
+
+    /// Lifetime of the one-time tokens users mint at `POST /api/v1/one-time-token`.
+    #[arg(long, env = "HAKANAI_ONE_TIME_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub one_time_token_ttl: Duration,
 
     /// Directory with the web page's static files (reveal.html, index.html, *.js, *.wasm).
     #[arg(long, env = "HAKANAI_WEB_ROOT")]
@@ -140,6 +184,10 @@ pub struct Config {
     /// user-agent,x-forwarded-for,x-request-id. Credentials are never forwarded.
     #[arg(long, env = "HAKANAI_WEBHOOK_HEADERS", value_delimiter = ',')]
     pub webhook_headers: Vec<String>,
+
+    /// Hakanai v3 took the forwarded headers as a positional argument; same as --webhook-headers.
+    #[arg(value_name = "WEBHOOK_HEADERS", value_delimiter = ',', hide = true)]
+    pub webhook_headers_positional: Vec<String>,
 
     /// Timeout of one webhook delivery attempt.
     #[arg(long, env = "HAKANAI_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
@@ -176,6 +224,18 @@ impl std::str::FromStr for Redacted {
 }
 
 impl Config {
+    pub fn anonymous_size_limit(&self) -> u64 {
+        self.anonymous_upload_size_limit
+            .or(self.legacy_anonymous_size_limit)
+            .unwrap_or(32 * 1024)
+    }
+
+    pub fn redis_op_timeout(&self) -> Duration {
+        self.redis_timeout
+            .or(self.redis_response_timeout)
+            .unwrap_or(Duration::from_millis(1500))
+    }
+
     /// The ranges allowed to reach the admin API.
     pub fn admin_ranges(&self) -> Vec<IpNet> {
         if self.trusted_ip_ranges.is_empty() {
@@ -254,9 +314,9 @@ mod tests {
         let c = Config::parse_from(["hakanai-server"]);
         assert_eq!(c.port, 8080);
         assert_eq!(c.upload_size_limit, 10 * 1024 * 1024);
-        assert_eq!(c.anonymous_size_limit, 32 * 1024);
+        assert_eq!(c.anonymous_size_limit(), 32 * 1024);
         assert_eq!(c.max_passphrase_attempts, 5);
-        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 6);
         assert!(!c.allow_anonymous);
         assert!(c.metrics_listen_address.is_none());
         assert!(c.webhook_url.is_none());

@@ -42,7 +42,7 @@ pub use configuration::Config;
 use error::AppError;
 use events::Events;
 use metrics::Metrics;
-use routes::{admin, docs, health, pages, secret, upload};
+use routes::{admin, docs, health, one_time_token, pages, secret, upload};
 use store::counted::CountedStore;
 use store::{MemoryStore, RedisStore, SecretStore, StoreError};
 use webhook::{Webhook, WebhookConfig};
@@ -64,8 +64,12 @@ pub struct Settings {
     pub max_ttl: Duration,
     pub default_ttl: Duration,
     pub max_passphrase_attempts: u32,
+    pub one_time_token_ttl: Duration,
     pub admin_enabled: bool,
     pub admin_ranges: Vec<IpNet>,
+    /// Clients that may upload without a token (Hakanai v3's `--trusted-ip-ranges`).
+    pub trusted_ip_ranges: Vec<IpNet>,
+    pub show_token_input: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub trusted_ip_header: HeaderName,
     pub country_header: Option<HeaderName>,
@@ -94,12 +98,15 @@ impl Settings {
         Ok(Settings {
             upload_size_limit: c.upload_size_limit,
             allow_anonymous: c.allow_anonymous,
-            anonymous_size_limit: c.anonymous_size_limit.min(c.upload_size_limit),
+            anonymous_size_limit: c.anonymous_size_limit().min(c.upload_size_limit),
             max_ttl: c.max_ttl,
             default_ttl: c.default_ttl(),
             max_passphrase_attempts: c.max_passphrase_attempts,
+            one_time_token_ttl: c.one_time_token_ttl,
             admin_enabled: c.enable_admin_token,
             admin_ranges: c.admin_ranges(),
+            trusted_ip_ranges: c.trusted_ip_ranges.clone(),
+            show_token_input: c.show_token_input,
             trusted_proxies: c.trusted_proxies.clone(),
             trusted_ip_header: header_name(&c.trusted_ip_header)?,
             country_header: c.country_header.as_deref().map(header_name).transpose()?,
@@ -186,6 +193,7 @@ pub fn app(state: AppState) -> Router {
             post(admin::create_token).get(admin::list_tokens),
         )
         .route("/api/v1/admin/tokens/{id}", delete(admin::revoke_token))
+        .route("/api/v1/one-time-token", post(one_time_token::create))
         .route("/api/openapi.json", get(openapi))
         .route("/config.json", get(health::config))
         .route("/ready", get(health::ready))
@@ -356,7 +364,7 @@ pub fn build_store(
                 None => None,
             };
             tracing::info!(store = %target.describe(), "using Redis");
-            let redis = RedisStore::new(&target, ca.as_deref(), config.redis_timeout)
+            let redis = RedisStore::new(&target, ca.as_deref(), config.redis_op_timeout())
                 .map_err(|e| StartupError::Config(e.to_string()))?;
             Ok(Arc::new(CountedStore::new(
                 Arc::new(redis),
@@ -384,7 +392,6 @@ async fn wait_for_store(
     status: Option<&StartupStatus>,
 ) -> Result<(), StartupError> {
     const FIRST_DELAY: Duration = Duration::from_millis(200);
-    const MAX_DELAY: Duration = Duration::from_secs(5);
     let started = std::time::Instant::now();
     let mut delay = FIRST_DELAY;
     let mut attempts = 1u32;
@@ -424,7 +431,7 @@ async fn wait_for_store(
             ));
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_DELAY);
+        delay = (delay * 2).min(config.redis_reconnection_max_delay.max(FIRST_DELAY));
         attempts += 1;
     }
 }
@@ -552,6 +559,7 @@ fn webhook_headers(config: &Config) -> Result<Vec<HeaderName>, StartupError> {
     config
         .webhook_headers
         .iter()
+        .chain(&config.webhook_headers_positional)
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty())
         .map(|h| {

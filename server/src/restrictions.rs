@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::error::AppError;
@@ -17,9 +19,39 @@ pub struct Restrictions {
     pub allowed_countries: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "a")]
     pub allowed_asns: Vec<u32>,
-    /// Lowercase hex SHA-256 of the passphrase verifier.
+    /// The passphrase lock: lowercase hex of a hash of what the reader must prove (see
+    /// [`passphrase_opens`]); never itself a value that unlocks the secret.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "p")]
     pub passphrase_hash: Option<String>,
+}
+
+/// What is stored for the `passphrase_hash` a sender uploads: `hex(SHA-256(sent))`.
+///
+/// Hakanai v3's sender uploads the very value its reader later sends (`hex(SHA-256(passphrase))`),
+/// so storing it as sent would make anyone who can read the store able to open the secret. Hashing
+/// it once more keeps the store useless as a source of credentials for both kinds of client.
+pub fn passphrase_lock(sent_hex: &str) -> String {
+    hex::encode(Sha256::digest(sent_hex.as_bytes()))
+}
+
+/// Whether the `X-Secret-Passphrase` value `given` opens a secret locked with `lock` (hex).
+///
+/// With `A = SHA-256(given)`, a lock opens when it equals `A` or `SHA-256(hex(A))`:
+/// - our clients send `hex(verifier)` and uploaded `hex(SHA-256(hex(verifier)))`, which
+///   [`passphrase_lock`] stored as `SHA-256(hex(A))`;
+/// - Hakanai v3 clients send exactly what they uploaded, stored as `SHA-256(given) = A`;
+/// - secrets stored before locks existed hold the uploaded value itself, which is `A` for our
+///   clients.
+///
+/// Each comparison needs a preimage of the stored value, so the lock itself never opens a secret.
+pub fn passphrase_opens(lock: &str, given: &[u8]) -> bool {
+    let mut expected = [0u8; 32];
+    if hex::decode_to_slice(lock, &mut expected).is_err() {
+        return false;
+    }
+    let a: [u8; 32] = Sha256::digest(given).into();
+    let b: [u8; 32] = Sha256::digest(hex::encode(a).as_bytes()).into();
+    bool::from(a.ct_eq(&expected) | b.ct_eq(&expected))
 }
 
 impl Restrictions {
@@ -43,7 +75,9 @@ pub struct RestrictionsRequest {
     /// Autonomous system numbers allowed to read (needs `--asn-header`).
     #[serde(default)]
     pub allowed_asns: Option<Vec<u32>>,
-    /// Hex SHA-256 of the passphrase verifier the reader must send in `X-Secret-Passphrase`.
+    /// 64 hex characters the server hashes into the passphrase lock: ours send
+    /// `hex(SHA-256(hex(verifier)))` (the reader sends `hex(verifier)`), Hakanai v3's send
+    /// `hex(SHA-256(passphrase))` (the reader sends the same).
     #[serde(default)]
     pub passphrase_hash: Option<String>,
 }
@@ -74,7 +108,7 @@ impl RestrictionsRequest {
                     "passphrase_hash must be 64 hex characters (SHA-256)".into(),
                 ));
             }
-            out.passphrase_hash = Some(h);
+            out.passphrase_hash = Some(passphrase_lock(&h));
         }
         if out.allowed_ips.len() + out.allowed_countries.len() + out.allowed_asns.len()
             > MAX_ENTRIES
@@ -120,7 +154,32 @@ mod tests {
         assert_eq!(r.allowed_ips[0].to_string(), "10.0.0.0/8");
         assert_eq!(r.allowed_ips[1].to_string(), "::1/128");
         assert_eq!(r.allowed_countries, vec!["DE"]);
-        assert_eq!(r.passphrase_hash.unwrap(), "ab".repeat(32));
+        assert_eq!(r.passphrase_hash.unwrap(), passphrase_lock(&"ab".repeat(32)));
+    }
+
+    fn sha256_hex(s: &str) -> String {
+        hex::encode(Sha256::digest(s.as_bytes()))
+    }
+
+    #[test]
+    fn locks_open_for_both_kinds_of_client_and_never_for_themselves() {
+        // Ours: the reader sends hex(verifier); the sender uploaded hex(SHA-256(that)).
+        let verifier_hex = "11".repeat(32);
+        let ours = passphrase_lock(&sha256_hex(&verifier_hex));
+        assert!(passphrase_opens(&ours, verifier_hex.as_bytes()));
+        // Hakanai v3: reader and sender both send hex(SHA-256(passphrase)).
+        let hakanai_sent = sha256_hex("correct horse");
+        let hakanai = passphrase_lock(&hakanai_sent);
+        assert!(passphrase_opens(&hakanai, hakanai_sent.as_bytes()));
+        // A record stored before locks existed holds the uploaded value itself.
+        let legacy = sha256_hex(&verifier_hex);
+        assert!(passphrase_opens(&legacy, verifier_hex.as_bytes()));
+
+        for lock in [&ours, &hakanai, &legacy] {
+            assert!(!passphrase_opens(lock, lock.as_bytes()), "a lock opened itself");
+            assert!(!passphrase_opens(lock, b"wrong"));
+        }
+        assert!(!passphrase_opens("not hex", verifier_hex.as_bytes()));
     }
 
     #[test]

@@ -36,7 +36,7 @@ async fn spawn_dsn(dsn: String, tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_with_redis(None, |c| {
         c.redis_dsn = Some(dsn);
         c.allow_anonymous = true;
-        c.redis_timeout = Duration::from_secs(1);
+        c.redis_timeout = Some(Duration::from_secs(1));
         tweak(c);
     })
     .await
@@ -238,7 +238,7 @@ async fn startup_errors_are_clear() {
     let _redis = Proc::redis(dir.path(), port, &["--requirepass", "right"]);
     let started = Instant::now();
     let mut c = config(&format!("redis://:wrong@127.0.0.1:{port}/0"));
-    c.redis_timeout = Duration::from_millis(500);
+    c.redis_timeout = Some(Duration::from_millis(500));
     let Err(e) = Application::build(c).await else {
         panic!("a wrong password was accepted")
     };
@@ -251,7 +251,7 @@ async fn startup_errors_are_clear() {
     // Unreachable: retried with backoff for --redis-startup-timeout, then a clear error.
     let mut c = config(&format!("redis://127.0.0.1:{}/0", free_port()));
     c.redis_startup_timeout = Duration::from_secs(2);
-    c.redis_timeout = Duration::from_millis(300);
+    c.redis_timeout = Some(Duration::from_millis(300));
     let started = Instant::now();
     let Err(e) = Application::build(c).await else {
         panic!("nothing listens there")

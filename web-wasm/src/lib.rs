@@ -15,7 +15,7 @@ mod convert;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crypto_core::{Argon2Params, KeySchedule, SecretKey};
+use crypto_core::{hakanai_v3, Argon2Params, KeySchedule, Metadata, SecretKey};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -40,6 +40,8 @@ export type ErrorCode =
   | "header_authentication" | "segment_authentication"
   | "truncated" | "trailing_data" | "invalid_metadata" | "length_mismatch"
   | "too_large" | "stream_closed" | "backend" | "invalid_bundle"
+  | "legacy_hash_format" | "legacy_ciphertext" | "legacy_authentication"
+  | "legacy_hash_mismatch" | "legacy_payload"
   | "busy" | "invalid_argument" | "qr_too_long";
 "#;
 
@@ -68,18 +70,23 @@ pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
     let object = js_sys::Object::new();
     convert::set(&object, "base", parsed.base.map(JsValue::from));
     convert::set(&object, "id", parsed.id.map(JsValue::from));
-    convert::set(
-        &object,
-        "key",
-        parsed.key.map(|k| JsValue::from(k.to_text())),
-    );
+    let key = parsed.key.map(|k| match parsed.content_hash {
+        Some(hash) => format!("{}:{}", k.to_text(), hash.to_text()),
+        None => k.to_text(),
+    });
+    convert::set(&object, "key", key.map(JsValue::from));
     Ok(object.into())
 }
 
-/// Checks a key handed over separately and returns it normalized.
+/// Checks a key handed over separately and returns it normalized: `{key}`, or `{key}:{hash}`
+/// for a Hakanai v3 secret.
 #[wasm_bindgen(js_name = parseKey)]
 pub fn parse_key(text: &str) -> Result<String, JsValue> {
-    Ok(SecretKey::parse(text).map_err(core_error)?.to_text())
+    let (key, hash) = crypto_core::parse_key(text).map_err(core_error)?;
+    Ok(match hash {
+        Some(hash) => format!("{}:{}", key.to_text(), hash.to_text()),
+        None => key.to_text(),
+    })
 }
 
 /// A safe download name for an untrusted file name from a secret's metadata.
@@ -109,10 +116,29 @@ pub fn qr_svg(text: &str) -> Result<String, JsValue> {
 /// The keys of one secret: the fragment key plus, optionally, a passphrase.
 ///
 /// With a passphrase the constructor runs Argon2id once (about a second); reuse the object
-/// for the verifier and for encryption or decryption.
+/// for the verifier and for encryption or decryption. A Hakanai v3 key (`{key}:{hash}`) makes
+/// keys that only read.
 #[wasm_bindgen]
 #[derive(Clone)]
-pub struct SecretKeys(KeySchedule);
+pub struct SecretKeys(Keys);
+
+#[derive(Clone)]
+enum Keys {
+    Envelope(KeySchedule),
+    HakanaiV3(hakanai_v3::Keys),
+}
+
+impl SecretKeys {
+    fn for_writing(&self) -> Result<KeySchedule, JsValue> {
+        match &self.0 {
+            Keys::Envelope(k) => Ok(k.clone()),
+            Keys::HakanaiV3(_) => Err(js_error(
+                convert::INVALID_ARGUMENT,
+                "a Hakanai v3 key can only open existing secrets",
+            )),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl SecretKeys {
@@ -127,13 +153,18 @@ impl SecretKeys {
         )]
         argon2: JsValue,
     ) -> Result<SecretKeys, JsValue> {
-        let key = SecretKey::parse(key).map_err(core_error)?;
+        let (key, hash) = crypto_core::parse_key(key).map_err(core_error)?;
+        if let Some(hash) = hash {
+            return hakanai_v3::Keys::new(key, hash, passphrase.as_deref().map(str::as_bytes))
+                .map(|k| Self(Keys::HakanaiV3(k)))
+                .map_err(core_error);
+        }
         match passphrase {
-            None => Ok(Self(KeySchedule::new(key))),
+            None => Ok(Self(Keys::Envelope(KeySchedule::new(key)))),
             Some(p) => {
                 let params = convert::argon2_params(&argon2)?;
                 KeySchedule::with_passphrase(key, p.as_bytes(), params)
-                    .map(Self)
+                    .map(|k| Self(Keys::Envelope(k)))
                     .map_err(core_error)
             }
         }
@@ -142,20 +173,29 @@ impl SecretKeys {
     /// The key in its link form.
     #[wasm_bindgen(getter)]
     pub fn key(&self) -> String {
-        self.0.key().to_text()
+        match &self.0 {
+            Keys::Envelope(k) => k.key().to_text(),
+            Keys::HakanaiV3(k) => k.to_text(),
+        }
     }
 
     /// What the reader sends in `X-Secret-Passphrase` (hex); `undefined` without passphrase.
     #[wasm_bindgen(getter)]
     pub fn verifier(&self) -> Option<String> {
-        self.0.verifier().map(|v| v.to_hex())
+        match &self.0 {
+            Keys::Envelope(k) => k.verifier().map(|v| v.to_hex()),
+            Keys::HakanaiV3(k) => k.passphrase_header().map(str::to_owned),
+        }
     }
 
     /// What the sender uploads as `restrictions.passphrase_hash`; `undefined` without
-    /// passphrase.
+    /// passphrase (and for Hakanai v3 keys, which only read).
     #[wasm_bindgen(getter, js_name = serverHash)]
     pub fn server_hash(&self) -> Option<String> {
-        self.0.verifier().map(|v| v.server_hash_hex())
+        match &self.0 {
+            Keys::Envelope(k) => k.verifier().map(|v| v.server_hash_hex()),
+            Keys::HakanaiV3(_) => None,
+        }
     }
 }
 
@@ -179,11 +219,12 @@ pub fn encrypt(
     #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
     options: JsValue,
 ) -> Promise {
-    let keys = keys.0.clone();
-    let prepared = metadata_from_js(&metadata, Some(plaintext.len() as u64))
-        .and_then(|m| Ok((m, Options::from_js(&options)?)));
+    let prepared = keys.for_writing().and_then(|keys| {
+        let metadata = metadata_from_js(&metadata, Some(plaintext.len() as u64))?;
+        Ok((keys, metadata, Options::from_js(&options)?))
+    });
     future_to_promise(async move {
-        let (metadata, options) = prepared?;
+        let (keys, metadata, options) = prepared?;
         let backend = options.backend()?;
         let envelope = crypto_core::encrypt(
             &backend,
@@ -211,9 +252,11 @@ pub fn decrypt(
     let options = Options::from_js(&options);
     future_to_promise(async move {
         let backend = options?.backend()?;
-        let (metadata, plaintext) = crypto_core::decrypt(backend, keys, &envelope)
-            .await
-            .map_err(core_error)?;
+        let opened = match keys {
+            Keys::Envelope(keys) => crypto_core::decrypt(backend, keys, &envelope).await,
+            Keys::HakanaiV3(keys) => keys.open(&envelope),
+        };
+        let (metadata, plaintext) = opened.map_err(core_error)?;
         let result = js_sys::Object::new();
         convert::set(&result, "metadata", Some(metadata_to_js(&metadata)));
         convert::set(
@@ -264,11 +307,12 @@ impl Encryptor {
         #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
         options: JsValue,
     ) -> Promise {
-        let keys = keys.0.clone();
-        let prepared =
-            metadata_from_js(&metadata, None).and_then(|m| Ok((m, Options::from_js(&options)?)));
+        let prepared = keys.for_writing().and_then(|keys| {
+            let metadata = metadata_from_js(&metadata, None)?;
+            Ok((keys, metadata, Options::from_js(&options)?))
+        });
         future_to_promise(async move {
-            let (metadata, options) = prepared?;
+            let (keys, metadata, options) = prepared?;
             let backend = options.backend()?;
             let inner =
                 crypto_core::Encryptor::new(&backend, &keys, &metadata, &options.encrypt_options())
@@ -299,8 +343,42 @@ impl Encryptor {
 
 /// Streaming decryption: `push` envelope chunks, receive content; `metadata()` once known;
 /// `finish()` authenticates the end. Do not use the content before `finish` resolves.
+///
+/// With Hakanai v3 keys the body is one AES-GCM message: `push` only collects it, and
+/// `finish` returns the whole content and makes the metadata known.
 #[wasm_bindgen]
-pub struct Decryptor(Shared<crypto_core::Decryptor<AnyBackend>>);
+pub struct Decryptor(Shared<Reading>);
+
+enum Reading {
+    Envelope(crypto_core::Decryptor<AnyBackend>),
+    HakanaiV3(hakanai_v3::Reader),
+}
+
+impl Reading {
+    async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crypto_core::Error> {
+        match self {
+            Reading::Envelope(d) => d.push(chunk).await,
+            Reading::HakanaiV3(r) => {
+                r.push(chunk);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn finish(&mut self) -> Result<Vec<u8>, crypto_core::Error> {
+        match self {
+            Reading::Envelope(d) => d.finish().await,
+            Reading::HakanaiV3(r) => r.finish(),
+        }
+    }
+
+    fn metadata(&self) -> Option<&Metadata> {
+        match self {
+            Reading::Envelope(d) => d.metadata(),
+            Reading::HakanaiV3(r) => r.metadata(),
+        }
+    }
+}
 
 #[wasm_bindgen]
 impl Decryptor {
@@ -311,7 +389,10 @@ impl Decryptor {
         #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
     ) -> Result<Decryptor, JsValue> {
         let backend = Options::from_js(&options)?.backend()?;
-        let inner = crypto_core::Decryptor::new(backend, keys.0.clone());
+        let inner = match &keys.0 {
+            Keys::Envelope(k) => Reading::Envelope(crypto_core::Decryptor::new(backend, k.clone())),
+            Keys::HakanaiV3(k) => Reading::HakanaiV3(hakanai_v3::Reader::new(k.clone())),
+        };
         Ok(Self(Rc::new(RefCell::new(Some(inner)))))
     }
 

@@ -3,7 +3,10 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use crypto_core::testkit::{check_envelope, check_link, envelope_vectors, link_vectors};
+use crypto_core::testkit::{
+    check_envelope, check_hakanai_v3, check_link, envelope_vectors, hakanai_v3_vectors,
+    link_vectors,
+};
 use crypto_core::{
     Backend, EncryptOptions, HeaderRandomness, KeySchedule, Kind, Metadata, Pure, SecretKey,
     WebCrypto,
@@ -37,6 +40,15 @@ async fn envelope_vectors_webcrypto_backend() {
 fn link_vectors_pass() {
     for v in link_vectors() {
         check_link(&v).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+fn hakanai_v3_vectors_pass() {
+    let vectors = hakanai_v3_vectors();
+    assert!(vectors.len() >= 5);
+    for v in vectors {
+        check_hakanai_v3(&v).unwrap();
     }
 }
 

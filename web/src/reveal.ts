@@ -74,7 +74,16 @@ function inline(kind: string, message: () => string): void {
 }
 
 /** The codes that have a message of their own about the link. */
-const LINK_CODES = ["missing_key", "key_length", "key_charset", "key_encoding", "missing_id", "invalid_id", "empty_link"] as const;
+const LINK_CODES = [
+  "missing_key",
+  "key_length",
+  "key_charset",
+  "key_encoding",
+  "legacy_hash_format",
+  "missing_id",
+  "invalid_id",
+  "empty_link",
+] as const;
 type LinkCode = (typeof LINK_CODES)[number];
 
 function linkMessage(code: ErrorCode | undefined): string {
@@ -131,7 +140,7 @@ async function onReveal(ev: SubmitEvent): Promise<void> {
     await openSecret(res, keys);
   } catch (e) {
     const code = errorCode(e);
-    if (code && code.startsWith("key_")) inline("link", () => linkMessage(code));
+    if (code && (code.startsWith("key_") || code === "legacy_hash_format")) inline("link", () => linkMessage(code));
     else fatal("decrypt", () => t("reveal.err.decrypt"));
   } finally {
     keys?.free();

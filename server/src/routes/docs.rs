@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::PathItem;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, health, secret, upload};
+use crate::routes::{admin, health, one_time_token, secret, upload};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use crate::routes::{admin, health, secret, upload};
         secret::create, secret::read, secret::revoke, secret::status,
         upload::start, upload::append, upload::finish,
         admin::create_token, admin::list_tokens, admin::revoke_token,
+        one_time_token::create,
         health::ready, health::healthy, health::config
     ),
     components(schemas(crate::error::ErrorBody, crate::restrictions::RestrictionsRequest)),

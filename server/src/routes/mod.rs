@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod docs;
 pub mod health;
+pub mod one_time_token;
 pub mod pages;
 pub mod secret;
 pub mod upload;

@@ -13,7 +13,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
@@ -22,7 +21,7 @@ use crate::configuration::parse_duration;
 use crate::error::{AppError, ErrorBody};
 use crate::events::{Event, Subject};
 use crate::id::SecretId;
-use crate::restrictions::{split_list, Restrictions, RestrictionsRequest};
+use crate::restrictions::{passphrase_opens, split_list, Restrictions, RestrictionsRequest};
 use crate::store::{
     GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone, UploadSink,
 };
@@ -119,6 +118,7 @@ pub(crate) struct Uploader {
 /// `application/octet-stream` body.
 pub async fn create(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     query: Result<Query<RawUploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -126,7 +126,7 @@ pub async fn create(
     let Ok(Query(query)) = query else {
         return Err(AppError::BadRequest("malformed query string".into()));
     };
-    let uploader = authorize_upload(&state, &headers).await?;
+    let uploader = authorize_upload(&state, peer.ip(), &headers).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -223,31 +223,65 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     })
 }
 
+/// Who is asking to store something, in Hakanai v3's order: a bearer token decides when one is
+/// given; without one, a client in `--trusted-ip-ranges`, else an anonymous client.
+pub(crate) enum Caller {
+    Token {
+        hash: crate::store::TokenHash,
+        record: crate::store::TokenRecord,
+    },
+    TrustedRange,
+    Anonymous,
+}
+
 #[tracing::instrument(skip_all)]
+pub(crate) async fn identify_caller(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Caller, AppError> {
+    let s = &state.settings;
+    if let Some(token) = tokens::bearer(headers)? {
+        let hash = tokens::hash_token(token);
+        let Some(record) = state.store.token_get(&hash).await? else {
+            return Err(AppError::TokenRefused("invalid or expired token"));
+        };
+        return Ok(Caller::Token { hash, record });
+    }
+    let trusted = !s.trusted_ip_ranges.is_empty()
+        && client_ip(peer, headers, &s.trusted_ip_header, &s.trusted_proxies)
+            .is_some_and(|ip| crate::client_ip::in_ranges(ip, &s.trusted_ip_ranges));
+    Ok(if trusted {
+        Caller::TrustedRange
+    } else {
+        Caller::Anonymous
+    })
+}
+
 pub(crate) async fn authorize_upload(
     state: &AppState,
+    peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Uploader, AppError> {
     let settings = &state.settings;
-    let token = tokens::bearer(headers)?;
-    let Some(token) = token else {
-        if settings.allow_anonymous {
-            return Ok(Uploader {
-                limit: settings.anonymous_size_limit,
-                one_time: None,
-            });
+    Ok(match identify_caller(state, peer, headers).await? {
+        Caller::Token { hash, record } => Uploader {
+            limit: record.upload_size_limit.min(settings.upload_size_limit),
+            one_time: record.one_time.then_some(hash),
+        },
+        Caller::TrustedRange => Uploader {
+            limit: settings.upload_size_limit,
+            one_time: None,
+        },
+        Caller::Anonymous if settings.allow_anonymous => Uploader {
+            limit: settings.anonymous_size_limit,
+            one_time: None,
+        },
+        Caller::Anonymous => {
+            return Err(AppError::Unauthorized(
+                "a token is required to create secrets",
+            ))
         }
-        return Err(AppError::Unauthorized(
-            "a token is required to create secrets",
-        ));
-    };
-    let hash = tokens::hash_token(token);
-    let Some(record) = state.store.token_get(&hash).await? else {
-        return Err(AppError::TokenRefused("invalid or expired token"));
-    };
-    Ok(Uploader {
-        limit: record.upload_size_limit.min(settings.upload_size_limit),
-        one_time: record.one_time.then_some(hash),
     })
 }
 
@@ -522,11 +556,7 @@ async fn check_passphrase(
             details: "this secret requires a passphrase",
         });
     };
-    let mut expected_bytes = [0u8; 32];
-    hex::decode_to_slice(expected, &mut expected_bytes)
-        .map_err(|_| AppError::Internal("stored passphrase hash is not hex".into()))?;
-    let actual: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-    if bool::from(actual.ct_eq(&expected_bytes)) {
+    if passphrase_opens(expected, given.as_bytes()) {
         return Ok(());
     }
     match state.store.fail_attempt(id, max).await? {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use bytes::Bytes;
@@ -78,10 +78,11 @@ pub struct UploadOffset {
 /// Open a multi-request upload (token checked, and a one-time token used up, here).
 pub async fn start(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<StartUploadResponse>, AppError> {
-    let uploader = authorize_upload(&state, &headers).await?;
+    let uploader = authorize_upload(&state, peer.ip(), &headers).await?;
     let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
     if !is_json {

@@ -23,6 +23,7 @@ macro_rules! both_stores {
 }
 
 mod binary;
+mod hakanai_v3;
 mod helpers;
 mod ops;
 mod redis_only;

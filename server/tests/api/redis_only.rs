@@ -241,3 +241,58 @@ async fn streamed_uploads_publish_atomically_and_clean_up() {
         900_000
     );
 }
+
+/// What Redis keeps for a passphrase is a lock, not the value that opens the secret: read out of
+/// the store and sent as the header, it is just a wrong passphrase (both kinds of client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_passphrase_locks_do_not_open_secrets() {
+    let app = spawn_app(Backend::Redis, |_| {}).await;
+    let client = redis::Client::open(app.redis.as_ref().unwrap().dsn()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let hakanai_sent = hex::encode(Sha256::digest(b"correct horse"));
+    let ours_sent = hex::encode(Sha256::digest(b"verifier-hex"));
+    for (sent, proof) in [(&hakanai_sent, hakanai_sent.as_str()), (&ours_sent, "verifier-hex")] {
+        let s = app
+            .create(&STANDARD.encode("locked"), json!({"passphrase_hash": sent}))
+            .await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("hk:{*")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let mut locks = Vec::new();
+        for key in keys {
+            let Ok(value) = redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Vec<u8>>(&mut con)
+                .await
+            else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&value);
+            assert!(!text.contains(sent.as_str()), "the uploaded value is stored as sent");
+            if let Some(at) = text.find("\"p\":\"") {
+                locks.push(text[at + 5..at + 5 + 64].to_string());
+            }
+        }
+        assert!(!locks.is_empty(), "no passphrase lock found in Redis");
+        for lock in &locks {
+            let resp = app
+                .client
+                .get(app.secret_url(&s.id))
+                .header("x-secret-passphrase", lock)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401, "a stored lock opened the secret");
+        }
+        let resp = app
+            .client
+            .get(app.secret_url(&s.id))
+            .header("x-secret-passphrase", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}

@@ -269,7 +269,7 @@ async fn upload_needs_a_token_unless_anonymous(b: Backend) {
 async fn anonymous_limit_applies_to_decoded_size(b: Backend) {
     let app = spawn_app(b, |c| {
         c.allow_anonymous = true;
-        c.anonymous_size_limit = 1024;
+        c.anonymous_upload_size_limit = Some(1024);
         c.upload_size_limit = 4096;
     })
     .await;
