@@ -111,3 +111,34 @@ impl Extractor {
         outcome.finish()
     }
 }
+
+/// Unpacks a ZIP archive into `dir`, flat: each entry under its sanitized last path component
+/// (directories are skipped), nothing in place until every entry has been read.
+pub fn extract_zip(data: &[u8], dir: &Path, force: bool) -> Result<(), CliError> {
+    let bad =
+        |e: zip::result::ZipError| CliError::Protocol(format!("the ZIP archive is malformed: {e}"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(bad)?;
+    let mut done: Vec<(String, NamedTempFile)> = Vec::new();
+    let mut names = HashSet::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(bad)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = sanitize_file_name(&entry.name().map_err(bad)?);
+        if !names.insert(name.clone()) {
+            return Err(CliError::Protocol(format!(
+                "the ZIP archive holds two files named {name:?}"
+            )));
+        }
+        let mut temp = temp_file(dir)?;
+        std::io::copy(&mut entry, &mut temp)
+            .map_err(|e| CliError::Protocol(format!("cannot unpack {name:?}: {e}")))?;
+        done.push((name, temp));
+    }
+    let mut outcome = Persisted::default();
+    for (name, temp) in done {
+        persist(temp, dir, &name, force, &mut outcome)?;
+    }
+    outcome.finish()
+}

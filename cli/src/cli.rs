@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -19,7 +20,10 @@ Exit codes:
 Environment:
   HAKANAI_SERVER        server URL (like --server)
   HAKANAI_TOKEN         user token for `send` (or --token-file)
-  HAKANAI_ADMIN_TOKEN   admin token for `token` (otherwise prompted for)";
+  HAKANAI_ADMIN_TOKEN   admin token for `token` (otherwise prompted for)
+  Hakanai v3's variables work too: HAKANAI_TTL, HAKANAI_ALLOWED_IPS, HAKANAI_ALLOWED_COUNTRIES,
+  HAKANAI_ALLOWED_ASNS, HAKANAI_REQUIRE_PASSPHRASE, HAKANAI_QR_CODE (send), HAKANAI_TO_STDOUT,
+  HAKANAI_OUTPUT_DIR (get), HAKANAI_TOKEN_TTL (token).";
 
 /// Share one-time secrets: end-to-end encrypted, the key never leaves your machine.
 #[derive(Debug, Parser)]
@@ -27,6 +31,7 @@ Environment:
 pub struct Cli {
     /// Server URL.
     #[arg(
+        short,
         long,
         global = true,
         env = "HAKANAI_SERVER",
@@ -63,13 +68,28 @@ pub struct SendArgs {
     #[arg(short, long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 
+    /// Send stdin or a single file as a file even when it is text.
+    #[arg(short = 'a', long)]
+    pub as_file: bool,
+
+    /// Name of the file sent (with --as-file, or for files); one --file's own name by default.
+    #[arg(long, value_name = "NAME")]
+    pub filename: Option<String>,
+
     /// Lifetime, e.g. `30m`, `12h`, `7d` (default: the server's, usually 24h).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "HAKANAI_TTL", value_parser = parse_duration)]
     pub ttl: Option<Duration>,
 
     /// Protect the secret with this passphrase (visible in the process list; prefer
-    /// --ask-passphrase).
-    #[arg(long, conflicts_with = "ask_passphrase")]
+    /// --ask-passphrase). --require-passphrase is the same flag.
+    #[arg(
+        short = 'p',
+        long,
+        visible_alias = "require-passphrase",
+        env = "HAKANAI_REQUIRE_PASSPHRASE",
+        hide_env_values = true,
+        conflicts_with = "ask_passphrase"
+    )]
     pub passphrase: Option<String>,
 
     /// Prompt for a passphrase on the terminal.
@@ -80,20 +100,43 @@ pub struct SendArgs {
     #[arg(long)]
     pub separate_key: bool,
 
-    /// Allow reads only from this IP address or CIDR range (repeatable).
-    #[arg(long = "allow-ip", value_name = "IP/CIDR")]
+    /// Allow reads only from these IP addresses or CIDR ranges (comma-separated, repeatable).
+    #[arg(
+        long = "allow-ip",
+        value_name = "IP/CIDR",
+        value_delimiter = ',',
+        env = "HAKANAI_ALLOWED_IPS"
+    )]
     pub allow_ips: Vec<String>,
 
-    /// Allow reads only from this country, ISO 3166 code such as `DE` (repeatable).
-    #[arg(long = "allow-country", value_name = "CC")]
+    /// Allow reads only from these countries, ISO 3166 codes such as `DE` (comma-separated,
+    /// repeatable).
+    #[arg(
+        long = "allow-country",
+        value_name = "CC",
+        value_delimiter = ',',
+        env = "HAKANAI_ALLOWED_COUNTRIES"
+    )]
     pub allow_countries: Vec<String>,
 
-    /// Allow reads only from this autonomous system number (repeatable).
-    #[arg(long = "allow-asn", value_name = "ASN")]
+    /// Allow reads only from these autonomous system numbers (comma-separated, repeatable).
+    #[arg(
+        long = "allow-asn",
+        value_name = "ASN",
+        value_delimiter = ',',
+        env = "HAKANAI_ALLOWED_ASNS"
+    )]
     pub allow_asns: Vec<u32>,
 
-    /// Also print the link as a QR code.
-    #[arg(long)]
+    /// Also print the link as a QR code (--qr is the same flag).
+    #[arg(
+        short = 'q',
+        long = "qr-code",
+        visible_alias = "qr",
+        env = "HAKANAI_QR_CODE",
+        action = ArgAction::SetTrue,
+        value_parser = BoolishValueParser::new()
+    )]
     pub qr: bool,
 }
 
@@ -102,12 +145,16 @@ pub struct GetArgs {
     /// The link, e.g. `https://host/s/ID#KEY`.
     pub url: String,
 
-    /// The key, for links shared without it (`--separate-key`).
-    #[arg(long)]
+    /// The key, for links shared without it (`--separate-key`); Hakanai v3's `key:hash` too.
+    #[arg(short, long, conflicts_with = "ask_key")]
     pub key: Option<String>,
 
+    /// Prompt for the key on the terminal when the link has none.
+    #[arg(long)]
+    pub ask_key: bool,
+
     /// The passphrase (visible in the process list; prefer --ask-passphrase).
-    #[arg(long, conflicts_with = "ask_passphrase")]
+    #[arg(short, long, conflicts_with = "ask_passphrase")]
     pub passphrase: Option<String>,
 
     /// Prompt for the passphrase on the terminal.
@@ -116,11 +163,20 @@ pub struct GetArgs {
 
     /// Directory for files (default: the current directory; text goes to stdout unless this
     /// is given).
-    #[arg(short, long, value_name = "DIR", conflicts_with = "to_stdout")]
+    #[arg(short, long, value_name = "DIR", env = "HAKANAI_OUTPUT_DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// Save under this name instead of the one in the secret (text too).
+    #[arg(short = 'f', long, value_name = "NAME", conflicts_with = "to_stdout")]
+    pub filename: Option<String>,
+
+    /// Unpack an archive secret into the output directory: our bundles always are; with this
+    /// flag a ZIP (how Hakanai v3 sends several files) is too.
+    #[arg(short = 'e', long, conflicts_with = "to_stdout")]
+    pub extract: bool,
+
     /// Write file content to stdout instead of saving it (a bundle as a tar archive).
-    #[arg(long)]
+    #[arg(long, env = "HAKANAI_TO_STDOUT", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub to_stdout: bool,
 
     /// Overwrite existing files.
@@ -155,16 +211,33 @@ pub enum TokenCommand {
 #[derive(Debug, Args, Default)]
 pub struct TokenCreateArgs {
     /// Upload size limit, e.g. `5m`, `512k` (default and ceiling: the server's).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(short, long, value_name = "SIZE")]
     pub limit: Option<String>,
 
-    /// Lifetime of the token, e.g. `7d` (default: no expiry).
-    #[arg(long, value_parser = parse_duration)]
-    pub ttl: Option<Duration>,
+    /// Lifetime of the token, e.g. `7d`, or `never`.
+    #[arg(long, env = "HAKANAI_TOKEN_TTL", default_value = "30d", value_parser = parse_token_ttl)]
+    pub ttl: TokenTtl,
 
     /// The token can create exactly one secret.
     #[arg(long)]
     pub one_time: bool,
+}
+
+/// A token's lifetime: Hakanai v3's default is 30 days; `never` keeps it until revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTtl(pub Option<Duration>);
+
+impl Default for TokenTtl {
+    fn default() -> Self {
+        TokenTtl(Some(Duration::from_secs(30 * 86400)))
+    }
+}
+
+fn parse_token_ttl(s: &str) -> Result<TokenTtl, String> {
+    if s.trim().eq_ignore_ascii_case("never") {
+        return Ok(TokenTtl(None));
+    }
+    parse_duration(s).map(|d| TokenTtl(Some(d)))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -171,7 +171,10 @@ impl CliError {
             CliError::Usage { hint, .. } => hint.clone(),
             CliError::Crypto(e) => match e {
                 C::MissingKey => Some("pass the separately shared key with --key".into()),
-                C::KeyLength { .. } | C::KeyCharset { .. } | C::KeyEncoding | C::LegacyHashFormat => {
+                C::KeyLength { .. }
+                | C::KeyCharset { .. }
+                | C::KeyEncoding
+                | C::LegacyHashFormat => {
                     Some("copy the whole link, including everything after '#'".into())
                 }
                 C::PassphraseRequired => {

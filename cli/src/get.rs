@@ -37,6 +37,10 @@ pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
         }
         (Some(given), None) => parse_key(given)?,
         (None, Some(in_link)) => in_link,
+        (None, None) if args.ask_key && passphrase::can_prompt() => {
+            let typed = passphrase::prompt("Key: ")?;
+            parse_key(&typed)?
+        }
         (None, None) => return Err(crypto_core::Error::MissingKey.into()),
     };
     let base = parsed.base.unwrap_or_else(|| global.server.clone());
@@ -180,21 +184,43 @@ enum Sink {
         temp: NamedTempFile,
     },
     Bundle(Extractor),
+    /// `--extract` of a ZIP (Hakanai v3's form for several files): unpacked once complete.
+    Zip {
+        dir: PathBuf,
+        data: Vec<u8>,
+    },
+}
+
+fn is_zip(metadata: &Metadata, name: &str) -> bool {
+    metadata.media_type.as_deref() == Some("application/zip")
+        || name.to_ascii_lowercase().ends_with(".zip")
 }
 
 impl Sink {
     fn open(metadata: &Metadata, args: &GetArgs, dir: &Path) -> Result<Sink, CliError> {
-        let to_stdout =
-            args.to_stdout || (metadata.kind == Kind::Text && args.output_dir.is_none());
+        let to_stdout = args.to_stdout
+            || (metadata.kind == Kind::Text
+                && args.output_dir.is_none()
+                && args.filename.is_none());
         if to_stdout {
             return Ok(Sink::Stdout(Spool::Memory(Vec::new())));
         }
-        if metadata.kind == Kind::Bundle {
+        if metadata.kind == Kind::Bundle && args.filename.is_none() {
             return Ok(Sink::Bundle(Extractor::new(dir)));
+        }
+        let name = match &args.filename {
+            Some(name) => crypto_core::sanitize_file_name(name),
+            None => metadata.safe_file_name(),
+        };
+        if args.extract && is_zip(metadata, &name) {
+            return Ok(Sink::Zip {
+                dir: dir.to_path_buf(),
+                data: Vec::new(),
+            });
         }
         Ok(Sink::File {
             dir: dir.to_path_buf(),
-            name: metadata.safe_file_name(),
+            name,
             temp: temp_file(dir)?,
         })
     }
@@ -209,6 +235,10 @@ impl Sink {
                 .write_all(data)
                 .map_err(|e| CliError::io("writing a temporary file", e)),
             Sink::Bundle(extractor) => extractor.write(data),
+            Sink::Zip { data: buf, .. } => {
+                buf.extend_from_slice(data);
+                Ok(())
+            }
         }
     }
 
@@ -221,6 +251,7 @@ impl Sink {
                 outcome.finish()
             }
             Sink::Bundle(extractor) => extractor.commit(force),
+            Sink::Zip { dir, data } => crate::bundle_io::extract_zip(&data, &dir, force),
         }
     }
 }

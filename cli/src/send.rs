@@ -28,7 +28,8 @@ struct Source {
 
 pub fn run(global: &Cli, args: &SendArgs) -> Result<(), CliError> {
     let token = user_token(global)?;
-    let source = open_source(&args.files)?;
+    let mut source = open_source(&args.files)?;
+    as_file(&mut source.metadata, args.as_file, args.filename.as_deref());
     let passphrase = passphrase::for_send(args.passphrase.as_deref(), args.ask_passphrase)?;
 
     let key = SecretKey::generate()?;
@@ -99,6 +100,18 @@ fn qr(link: &str) -> std::io::Result<String> {
         .dark_color(unicode::Dense1x2::Light)
         .light_color(unicode::Dense1x2::Dark)
         .build())
+}
+
+/// `--as-file` makes text a file; `--filename` names a file (as in Hakanai v3, text sent
+/// without `--as-file` stays text).
+fn as_file(metadata: &mut Metadata, as_file: bool, filename: Option<&str>) {
+    if as_file && metadata.kind == Kind::Text {
+        metadata.kind = Kind::File;
+        metadata.media_type = None;
+    }
+    if let Some(name) = filename.filter(|_| metadata.kind != Kind::Text) {
+        metadata.name = Some(name.to_string());
+    }
 }
 
 fn open_source(files: &[PathBuf]) -> Result<Source, CliError> {

@@ -42,7 +42,7 @@ fn admin_token() -> Result<String, CliError> {
 
 fn create(api: &Api, args: &TokenCreateArgs) -> Result<(), CliError> {
     let admin = admin_token()?;
-    let created = api.create_token(&admin, args.limit.as_deref(), args.ttl, args.one_time)?;
+    let created = api.create_token(&admin, args.limit.as_deref(), args.ttl.0, args.one_time)?;
     println!("{}", created.token);
     if std::io::stderr().is_terminal() {
         eprintln!(

@@ -81,7 +81,10 @@ fn old_cli_round_trips(server: &Server) {
 
     // Text from stdin, with a user token; the second read fails as it does against Hakanai.
     let link = send(server, token, &[], b"text from the old CLI");
-    assert!(link.contains("/s/") && link.contains('#') && link.contains(':'), "{link}");
+    assert!(
+        link.contains("/s/") && link.contains('#') && link.contains(':'),
+        "{link}"
+    );
     assert_eq!(
         ok(&get(server, &[&link, "--to-stdout"])),
         "text from the old CLI"
@@ -96,7 +99,10 @@ fn old_cli_round_trips(server: &Server) {
     std::fs::write(&file, b"\x00\x01binary\xff").unwrap();
     let link = send(server, token, &["--file", file.to_str().unwrap()], b"");
     let out_dir = dir();
-    ok(&get(server, &[&link, "--output-dir", out_dir.path().to_str().unwrap()]));
+    ok(&get(
+        server,
+        &[&link, "--output-dir", out_dir.path().to_str().unwrap()],
+    ));
     assert_eq!(
         std::fs::read(out_dir.path().join("report.bin")).unwrap(),
         b"\x00\x01binary\xff"
@@ -114,7 +120,10 @@ fn old_cli_round_trips(server: &Server) {
         b"",
     );
     let out_dir = dir();
-    ok(&get(server, &[&link, "-o", out_dir.path().to_str().unwrap()]));
+    ok(&get(
+        server,
+        &[&link, "-o", out_dir.path().to_str().unwrap()],
+    ));
     let saved: Vec<_> = std::fs::read_dir(out_dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -131,36 +140,64 @@ fn old_cli_round_trips(server: &Server) {
     let link = field(&out, "Secret link:");
     let key = field(&out, "Key:");
     assert!(!link.contains('#'), "{link}");
-    assert_eq!(ok(&get(server, &[&link, "--key", &key, "--to-stdout"])), "separate");
+    assert_eq!(
+        ok(&get(
+            server,
+            &[&link, &format!("--key={key}"), "--to-stdout"]
+        )),
+        "separate"
+    );
 
     // --require-passphrase: asking without it costs nothing; the right one opens it.
-    let link = send(server, token, &["--require-passphrase", "open sesame"], b"guarded");
+    let link = send(
+        server,
+        token,
+        &["--require-passphrase", "open sesame"],
+        b"guarded",
+    );
     let without = get(server, &[&link, "--to-stdout"]);
     assert!(!without.status.success());
-    assert!(plain(&stderr(&without)).contains("401"), "{}", stderr(&without));
+    assert!(
+        plain(&stderr(&without)).contains("401"),
+        "{}",
+        stderr(&without)
+    );
     let wrong = get(server, &[&link, "-p", "wrong", "--to-stdout"]);
     assert!(plain(&stderr(&wrong)).contains("401"), "{}", stderr(&wrong));
     assert_eq!(
-        ok(&get(server, &[&link, "--passphrase", "open sesame", "--to-stdout"])),
+        ok(&get(
+            server,
+            &[&link, "--passphrase", "open sesame", "--to-stdout"]
+        )),
         "guarded"
     );
 
     // --allow-ip: a range that excludes us is refused (403), one that includes us works.
     let elsewhere = send(server, token, &["--allow-ip", "10.9.0.0/16"], b"ip");
     let refused = get(server, &[&elsewhere, "--to-stdout"]);
-    assert!(plain(&stderr(&refused)).contains("403"), "{}", stderr(&refused));
-    let here = send(server, token, &["--allow-ip", "127.0.0.1,10.9.0.0/16"], b"ip ok");
+    assert!(
+        plain(&stderr(&refused)).contains("403"),
+        "{}",
+        stderr(&refused)
+    );
+    let here = send(
+        server,
+        token,
+        &["--allow-ip", "127.0.0.1,10.9.0.0/16"],
+        b"ip ok",
+    );
     assert_eq!(ok(&get(server, &[&here, "--to-stdout"])), "ip ok");
 
     // --ttl reaches the server: within --max-ttl it is stored, beyond it refused.
     let link = send(server, token, &["--ttl", "30m"], b"short-lived");
     assert_eq!(ok(&get(server, &[&link, "--to-stdout"])), "short-lived");
-    let too_long = run(
-        old_cli(server, token).args(["send", "--ttl", "30d"]),
-        b"x",
-    );
+    let too_long = run(old_cli(server, token).args(["send", "--ttl", "30d"]), b"x");
     assert!(!too_long.status.success());
-    assert!(plain(&stderr(&too_long)).contains("400"), "{}", stderr(&too_long));
+    assert!(
+        plain(&stderr(&too_long)).contains("400"),
+        "{}",
+        stderr(&too_long)
+    );
 
     // A bad token is refused with 403, which Hakanai's CLI reports as such.
     let bad = run(old_cli(server, Some("not-a-token")).arg("send"), b"x");
@@ -194,13 +231,20 @@ fn old_token(server: &Server, args: &str) -> String {
 fn old_token_command(server: &Server) {
     let token = old_token(server, "--ttl 1d");
     let link = send(server, Some(&token), &[], b"with a minted token");
-    assert_eq!(ok(&get(server, &[&link, "--to-stdout"])), "with a minted token");
+    assert_eq!(
+        ok(&get(server, &[&link, "--to-stdout"])),
+        "with a minted token"
+    );
 
     // --one-time: one secret, then 403.
     let once = old_token(server, "--one-time --limit 1k");
     send(server, Some(&once), &[], b"first");
     let second = run(old_cli(server, Some(&once)).arg("send"), b"second");
-    assert!(plain(&stderr(&second)).contains("403"), "{}", stderr(&second));
+    assert!(
+        plain(&stderr(&second)).contains("403"),
+        "{}",
+        stderr(&second)
+    );
 
     // --limit: bigger uploads are refused with 413.
     let small = old_token(server, "--limit 1k");
@@ -212,7 +256,10 @@ fn old_token_command(server: &Server) {
 fn our_cli_reads_old_secrets(server: &Server) {
     let token = Some(server.user_token.as_str());
     let link = send(server, token, &[], "Grüße aus v3".as_bytes());
-    assert_eq!(ok(&run(server.hakanai().args(["get", &link]), b"")), "Grüße aus v3");
+    assert_eq!(
+        ok(&run(server.hakanai().args(["get", &link]), b"")),
+        "Grüße aus v3"
+    );
     fails(&run(server.hakanai().args(["get", &link]), b""), 3);
 
     let work = dir();
@@ -221,7 +268,13 @@ fn our_cli_reads_old_secrets(server: &Server) {
     let link = send(
         server,
         token,
-        &["--as-file", "-f", file.to_str().unwrap(), "-p", "pw for the v3 file"],
+        &[
+            "--as-file",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "pw for the v3 file",
+        ],
         b"",
     );
     let out_dir = dir();
@@ -243,15 +296,119 @@ fn our_cli_reads_old_secrets(server: &Server) {
     );
 
     // Separate key in Hakanai's form (key:hash), and a tampered check value.
-    let out = run(old_cli(server, token).args(["send", "--separate-key"]), b"sep");
+    let out = run(
+        old_cli(server, token).args(["send", "--separate-key"]),
+        b"sep",
+    );
     let (link, key) = (field(&out, "Secret link:"), field(&out, "Key:"));
-    assert_eq!(ok(&run(server.hakanai().args(["get", &link, "--key", &key]), b"")), "sep");
+    assert_eq!(
+        ok(&run(
+            server
+                .hakanai()
+                .args(["get", &link, &format!("--key={key}")]),
+            b""
+        )),
+        "sep"
+    );
     let link = send(server, token, &[], b"checked");
     let (head, hash) = link.rsplit_once(':').unwrap();
     let other = if hash.starts_with('A') { "B" } else { "A" };
     let tampered = format!("{head}:{other}{}", &hash[1..]);
     let err = fails(&run(server.hakanai().args(["get", &tampered]), b""), 6);
     assert!(err.contains("check value"), "{err}");
+}
+
+/// A script written for Hakanai v3's CLI: its short flags, its environment variables.
+const SCRIPT: &str = r#"
+set -euo pipefail
+link() { sed 's/\x1b\[[0-9;]*m//g' | grep -o 'http[^[:space:]]*' | head -n1; }
+
+L=$(printf 'first secret' | HAKANAI_TTL=1h HAKANAI_ALLOWED_IPS=127.0.0.1/32,10.0.0.0/8 \
+    "$HK" send -s "$SERVER" -p 'long passphrase' | link)
+"$HK" get "$L" -p 'long passphrase' --to-stdout > first.out
+
+printf 'file body' > notes.txt
+mkdir -p out
+L=$("$HK" send -s "$SERVER" -f notes.txt --as-file | link)
+"$HK" get "$L" -o out -f renamed.txt
+
+L=$(printf 'as a named file' | "$HK" send -s "$SERVER" -a --filename named.txt | link)
+HAKANAI_OUTPUT_DIR=out "$HK" get "$L"
+
+L=$(printf 'via the environment' | HAKANAI_REQUIRE_PASSPHRASE='env passphrase' "$HK" send -q | link)
+HAKANAI_TO_STDOUT=true "$HK" get "$L" --passphrase 'env passphrase' > env.out
+
+L=$(printf 'key asked for' | "$HK" send | link)
+# Keys may start with '-': pass them as --key=….
+"$HK" get --key="${L#*#}" "${L%%#*}" --to-stdout > key.out
+"#;
+
+fn run_script(server: &Server, cli: &Path) -> tempfile::TempDir {
+    let work = dir();
+    let out = run(
+        Command::new("bash")
+            .args(["-c", SCRIPT])
+            .current_dir(work.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .env("HK", cli)
+            .env("SERVER", &server.url)
+            .env("HAKANAI_SERVER", &server.url)
+            .env("HAKANAI_TOKEN", &server.user_token),
+        b"",
+    );
+    ok(&out);
+    work
+}
+
+fn same_script_runs_with_both_clis(server: &Server) {
+    for cli in [oracle_cli(), PathBuf::from(env!("CARGO_BIN_EXE_hakanai"))] {
+        let work = run_script(server, &cli);
+        let read = |name: &str| {
+            std::fs::read_to_string(work.path().join(name))
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", cli.display()))
+        };
+        assert_eq!(read("first.out"), "first secret", "{}", cli.display());
+        assert_eq!(read("out/renamed.txt"), "file body", "{}", cli.display());
+        assert_eq!(
+            read("out/named.txt"),
+            "as a named file",
+            "{}",
+            cli.display()
+        );
+        assert_eq!(read("env.out"), "via the environment", "{}", cli.display());
+        assert_eq!(read("key.out"), "key asked for", "{}", cli.display());
+    }
+}
+
+/// `--extract` unpacks the ZIP Hakanai's CLI makes of several files.
+fn our_cli_extracts_old_zips(server: &Server) {
+    let work = dir();
+    let a = work.path().join("one.txt");
+    let b = work.path().join("two.bin");
+    std::fs::write(&a, "first file").unwrap();
+    std::fs::write(&b, b"\x00second\xff").unwrap();
+    let token = Some(server.user_token.as_str());
+    let args = ["-f", a.to_str().unwrap(), "-f", b.to_str().unwrap()];
+    let link = send(server, token, &args, b"");
+    let out_dir = dir();
+    let dir_arg = out_dir.path().to_str().unwrap();
+    ok(&run(
+        server
+            .hakanai()
+            .args(["get", &link, "--extract", "-o", dir_arg]),
+        b"",
+    ));
+    assert_eq!(
+        std::fs::read(out_dir.path().join("one.txt")).unwrap(),
+        b"first file"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.path().join("two.bin")).unwrap(),
+        b"\x00second\xff"
+    );
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 2);
 }
 
 macro_rules! on_both_stores {
@@ -270,4 +427,6 @@ on_both_stores! {
     old_cli_anonymous: &["--allow-anonymous"],
     old_token_command: &["--trusted-ip-ranges", "127.0.0.0/8"],
     our_cli_reads_old_secrets: &[],
+    same_script_runs_with_both_clis: &[],
+    our_cli_extracts_old_zips: &[],
 }

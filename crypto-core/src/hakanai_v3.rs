@@ -59,7 +59,11 @@ pub struct Keys {
 
 impl Keys {
     /// Keys for a secret; `passphrase` as the person typed it.
-    pub fn new(key: SecretKey, hash: ContentHash, passphrase: Option<&[u8]>) -> Result<Self, Error> {
+    pub fn new(
+        key: SecretKey,
+        hash: ContentHash,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Self, Error> {
         if passphrase.is_some_and(<[u8]>::is_empty) {
             return Err(Error::EmptyPassphrase);
         }
@@ -141,7 +145,11 @@ pub fn passphrase_header(passphrase: &[u8]) -> String {
 
 /// Opens a Hakanai v3 secret: `body` is what the server returns (the base64 text; surrounding
 /// whitespace is ignored). Text comes back as [`Kind::Text`], a named payload as [`Kind::File`].
-pub fn open(key: &SecretKey, hash: &ContentHash, body: &[u8]) -> Result<(Metadata, Vec<u8>), Error> {
+pub fn open(
+    key: &SecretKey,
+    hash: &ContentHash,
+    body: &[u8],
+) -> Result<(Metadata, Vec<u8>), Error> {
     let text = body.trim_ascii();
     let sealed = Zeroizing::new(STANDARD.decode(text).map_err(|_| Error::LegacyCiphertext)?);
     if sealed.len() < NONCE_LEN + TAG_LEN {
@@ -164,7 +172,9 @@ pub fn open(key: &SecretKey, hash: &ContentHash, body: &[u8]) -> Result<(Metadat
         } else {
             Kind::Text
         },
-        media_type: filename.is_none().then(|| "text/plain; charset=utf-8".into()),
+        media_type: filename
+            .is_none()
+            .then(|| "text/plain; charset=utf-8".into()),
         size: Some(data.len() as u64),
         name: filename,
     };
@@ -186,7 +196,9 @@ fn decode_payload(mut rd: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
     let data = match Marker::from_u8(peek) {
         Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
             let len = read_bin_len(rd).map_err(|_| bad("data is malformed"))? as usize;
-            take(rd, len).ok_or_else(|| bad("data is truncated"))?.to_vec()
+            take(rd, len)
+                .ok_or_else(|| bad("data is truncated"))?
+                .to_vec()
         }
         _ => {
             let len = read_array_len(rd).map_err(|_| bad("data is not bytes"))? as usize;
@@ -196,7 +208,9 @@ fn decode_payload(mut rd: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
             }
             let mut data = Vec::with_capacity(len);
             for _ in 0..len {
-                data.push(read_byte(rd).ok_or_else(|| bad("data holds a value that is not a byte"))?);
+                data.push(
+                    read_byte(rd).ok_or_else(|| bad("data holds a value that is not a byte"))?,
+                );
             }
             data
         }
@@ -248,7 +262,9 @@ mod tests {
         let array = [0x92, 0x93, 104, 105, 0xcc, 0xff, 0xc0];
         assert_eq!(decode_payload(&array).unwrap(), (vec![104, 105, 255], None));
         // [ bin "hi", "a.txt" ]
-        let bin = [0x92, 0xc4, 2, b'h', b'i', 0xa5, b'a', b'.', b't', b'x', b't'];
+        let bin = [
+            0x92, 0xc4, 2, b'h', b'i', 0xa5, b'a', b'.', b't', b'x', b't',
+        ];
         assert_eq!(
             decode_payload(&bin).unwrap(),
             (b"hi".to_vec(), Some("a.txt".into()))
@@ -261,7 +277,11 @@ mod tests {
             &[0x92, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0][..],
             &[][..],
         ] {
-            assert_eq!(decode_payload(bad).unwrap_err().code(), "legacy_payload", "{bad:?}");
+            assert_eq!(
+                decode_payload(bad).unwrap_err().code(),
+                "legacy_payload",
+                "{bad:?}"
+            );
         }
     }
 
@@ -274,7 +294,10 @@ mod tests {
             Error::EmptyPassphrase
         );
         let keys = Keys::new(key, hash, Some(b"pw")).unwrap();
-        assert_eq!(keys.passphrase_header(), Some(passphrase_header(b"pw").as_str()));
+        assert_eq!(
+            keys.passphrase_header(),
+            Some(passphrase_header(b"pw").as_str())
+        );
         assert!(!format!("{keys:?}").contains(&keys.to_text()));
     }
 

@@ -181,14 +181,23 @@ mod tests {
             parsed.key.unwrap().to_text(),
             "7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA"
         );
-        assert_eq!(parsed.content_hash.unwrap().to_text(), "9YZCcl3YJ_-rDDPB_gO--g");
+        assert_eq!(
+            parsed.content_hash.unwrap().to_text(),
+            "9YZCcl3YJ_-rDDPB_gO--g"
+        );
         let (_, hash) =
-            parse_key("7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:9YZCcl3YJ_-rDDPB_gO--g").unwrap();
+            parse_key("7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:9YZCcl3YJ_-rDDPB_gO--g")
+                .unwrap();
         assert!(hash.is_some());
         assert_eq!(
             parse_link("https://h/s/abc#7QCN29lzkP-1K1bsjQ435z-aWyqR0bJrFm-S7dwnibA:x"),
             Err(Error::LegacyHashFormat)
         );
-        assert_eq!(parse_link(&format!("#{}", key().to_text())).unwrap().content_hash, None);
+        assert_eq!(
+            parse_link(&format!("#{}", key().to_text()))
+                .unwrap()
+                .content_hash,
+            None
+        );
     }
 }

@@ -49,14 +49,18 @@ pub fn check_hakanai_v3(v: &HakanaiV3Vector) -> Result<(), String> {
     let parsed = parse_link(&v.link).map_err(|e| fail(&e.to_string()))?;
     let key = parsed.key.ok_or_else(|| fail("no key"))?;
     let hash = parsed.content_hash.ok_or_else(|| fail("no check value"))?;
-    let (metadata, content) = open(&key, &hash, v.body.as_bytes()).map_err(|e| fail(&e.to_string()))?;
+    let (metadata, content) =
+        open(&key, &hash, v.body.as_bytes()).map_err(|e| fail(&e.to_string()))?;
     if (metadata.kind, &metadata.name) != (v.kind, &v.file_name) {
         return Err(fail(&format!("metadata {metadata:?}")));
     }
     if hex::encode(&content) != v.content_hex || metadata.size != Some(content.len() as u64) {
         return Err(fail("content differs"));
     }
-    let header = v.passphrase.as_ref().map(|p| passphrase_header(p.as_bytes()));
+    let header = v
+        .passphrase
+        .as_ref()
+        .map(|p| passphrase_header(p.as_bytes()));
     if header != v.passphrase_header {
         return Err(fail("passphrase header differs"));
     }
@@ -64,9 +68,15 @@ pub fn check_hakanai_v3(v: &HakanaiV3Vector) -> Result<(), String> {
         Err(e) if e.code() == code => Ok(()),
         other => Err(fail(&format!("expected {code}, got {other:?}"))),
     };
-    expect("legacy_authentication", open(&SecretKey::from_bytes([0; 32]), &hash, v.body.as_bytes()))?;
+    expect(
+        "legacy_authentication",
+        open(&SecretKey::from_bytes([0; 32]), &hash, v.body.as_bytes()),
+    )?;
     let other_hash = ContentHash::parse("AAAAAAAAAAAAAAAAAAAAAA").expect("valid");
-    expect("legacy_hash_mismatch", open(&key, &other_hash, v.body.as_bytes()))?;
+    expect(
+        "legacy_hash_mismatch",
+        open(&key, &other_hash, v.body.as_bytes()),
+    )?;
     let mut modified = v.body.clone().into_bytes();
     let last = modified.len() / 2;
     modified[last] = if modified[last] == b'A' { b'B' } else { b'A' };

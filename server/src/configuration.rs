@@ -22,7 +22,12 @@ pub struct Config {
     pub port: u16,
 
     /// Address to listen on.
-    #[arg(short, long, env = "HAKANAI_LISTEN_ADDRESS", default_value = "127.0.0.1")]
+    #[arg(
+        short,
+        long,
+        env = "HAKANAI_LISTEN_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
     pub listen_address: IpAddr,
 
     /// Redis DSN: redis://[[user]:pass@]host:port/db, rediss://… (TLS),
@@ -134,7 +139,12 @@ pub struct Config {
     pub asn_header: Option<String>,
 
     /// Origins allowed for cross-origin API calls (comma-separated). Default: same origin only.
-    #[arg(short, long, env = "HAKANAI_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        short,
+        long,
+        env = "HAKANAI_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_allowed_origins: Vec<String>,
 
     /// Show the token field on the create page even when anonymous uploads are off (Hakanai v3;

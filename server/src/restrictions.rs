@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(r.allowed_ips[0].to_string(), "10.0.0.0/8");
         assert_eq!(r.allowed_ips[1].to_string(), "::1/128");
         assert_eq!(r.allowed_countries, vec!["DE"]);
-        assert_eq!(r.passphrase_hash.unwrap(), passphrase_lock(&"ab".repeat(32)));
+        assert_eq!(
+            r.passphrase_hash.unwrap(),
+            passphrase_lock(&"ab".repeat(32))
+        );
     }
 
     fn sha256_hex(s: &str) -> String {
@@ -176,7 +179,10 @@ mod tests {
         assert!(passphrase_opens(&legacy, verifier_hex.as_bytes()));
 
         for lock in [&ours, &hakanai, &legacy] {
-            assert!(!passphrase_opens(lock, lock.as_bytes()), "a lock opened itself");
+            assert!(
+                !passphrase_opens(lock, lock.as_bytes()),
+                "a lock opened itself"
+            );
             assert!(!passphrase_opens(lock, b"wrong"));
         }
         assert!(!passphrase_opens("not hex", verifier_hex.as_bytes()));

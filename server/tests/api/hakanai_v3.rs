@@ -115,9 +115,15 @@ async fn one_time_tokens_are_minted_by_token_holders(b: Backend) {
     let resp = mint(&app, Some(&invite)).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(error_code(resp).await, "invalid_token");
-    assert_eq!(create_with(&app, Some(&invite), &[7; 2000]).await.status(), 413);
+    assert_eq!(
+        create_with(&app, Some(&invite), &[7; 2000]).await.status(),
+        413
+    );
     created(create_with(&app, Some(&invite), b"once").await).await;
-    assert_eq!(create_with(&app, Some(&invite), b"twice").await.status(), 403);
+    assert_eq!(
+        create_with(&app, Some(&invite), b"twice").await.status(),
+        403
+    );
 }
 
 async fn trusted_ranges_upload_without_a_token(b: Backend) {

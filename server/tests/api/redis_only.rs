@@ -251,7 +251,10 @@ async fn stored_passphrase_locks_do_not_open_secrets() {
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let hakanai_sent = hex::encode(Sha256::digest(b"correct horse"));
     let ours_sent = hex::encode(Sha256::digest(b"verifier-hex"));
-    for (sent, proof) in [(&hakanai_sent, hakanai_sent.as_str()), (&ours_sent, "verifier-hex")] {
+    for (sent, proof) in [
+        (&hakanai_sent, hakanai_sent.as_str()),
+        (&ours_sent, "verifier-hex"),
+    ] {
         let s = app
             .create(&STANDARD.encode("locked"), json!({"passphrase_hash": sent}))
             .await;
@@ -270,7 +273,10 @@ async fn stored_passphrase_locks_do_not_open_secrets() {
                 continue;
             };
             let text = String::from_utf8_lossy(&value);
-            assert!(!text.contains(sent.as_str()), "the uploaded value is stored as sent");
+            assert!(
+                !text.contains(sent.as_str()),
+                "the uploaded value is stored as sent"
+            );
             if let Some(at) = text.find("\"p\":\"") {
                 locks.push(text[at + 5..at + 5 + 64].to_string());
             }
