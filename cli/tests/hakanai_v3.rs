@@ -24,12 +24,27 @@ fn oracle_cli() -> PathBuf {
     cli
 }
 
+/// A server the old CLI talks to: ours, or Hakanai's own.
+trait Target {
+    fn url(&self) -> &str;
+    fn admin(&self) -> &str;
+}
+
+impl Target for Server {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn admin(&self) -> &str {
+        &self.admin_token
+    }
+}
+
 /// Hakanai's `hakanai` pointed at `server`, with `token` (or none).
-fn old_cli(server: &Server, token: Option<&str>) -> Command {
+fn old_cli(server: &impl Target, token: Option<&str>) -> Command {
     let mut cmd = Command::new(oracle_cli());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HAKANAI_SERVER", &server.url);
+        .env("HAKANAI_SERVER", server.url());
     if let Some(token) = token {
         cmd.env("HAKANAI_TOKEN", token);
     }
@@ -62,13 +77,13 @@ fn field(out: &Output, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label:?} in {text:?}\nstderr: {}", stderr(out)))
 }
 
-fn send(server: &Server, token: Option<&str>, args: &[&str], stdin: &[u8]) -> String {
+fn send(server: &impl Target, token: Option<&str>, args: &[&str], stdin: &[u8]) -> String {
     let out = run(old_cli(server, token).arg("send").args(args), stdin);
     ok(&out);
     field(&out, "Secret link:")
 }
 
-fn get(server: &Server, args: &[&str]) -> Output {
+fn get(server: &impl Target, args: &[&str]) -> Output {
     run(old_cli(server, None).arg("get").args(args), b"")
 }
 
@@ -210,13 +225,13 @@ fn old_cli_anonymous(server: &Server) {
 }
 
 /// `hakanai token` reads the admin token from the terminal only, so it gets one (`script`).
-fn old_token(server: &Server, args: &str) -> String {
+fn old_token(server: &impl Target, args: &str) -> String {
     let cmd = format!("{} token {args}", oracle_cli().display());
     let out = run(
         Command::new("script")
             .args(["-qec", &cmd, "/dev/null"])
-            .env("HAKANAI_SERVER", &server.url),
-        format!("{}\n", server.admin_token).as_bytes(),
+            .env("HAKANAI_SERVER", server.url()),
+        format!("{}\n", server.admin()).as_bytes(),
     );
     ok(&out);
     let text = plain(&stdout(&out));
@@ -409,6 +424,241 @@ fn our_cli_extracts_old_zips(server: &Server) {
         b"\x00second\xff"
     );
     assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 2);
+}
+
+/// Hakanai v3.0.7's own server (the oracle binary) on a Redis database, killed on drop.
+struct OldServer {
+    child: std::process::Child,
+    url: String,
+    admin: String,
+    /// The default user token it printed at its first start (empty later).
+    user: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Target for OldServer {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn admin(&self) -> &str {
+        &self.admin
+    }
+}
+
+impl OldServer {
+    fn start(redis: &common::RedisServer, admin: &str) -> OldServer {
+        let exe = oracle_cli().with_file_name("hakanai-server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(exe)
+            .args(["-p", &port.to_string(), "-r", &redis.dsn()])
+            .args(["--enable-admin-token", "--trusted-ip-ranges", "127.0.0.0/8"])
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("Hakanai's server runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Hakanai's server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let text = plain(&std::fs::read_to_string(log.path()).unwrap());
+        let printed = |label: &str| {
+            text.lines()
+                .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        let printed_admin = printed("Admin token:");
+        OldServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            admin: if printed_admin.is_empty() {
+                admin.to_string()
+            } else {
+                printed_admin
+            },
+            user: printed("Default user token:"),
+            _log: log,
+        }
+    }
+}
+
+impl Drop for OldServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_keys(redis: &common::RedisServer, pattern: &str) -> Vec<String> {
+    let out = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "--scan",
+            "--pattern",
+            pattern,
+        ])
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An operator stops Hakanai v3 and starts ours on the same Redis: its pending secrets (with
+/// their passphrases and IP restrictions), user tokens (limit, one-time) and admin token carry
+/// over; during a rolling switch what Hakanai still creates is taken over on first use; going
+/// back, Hakanai still knows its tokens.
+#[test]
+fn same_redis_switch_from_hakanai_v3_and_back() {
+    let redis = common::RedisServer::start();
+    let old = OldServer::start(&redis, "");
+    assert!(
+        !old.admin.is_empty() && !old.user.is_empty(),
+        "tokens in Hakanai's log"
+    );
+    let user = old.user.clone();
+    let limited = old_token(&old, "--limit 1k");
+    let once = old_token(&old, "--one-time");
+    let u = Some(user.as_str());
+    let text = send(&old, u, &[], b"pending text");
+    let guarded = send(&old, u, &["-p", "migrate passphrase"], b"guarded text");
+    let here = send(&old, u, &["--allow-ip", "127.0.0.1"], b"ip allowed");
+    let elsewhere = send(&old, u, &["--allow-ip", "10.0.0.0/8"], b"ip refused");
+    let work = dir();
+    let photo = work.path().join("photo.bin");
+    std::fs::write(&photo, b"\x00\x89PNG\xff").unwrap();
+    let file = send(&old, u, &["-f", photo.to_str().unwrap()], b"");
+    let admin = old.admin.clone();
+    let old_url = old.url.clone();
+    drop(old);
+
+    let ours_server = Server::start_over(Some(redis), &["--trusted-ip-ranges", "127.0.0.0/8"]);
+    assert!(
+        ours_server.admin_token.is_empty() && ours_server.user_token.is_empty(),
+        "Hakanai's tokens were kept, so none was bootstrapped"
+    );
+    let ours = Theirs {
+        server: &ours_server,
+        admin: &admin,
+    };
+    // The links name the host; in production it stays the same, here the port changes.
+    let relink = |link: &str, from: &str| link.replacen(from, &ours_server.url, 1);
+    let [text, guarded, here, elsewhere, file] =
+        [text, guarded, here, elsewhere, file].map(|l| relink(&l, &old_url));
+    let r = ours.server.redis.as_ref().unwrap();
+    assert!(
+        redis_keys(r, "secret:*").is_empty(),
+        "Hakanai's secrets were moved"
+    );
+    assert!(
+        redis_keys(r, "restrictions:*").is_empty(),
+        "its passphrase hashes are gone"
+    );
+
+    // Every pending secret: readable exactly once, restrictions intact.
+    assert_eq!(ok(&get(&ours, &[&text, "--to-stdout"])), "pending text");
+    assert!(plain(&stderr(&get(&ours, &[&text, "--to-stdout"]))).contains("410"));
+    let without = get(&ours, &[&guarded, "--to-stdout"]);
+    assert!(
+        plain(&stderr(&without)).contains("401"),
+        "{}",
+        stderr(&without)
+    );
+    assert_eq!(
+        ok(&get(
+            &ours,
+            &[&guarded, "-p", "migrate passphrase", "--to-stdout"]
+        )),
+        "guarded text"
+    );
+    assert_eq!(ok(&get(&ours, &[&here, "--to-stdout"])), "ip allowed");
+    let refused = get(&ours, &[&elsewhere, "--to-stdout"]);
+    assert!(
+        plain(&stderr(&refused)).contains("403"),
+        "{}",
+        stderr(&refused)
+    );
+    let out_dir = dir();
+    let dir_arg = out_dir.path().to_str().unwrap();
+    ok(&run(
+        ours.server.hakanai().args(["get", &file, "-o", dir_arg]),
+        b"",
+    ));
+    assert_eq!(
+        std::fs::read(out_dir.path().join("photo.bin")).unwrap(),
+        b"\x00\x89PNG\xff"
+    );
+
+    // Tokens: the default one, the limited one (413 above its limit), the one-time one (once),
+    // and the admin token with Hakanai's own `hakanai token`.
+    send(&ours, u, &[], b"default token");
+    let big = run(old_cli(&ours, Some(&limited)).arg("send"), &[b'x'; 4096]);
+    assert!(plain(&stderr(&big)).contains("413"), "{}", stderr(&big));
+    send(&ours, Some(&limited), &[], b"small");
+    send(&ours, Some(&once), &[], b"once");
+    let twice = run(old_cli(&ours, Some(&once)).arg("send"), b"twice");
+    assert!(plain(&stderr(&twice)).contains("403"), "{}", stderr(&twice));
+    let minted = old_token(&ours, "--ttl 1d");
+    send(&ours, Some(&minted), &[], b"minted on ours");
+
+    // A rolling switch: Hakanai, started again beside ours, creates a secret; ours takes it over
+    // on first read.
+    let r = ours.server.redis.as_ref().unwrap();
+    let old = OldServer::start(r, &admin);
+    let late = send(
+        &old,
+        u,
+        &["-p", "late passphrase"],
+        b"created during the switch",
+    );
+    let late = relink(&late, &old.url);
+    drop(old);
+    assert_eq!(
+        ok(&get(
+            &ours,
+            &[&late, "-p", "late passphrase", "--to-stdout"]
+        )),
+        "created during the switch"
+    );
+    assert!(plain(&stderr(&get(&ours, &[&late, "-p", "late passphrase"]))).contains("410"));
+
+    // The way back: Hakanai on the same database still takes its tokens; the spent one-time
+    // token stays spent.
+    let redis = ours_server.stop().expect("its Redis");
+    let old = OldServer::start(&redis, &admin);
+    let back = send(&old, u, &[], b"back on Hakanai");
+    assert_eq!(ok(&get(&old, &[&back, "--to-stdout"])), "back on Hakanai");
+    let spent = run(old_cli(&old, Some(&once)).arg("send"), b"again");
+    assert!(
+        !spent.status.success(),
+        "a one-time token spent on ours works on Hakanai"
+    );
+    old_token(&old, "--ttl 1h");
+}
+
+/// Our server under the admin token Hakanai printed (ours printed none: it kept Hakanai's).
+struct Theirs<'a> {
+    server: &'a Server,
+    admin: &'a str,
+}
+
+impl Target for Theirs<'_> {
+    fn url(&self) -> &str {
+        &self.server.url
+    }
+    fn admin(&self) -> &str {
+        self.admin
+    }
 }
 
 macro_rules! on_both_stores {

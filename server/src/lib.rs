@@ -462,10 +462,9 @@ impl StartupStatus {
                 )
             }
         };
-        let router = Router::new()
-            .route("/ready", get(health::ready))
-            .route("/healthy", get(unavailable.clone()))
-            .fallback(unavailable);
+        // `/ready` too: a readiness probe (Hakanai's chart uses `/ready`) must not send traffic
+        // that would only get 503.
+        let router = Router::new().fallback(unavailable);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -652,6 +651,16 @@ impl Application {
         let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
         waiting.stop().await;
         connected?;
+        // Before the bootstrap, so that Hakanai's tokens count as existing ones.
+        let imported = state.store.import_hakanai_v3().await?;
+        if imported != Default::default() {
+            tracing::info!(
+                secrets = imported.secrets,
+                user_tokens = imported.tokens,
+                admin_token = imported.admin_token,
+                "took over what Hakanai v3 left in this Redis database"
+            );
+        }
         let new_tokens = bootstrap_tokens(&state, &config).await?;
         let listener = TcpListener::from_std(std_listener)?;
         let port = listener.local_addr()?.port();

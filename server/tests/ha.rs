@@ -284,6 +284,10 @@ async fn startup_errors_are_clear() {
                 let status = r.status().as_u16();
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
                 if body["details"].as_str().unwrap_or("").contains("retrying") {
+                    // Not ready either while startup waits for the store.
+                    let ready = format!("http://127.0.0.1:{http_port}/ready");
+                    let ready = reqwest::get(&ready).await.unwrap().status().as_u16();
+                    assert_eq!(ready, 503, "/ready before the store is connected");
                     return (status, body);
                 }
             }

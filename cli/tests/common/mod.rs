@@ -71,7 +71,7 @@ pub struct Server {
     pub user_token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _redis: Option<RedisServer>,
+    pub redis: Option<RedisServer>,
 }
 
 impl Server {
@@ -87,6 +87,12 @@ impl Server {
 
     /// Starts a server (over Redis or embedded) with extra command-line flags.
     pub fn start_with(use_redis: bool, extra: &[&str]) -> Server {
+        Self::start_over(use_redis.then(RedisServer::start), extra)
+    }
+
+    /// Starts a server over `redis` (or embedded) with extra flags. The tokens it printed at
+    /// startup are empty when it made none (they existed already, or anonymous uploads).
+    pub fn start_over(redis: Option<RedisServer>, extra: &[&str]) -> Server {
         static TRACING: std::sync::Once = std::sync::Once::new();
         TRACING.call_once(|| {
             if std::env::var_os("TEST_LOG").is_some() {
@@ -94,7 +100,6 @@ impl Server {
                 init_subscriber(get_subscriber("debug", std::io::stdout));
             }
         });
-        let redis = use_redis.then(RedisServer::start);
         let dsn = redis.as_ref().map(RedisServer::dsn);
         let mut args = vec![
             "hakanai-server",
@@ -133,12 +138,27 @@ impl Server {
         let (port, (admin, user)) = ready_rx.recv().expect("the server thread reports");
         Server {
             url: format!("http://127.0.0.1:{port}"),
-            admin_token: admin.expect("an admin token"),
+            admin_token: admin.unwrap_or_default(),
             // With --allow-anonymous no default token is made; tests there send without one.
             user_token: user.unwrap_or_default(),
             stop: Some(stop_tx),
             thread: Some(thread),
-            _redis: redis,
+            redis,
+        }
+    }
+
+    /// Stops the server and hands back its Redis, still running.
+    pub fn stop(mut self) -> Option<RedisServer> {
+        self.shutdown();
+        self.redis.take()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -161,12 +181,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.shutdown();
     }
 }
 

@@ -177,7 +177,11 @@ pub async fn list_tokens(
         .token_list()
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|r: TokenRecord| TokenInfo {
+            // Tokens without a limit of their own (taken over from Hakanai v3) get the server's.
+            upload_size_limit: r.upload_size_limit.min(state.settings.upload_size_limit),
+            ..r.into()
+        })
         .collect();
     list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(Json(list))

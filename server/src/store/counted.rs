@@ -14,8 +14,8 @@ use prometheus::IntCounterVec;
 use tracing::Instrument;
 
 use super::{
-    Appended, Finished, NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken, TokenHash,
-    TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
+    Appended, Finished, HakanaiV3Import, NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken,
+    TokenHash, TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 
@@ -118,6 +118,11 @@ impl SecretStore for CountedStore {
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
         self.telemetry
             .call("fail_attempt", self.inner.fail_attempt(id, max))
+            .await
+    }
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        self.telemetry
+            .call("import_hakanai_v3", self.inner.import_hakanai_v3())
             .await
     }
     async fn ping(&self) -> Result<(), StoreError> {

@@ -196,8 +196,20 @@ pub enum Finished {
 /// How long a multi-request upload may sit between two requests before it is discarded.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(10 * 60);
 
+/// What a store took over from Hakanai v3 at startup (see `store/redis/hakanai_v3.rs`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HakanaiV3Import {
+    pub secrets: usize,
+    pub tokens: usize,
+    pub admin_token: bool,
+}
+
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
+    /// Takes over what Hakanai v3 left in the same database; nothing for stores it never used.
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        Ok(HakanaiV3Import::default())
+    }
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError>;
     /// Starts a streamed upload of `secret` (whose `data` is usually empty); chunks follow.
     fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink>;

@@ -21,6 +21,7 @@ use super::*;
 
 mod connection;
 pub mod dsn;
+mod hakanai_v3;
 
 use connection::{Backend, Conn, ConnError};
 
@@ -364,78 +365,16 @@ impl SecretStore for RedisStore {
     }
 
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
-        let k = keys(id);
-        let v: Vec<Value> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                PEEK.key(&k.data)
-                    .key(&k.tomb)
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        let mut it = v.into_iter();
-        match it.next() {
-            Some(Value::Int(0)) => Ok(Peek::Missing),
-            Some(Value::Int(1)) => Ok(Peek::Live(live_meta(it.next(), it.next())?)),
-            Some(Value::Int(2)) => Ok(Peek::Gone(tombstone(
-                it.next().ok_or(corrupt("peek reply"))?,
-            )?)),
-            _ => Err(corrupt("peek reply")),
+        match self.peek_once(id).await? {
+            Peek::Missing if self.import_v3_secret(id).await? => self.peek_once(id).await,
+            found => Ok(found),
         }
     }
 
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
-        let k = keys(id);
-        let prefix = codec::tombstone_prefix(mode.reason(), now_secs());
-        let want_data = mode != TakeMode::Revoke;
-        let only_open = mode == TakeMode::ReadIfUnrestricted;
-        // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
-        // once the consuming script is sent it completes in Redis whatever we do: giving up on
-        // its reply would destroy the secret without delivering it. So the reply, which may
-        // carry a large secret, gets a generous bound of its own.
-        let mut c = self.timed(self.conn()).await?;
-        c.set_response_timeout(CONSUME_REPLY_TIMEOUT);
-        let mut invocation = TAKE.key(&k.data);
-        invocation
-            .key(&k.tomb)
-            .key(&k.attempts)
-            .arg(prefix)
-            .arg(if want_data { "1" } else { "0" })
-            .arg(if only_open { "1" } else { "0" });
-        let reply = invocation.invoke_async(&mut c);
-        let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
-            Ok(reply) => reply.map_err(redis_err)?,
-            Err(_) => return Err(StoreError::Timeout),
-        };
-        if matches!(v.first(), Some(Value::Int(1))) {
-            // If the master died now, a replica that never saw the deletion could be promoted
-            // and hand the secret out a second time. So it leaves only after a replica has the
-            // deletion too; if the master dies first the reader gets a 503 and the secret,
-            // never delivered, may still be read once.
-            self.await_replica(&mut c, &k.data).await?;
-        }
-        drop(c);
-        let mut it = v.into_iter();
-        match it.next() {
-            Some(Value::Int(0)) => Ok(Taken::Missing),
-            Some(Value::Int(1)) => match it.next() {
-                Some(Value::BulkString(blob)) => {
-                    let (kind, data) = codec::decode_payload(Bytes::from(blob))?;
-                    Ok(Taken::Data { kind, data })
-                }
-                // The kind is irrelevant to a caller that did not want the data.
-                _ => Ok(Taken::Data {
-                    kind: PayloadKind::Raw,
-                    data: Bytes::new(),
-                }),
-            },
-            Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
-                it.next().ok_or(corrupt("take reply"))?,
-            )?)),
-            Some(Value::Int(3)) => Ok(Taken::Restricted(live_meta(it.next(), it.next())?)),
-            _ => Err(corrupt("take reply")),
+        match self.take_once(id, mode).await? {
+            Taken::Missing if self.import_v3_secret(id).await? => self.take_once(id, mode).await,
+            taken => Ok(taken),
         }
     }
 
@@ -566,8 +505,13 @@ impl SecretStore for RedisStore {
         let raw: Option<Vec<u8>> = self
             .query(::redis::cmd("HGET").arg(TOKENS_KEY).arg(&field))
             .await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let record = parse_token(&raw)?;
+        let record = match raw {
+            Some(raw) => parse_token(&raw)?,
+            None => match self.import_v3_token(hash).await? {
+                Some(record) => record,
+                None => return Ok(None),
+            },
+        };
         if record.is_expired(now_secs()) {
             self.token_take(hash).await?;
             return Ok(None);
@@ -584,6 +528,7 @@ impl SecretStore for RedisStore {
 
     async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         let field = hex::encode(hash);
+        self.delete_v3_tokens(std::slice::from_ref(&field)).await?;
         let mut c = self.timed(self.conn()).await?;
         let n: i64 = self
             .timed(async {
@@ -617,6 +562,7 @@ impl SecretStore for RedisStore {
             }
         }
         if !expired.is_empty() {
+            self.delete_v3_tokens(&expired).await?;
             self.hdel(&expired).await?;
         }
         Ok(out)
@@ -634,17 +580,21 @@ impl SecretStore for RedisStore {
         if fields.is_empty() {
             return Ok(false);
         }
+        self.delete_v3_tokens(&fields).await?;
         self.hdel(&fields).await?;
         Ok(true)
     }
 
     async fn token_clear(&self) -> Result<(), StoreError> {
+        self.clear_v3_tokens().await?;
         self.query::<()>(::redis::cmd("DEL").arg(TOKENS_KEY)).await
     }
 
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
         let raw: Option<String> = self.query(::redis::cmd("GET").arg(ADMIN_KEY)).await?;
-        let Some(raw) = raw else { return Ok(None) };
+        let Some(raw) = raw else {
+            return self.import_v3_admin().await;
+        };
         let mut hash = [0u8; 32];
         hex::decode_to_slice(raw, &mut hash).map_err(|_| corrupt("admin token"))?;
         Ok(Some(hash))
@@ -652,7 +602,12 @@ impl SecretStore for RedisStore {
 
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.query::<()>(::redis::cmd("SET").arg(ADMIN_KEY).arg(hex::encode(hash)))
-            .await
+            .await?;
+        self.set_v3_admin(hash).await
+    }
+
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        self.import_all_v3().await
     }
 }
 
@@ -770,6 +725,82 @@ impl Drop for RedisUpload {
 }
 
 impl RedisStore {
+    async fn peek_once(&self, id: &SecretId) -> Result<Peek, StoreError> {
+        let k = keys(id);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                PEEK.key(&k.data)
+                    .key(&k.tomb)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mut it = v.into_iter();
+        match it.next() {
+            Some(Value::Int(0)) => Ok(Peek::Missing),
+            Some(Value::Int(1)) => Ok(Peek::Live(live_meta(it.next(), it.next())?)),
+            Some(Value::Int(2)) => Ok(Peek::Gone(tombstone(
+                it.next().ok_or(corrupt("peek reply"))?,
+            )?)),
+            _ => Err(corrupt("peek reply")),
+        }
+    }
+
+    async fn take_once(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
+        let k = keys(id);
+        let prefix = codec::tombstone_prefix(mode.reason(), now_secs());
+        let want_data = mode != TakeMode::Revoke;
+        let only_open = mode == TakeMode::ReadIfUnrestricted;
+        // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
+        // once the consuming script is sent it completes in Redis whatever we do: giving up on
+        // its reply would destroy the secret without delivering it. So the reply, which may
+        // carry a large secret, gets a generous bound of its own.
+        let mut c = self.timed(self.conn()).await?;
+        c.set_response_timeout(CONSUME_REPLY_TIMEOUT);
+        let mut invocation = TAKE.key(&k.data);
+        invocation
+            .key(&k.tomb)
+            .key(&k.attempts)
+            .arg(prefix)
+            .arg(if want_data { "1" } else { "0" })
+            .arg(if only_open { "1" } else { "0" });
+        let reply = invocation.invoke_async(&mut c);
+        let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
+            Ok(reply) => reply.map_err(redis_err)?,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        if matches!(v.first(), Some(Value::Int(1))) {
+            // If the master died now, a replica that never saw the deletion could be promoted
+            // and hand the secret out a second time. So it leaves only after a replica has the
+            // deletion too; if the master dies first the reader gets a 503 and the secret,
+            // never delivered, may still be read once.
+            self.await_replica(&mut c, &k.data).await?;
+        }
+        drop(c);
+        let mut it = v.into_iter();
+        match it.next() {
+            Some(Value::Int(0)) => Ok(Taken::Missing),
+            Some(Value::Int(1)) => match it.next() {
+                Some(Value::BulkString(blob)) => {
+                    let (kind, data) = codec::decode_payload(Bytes::from(blob))?;
+                    Ok(Taken::Data { kind, data })
+                }
+                // The kind is irrelevant to a caller that did not want the data.
+                _ => Ok(Taken::Data {
+                    kind: PayloadKind::Raw,
+                    data: Bytes::new(),
+                }),
+            },
+            Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
+                it.next().ok_or(corrupt("take reply"))?,
+            )?)),
+            Some(Value::Int(3)) => Ok(Taken::Restricted(live_meta(it.next(), it.next())?)),
+            _ => Err(corrupt("take reply")),
+        }
+    }
+
     async fn hdel(&self, fields: &[String]) -> Result<(), StoreError> {
         self.query::<()>(::redis::cmd("HDEL").arg(TOKENS_KEY).arg(fields))
             .await

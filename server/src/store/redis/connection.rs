@@ -343,6 +343,10 @@ impl Backend {
     }
 
     /// Whether replicas may be promoted behind our back (Sentinel, Cluster).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Backend::Cluster { .. })
+    }
+
     pub fn replicated(&self) -> bool {
         match self {
             Backend::Node(_) => false,
