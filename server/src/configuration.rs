@@ -21,10 +21,11 @@ pub struct Config {
     #[arg(short, long, env = "HAKANAI_PORT", default_value_t = 8080)]
     pub port: u16,
 
-    /// Address to listen on.
+    /// Address to listen on (--listen is the same flag, as Hakanai v3's guide calls it).
     #[arg(
         short,
         long,
+        visible_alias = "listen",
         env = "HAKANAI_LISTEN_ADDRESS",
         default_value = "127.0.0.1"
     )]

@@ -50,6 +50,8 @@ pub struct PublicConfig {
     pub max_passphrase_attempts: u32,
     pub country_restrictions: bool,
     pub asn_restrictions: bool,
+    /// Show the token field even without anonymous uploads (`--show-token-input`).
+    pub show_token_input: bool,
     /// Path of the legal notice page, when the operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impressum_url: Option<String>,
@@ -75,6 +77,7 @@ pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
         max_passphrase_attempts: s.max_passphrase_attempts,
         country_restrictions: s.country_header.is_some(),
         asn_restrictions: s.asn_header.is_some(),
+        show_token_input: s.show_token_input,
         impressum_url: state
             .pages
             .impressum

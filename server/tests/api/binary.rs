@@ -87,3 +87,146 @@ mod http {
             .ok_or_else(|| std::io::Error::other("bad response"))
     }
 }
+
+/// A Hakanai v3 deployment switched over unchanged: its env file (the variables of Hakanai's
+/// `hakanai-server --help` and configuration guide) and the seed's systemd command line, with
+/// Hakanai's short flags for the port and address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hakanai_v3_env_file_and_systemd_command_line() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde_json::json;
+
+    let redis = crate::helpers::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let webhook_token = dir.path().join("webhook.token");
+    std::fs::write(&webhook_token, "hook-secret\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // /etc/hakanai/hakanai.env, as systemd's EnvironmentFile= reads it.
+    let env_file = "# Hakanai v3 env file\n\
+         HAKANAI_ALLOW_ANONYMOUS=true\n\
+         HAKANAI_ANONYMOUS_UPLOAD_SIZE_LIMIT=64k\n\
+         HAKANAI_MAX_TTL=604800\n\
+         HAKANAI_SHOW_TOKEN_INPUT=true\n\
+         HAKANAI_ONE_TIME_TOKEN_TTL=7d\n\
+         HAKANAI_STATS_TTL=30d\n\
+         HAKANAI_REDIS_CONNECTION_TIMEOUT=10s\n\
+         HAKANAI_REDIS_RECONNECTION_MAX_DELAY=10ms\n\
+         HAKANAI_REDIS_RESPONSE_TIMEOUT=3s\n\
+         HAKANAI_TRUSTED_IP_HEADER=x-forwarded-for\n\
+         HAKANAI_CORS_ALLOWED_ORIGINS=https://app.example.com\n\
+         HAKANAI_WEBHOOK_URL=http://127.0.0.1:9/hook\n\
+         HAKANAI_WEBHOOK_HEADERS=user-agent,x-request-id\n";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hakanai-server"));
+    cmd.env_clear().env("RUST_LOG", "warn");
+    for line in env_file.lines().filter(|l| !l.starts_with('#')) {
+        let (k, v) = line.split_once('=').unwrap();
+        cmd.env(k, v);
+    }
+    // The seed's unit: Environment=HAKANAI_WEBHOOK_TOKEN_FILE=… and its ExecStart= flags.
+    cmd.env("HAKANAI_WEBHOOK_TOKEN_FILE", &webhook_token);
+    let dsn = redis.dsn();
+    let mut child = cmd
+        .args(["--redis-dsn", &dsn, "--enable-admin-token"])
+        .args([
+            "--trusted-ip-ranges",
+            "127.0.0.0/8",
+            "--upload-size-limit",
+            "10m",
+        ])
+        .args(["-p", &port.to_string(), "-l", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !matches!(http::get_ready(port), Ok(200)) {
+        if let Some(exit) = child.try_wait().unwrap() {
+            panic!("the server exited ({exit:?}): {}", stderr());
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let create = |data: Vec<u8>, forwarded: Option<&'static str>| {
+        let mut req = client
+            .post(format!("{base}/api/v1/secret"))
+            .json(&json!({"data": STANDARD.encode(data), "expires_in": 3600}));
+        if let Some(ip) = forwarded {
+            req = req.header("x-forwarded-for", ip);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // A public client (behind the local proxy) is anonymous: 64k, not the 32k default.
+    assert_eq!(create(vec![1; 60 * 1024], Some("203.0.113.9")).await, 200);
+    assert_eq!(create(vec![1; 70 * 1024], Some("203.0.113.9")).await, 413);
+    // The trusted range uploads without a token up to --upload-size-limit.
+    assert_eq!(create(vec![1; 200 * 1024], None).await, 200);
+    // HAKANAI_MAX_TTL in seconds.
+    let too_long = client
+        .post(format!("{base}/api/v1/secret"))
+        .json(&json!({"data": "eA==", "expires_in": 604801}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 400);
+    let config: serde_json::Value = client
+        .get(format!("{base}/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["show_token_input"], true);
+    assert_eq!(config["anonymous_upload_size_limit"], 64 * 1024);
+    assert_eq!(config["max_ttl_seconds"], 604800);
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/v1/secret"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    // The admin token printed once works from the trusted range; it mints a user token that
+    // mints an invite.
+    let printed = stderr();
+    let admin = printed
+        .lines()
+        .find(|l| l.starts_with("Admin token"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no admin token in {printed}"))
+        .to_owned();
+    let minted: serde_json::Value = client
+        .post(format!("{base}/api/v1/admin/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"upload_size_limit": "1m", "ttl_seconds": 600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = minted["token"].as_str().unwrap();
+    let invite = client
+        .post(format!("{base}/api/v1/one-time-token"))
+        .bearer_auth(user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invite.status(), 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
