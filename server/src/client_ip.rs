@@ -78,6 +78,28 @@ mod tests {
         m
     }
 
+    /// The default `--trusted-proxies`: a proxy on a private address is believed, a client on a
+    /// public one cannot name its own address.
+    #[test]
+    fn default_trust_covers_ordinary_proxies_only() {
+        use clap::Parser;
+        let proxies = crate::Config::parse_from(["hakanai-server"]).trusted_proxies;
+        let xff = HeaderName::from_static("x-forwarded-for");
+        let public: IpAddr = "198.51.100.7".parse().unwrap();
+        for proxy in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.5",
+            "192.168.1.1",
+            "fd00::1",
+        ] {
+            let got = client_ip(proxy.parse().unwrap(), &h("198.51.100.7"), &xff, &proxies);
+            assert_eq!(got, Some(public), "behind {proxy}");
+        }
+        let got = client_ip(public, &h("10.0.0.1"), &xff, &proxies);
+        assert_eq!(got, Some(public), "a public client chose its address");
+    }
+
     #[test]
     fn resolves() {
         let xff = HeaderName::from_static("x-forwarded-for");

@@ -230,3 +230,70 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+/// Every flag, short flag, env var and positional argument of Hakanai v3.0.7's own
+/// `hakanai-server --help` (the oracle binary) exists here too.
+#[test]
+fn every_hakanai_v3_server_flag_and_env_var_is_accepted() {
+    use clap::CommandFactory;
+    let oracle = std::env::var_os("HAKANAI_ORACLE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/oracle/hakanai-3.0.7")
+        })
+        .join("hakanai-server");
+    assert!(
+        oracle.is_file(),
+        "Hakanai v3's server is needed at {} (set HAKANAI_ORACLE_DIR)",
+        oracle.display()
+    );
+    let help = Command::new(&oracle).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let ours = hakanai_server::Config::command();
+    let args: Vec<_> = ours.get_arguments().collect();
+    let mut checked = 0;
+    for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']') {
+        let word = word.trim_end_matches('=');
+        if let Some(long) = word.strip_prefix("--") {
+            if matches!(long, "help" | "version") || long.is_empty() {
+                continue;
+            }
+            let found = args.iter().any(|a| {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+            });
+            assert!(found, "Hakanai's --{long} is missing");
+            checked += 1;
+        } else if let Some(short) = word.strip_prefix('-').filter(|s| s.len() == 1) {
+            let c = short.chars().next().unwrap();
+            if matches!(c, 'h' | 'V') {
+                continue;
+            }
+            assert!(
+                args.iter().any(|a| a.get_short() == Some(c)),
+                "Hakanai's -{c} is missing"
+            );
+            checked += 1;
+        } else if let Some(env) = word
+            .strip_prefix("env: ")
+            .or(word.starts_with("HAKANAI_").then_some(word))
+        {
+            let found = args
+                .iter()
+                .any(|a| a.get_env().is_some_and(|e| e == std::ffi::OsStr::new(env)));
+            assert!(found, "Hakanai's {env} is missing");
+            checked += 1;
+        }
+    }
+    assert!(help.contains("[WEBHOOK_HEADERS]"));
+    assert!(
+        args.iter()
+            .any(|a| a.is_positional() && a.get_id() == "webhook_headers_positional"),
+        "Hakanai's positional WEBHOOK_HEADERS is missing"
+    );
+    assert!(
+        checked > 50,
+        "read only {checked} names from Hakanai's --help"
+    );
+}
