@@ -234,7 +234,6 @@ pub(crate) enum Caller {
     Anonymous,
 }
 
-#[tracing::instrument(skip_all)]
 pub(crate) async fn identify_caller(
     state: &AppState,
     peer: IpAddr,
@@ -258,6 +257,7 @@ pub(crate) async fn identify_caller(
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn authorize_upload(
     state: &AppState,
     peer: IpAddr,
