@@ -538,6 +538,11 @@ fn same_redis_switch_from_hakanai_v3_and_back() {
     let photo = work.path().join("photo.bin");
     std::fs::write(&photo, b"\x00\x89PNG\xff").unwrap();
     let file = send(&old, u, &["-f", photo.to_str().unwrap()], b"");
+    let read_before = send(&old, u, &[], b"read on Hakanai");
+    assert_eq!(
+        ok(&get(&old, &[&read_before, "--to-stdout"])),
+        "read on Hakanai"
+    );
     let admin = old.admin.clone();
     let old_url = old.url.clone();
     drop(old);
@@ -553,8 +558,8 @@ fn same_redis_switch_from_hakanai_v3_and_back() {
     };
     // The links name the host; in production it stays the same, here the port changes.
     let relink = |link: &str, from: &str| link.replacen(from, &ours_server.url, 1);
-    let [text, guarded, here, elsewhere, file] =
-        [text, guarded, here, elsewhere, file].map(|l| relink(&l, &old_url));
+    let [text, guarded, here, elsewhere, file, read_before] =
+        [text, guarded, here, elsewhere, file, read_before].map(|l| relink(&l, &old_url));
     let r = ours.server.redis.as_ref().unwrap();
     assert!(
         redis_keys(r, "secret:*").is_empty(),
@@ -564,6 +569,10 @@ fn same_redis_switch_from_hakanai_v3_and_back() {
         redis_keys(r, "restrictions:*").is_empty(),
         "its passphrase hashes are gone"
     );
+
+    // A secret read on Hakanai still says "already read" (410), not "unknown".
+    let gone = get(&ours, &[&read_before, "--to-stdout"]);
+    assert!(plain(&stderr(&gone)).contains("410"), "{}", stderr(&gone));
 
     // Every pending secret: readable exactly once, restrictions intact.
     assert_eq!(ok(&get(&ours, &[&text, "--to-stdout"])), "pending text");

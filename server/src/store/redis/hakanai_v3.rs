@@ -13,6 +13,8 @@
 //!   removes it here (revoke, expiry, reset) removes Hakanai's copy too, so it never comes back.
 //!   A one-time token is moved instead, so it cannot be spent once on each side.
 //! - The admin token is copied when this server has none.
+//! - `accessed:{ULID}` (a secret already read, kept for `--max-ttl`) becomes our tombstone, so
+//!   its link still answers 410 rather than 404.
 //!
 //! Everything is imported at startup and, for what Hakanai replicas still create during a
 //! rolling switch, on first use (a secret id or token this store does not know). Redis Cluster
@@ -28,11 +30,13 @@ use super::{codec, corrupt, keys, now_secs, RedisStore, ADMIN_KEY, TOKENS_KEY};
 use crate::id::SecretId;
 use crate::restrictions::RestrictionsRequest;
 use crate::store::{
-    HakanaiV3Import as Imported, NewSecret, PayloadKind, StoreError, TokenHash, TokenRecord,
+    GoneReason, HakanaiV3Import as Imported, NewSecret, PayloadKind, StoreError, TokenHash,
+    TokenRecord,
 };
 use crate::tokens;
 
 const SECRET_PREFIX: &str = "secret:";
+const ACCESSED_PREFIX: &str = "accessed:";
 const RESTRICTIONS_PREFIX: &str = "restrictions:";
 const TOKEN_PREFIX: &str = "token:";
 const ADMIN_TOKEN_KEY: &str = "admin_token";
@@ -50,6 +54,18 @@ if pttl < 1 then pttl = tonumber(ARGV[3]) end
 redis.call('SET', KEYS[3], ARGV[2], 'PX', pttl, 'NX')
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
+",
+    )
+});
+
+/// KEYS: our data key, our tombstone. ARGV: the tombstone, its TTL in ms. A live secret of ours
+/// under the same id is left alone.
+static ADOPT_ACCESSED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+return 0
 ",
     )
 });
@@ -274,6 +290,14 @@ impl RedisStore {
                 Err(e) => tracing::error!(error = %e, key, "cannot take over a Hakanai v3 secret"),
             }
         }
+        for key in self.scan(&format!("{ACCESSED_PREFIX}*")).await? {
+            let Some(id) = key.strip_prefix(ACCESSED_PREFIX).and_then(SecretId::parse) else {
+                continue;
+            };
+            if let Err(e) = self.import_v3_accessed(&id, &key).await {
+                tracing::error!(error = %e, key, "cannot take over a Hakanai v3 read marker");
+            }
+        }
         for key in self.scan(&format!("{TOKEN_PREFIX}*")).await? {
             let mut hash = [0u8; 32];
             let Some(hex_hash) = key.strip_prefix(TOKEN_PREFIX) else {
@@ -293,6 +317,44 @@ impl RedisStore {
             imported.admin_token = self.import_v3_admin().await?.is_some();
         }
         Ok(imported)
+    }
+
+    /// A secret Hakanai already handed out: a tombstone of ours until its marker would expire.
+    async fn import_v3_accessed(&self, id: &SecretId, key: &str) -> Result<(), StoreError> {
+        let (at, pttl): (Option<String>, i64) = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::pipe()
+                    .get(key)
+                    .pttl(key)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(super::redis_err)
+            })
+            .await?;
+        let Some(at) = at else { return Ok(()) };
+        let at = at.trim().parse::<u64>().unwrap_or_else(|_| now_secs());
+        let ttl_ms = u64::try_from(pttl)
+            .ok()
+            .filter(|t| *t > 0)
+            .unwrap_or(FALLBACK_TTL_MS);
+        let mut tombstone = codec::tombstone_prefix(GoneReason::Read, at);
+        tombstone.extend_from_slice(&tokens::creator_hash(&tokens::random_token()));
+        let k = keys(id);
+        let _: i64 = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ADOPT_ACCESSED
+                    .key(&k.data)
+                    .key(&k.tomb)
+                    .arg(tombstone)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(super::redis_err)
+            })
+            .await?;
+        Ok(())
     }
 
     /// Hakanai's copies of these tokens, removed with ours (before ours, so that a lookup in
