@@ -24,6 +24,15 @@ test("token: when anonymous uploads are off, the page asks for a token and refus
   await expect(reader.locator("#secret-text")).toHaveValue("needs a token");
 });
 
+test("token field: hidden on an anonymous server unless ?show_token asks (Hakanai v3's rule)", async ({ page }) => {
+  await page.goto("/");
+  await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  await expect(page.locator("#token-row")).toBeHidden();
+  await page.goto("/?show_token=1");
+  await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  await expect(page.getByLabel("Access token (optional, for larger secrets)", { exact: true })).toBeVisible();
+});
+
 test("legal pages are linked in the footer when the server has them", async ({ page }) => {
   await page.goto("/");
   await expect(page.locator("html[data-ready=true]")).toHaveCount(1);

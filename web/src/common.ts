@@ -10,6 +10,8 @@ export interface PublicConfig {
   max_ttl_seconds: number;
   default_ttl_seconds: number;
   max_passphrase_attempts: number;
+  /** Show the token field (always when uploads need a token). */
+  show_token_input: boolean;
   /** Optional; shown in the footer when the server provides them. */
   impressum_url?: string;
   privacy_url?: string;

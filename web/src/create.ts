@@ -403,6 +403,9 @@ async function main(): Promise<void> {
   wire();
   showKind();
   config = await boot();
+  // Hakanai v3's rule: hidden on anonymous servers unless the operator or `?show_token` asks.
+  const asked = new URLSearchParams(location.search).get("show_token");
+  show(tokenRow, config.show_token_input || (asked !== null && asked !== "0" && asked !== "false"));
   if (!config.allow_anonymous) {
     token.required = true;
     $("token-label").dataset.i18n = "create.token";

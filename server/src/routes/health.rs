@@ -50,7 +50,8 @@ pub struct PublicConfig {
     pub max_passphrase_attempts: u32,
     pub country_restrictions: bool,
     pub asn_restrictions: bool,
-    /// Show the token field even without anonymous uploads (`--show-token-input`).
+    /// Whether the page shows the token field: always when uploads need a token, else with
+    /// `--show-token-input` (Hakanai v3's meaning; `?show_token` on the page shows it too).
     pub show_token_input: bool,
     /// Path of the legal notice page, when the operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +78,7 @@ pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
         max_passphrase_attempts: s.max_passphrase_attempts,
         country_restrictions: s.country_header.is_some(),
         asn_restrictions: s.asn_header.is_some(),
-        show_token_input: s.show_token_input,
+        show_token_input: s.show_token_input || !s.allow_anonymous,
         impressum_url: state
             .pages
             .impressum
