@@ -148,8 +148,8 @@ pub struct Config {
     )]
     pub cors_allowed_origins: Vec<String>,
 
-    /// Show the token field on the create page even when anonymous uploads are off (Hakanai v3;
-    /// a page opened with `?show_token` shows it too).
+    /// Show the token field on the create page of an anonymous server too; without anonymous
+    /// uploads it is always shown (Hakanai v3; `?show_token` shows it for one visit).
     #[arg(long, env = "HAKANAI_SHOW_TOKEN_INPUT", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub show_token_input: bool,
 
