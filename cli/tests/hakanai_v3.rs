@@ -1,6 +1,6 @@
 //! Hakanai v3.0.7's own CLI (the oracle binary) against our server, on both stores, and our
-//! CLI reading what it stored. The oracle lives in `../shared/oracle/hakanai-3.0.7/` beside the
-//! repository, or wherever `HAKANAI_ORACLE_DIR` points.
+//! CLI reading what it stored. The oracle lives in `shared/oracle/hakanai-3.0.7/` beside the
+//! repository or beside one of its parent directories, or wherever `HAKANAI_ORACLE_DIR` points.
 
 mod common;
 
@@ -12,9 +12,14 @@ use common::{fails, ok, run, stderr, stdout, Server};
 fn oracle_cli() -> PathBuf {
     let dir = std::env::var_os("HAKANAI_ORACLE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracle/hakanai-3.0.7")
-        });
+        .or_else(|| {
+            // A checkout at /work/main and a CI clone further down both find /work/shared.
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|d| d.join("shared/oracle/hakanai-3.0.7"))
+                .find(|d| d.join("hakanai").is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("../shared/oracle/hakanai-3.0.7"));
     let cli = dir.join("hakanai");
     assert!(
         cli.is_file(),

@@ -1,15 +1,22 @@
 // Secrets stored by Hakanai v3's own CLI (the oracle binary) on this server open in the page:
 // its `#key:hash` links, its ciphertext and payload, its passphrase scheme.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { test, expect, reveal, downloadHash, sha256 } from "../fixtures";
 
-const ORACLE = join(
-  process.env.HAKANAI_ORACLE_DIR ?? resolve(__dirname, "../../../shared/oracle/hakanai-3.0.7"),
-  "hakanai",
-);
+/** `shared/oracle/hakanai-3.0.7/` beside the checkout or one of its parents, or HAKANAI_ORACLE_DIR. */
+function oracleDir(): string {
+  if (process.env.HAKANAI_ORACLE_DIR) return process.env.HAKANAI_ORACLE_DIR;
+  for (let dir = resolve(__dirname, ".."); ; dir = dirname(dir)) {
+    const candidate = join(dir, "shared/oracle/hakanai-3.0.7");
+    if (existsSync(join(candidate, "hakanai"))) return candidate;
+    if (dirname(dir) === dir) throw new Error("Hakanai v3's CLI not found (set HAKANAI_ORACLE_DIR)");
+  }
+}
+
+const ORACLE = join(oracleDir(), "hakanai");
 
 /** `hakanai send` of Hakanai 3.0.7, anonymously; returns the link it printed. */
 function oldSend(server: string, args: string[], input = ""): string {
