@@ -33,6 +33,30 @@ test("token field: hidden on an anonymous server unless ?show_token asks (Hakana
   await expect(page.getByLabel("Access token (optional, for larger secrets)", { exact: true })).toBeVisible();
 });
 
+test("invite link: /create#<one-time token> fills the token, leaves the address bar, and works once", async ({ newContext, request }) => {
+  const base = process.env.HK_TOKEN_URL!;
+  const minted = await request.post(`${base}/api/v1/one-time-token`, {
+    headers: { Authorization: `Bearer ${process.env.HK_USER_TOKEN}` },
+  });
+  expect(minted.status()).toBe(200);
+  const { token: invite } = (await minted.json()) as { token: string };
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${base}/create#${invite}`);
+  await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  expect(new URL(page.url()).hash).toBe("");
+  expect(new URL(page.url()).pathname).toBe("/create");
+  await expect(page.getByLabel("Access token", { exact: true })).toHaveValue(invite);
+  await page.getByLabel("Secret text", { exact: true }).fill("sent with an invite");
+  await page.getByRole("button", { name: "Create secret link" }).click();
+  await expect(page.getByRole("heading", { name: "Your secret link" })).toBeVisible();
+  const again = await request.post(`${base}/api/v1/secret`, {
+    headers: { Authorization: `Bearer ${invite}` },
+    data: { data: "eA==" },
+  });
+  expect(again.status()).toBe(403);
+});
+
 test("legal pages are linked in the footer when the server has them", async ({ page }) => {
   await page.goto("/");
   await expect(page.locator("html[data-ready=true]")).toHaveCount(1);

@@ -123,6 +123,8 @@ impl Settings {
 #[derive(Debug)]
 pub struct Pages {
     pub reveal: Bytes,
+    /// The create page at `/create` (Hakanai v3's route; invite links are `/create#<token>`).
+    pub create: Bytes,
     pub index: Bytes,
     pub docs: Bytes,
     pub openapi: Bytes,
@@ -144,17 +146,23 @@ impl Pages {
                 })
                 .transpose()
         };
-        let reveal = [
-            settings.custom_assets_dir.as_deref(),
-            settings.web_root.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|root| std::fs::read(root.join("reveal.html")).ok())
-        .map(Bytes::from)
-        .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
+        let page = |name: &str| {
+            [
+                settings.custom_assets_dir.as_deref(),
+                settings.web_root.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|root| std::fs::read(root.join(name)).ok())
+            .map(Bytes::from)
+        };
+        let reveal = page("reveal.html")
+            .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
+        let create = page("index.html")
+            .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()));
         Ok(Pages {
             reveal,
+            create,
             index: Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()),
             docs: Bytes::from(docs::docs_html()),
             openapi: Bytes::from(docs::openapi_json()),
@@ -199,6 +207,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/healthy", get(health::healthy))
         .route("/s/{id}", get(pages::reveal))
+        .route("/create", get(pages::create))
         .route("/impressum", get(pages::impressum))
         .route("/privacy", get(pages::privacy));
     let api = if state.settings.metrics_on_main {

@@ -405,7 +405,14 @@ async function main(): Promise<void> {
   config = await boot();
   // Hakanai v3's rule: hidden on anonymous servers unless the operator or `?show_token` asks.
   const asked = new URLSearchParams(location.search).get("show_token");
-  show(tokenRow, config.show_token_input || (asked !== null && asked !== "0" && asked !== "false"));
+  // An invite link (`/create#<token>`, Hakanai v3's form) carries a token: take it, and take it
+  // out of the address bar and history.
+  const invite = decodeURIComponent(location.hash.slice(1)).trim();
+  if (invite) {
+    token.value = invite;
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  show(tokenRow, config.show_token_input || !!invite || (asked !== null && asked !== "0" && asked !== "false"));
   if (!config.allow_anonymous) {
     token.required = true;
     $("token-label").dataset.i18n = "create.token";

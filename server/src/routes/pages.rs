@@ -120,6 +120,10 @@ pub async fn index(State(state): State<AppState>) -> Response {
     html(state.pages.index.clone())
 }
 
+pub async fn create(State(state): State<AppState>) -> Response {
+    html(state.pages.create.clone())
+}
+
 pub async fn docs(State(state): State<AppState>) -> Response {
     html(state.pages.docs.clone())
 }

@@ -12,7 +12,26 @@ both_stores!(
     hakanai_passphrase_scheme_shares_the_attempt_limit,
     one_time_tokens_are_minted_by_token_holders,
     trusted_ranges_upload_without_a_token,
+    create_route_serves_the_create_page,
 );
+
+/// Hakanai v3's `/create` (invite links are `/create#<token>`) is the create page, as `/` is.
+async fn create_route_serves_the_create_page(b: Backend) {
+    let app = spawn_app(b, |_| {}).await;
+    let get = |path: &'static str| {
+        let client = app.client.clone();
+        let url = app.url(path);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let create = get("/create").await;
+    assert_eq!(create.status(), 200);
+    assert!(create.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let create = create.text().await.unwrap();
+    assert_eq!(create, get("/").await.text().await.unwrap());
+}
 
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
