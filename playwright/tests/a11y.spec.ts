@@ -68,7 +68,7 @@ test("German from the browser language, English by the switcher", async ({ newCo
   await expect(page.locator("html")).toHaveAttribute("lang", "de");
   await expect(page.getByRole("heading", { name: "Ein Geheimnis teilen" })).toBeVisible();
   await expect(page.getByLabel("Läuft ab nach")).toBeVisible();
-  await expect(page.locator("#ttl option:checked")).toHaveText("1 Tag");
+  await expect(page.locator("#ttl option:checked")).toHaveText("1 Stunde");
   await screenshot(page, info, "create-de");
   // The reveal page follows the browser language too.
   const reveal = await page.context().newPage();
@@ -81,7 +81,7 @@ test("German from the browser language, English by the switcher", async ({ newCo
   await expect(reveal.locator("#failure-text")).toContainText("does not exist or has expired");
   await page.getByLabel("Sprache").selectOption("en");
   await expect(page.getByRole("heading", { name: "Share a secret" })).toBeVisible();
-  await expect(page.locator("#ttl option:checked")).toHaveText("1 day");
+  await expect(page.locator("#ttl option:checked")).toHaveText("1 hour");
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
 });
 

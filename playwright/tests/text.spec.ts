@@ -1,4 +1,4 @@
-import { test, expect, createSecret, reveal, screenshot } from "../fixtures";
+import { test, expect, createSecret, openCreate, reveal, screenshot } from "../fixtures";
 
 test("text: create in one context, reveal in a fresh one, then already read", async ({ page, newContext }, info) => {
   // No CSP violation or script error anywhere in the flow.
@@ -40,4 +40,12 @@ test("text: create in one context, reveal in a fresh one, then already read", as
   await screenshot(late, info, "already-read");
   // The 410 itself shows up as a failed resource in the console; anything else is a problem.
   expect(problems.filter((p) => !/status of 410/.test(p))).toEqual([]);
+});
+
+test("text: Ctrl+Enter in the text area creates the link", async ({ page }) => {
+  await openCreate(page);
+  const text = page.getByLabel("Secret text", { exact: true });
+  await text.fill("sent from the keyboard");
+  await text.press("Control+Enter");
+  await expect(page.getByRole("heading", { name: "Your secret link" })).toBeVisible();
 });

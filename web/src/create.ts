@@ -62,11 +62,16 @@ function ttlLabel(s: number): string {
   return t("ttl.seconds", { n: s });
 }
 
+/** What the page picks when the person has not chosen: one hour, as Hakanai v3's page did. */
+function pageDefaultTtl(): number {
+  return Math.min(3600, config.max_ttl_seconds);
+}
+
 function renderTtl(): void {
   const presets = [300, 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400].filter((s) => s <= config.max_ttl_seconds);
-  for (const s of [config.default_ttl_seconds, config.max_ttl_seconds]) if (!presets.includes(s)) presets.push(s);
+  for (const s of [pageDefaultTtl(), config.max_ttl_seconds]) if (!presets.includes(s)) presets.push(s);
   presets.sort((a, b) => a - b);
-  const selected = ttlSelect.value ? Number(ttlSelect.value) : config.default_ttl_seconds;
+  const selected = ttlSelect.value ? Number(ttlSelect.value) : pageDefaultTtl();
   ttlSelect.replaceChildren(
     ...presets.map((s) => {
       const o = document.createElement("option");
@@ -390,6 +395,13 @@ function wire(): void {
   });
   token.addEventListener("input", renderLimit);
   form.addEventListener("submit", (e) => void onSubmit(e));
+  // Ctrl+Enter (Cmd+Enter on a Mac) sends from the text area, where Enter is a new line.
+  $("text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
   const copyLink = $<HTMLButtonElement>("copy-link");
   copyLink.addEventListener("click", () => void copyText($<HTMLInputElement>("link").value, copyLink, "result.copyLink"));
   const copyKey = $<HTMLButtonElement>("copy-key");
