@@ -52,6 +52,12 @@ pub const CONTENT_SECURITY_POLICY: &str =
 style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
 base-uri 'none'; form-action 'self'";
 
+/// Powerful features the page never uses stay off, so an injected frame or script cannot ask for
+/// them either (clipboard-write and web-share stay allowed: the page copies and shares links).
+pub const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), \
+usb=(), serial=(), hid=(), bluetooth=(), midi=(), accelerometer=(), gyroscope=(), \
+magnetometer=(), display-capture=(), clipboard-read=()";
+
 /// Request bodies of the small JSON endpoints (admin); secret uploads enforce their own limits.
 const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
@@ -257,6 +263,20 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
+        ))
+        // No other window may hold a reference to the page (which has the key in its fragment),
+        // and no other site may load its responses as subresources.
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(

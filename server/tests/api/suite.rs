@@ -59,6 +59,13 @@ async fn json_secret_is_read_exactly_once(b: Backend) {
     assert_eq!(h["content-security-policy"], CSP);
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+    assert_eq!(h["cross-origin-resource-policy"], "same-origin");
+    assert_eq!(h["permissions-policy"], hakanai_server::PERMISSIONS_POLICY);
+    assert!(h["permissions-policy"]
+        .to_str()
+        .unwrap()
+        .contains("camera=()"));
     assert_eq!(resp.text().await.unwrap(), data);
 
     let again = app.get_secret(&created.id).await;
