@@ -214,6 +214,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthy", get(health::healthy))
         .route("/s/{id}", get(pages::reveal))
         .route("/create", get(pages::create))
+        .route("/robots.txt", get(pages::robots))
         .route("/impressum", get(pages::impressum))
         .route("/privacy", get(pages::privacy));
     let api = if state.settings.metrics_on_main {

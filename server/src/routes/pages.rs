@@ -120,6 +120,18 @@ pub async fn index(State(state): State<AppState>) -> Response {
     html(state.pages.index.clone())
 }
 
+/// `/robots.txt`, as Hakanai v3 served one: only the home page and the docs may be crawled.
+pub async fn robots() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        include_str!("robots.txt"),
+    )
+        .into_response()
+}
+
 pub async fn create(State(state): State<AppState>) -> Response {
     html(state.pages.create.clone())
 }

@@ -12,11 +12,12 @@ both_stores!(
     hakanai_passphrase_scheme_shares_the_attempt_limit,
     one_time_tokens_are_minted_by_token_holders,
     trusted_ranges_upload_without_a_token,
-    create_route_serves_the_create_page,
+    create_page_and_robots_txt,
 );
 
-/// Hakanai v3's `/create` (invite links are `/create#<token>`) is the create page, as `/` is.
-async fn create_route_serves_the_create_page(b: Backend) {
+/// Hakanai v3's `/create` (invite links are `/create#<token>`) is the create page, as `/` is;
+/// its `/robots.txt` is served too.
+async fn create_page_and_robots_txt(b: Backend) {
     let app = spawn_app(b, |_| {}).await;
     let get = |path: &'static str| {
         let client = app.client.clone();
@@ -31,6 +32,20 @@ async fn create_route_serves_the_create_page(b: Backend) {
         .starts_with("text/html"));
     let create = create.text().await.unwrap();
     assert_eq!(create, get("/").await.text().await.unwrap());
+
+    // Hakanai served a robots.txt too: crawlers stay away from everything but / and /docs.
+    let robots = get("/robots.txt").await;
+    assert_eq!(robots.status(), 200);
+    assert!(robots.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let robots = robots.text().await.unwrap();
+    let rules: Vec<&str> = robots.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        rules,
+        ["User-agent: *", "Allow: /$", "Allow: /docs$", "Disallow: /"]
+    );
 }
 
 fn sha256_hex(s: &str) -> String {
