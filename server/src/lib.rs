@@ -53,10 +53,11 @@ style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'non
 base-uri 'none'; form-action 'self'";
 
 /// Powerful features the page never uses stay off, so an injected frame or script cannot ask for
-/// them either (clipboard-write and web-share stay allowed: the page copies and shares links).
+/// them either. The clipboard and Web Share stay allowed: the page copies and shares links, and
+/// Hakanai's share page reads the clipboard.
 pub const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), \
 usb=(), serial=(), hid=(), bluetooth=(), midi=(), accelerometer=(), gyroscope=(), \
-magnetometer=(), display-capture=(), clipboard-read=()";
+magnetometer=(), display-capture=()";
 
 /// Request bodies of the small JSON endpoints (admin); secret uploads enforce their own limits.
 const SMALL_BODY_LIMIT: usize = 64 * 1024;
