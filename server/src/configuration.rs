@@ -10,6 +10,10 @@ use ipnet::IpNet;
 
 use crate::restrictions::parse_ip_or_net;
 
+/// Hakanai v3's default `WEBHOOK_HEADERS`.
+pub const DEFAULT_WEBHOOK_HEADERS: &str =
+    "user-agent,x-forwarded-for,x-forwarded-proto,x-real-ip,x-request-id";
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "hakanai-server",
@@ -175,15 +179,16 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_METRICS_LISTEN_ADDRESS")]
     pub metrics_listen_address: Option<SocketAddr>,
 
-    /// Audit webhook: each lifecycle event is POSTed here as signed JSON (metadata only).
+    /// Audit webhook: each lifecycle event is POSTed here as JSON (metadata only).
     #[arg(long, env = "HAKANAI_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 
-    /// HMAC key signing webhook deliveries. Prefer --webhook-token-file: flags show up in `ps`.
+    /// Sent as `Authorization: Bearer <token>` with every delivery (Hakanai v3's meaning).
+    /// Prefer --webhook-token-file: flags show up in `ps`.
     #[arg(long, env = "HAKANAI_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<Redacted>,
 
-    /// File holding the webhook HMAC key (surrounding whitespace is ignored).
+    /// File holding the webhook bearer token (surrounding whitespace is ignored).
     #[arg(
         long,
         env = "HAKANAI_WEBHOOK_TOKEN_FILE",
@@ -191,12 +196,41 @@ pub struct Config {
     )]
     pub webhook_token_file: Option<PathBuf>,
 
-    /// Request headers copied into webhook events (comma-separated), e.g.
-    /// user-agent,x-forwarded-for,x-request-id. Credentials are never forwarded.
-    #[arg(long, env = "HAKANAI_WEBHOOK_HEADERS", value_delimiter = ',')]
+    /// HMAC key signing each delivery (`X-Hakanai-Signature`), separate from the bearer token
+    /// so a receiver can verify bodies without holding the bearer secret as key. Prefer
+    /// --webhook-signing-key-file.
+    #[arg(long, env = "HAKANAI_WEBHOOK_SIGNING_KEY", hide_env_values = true)]
+    pub webhook_signing_key: Option<Redacted>,
+
+    /// File holding the webhook signing key (surrounding whitespace is ignored).
+    #[arg(
+        long,
+        env = "HAKANAI_WEBHOOK_SIGNING_KEY_FILE",
+        conflicts_with = "webhook_signing_key"
+    )]
+    pub webhook_signing_key_file: Option<PathBuf>,
+
+    /// Events sent to the webhook (comma-separated): secret.created, secret.read,
+    /// secret.revoked, secret.destroyed, token.created. Hakanai v3 sent the first two only.
+    #[arg(
+        long,
+        env = "HAKANAI_WEBHOOK_EVENTS",
+        value_delimiter = ',',
+        default_value = "secret.created,secret.read,secret.revoked,secret.destroyed,token.created"
+    )]
+    pub webhook_events: Vec<String>,
+
+    /// Request headers copied into webhook events (comma-separated; an empty value forwards
+    /// none). Credentials are never forwarded.
+    #[arg(
+        long,
+        env = "HAKANAI_WEBHOOK_HEADERS",
+        value_delimiter = ',',
+        default_value = DEFAULT_WEBHOOK_HEADERS
+    )]
     pub webhook_headers: Vec<String>,
 
-    /// Hakanai v3 took the forwarded headers as a positional argument; same as --webhook-headers.
+    /// Hakanai v3 took the forwarded headers as a positional argument; replaces --webhook-headers.
     #[arg(value_name = "WEBHOOK_HEADERS", value_delimiter = ',', hide = true)]
     pub webhook_headers_positional: Vec<String>,
 
@@ -332,6 +366,18 @@ mod tests {
         assert!(c.metrics_listen_address.is_none());
         assert!(c.webhook_url.is_none());
         assert_eq!(c.webhook_timeout, Duration::from_secs(5));
+        // Hakanai v3's defaults.
+        assert_eq!(
+            c.webhook_headers,
+            [
+                "user-agent",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-real-ip",
+                "x-request-id"
+            ]
+        );
+        assert_eq!(c.webhook_events.len(), 5);
     }
 
     #[test]

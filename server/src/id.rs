@@ -14,7 +14,7 @@ use base64::Engine;
 use ulid::Ulid;
 use uuid::Uuid;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretId(u128);
 
 /// Length of the ULID form, the one new links carry.

@@ -580,16 +580,42 @@ fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupE
         store: build_store(config, &metrics)?,
         settings: Arc::new(settings),
         pages: Arc::new(pages),
-        events: Arc::new(Events::new(metrics.clone(), webhook, forward)),
+        events: Arc::new(Events::new(
+            metrics.clone(),
+            webhook,
+            forward,
+            webhook_events(config)?,
+        )),
         metrics,
     })
 }
 
-fn webhook_headers(config: &Config) -> Result<Vec<HeaderName>, StartupError> {
+fn webhook_events(config: &Config) -> Result<Vec<events::Event>, StartupError> {
     config
-        .webhook_headers
+        .webhook_events
         .iter()
-        .chain(&config.webhook_headers_positional)
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            events::Event::from_name(e).ok_or_else(|| {
+                StartupError::Config(format!(
+                    "--webhook-events: unknown event {e:?} (secret.created, secret.read, \
+                     secret.revoked, secret.destroyed, token.created)"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn webhook_headers(config: &Config) -> Result<Vec<HeaderName>, StartupError> {
+    // Hakanai v3's positional list, when given, replaces the flag (and its default).
+    let names = if config.webhook_headers_positional.is_empty() {
+        &config.webhook_headers
+    } else {
+        &config.webhook_headers_positional
+    };
+    names
+        .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty())
         .map(|h| {
@@ -613,7 +639,47 @@ fn start_webhook(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| StartupError::Config("--webhook-url must be an http(s) URL".into()))?;
-    let token = match (&config.webhook_token, &config.webhook_token_file) {
+    let bearer = secret_value(&config.webhook_token, &config.webhook_token_file)?;
+    let signing_key = secret_value(&config.webhook_signing_key, &config.webhook_signing_key_file)?;
+    if signing_key.is_none() {
+        tracing::warn!("webhook deliveries are unsigned: set --webhook-signing-key-file");
+    }
+    if bearer.is_some() && bearer == signing_key {
+        tracing::warn!(
+            "the webhook signing key equals the bearer token: a receiver holding one holds both"
+        );
+    }
+    let bearer = bearer
+        .map(|t| {
+            reqwest::header::HeaderValue::try_from(format!("Bearer {t}"))
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+                .map_err(|_| {
+                    StartupError::Config("--webhook-token must be printable ASCII".into())
+                })
+        })
+        .transpose()?;
+    let webhook = WebhookConfig {
+        url,
+        bearer,
+        signing_key: signing_key.map(|t| Arc::from(t.into_bytes())),
+        timeout: config.webhook_timeout,
+        attempts: 4,
+        backoff: Duration::from_millis(500),
+        queue_capacity: webhook::QUEUE_CAPACITY,
+    };
+    Webhook::spawn(webhook, metrics)
+        .map_err(|e| StartupError::Config(format!("webhook client: {e}")))
+}
+
+/// A secret given as a flag value or as a file (trimmed); empty counts as none.
+fn secret_value(
+    value: &Option<configuration::Redacted>,
+    file: &Option<std::path::PathBuf>,
+) -> Result<Option<String>, StartupError> {
+    let v = match (value, file) {
         (Some(t), _) => Some(t.0.trim().to_owned()),
         (None, Some(path)) => Some(
             std::fs::read_to_string(path)
@@ -623,20 +689,7 @@ fn start_webhook(
         ),
         (None, None) => None,
     };
-    let token = token.filter(|t| !t.is_empty());
-    if token.is_none() {
-        tracing::warn!("webhook deliveries are unsigned: set --webhook-token-file");
-    }
-    let webhook = WebhookConfig {
-        url,
-        token: token.map(|t| Arc::from(t.into_bytes())),
-        timeout: config.webhook_timeout,
-        attempts: 4,
-        backoff: Duration::from_millis(500),
-        queue_capacity: webhook::QUEUE_CAPACITY,
-    };
-    Webhook::spawn(webhook, metrics)
-        .map_err(|e| StartupError::Config(format!("webhook client: {e}")))
+    Ok(v.filter(|t| !t.is_empty()))
 }
 
 /// Creates the admin token and the default user token when they are needed and missing.

@@ -45,6 +45,9 @@ async fn main() -> std::process::ExitCode {
         ),
     }
     let gauge_refresh = otel.as_ref().and_then(|o| o.metric_interval());
+    if gauge_refresh.is_some() {
+        hakanai_server::metrics::record_histograms_in_otel();
+    }
     let result = run(config, gauge_refresh).await;
     let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,6 +8,32 @@ use sha2::{Digest, Sha256};
 use crate::error::AppError;
 use crate::store::{TokenHash, CREATOR_HASH_LEN};
 
+/// Who created a secret, as Hakanai v3 labels it (`user_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserType {
+    Anonymous,
+    /// With a user token.
+    Authenticated,
+    /// Without a token, from a `--trusted-ip-ranges` address.
+    Whitelisted,
+}
+
+impl UserType {
+    pub const ALL: [UserType; 3] = [
+        UserType::Anonymous,
+        UserType::Authenticated,
+        UserType::Whitelisted,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UserType::Anonymous => "anonymous",
+            UserType::Authenticated => "authenticated",
+            UserType::Whitelisted => "whitelisted",
+        }
+    }
+}
+
 pub fn random_token() -> String {
     let mut buf = [0u8; 32];
     getrandom::fill(&mut buf).expect("the OS random number generator failed");

@@ -1,11 +1,15 @@
-//! Signed webhook deliveries for the audit trail, off the request path.
+//! Webhook deliveries for the audit trail, off the request path.
 //!
 //! Handlers only `try_send` into a bounded queue; one background task delivers with a timeout
 //! per attempt and exponential backoff. A full queue drops the event and counts it, so a slow or
 //! dead receiver can cost audit events but never API latency or availability.
 //!
-//! Signature: `X-Hakanai-Signature: sha256=<hex HMAC-SHA256(token, timestamp + "." + body)>`
-//! with the Unix timestamp in `X-Hakanai-Timestamp`, so a receiver can refuse replays.
+//! Authentication, both ways at once: `Authorization: Bearer <--webhook-token>` as Hakanai v3
+//! sent it, and with `--webhook-signing-key` a signature
+//! `X-Hakanai-Signature: sha256=<hex HMAC-SHA256(key, timestamp + "." + body)>` with the Unix
+//! timestamp in `X-Hakanai-Timestamp`, so a receiver can verify the body and refuse replays.
+//! A receiver answering 401 or 403 does not know our token: that is logged as an error and
+//! counted as `refused`, since every later event will meet the same answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +31,10 @@ pub const QUEUE_CAPACITY: usize = 1024;
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub url: reqwest::Url,
+    /// The `Authorization` header value (`Bearer …`, marked sensitive).
+    pub bearer: Option<reqwest::header::HeaderValue>,
     /// HMAC key; `None` sends unsigned deliveries (a warning is logged at startup).
-    pub token: Option<Arc<[u8]>>,
+    pub signing_key: Option<Arc<[u8]>>,
     pub timeout: Duration,
     /// Attempts per event, including the first.
     pub attempts: u32,
@@ -93,11 +99,21 @@ async fn deliver_all(
     metrics: Arc<Metrics>,
 ) {
     while let Some(d) = rx.recv().await {
-        let outcome = if deliver(&client, &config, &d).await {
-            "delivered"
-        } else {
-            tracing::warn!(event = d.event, "webhook delivery failed after retries");
-            "failed"
+        let outcome = match deliver(&client, &config, &d).await {
+            Outcome::Delivered => "delivered",
+            Outcome::Refused(status) => {
+                tracing::error!(
+                    event = d.event,
+                    status = status.as_u16(),
+                    "webhook receiver refused our credentials: check --webhook-token (sent as \
+                     Authorization: Bearer); audit events are being lost"
+                );
+                "refused"
+            }
+            Outcome::Failed => {
+                tracing::warn!(event = d.event, "webhook delivery failed after retries");
+                "failed"
+            }
         };
         metrics
             .webhook_deliveries
@@ -106,9 +122,16 @@ async fn deliver_all(
     }
 }
 
-async fn deliver(client: &reqwest::Client, config: &WebhookConfig, d: &Delivery) -> bool {
+enum Outcome {
+    Delivered,
+    /// 401 or 403.
+    Refused(reqwest::StatusCode),
+    Failed,
+}
+
+async fn deliver(client: &reqwest::Client, config: &WebhookConfig, d: &Delivery) -> Outcome {
     let signature = config
-        .token
+        .signing_key
         .as_deref()
         .map(|t| sign(t, d.timestamp, &d.body));
     let mut wait = config.backoff;
@@ -122,8 +145,17 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, d: &Delivery)
         if let Some(s) = &signature {
             req = req.header(SIGNATURE_HEADER, s);
         }
+        if let Some(b) = &config.bearer {
+            req = req.header(reqwest::header::AUTHORIZATION, b.clone());
+        }
         match req.send().await {
-            Ok(resp) if resp.status().is_success() => return true,
+            Ok(resp) if resp.status().is_success() => return Outcome::Delivered,
+            Ok(resp)
+                if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+                    || resp.status() == reqwest::StatusCode::FORBIDDEN =>
+            {
+                return Outcome::Refused(resp.status());
+            }
             // Other client errors will not change on retry.
             Ok(resp)
                 if resp.status().is_client_error()
@@ -131,7 +163,7 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, d: &Delivery)
                     && resp.status() != reqwest::StatusCode::REQUEST_TIMEOUT =>
             {
                 tracing::warn!(event = d.event, status = %resp.status(), "webhook refused the event");
-                return false;
+                return Outcome::Failed;
             }
             Ok(resp) => {
                 tracing::debug!(event = d.event, attempt, status = %resp.status(), "webhook attempt failed")
@@ -146,7 +178,7 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, d: &Delivery)
             wait = wait.saturating_mul(2);
         }
     }
-    false
+    Outcome::Failed
 }
 
 #[cfg(test)]
@@ -161,7 +193,8 @@ mod tests {
     fn config(url: String, timeout_ms: u64, queue_capacity: usize) -> WebhookConfig {
         WebhookConfig {
             url: reqwest::Url::parse(&url).unwrap(),
-            token: Some(Arc::from(&b"key"[..])),
+            bearer: None,
+            signing_key: Some(Arc::from(&b"key"[..])),
             timeout: Duration::from_millis(timeout_ms),
             attempts: 3,
             backoff: Duration::from_millis(10),

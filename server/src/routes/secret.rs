@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::client_ip::{client_ip, proxy_header};
 use crate::configuration::parse_duration;
 use crate::error::{AppError, ErrorBody};
-use crate::events::{Event, Subject};
+use crate::events::{Created, Event, Subject, UserType};
 use crate::id::SecretId;
 use crate::restrictions::{passphrase_opens, split_list, Restrictions, RestrictionsRequest};
 use crate::store::{
@@ -96,6 +96,7 @@ struct Upload {
 pub(crate) struct Uploader {
     pub(crate) limit: u64,
     pub(crate) one_time: Option<crate::store::TokenHash>,
+    pub(crate) user_type: UserType,
 }
 
 #[utoipa::path(
@@ -140,6 +141,8 @@ pub async fn create(
         burn_one_time_token(&state, &uploader).await?;
         let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
         let id = secret.id;
+        let size = upload.data.len() as u64;
+        let restrictions = secret.restrictions.clone();
         state
             .store
             .put(NewSecret {
@@ -147,20 +150,32 @@ pub async fn create(
                 ..secret
             })
             .await?;
-        record(&state, Event::SecretCreated, &id, &headers);
+        let details = Created {
+            user_type: uploader.user_type,
+            ttl,
+            size,
+            restrictions: &restrictions,
+        };
+        record_created(&state, &id, &details, &headers).await;
         return Ok(created(id, creator_token));
     }
     if content_type.starts_with("application/octet-stream") {
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
         let ttl = checked_ttl(&state, ttl)?;
-        let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions, ttl);
+        let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
         let id = secret.id;
         let mut sink = state.store.begin_upload(secret);
-        stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
+        let size = stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
         burn_one_time_token(&state, &uploader).await?;
         sink.finish().await?;
-        record(&state, Event::SecretCreated, &id, &headers);
+        let details = Created {
+            user_type: uploader.user_type,
+            ttl,
+            size,
+            restrictions: &restrictions,
+        };
+        record_created(&state, &id, &details, &headers).await;
         return Ok(created(id, creator_token));
     }
     Err(AppError::UnsupportedMediaType(
@@ -168,7 +183,27 @@ pub async fn create(
     ))
 }
 
-pub(crate) fn record(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
+/// A secret was stored: the statistics behind Hakanai's gauges, metrics and the webhook. The
+/// statistics never fail a request: the gauges are a best effort, corrected as secrets expire.
+pub(crate) async fn record_created(
+    state: &AppState,
+    id: &SecretId,
+    created: &Created<'_>,
+    headers: &HeaderMap,
+) {
+    if let Err(e) = state.store.stats_add(id, created.ttl).await {
+        tracing::debug!(error = %e, "secret statistics not updated");
+    }
+    state.events.created(id, created, headers);
+}
+
+/// A secret left the store by `event` (read, revoked, destroyed).
+pub(crate) async fn record_gone(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
+    match state.store.stats_remove(id).await {
+        Ok(Some(age)) if event == Event::SecretRead => state.metrics.observe_lifetime(age),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+    }
     state.events.record(event, Subject::Secret(id), headers);
 }
 
@@ -268,14 +303,17 @@ pub(crate) async fn authorize_upload(
         Caller::Token { hash, record } => Uploader {
             limit: record.upload_size_limit.min(settings.upload_size_limit),
             one_time: record.one_time.then_some(hash),
+            user_type: UserType::Authenticated,
         },
         Caller::TrustedRange => Uploader {
             limit: settings.upload_size_limit,
             one_time: None,
+            user_type: UserType::Whitelisted,
         },
         Caller::Anonymous if settings.allow_anonymous => Uploader {
             limit: settings.anonymous_size_limit,
             one_time: None,
+            user_type: UserType::Anonymous,
         },
         Caller::Anonymous => {
             return Err(AppError::Unauthorized(
@@ -393,7 +431,7 @@ async fn stream_limited(
     body: Body,
     limit: u64,
     sink: &mut dyn UploadSink,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     if declared_length(headers).is_some_and(|n| n > limit) {
         drain_refused(body.into_data_stream());
         return Err(AppError::PayloadTooLarge(limit));
@@ -409,7 +447,7 @@ async fn stream_limited(
         }
         sink.append(chunk).await?;
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read.
@@ -479,7 +517,7 @@ pub(crate) async fn read_secret(
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
         Taken::Data { kind, data } => {
-            record(state, Event::SecretRead, &id, headers);
+            record_gone(state, Event::SecretRead, &id, headers).await;
             let content_type = match kind {
                 PayloadKind::Base64Text => "text/plain; charset=utf-8",
                 PayloadKind::Raw => "application/octet-stream",
@@ -593,7 +631,7 @@ async fn check_passphrase(
             _ => Err(not_found()),
         },
         Some(n) if n >= max => {
-            record(state, Event::SecretDestroyed, id, headers);
+            record_gone(state, Event::SecretDestroyed, id, headers).await;
             Err(AppError::Passphrase {
                 remaining: 0,
                 details: "wrong passphrase; the secret has been destroyed",
@@ -646,7 +684,7 @@ pub async fn revoke(
     }
     match state.store.take(&id, TakeMode::Revoke).await? {
         Taken::Data { .. } => {
-            record(&state, Event::SecretRevoked, &id, &headers);
+            record_gone(&state, Event::SecretRevoked, &id, &headers).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Taken::Gone(t) => Err(gone(&t)),

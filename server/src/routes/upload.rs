@@ -18,12 +18,12 @@ use utoipa::ToSchema;
 
 use super::secret::{
     authorize_upload, burn_one_time_token, checked_ttl, header_str, new_secret, parse_id,
-    read_limited, record, CreateSecretResponse, CREATOR_TOKEN_HEADER,
+    read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
 };
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
-use crate::events::Event;
-use crate::restrictions::RestrictionsRequest;
-use crate::store::{Appended, Finished, PayloadKind, UploadSession, CREATOR_HASH_LEN};
+use crate::events::Created;
+use crate::restrictions::{Restrictions, RestrictionsRequest};
+use crate::store::{Appended, Finished, PayloadKind, Peek, UploadSession, CREATOR_HASH_LEN};
 use crate::tokens;
 use crate::AppState;
 
@@ -104,6 +104,7 @@ pub async fn start(
     let session = UploadSession {
         ttl,
         limit: uploader.limit,
+        user_type: uploader.user_type,
     };
     state.store.upload_open(secret, session).await?;
     Ok(Json(StartUploadResponse {
@@ -179,12 +180,23 @@ pub async fn finish(
 ) -> Result<Json<CreateSecretResponse>, AppError> {
     let id = parse_id(&id)?;
     let creator = creator_hash(&headers)?;
-    match state.store.upload_finish(&id, &creator).await? {
-        Finished::Published => {}
+    let published = match state.store.upload_finish(&id, &creator).await? {
+        Finished::Published(p) => p,
         Finished::Missing => return Err(no_upload()),
         Finished::Forbidden => return Err(AppError::Forbidden("wrong creator token")),
-    }
-    record(&state, Event::SecretCreated, &id, &headers);
+    };
+    // The restrictions live in the record; reading them back costs a round trip only here.
+    let restrictions = match state.store.peek(&id).await {
+        Ok(Peek::Live(meta)) => meta.restrictions,
+        _ => Restrictions::default(),
+    };
+    let details = Created {
+        user_type: published.user_type,
+        ttl: published.ttl,
+        size: published.size,
+        restrictions: &restrictions,
+    };
+    record_created(&state, &id, &details, &headers).await;
     Ok(Json(CreateSecretResponse {
         id: id.to_string(),
         // Echoed so the finish response has the shape of a single-request create.

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +15,8 @@ use prometheus::IntCounterVec;
 use tracing::Instrument;
 
 use super::{
-    Appended, Finished, HakanaiV3Import, NewSecret, Peek, SecretStore, StoreError, TakeMode, Taken,
+    Appended, Finished, HakanaiV3Import, NewSecret, Peek, SecretCounts, SecretStore, StoreError,
+    TakeMode, Taken,
     TokenHash, TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
@@ -198,6 +200,24 @@ impl SecretStore for CountedStore {
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.telemetry
             .call("admin_set", self.inner.admin_hash_set(hash))
+            .await
+    }
+
+    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
+        self.telemetry
+            .call("stats_add", self.inner.stats_add(id, ttl))
+            .await
+    }
+
+    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
+        self.telemetry
+            .call("stats_remove", self.inner.stats_remove(id))
+            .await
+    }
+
+    async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
+        self.telemetry
+            .call("stats_counts", self.inner.stats_counts())
             .await
     }
 }

@@ -3,7 +3,7 @@
 //! It mirrors the Redis store's semantics under one mutex; operations are short and never await
 //! while holding it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,15 @@ struct Inner {
     uploads: HashMap<SecretId, Pending>,
     tokens: HashMap<TokenHash, TokenRecord>,
     admin: Option<TokenHash>,
+    stats: Stats,
+}
+
+/// The statistics of `stats_*`, as the Redis store keeps them (a set ordered by score).
+#[derive(Default)]
+struct Stats {
+    scores: HashMap<SecretId, u64>,
+    by_score: BTreeSet<(u64, SecretId)>,
+    expired: u64,
 }
 
 #[derive(Clone)]
@@ -291,6 +300,11 @@ impl SecretStore for MemoryStore {
         let Some(u) = g.uploads.remove(id) else {
             return Ok(Finished::Missing);
         };
+        let published = Published {
+            ttl: u.session.ttl,
+            size: (u.record.len() - u.meta_len) as u64,
+            user_type: u.session.user_type,
+        };
         let entry = Entry {
             slot: Slot::Live {
                 blob: u.record.freeze(),
@@ -300,7 +314,7 @@ impl SecretStore for MemoryStore {
             expires_at_ms: now_ms() + u.session.ttl.as_millis() as u64,
         };
         g.secrets.insert(*id, entry);
-        Ok(Finished::Published)
+        Ok(Finished::Published(published))
     }
 
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
@@ -347,5 +361,44 @@ impl SecretStore for MemoryStore {
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.lock().admin = Some(*hash);
         Ok(())
+    }
+
+    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
+        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
+        let stats = &mut self.lock().stats;
+        if let Some(old) = stats.scores.insert(*id, score) {
+            stats.by_score.remove(&(old, *id));
+        }
+        stats.by_score.insert((score, *id));
+        Ok(())
+    }
+
+    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
+        let stats = &mut self.lock().stats;
+        let Some(score) = stats.scores.remove(id) else {
+            return Ok(None);
+        };
+        stats.by_score.remove(&(score, *id));
+        Ok(Some(Duration::from_secs(stats_score::age(
+            score,
+            now_secs(),
+        ))))
+    }
+
+    async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
+        let below = stats_score::expired_below(now_secs());
+        let stats = &mut self.lock().stats;
+        while let Some(&(score, id)) = stats.by_score.first() {
+            if score >= below {
+                break;
+            }
+            stats.by_score.pop_first();
+            stats.scores.remove(&id);
+            stats.expired += 1;
+        }
+        Ok(SecretCounts {
+            active: stats.scores.len() as u64,
+            expired: stats.expired,
+        })
     }
 }

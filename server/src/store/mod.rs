@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::SecretId;
 use crate::restrictions::Restrictions;
+pub use crate::tokens::UserType;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
@@ -167,6 +168,8 @@ pub struct UploadSession {
     pub ttl: Duration,
     /// Most payload bytes the uploader may send in total.
     pub limit: u64,
+    /// Who opened it (for the created event at `upload_finish`).
+    pub user_type: UserType,
 }
 
 /// The result of [`SecretStore::upload_append`].
@@ -188,9 +191,38 @@ pub enum Appended {
 /// The result of [`SecretStore::upload_finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {
-    Published,
+    Published(Published),
     Missing,
     Forbidden,
+}
+
+/// What a finished upload became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub ttl: Duration,
+    /// Payload bytes.
+    pub size: u64,
+    pub user_type: UserType,
+}
+
+/// How a session's user type is written into the Redis session value.
+impl UserType {
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            UserType::Anonymous => "a",
+            UserType::Authenticated => "t",
+            UserType::Whitelisted => "w",
+        }
+    }
+
+    /// Sessions opened before the tag existed count as anonymous.
+    pub(crate) fn from_tag(tag: &str) -> UserType {
+        match tag {
+            "t" => UserType::Authenticated,
+            "w" => UserType::Whitelisted,
+            _ => UserType::Anonymous,
+        }
+    }
 }
 
 /// How long a multi-request upload may sit between two requests before it is discarded.
@@ -254,6 +286,68 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn token_clear(&self) -> Result<(), StoreError>;
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError>;
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    // Statistics for Hakanai v3's gauges, kept as secrets come and go (never by scanning keys).
+    /// Notes a secret just stored with this TTL.
+    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError>;
+    /// Forgets a secret that was read, revoked or destroyed; its age if it was noted.
+    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError>;
+    /// Counts noted secrets whose time is up as expired; returns the live and expired counts.
+    async fn stats_counts(&self) -> Result<SecretCounts, StoreError>;
+}
+
+/// Secrets noted by `stats_add` and not yet removed, and those that expired unread.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SecretCounts {
+    pub active: u64,
+    pub expired: u64,
+}
+
+/// How a noted secret's expiry and TTL share one sortable number (a Redis sorted-set score, a
+/// `f64` exact to 2^53): seconds since [`STATS_EPOCH`] of the expiry, shifted left by
+/// [`STATS_TTL_BITS`], plus the TTL in seconds (capped; TTLs beyond ~48 days report a shorter
+/// lifetime). Ordered by expiry, so expired ones are one range; the creation time is
+/// `expiry - ttl`, so a read knows the secret's age without anything stored in the secret.
+pub mod stats_score {
+    pub const STATS_EPOCH: u64 = 1_700_000_000;
+    pub const STATS_TTL_BITS: u32 = 22;
+
+    pub fn encode(expires_at: u64, ttl: u64) -> u64 {
+        let ttl = ttl.min((1 << STATS_TTL_BITS) - 1);
+        (expires_at.saturating_sub(STATS_EPOCH) << STATS_TTL_BITS) | ttl
+    }
+
+    /// Everything below this expired before `now`.
+    pub fn expired_below(now: u64) -> u64 {
+        now.saturating_sub(STATS_EPOCH) << STATS_TTL_BITS
+    }
+
+    /// The age at `now` of the secret with this score.
+    pub fn age(score: u64, now: u64) -> u64 {
+        let ttl = score & ((1 << STATS_TTL_BITS) - 1);
+        let expires_at = (score >> STATS_TTL_BITS) + STATS_EPOCH;
+        now.saturating_sub(expires_at.saturating_sub(ttl))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn scores_order_by_expiry_and_give_the_age() {
+            let now = 1_800_000_000;
+            let a = encode(now + 60, 3600);
+            let b = encode(now + 61, 1);
+            assert!(a < b);
+            assert_eq!(age(a, now), 3540);
+            assert_eq!(age(b, now), 0);
+            assert!(encode(now - 1, 10) < expired_below(now));
+            assert!(encode(now, 10) >= expired_below(now));
+            // Exact as an f64, as Redis keeps scores, for a century of expiries.
+            let far = encode(STATS_EPOCH + 100 * 366 * 86400, (1 << STATS_TTL_BITS) - 1);
+            assert_eq!(far as f64 as u64, far);
+        }
+    }
 }
 
 pub fn now_secs() -> u64 {

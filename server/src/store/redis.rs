@@ -27,6 +27,34 @@ use connection::{Backend, Conn, ConnError};
 
 const TOKENS_KEY: &str = "hk:tokens";
 const ADMIN_KEY: &str = "hk:admin";
+/// Statistics (see `stats_score`): a sorted set of live secrets by expiry and TTL, and the count
+/// of those that expired unread. One hash tag, so one script may touch both on a cluster.
+const STATS_LIVE_KEY: &str = "hk:{stats}:live";
+const STATS_EXPIRED_KEY: &str = "hk:{stats}:expired";
+
+/// Removes member ARGV[1]; returns its score, or nil if it was not there.
+static STATS_REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return s
+"#,
+    )
+});
+
+/// Moves members scored below ARGV[1] into the expired count; returns {live, expired}.
+static STATS_COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local e = 0
+if n > 0 then e = redis.call('INCRBY', KEYS[2], n)
+else e = tonumber(redis.call('GET', KEYS[2]) or '0') end
+return {redis.call('ZCARD', KEYS[1]), e}
+"#,
+    )
+});
 
 /// {0} | {1, header+restrictions, pttl} | {2, tombstone}
 static PEEK: LazyLock<Script> = LazyLock::new(|| {
@@ -151,18 +179,22 @@ return {1, total}
 });
 
 /// Publishes a multi-request upload (KEYS[1] record, KEYS[2] session) as KEYS[3] with the
-/// session's TTL, if the creator hash is ARGV[1]. 0 missing | 1 published | 2 wrong creator.
+/// session's TTL, if the creator hash is ARGV[1].
+/// {0} missing | {1, session, payload bytes} published | {2} wrong creator.
 static UPLOAD_FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local s = redis.call('GET', KEYS[2])
-local h = redis.call('GETRANGE', KEYS[1], 6, 21)
-if not s or h == '' then return 0 end
-if h ~= ARGV[1] then return 2 end
+local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+if not s or h == '' then return {0} end
+if string.sub(h, 7, 22) ~= ARGV[1] then return {2} end
+local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+        + string.byte(h, 5) * 256 + string.byte(h, 6)
+local size = redis.call('STRLEN', KEYS[1]) - 22 - n
 redis.call('RENAME', KEYS[1], KEYS[3])
 redis.call('PEXPIRE', KEYS[3], tonumber(string.match(s, '^(%d+) ')))
 redis.call('DEL', KEYS[2])
-return 1
+return {1, s, size}
 "#,
     )
 });
@@ -427,7 +459,12 @@ impl SecretStore for RedisStore {
                 .key(&k.pending)
                 .key(&k.session)
                 .arg(codec::encode_header(&secret, 0))
-                .arg(format!("{ttl_ms} {}", session.limit))
+                // "ttl_ms user_type limit": the scripts read the first and the last number.
+                .arg(format!(
+                    "{ttl_ms} {} {}",
+                    session.user_type.tag(),
+                    session.limit
+                ))
                 .arg(idle_ms)
                 .invoke_async::<()>(&mut c)
                 .await
@@ -479,7 +516,7 @@ impl SecretStore for RedisStore {
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
         let k = keys(id);
-        let v: i64 = self
+        let v: Vec<Value> = self
             .timed(async {
                 let mut c = self.conn().await?;
                 UPLOAD_FINISH
@@ -492,10 +529,28 @@ impl SecretStore for RedisStore {
                     .map_err(redis_err)
             })
             .await?;
-        match v {
-            0 => Ok(Finished::Missing),
-            1 => Ok(Finished::Published),
-            2 => Ok(Finished::Forbidden),
+        match v.as_slice() {
+            [Value::Int(0)] => Ok(Finished::Missing),
+            [Value::Int(2)] => Ok(Finished::Forbidden),
+            [Value::Int(1), Value::BulkString(session), Value::Int(size)] => {
+                let session = std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
+                let mut words = session.split(' ');
+                let ttl_ms: u64 = words
+                    .next()
+                    .and_then(|w| w.parse().ok())
+                    .ok_or_else(|| corrupt("upload session"))?;
+                let words: Vec<&str> = words.collect();
+                // Sessions opened by an older server hold "ttl_ms limit" only.
+                let user_type = match words.as_slice() {
+                    [tag, _limit] => UserType::from_tag(tag),
+                    _ => UserType::Anonymous,
+                };
+                Ok(Finished::Published(Published {
+                    ttl: Duration::from_millis(ttl_ms),
+                    size: u64::try_from(*size).unwrap_or(0),
+                    user_type,
+                }))
+            }
             _ => Err(corrupt("upload reply")),
         }
     }
@@ -604,6 +659,48 @@ impl SecretStore for RedisStore {
         self.query::<()>(::redis::cmd("SET").arg(ADMIN_KEY).arg(hex::encode(hash)))
             .await?;
         self.set_v3_admin(hash).await
+    }
+
+    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
+        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
+        self.query::<()>(
+            ::redis::cmd("ZADD")
+                .arg(STATS_LIVE_KEY)
+                .arg(score)
+                .arg(id.storage_key()),
+        )
+        .await
+    }
+
+    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
+        let score: Option<f64> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                STATS_REMOVE
+                    .key(STATS_LIVE_KEY)
+                    .arg(id.storage_key())
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs()))))
+    }
+
+    async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
+        let (active, expired): (u64, u64) = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                STATS_COUNT
+                    .key(STATS_LIVE_KEY)
+                    .key(STATS_EXPIRED_KEY)
+                    .arg(stats_score::expired_below(now_secs()))
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(SecretCounts { active, expired })
     }
 
     async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
