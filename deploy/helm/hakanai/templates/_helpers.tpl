@@ -60,31 +60,31 @@ name, else <release>-<name>.
 {{- end -}}
 {{- end -}}
 
+{{/* The user-info part of a DSN: ":$(REDIS_PASSWORD)@" when there is a password Secret. */}}
+{{- define "hakanai.redis.auth" -}}
+{{- if include "hakanai.redis.secretName" . -}}:$(REDIS_PASSWORD)@{{- end -}}
+{{- end -}}
+
 {{/*
 HAKANAI_REDIS_DSN. $(REDIS_PASSWORD) is expanded by Kubernetes from the env entry before it.
 Bundled Redis with Sentinel: the sentinels behind the <redis fullname> service and the master
 set they watch; with auth.sentinel the sentinels want the same password.
 */}}
 {{- define "hakanai.redis.dsn" -}}
-{{- $secret := include "hakanai.redis.secretName" . -}}
+{{- $auth := include "hakanai.redis.auth" . -}}
 {{- if .Values.redis.enabled -}}
-{{- $auth := "" -}}
-{{- if $secret -}}{{- $auth = ":$(REDIS_PASSWORD)@" -}}{{- end -}}
 {{- if .Values.redis.sentinel.enabled -}}
-{{- $query := "" -}}
-{{- if and $secret .Values.redis.auth.sentinel -}}{{- $query = "?sentinel_password=$(REDIS_PASSWORD)" -}}{{- end -}}
-{{- printf "redis-sentinel://%s%s:%v/%s/0%s" $auth (include "hakanai.redis.fullname" .) .Values.redis.sentinel.service.ports.sentinel .Values.redis.sentinel.masterSet $query -}}
+{{- printf "redis-sentinel://%s%s:%v/%s/0" $auth (include "hakanai.redis.fullname" .) .Values.redis.sentinel.service.ports.sentinel .Values.redis.sentinel.masterSet -}}
+{{- if and $auth .Values.redis.auth.sentinel -}}?sentinel_password=$(REDIS_PASSWORD){{- end -}}
 {{- else -}}
 {{- printf "redis://%s%s-master:%v/0" $auth (include "hakanai.redis.fullname" .) .Values.redis.master.service.ports.redis -}}
 {{- end -}}
 {{- else if .Values.externalRedis.dsn -}}
-{{- if and $secret (not (contains "$(REDIS_PASSWORD)" .Values.externalRedis.dsn)) -}}
+{{- if and $auth (not (contains "$(REDIS_PASSWORD)" .Values.externalRedis.dsn)) -}}
 {{- fail "externalRedis.dsn must contain $(REDIS_PASSWORD) where the password from the Secret goes" -}}
 {{- end -}}
 {{- .Values.externalRedis.dsn -}}
 {{- else if .Values.externalRedis.host -}}
-{{- $auth := "" -}}
-{{- if $secret -}}{{- $auth = ":$(REDIS_PASSWORD)@" -}}{{- end -}}
 {{- printf "redis://%s%s:%v/0" $auth .Values.externalRedis.host .Values.externalRedis.port -}}
 {{- else -}}
 {{- fail "redis.enabled=false needs externalRedis.dsn or externalRedis.host" -}}
