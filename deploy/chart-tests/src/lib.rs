@@ -5,5 +5,5 @@
 //! production guide's `helm install --set` line and a few variations, and checks the rendered
 //! Kubernetes objects; it validates `values.yaml` and the `--set` overrides against
 //! `values.schema.json`, and checks the Bitnami Redis values the chart sets against the names
-//! that chart uses. Where Helm itself can be loaded (`HAKANAI_HELM_LIB`), it also runs Helm's own
+//! that chart uses. Where Helm itself can be loaded (`HELM_SDKPY_LIB`), it also runs Helm's own
 //! lint on every variation.

@@ -7,7 +7,7 @@
 //! - `values.yaml`, and the values after the guide's `--set` keys (parsed as Helm's `--set`
 //!   parser does), are validated against `values.schema.json` (JSON Schema draft-07).
 //! - Where Helm's own library is present (the `helm-sdkpy` wheel's `libhelm_sdkpy.so`, at
-//!   `HAKANAI_HELM_LIB` or `target/tools/libhelm_sdkpy.so`), Helm v4's lint runs on a copy of
+//!   `HELM_SDKPY_LIB` or `target/tools/libhelm_sdkpy.so`), Helm v4's lint runs on a copy of
 //!   the chart for every variation (template syntax, YAML, schema), as `helm lint` would.
 
 use std::cell::RefCell;
@@ -1254,7 +1254,7 @@ type ConfigCreate =
 type Lint = unsafe extern "C" fn(u64, *const i8, *mut *mut i8) -> i32;
 
 fn helm_lib() -> Option<PathBuf> {
-    let p = std::env::var_os("HAKANAI_HELM_LIB")
+    let p = std::env::var_os("HELM_SDKPY_LIB")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/tools/libhelm_sdkpy.so"));
     p.is_file().then_some(p)
@@ -1335,10 +1335,10 @@ fn copy_dir(from: &Path, to: &Path) {
 fn helm_lint_passes_on_every_variation() {
     let Some(lib) = helm_lib() else {
         assert!(
-            std::env::var_os("HAKANAI_REQUIRE_HELM").is_none(),
-            "HAKANAI_REQUIRE_HELM is set but no libhelm_sdkpy.so (HAKANAI_HELM_LIB or target/tools/)"
+            std::env::var_os("REQUIRE_HELM_LINT").is_none(),
+            "REQUIRE_HELM_LINT is set but no libhelm_sdkpy.so (HELM_SDKPY_LIB or target/tools/)"
         );
-        eprintln!("helm lint skipped: no libhelm_sdkpy.so (HAKANAI_HELM_LIB or target/tools/); the rendering tests ran");
+        eprintln!("helm lint skipped: no libhelm_sdkpy.so (HELM_SDKPY_LIB or target/tools/); the rendering tests ran");
         return;
     };
     let seed = seed_overrides();
