@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 use crate::id::SecretId;
 use crate::metrics::Metrics;
 use crate::restrictions::Restrictions;
-pub use crate::tokens::UserType;
 use crate::store::now_secs;
+pub use crate::tokens::UserType;
 use crate::webhook::{Delivery, Webhook};
 
 /// Request headers that may never be forwarded, whatever `--webhook-headers` says.

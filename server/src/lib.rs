@@ -640,7 +640,10 @@ fn start_webhook(
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| StartupError::Config("--webhook-url must be an http(s) URL".into()))?;
     let bearer = secret_value(&config.webhook_token, &config.webhook_token_file)?;
-    let signing_key = secret_value(&config.webhook_signing_key, &config.webhook_signing_key_file)?;
+    let signing_key = secret_value(
+        &config.webhook_signing_key,
+        &config.webhook_signing_key_file,
+    )?;
     if signing_key.is_none() {
         tracing::warn!("webhook deliveries are unsigned: set --webhook-signing-key-file");
     }
@@ -656,9 +659,7 @@ fn start_webhook(
                     v.set_sensitive(true);
                     v
                 })
-                .map_err(|_| {
-                    StartupError::Config("--webhook-token must be printable ASCII".into())
-                })
+                .map_err(|_| StartupError::Config("--webhook-token must be printable ASCII".into()))
         })
         .transpose()?;
     let webhook = WebhookConfig {

@@ -221,8 +221,11 @@ impl Metrics {
         let histogram = |name, help, labels, buckets| {
             DualHistogram::new(&registry, &meter, name, help, labels, buckets)
         };
-        let http_labels: &'static [&'static str] =
-            &["http_route", "http_request_method", "http_response_status_code"];
+        let http_labels: &'static [&'static str] = &[
+            "http_route",
+            "http_request_method",
+            "http_response_status_code",
+        ];
         let hakanai = HakanaiMetrics {
             active_tokens: gauge(
                 "hakanai_active_tokens",
@@ -298,10 +301,7 @@ impl Metrics {
             .register(Box::new(target_info.clone()))
             .expect("unique");
         target_info
-            .with_label_values(&[
-                crate::telemetry::SERVICE_NAME,
-                env!("CARGO_PKG_VERSION"),
-            ])
+            .with_label_values(&[crate::telemetry::SERVICE_NAME, env!("CARGO_PKG_VERSION")])
             .set(1);
         let metrics = Metrics {
             secrets_created,
@@ -431,7 +431,8 @@ impl Metrics {
     pub fn set_secret_counts(&self, active: u64, expired: u64) {
         let h = &self.hakanai;
         h.active_secrets.set(active.try_into().unwrap_or(i64::MAX));
-        h.expired_secrets.set(expired.try_into().unwrap_or(i64::MAX));
+        h.expired_secrets
+            .set(expired.try_into().unwrap_or(i64::MAX));
     }
 
     /// Unexpired user tokens, under our name and Hakanai's.
@@ -578,7 +579,9 @@ pub async fn refresh_gauges(state: &AppState) {
         state.metrics.set_active_tokens(live as u64);
     }
     if let Ok(counts) = state.store.stats_counts().await {
-        state.metrics.set_secret_counts(counts.active, counts.expired);
+        state
+            .metrics
+            .set_secret_counts(counts.active, counts.expired);
     }
 }
 

@@ -198,7 +198,12 @@ pub(crate) async fn record_created(
 }
 
 /// A secret left the store by `event` (read, revoked, destroyed).
-pub(crate) async fn record_gone(state: &AppState, event: Event, id: &SecretId, headers: &HeaderMap) {
+pub(crate) async fn record_gone(
+    state: &AppState,
+    event: Event,
+    id: &SecretId,
+    headers: &HeaderMap,
+) {
     match state.store.stats_remove(id).await {
         Ok(Some(age)) if event == Event::SecretRead => state.metrics.observe_lifetime(age),
         Ok(_) => {}

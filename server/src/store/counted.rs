@@ -16,8 +16,7 @@ use tracing::Instrument;
 
 use super::{
     Appended, Finished, HakanaiV3Import, NewSecret, Peek, SecretCounts, SecretStore, StoreError,
-    TakeMode, Taken,
-    TokenHash, TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
+    TakeMode, Taken, TokenHash, TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 

@@ -533,7 +533,8 @@ impl SecretStore for RedisStore {
             [Value::Int(0)] => Ok(Finished::Missing),
             [Value::Int(2)] => Ok(Finished::Forbidden),
             [Value::Int(1), Value::BulkString(session), Value::Int(size)] => {
-                let session = std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
+                let session =
+                    std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
                 let mut words = session.split(' ');
                 let ttl_ms: u64 = words
                     .next()

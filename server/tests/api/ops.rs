@@ -228,11 +228,11 @@ fn secret_ref(id: &str) -> String {
 async fn webhook_events_are_signed_and_carry_metadata_only() {
     let (url, mut rx) = receiver().await;
     let dir = tempdir("webhook-token");
-    let token_file = dir.join("webhook.token");
-    std::fs::write(&token_file, "hook-signing-key\n").unwrap();
+    let key_file = dir.join("webhook.key");
+    std::fs::write(&key_file, "hook-signing-key\n").unwrap();
     let app = spawn_app(Backend::Memory, |c| {
         c.webhook_url = Some(url);
-        c.webhook_token_file = Some(token_file);
+        c.webhook_signing_key_file = Some(key_file);
         c.webhook_headers = vec!["user-agent".into(), "x-request-id".into()];
     })
     .await;
@@ -259,14 +259,29 @@ async fn webhook_events_are_signed_and_carry_metadata_only() {
     assert_eq!(v["headers"]["user-agent"], "audit-test/1.0");
     assert_eq!(v["headers"]["x-request-id"], "req-42");
     assert!(v["headers"].get("authorization").is_none());
+    // No --webhook-token: no bearer.
+    assert!(h.get("authorization").is_none());
     let ts: u64 = h["x-hakanai-timestamp"].to_str().unwrap().parse().unwrap();
     assert_eq!(v["timestamp"], ts);
+    // Hakanai v3's fields beside ours: a ULID that is not the secret's id, its action name, and
+    // the details (forwarded headers and what is known of the secret, all strings).
+    let hakanai_id = v["secret_id"].as_str().unwrap();
+    assert!(ulid::Ulid::from_string(hakanai_id).is_ok(), "{hakanai_id}");
+    assert_ne!(hakanai_id, id);
+    assert_eq!(v["action"], "Created");
+    assert_eq!(v["details"]["user-agent"], "audit-test/1.0");
+    assert_eq!(v["details"]["user_type"], "authenticated");
+    assert_eq!(v["details"]["ttl"], "1day");
+    assert_eq!(v["details"]["size"], body.len().to_string());
+    assert!(v["details"].get("restrictions").is_none());
 
     assert_eq!(app.get_secret(&id).await.status(), 200);
     let (h, raw, v) = next_event(&mut rx).await;
     verify("hook-signing-key", &h, &raw);
     assert_eq!(v["event"], "secret.read");
     assert_eq!(v["secret_ref"], secret_ref(&id));
+    assert_eq!(v["action"], "Retrieved");
+    assert_eq!(v["secret_id"].as_str().unwrap(), hakanai_id);
 
     let revocable = app.create(body, json!(null)).await;
     next_event(&mut rx).await;
@@ -295,12 +310,15 @@ async fn webhook_events_are_signed_and_carry_metadata_only() {
     }
     let (_, _, v) = next_event(&mut rx).await;
     assert_eq!(v["event"], "secret.destroyed");
+    assert_eq!(v["action"], "Destroyed");
     assert_eq!(v["secret_ref"], secret_ref(&guarded.id));
 
     let (token, token_id) = app.create_token(json!({})).await;
     let (_, raw, v) = next_event(&mut rx).await;
     assert_eq!(v["event"], "token.created");
     assert_eq!(v["token_id"], token_id.as_str());
+    assert_eq!(v["action"], "TokenCreated");
+    assert!(v.get("secret_id").is_none());
     let raw = String::from_utf8(raw.to_vec()).unwrap();
     for n in [
         &token,
@@ -313,6 +331,212 @@ async fn webhook_events_are_signed_and_carry_metadata_only() {
     ] {
         assert!(!raw.contains(n), "webhook leaks {n}");
     }
+}
+
+/// A receiver as Hakanai v3's documentation describes one: it checks
+/// `Authorization: Bearer <--webhook-token>` (401 otherwise) and reads
+/// `{"secret_id": <ULID>, "action": "Created" | "Retrieved", "details": {<string>: <string>}}`
+/// strictly, answering 422 to anything else.
+async fn hakanai_style_receiver(
+    bearer: &'static str,
+) -> (String, mpsc::UnboundedReceiver<HakanaiEvent>) {
+    #[derive(serde::Deserialize, Debug)]
+    enum Action {
+        Created,
+        Retrieved,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    struct Payload {
+        secret_id: String,
+        action: Action,
+        details: std::collections::HashMap<String, String>,
+    }
+    type Inbox = (&'static str, mpsc::UnboundedSender<HakanaiEvent>);
+    async fn accept(
+        State((bearer, tx)): State<Inbox>,
+        h: HeaderMap,
+        b: Bytes,
+    ) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {bearer}"))
+        {
+            return StatusCode::UNAUTHORIZED;
+        }
+        let Ok(p) = serde_json::from_slice::<Payload>(&b) else {
+            return StatusCode::UNPROCESSABLE_ENTITY;
+        };
+        if ulid::Ulid::from_string(&p.secret_id).is_err() {
+            return StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        let action = match p.action {
+            Action::Created => "Created",
+            Action::Retrieved => "Retrieved",
+        };
+        let _ = tx.send(HakanaiEvent {
+            secret_id: p.secret_id,
+            action,
+            details: p.details,
+        });
+        StatusCode::OK
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new()
+        .route("/hook", post(accept))
+        .with_state((bearer, tx));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[derive(Debug)]
+struct HakanaiEvent {
+    secret_id: String,
+    action: &'static str,
+    details: std::collections::HashMap<String, String>,
+}
+
+async fn next_hakanai_event(rx: &mut mpsc::UnboundedReceiver<HakanaiEvent>) -> HakanaiEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery in time")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hakanai_v3_style_receiver_keeps_working() {
+    let (url, mut rx) = hakanai_style_receiver("hook-bearer").await;
+    // Hakanai v3's flags: --webhook-token is the bearer, the default headers are forwarded;
+    // --webhook-events keeps to Hakanai's two events.
+    let app = spawn_app(Backend::Redis, |c| {
+        c.webhook_url = Some(url);
+        c.webhook_token = Some(hakanai_server::configuration::Redacted(
+            "hook-bearer".into(),
+        ));
+        c.webhook_events = vec!["secret.created".into(), "secret.read".into()];
+        c.country_header = Some("cf-ipcountry".into());
+    })
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(app.user_token())
+        .header("user-agent", "hakanai-cli/3.0.7")
+        .header("x-forwarded-proto", "https")
+        .header("x-real-ip", "198.51.100.4")
+        .header("x-request-id", "req-7")
+        .header("x-secret-passphrase", "never-forwarded")
+        .json(&json!({
+            "data": "c2VjcmV0",
+            "expires_in": 3600,
+            "restrictions": {"allowed_ips": ["127.0.0.1"], "allowed_countries": ["DE"],
+                             "passphrase_hash": sha256_hex("pw")}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Json>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = next_hakanai_event(&mut rx).await;
+    assert_eq!(e.action, "Created");
+    assert_eq!(e.details["user-agent"], "hakanai-cli/3.0.7");
+    assert_eq!(e.details["x-forwarded-proto"], "https");
+    assert_eq!(e.details["x-real-ip"], "198.51.100.4");
+    assert_eq!(e.details["x-request-id"], "req-7");
+    assert_eq!(e.details["user_type"], "authenticated");
+    assert_eq!(e.details["ttl"], "1h");
+    assert_eq!(e.details["size"], "8");
+    assert_eq!(
+        e.details["restrictions"],
+        "Allowed IPs: 127.0.0.1/32; Allowed Countries: DE; Passphrase: ***"
+    );
+    assert!(!e.details.contains_key("x-secret-passphrase"));
+    assert!(!e.details.contains_key("authorization"));
+    // Revoking is not one of Hakanai's events: nothing is sent; the read is.
+    let plain = app.create("c2VjcmV0", json!(null)).await;
+    let plain_created = next_hakanai_event(&mut rx).await;
+    let resp = app
+        .client
+        .delete(app.secret_url(&plain.id))
+        .header("x-creator-token", &plain.creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = app
+        .client
+        .get(app.secret_url(&id))
+        .header("x-secret-passphrase", sha256_hex("pw"))
+        .header("cf-ipcountry", "DE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let read = next_hakanai_event(&mut rx).await;
+    assert_eq!(read.action, "Retrieved");
+    assert_ne!(read.secret_id, plain_created.secret_id);
+    assert_eq!(read.secret_id, e.secret_id, "one secret, one secret_id");
+    // Every delivery was accepted: nothing failed or was refused.
+    let s = parse(&scrape_text(&app, app.addr).await);
+    assert_eq!(
+        value(
+            &s,
+            "hakanai_webhook_events_total",
+            &[("outcome", "delivered")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(&s, "hakanai_webhook_events_total", &[("outcome", "failed")]),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_refusing_our_bearer_is_counted_as_refused() {
+    let (url, _rx) = hakanai_style_receiver("the-right-one").await;
+    let app = spawn_app(Backend::Memory, |c| {
+        c.webhook_url = Some(url);
+        c.webhook_token = Some(hakanai_server::configuration::Redacted(
+            "a-wrong-one".into(),
+        ));
+    })
+    .await;
+    app.create("YWJj", json!(null)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = parse(&scrape_text(&app, app.addr).await);
+        if value(
+            &s,
+            "hakanai_webhook_events_total",
+            &[("outcome", "refused")],
+        ) == 1.0
+        {
+            // Not retried: a wrong credential stays wrong.
+            assert_eq!(
+                value(&s, "hakanai_webhook_events_total", &[("outcome", "failed")]),
+                0.0
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refused delivery was counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_webhook_events_are_refused_at_startup() {
+    let mut config = crate::helpers::base_config();
+    config.webhook_url = Some("http://127.0.0.1:9/hook".into());
+    config.webhook_events = vec!["secret.created".into(), "secret.burned".into()];
+    let err = hakanai_server::Application::build(config)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("secret.burned"), "{err}");
 }
 
 #[tokio::test]
