@@ -18,7 +18,7 @@ use bytes::Bytes;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_http::{HttpClient, HttpError};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
@@ -171,12 +171,23 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
+/// Export compression, from `OTEL_EXPORTER_OTLP_COMPRESSION` (or its per-signal variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+}
+
 /// What the `OTEL_*` variables ask for. A signal is `None` when its `OTEL_*_EXPORTER` is `none`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtelConfig {
     pub traces: Option<Protocol>,
     pub metrics: Option<Protocol>,
     pub logs: Option<Protocol>,
+    pub traces_compression: Compression,
+    pub metrics_compression: Compression,
+    pub logs_compression: Compression,
     pub service_name: String,
     pub service_version: String,
     /// Export timeout for the HTTP client (the gRPC exporter reads the variable itself).
@@ -218,6 +229,23 @@ pub fn otel_config(var: impl Fn(&str) -> Option<String>) -> Result<Option<OtelCo
             )),
         }
     };
+    // Read by the exporters too; decided here so that a value they would skip with a warning
+    // stops the server instead, and both transports compress alike.
+    let compression = |signal: &str| -> Result<Compression, String> {
+        let name = format!("OTEL_EXPORTER_OTLP_{signal}_COMPRESSION");
+        let (name, value) = match get(&name) {
+            Some(v) => (name, Some(v)),
+            None => (
+                "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
+                get("OTEL_EXPORTER_OTLP_COMPRESSION"),
+            ),
+        };
+        match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("none") => Ok(Compression::None),
+            Some("gzip") => Ok(Compression::Gzip),
+            Some(other) => Err(format!("{name}={other} is not supported (gzip or none)")),
+        }
+    };
     let timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
         None => Duration::from_secs(10),
         Some(ms) => ms
@@ -229,6 +257,9 @@ pub fn otel_config(var: impl Fn(&str) -> Option<String>) -> Result<Option<OtelCo
         traces: protocol("TRACES")?,
         metrics: protocol("METRICS")?,
         logs: protocol("LOGS")?,
+        traces_compression: compression("TRACES")?,
+        metrics_compression: compression("METRICS")?,
+        logs_compression: compression("LOGS")?,
         service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| SERVICE_NAME.to_owned()),
         // Not a standard variable, but the original deployment guide documents it.
         service_version: get("OTEL_SERVICE_VERSION").unwrap_or_else(|| SERVICE_VERSION.to_owned()),
@@ -307,12 +338,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::SpanExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.traces_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.traces_compression,
+                )
+                .build(),
             }
             .map_err(err("span"))?;
             Some(
@@ -328,12 +364,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::MetricExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.metrics_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.metrics_compression,
+                )
+                .build(),
             }
             .map_err(err("metric"))?;
             Some(
@@ -349,12 +390,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::LogExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.logs_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.logs_compression,
+                )
+                .build(),
             }
             .map_err(err("log"))?;
             Some(
@@ -377,6 +423,20 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         meter,
         logger,
     }))
+}
+
+fn tonic_compression<B: WithTonicConfig>(builder: B, c: Compression) -> B {
+    match c {
+        Compression::None => builder,
+        Compression::Gzip => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+    }
+}
+
+fn http_compression<B: WithHttpConfig>(builder: B, c: Compression) -> B {
+    match c {
+        Compression::None => builder,
+        Compression::Gzip => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+    }
 }
 
 /// `service.name` and `service.version` from the crate unless the environment names them;
@@ -483,6 +543,9 @@ mod tests {
         assert_eq!(c.service_name, "hakanai-server");
         assert_eq!(c.service_version, env!("CARGO_PKG_VERSION"));
         assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.traces_compression, Compression::None);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::None);
 
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
@@ -510,5 +573,43 @@ mod tests {
         assert!(e.contains("zipkin"), "{e}");
         let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]).unwrap_err();
         assert!(e.contains("milliseconds"), "{e}");
+        // zstd is in the specification but not built in; a typo must not mean "uncompressed".
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]).unwrap_err();
+        assert!(e.contains("OTEL_EXPORTER_OTLP_COMPRESSION=zstd"), "{e}");
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzp")]).unwrap_err();
+        assert!(e.contains("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=gzp"), "{e}");
+    }
+
+    #[test]
+    fn compression_is_gzip_or_none_per_signal() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        let c = config(&[endpoint, ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::Gzip);
+        assert_eq!(c.logs_compression, Compression::Gzip);
+
+        // The per-signal variable wins, either way; values are case-insensitive.
+        let c = config(&[
+            endpoint,
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::Gzip);
+        let c = config(&[
+            endpoint,
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::None);
     }
 }

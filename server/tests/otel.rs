@@ -1,7 +1,8 @@
 //! OpenTelemetry export, end to end: the real `hakanai-server` binary (the providers are
 //! process-global) exports to an OTLP receiver started by the test, over HTTP/protobuf and over
-//! gRPC. The receiver keeps every request; the tests decode them, and grep them and the server's
-//! stdout for the credentials and content the requests carried.
+//! gRPC. The receiver keeps every request (gunzipped when the server compressed it); the tests
+//! decode them, and grep them and the server's stdout for the credentials and content the
+//! requests carried.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener as StdListener;
@@ -40,7 +41,7 @@ enum Signal {
     Logs,
 }
 
-/// One export request as received: its headers (or gRPC metadata) and protobuf body.
+/// One export request as received: its headers (or gRPC metadata) and protobuf body, decompressed.
 #[derive(Debug, Clone)]
 struct Received {
     signal: Signal,
@@ -74,7 +75,18 @@ async fn http_receiver() -> (u16, Inbox) {
     use axum::routing::post;
     let inbox = Inbox::default();
     async fn handle(signal: Signal, inbox: Inbox, headers: HeaderMap, body: Bytes) -> Vec<u8> {
-        keep(&inbox, signal, header_pairs(&headers), body.to_vec());
+        let body = match headers.get("content-encoding").map(|v| v.as_bytes()) {
+            None => body.to_vec(),
+            Some(b"gzip") => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut out)
+                    .expect("a gzip body");
+                out
+            }
+            Some(other) => panic!("unexpected content-encoding {other:?}"),
+        };
+        keep(&inbox, signal, header_pairs(&headers), body);
         // An empty protobuf message: the Export*ServiceResponse with no partial success.
         Vec::new()
     }
@@ -177,8 +189,10 @@ mod grpc {
                     );
                     async { Ok::<_, tonic::Status>(tonic::Response::new(S::Resp::default())) }
                 });
+                // Without this, a gzip-compressed export is refused (UNIMPLEMENTED).
                 let mut grpc =
-                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<S::Resp, S::Req>::default());
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<S::Resp, S::Req>::default())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
                 Ok(grpc.unary(export, req).await)
             })
         }
@@ -545,8 +559,10 @@ impl Decoded {
     }
 }
 
-fn otel_env(port: u16, protocol: &str, delay_ms: u32) -> Vec<(&'static str, String)> {
-    vec![
+/// With `gzip`, traces and logs are compressed and metrics are not (the per-signal variable
+/// beats the general one).
+fn otel_env(port: u16, protocol: &str, delay_ms: u32, gzip: bool) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{port}"),
@@ -564,14 +580,19 @@ fn otel_env(port: u16, protocol: &str, delay_ms: u32) -> Vec<(&'static str, Stri
         ("OTEL_BSP_SCHEDULE_DELAY", delay_ms.to_string()),
         ("OTEL_BLRP_SCHEDULE_DELAY", delay_ms.to_string()),
         ("OTEL_METRIC_EXPORT_INTERVAL", delay_ms.to_string()),
-    ]
+    ];
+    if gzip {
+        env.push(("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()));
+        env.push(("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none".to_owned()));
+    }
+    env
 }
 
 /// Runs one server against `inbox`; with `flush_only` the export delays are far longer than the
-/// test, so whatever arrives was flushed by the graceful shutdown.
-async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool) {
+/// test, so whatever arrives was flushed by the graceful shutdown. With `gzip`, see [`otel_env`].
+async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool, gzip: bool) {
     let delay = if flush_only { 600_000 } else { 200 };
-    let server = Server::start(&otel_env(port, protocol, delay));
+    let server = Server::start(&otel_env(port, protocol, delay, gzip));
     server.wait_ready().await;
     let sensitive = create_and_read(&server).await;
 
@@ -630,6 +651,22 @@ async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool
         Some("/api/v1/secret")
     );
     assert!(string_attr(&create.attributes, "request_id").is_some_and(|r| r.len() == 32));
+
+    // Compression: the encoding header on every compressed export (its body was decoded above).
+    for r in &received {
+        let encoding = if protocol == "grpc" {
+            "grpc-encoding"
+        } else {
+            "content-encoding"
+        };
+        let got = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == encoding)
+            .map(|(_, v)| v.as_str());
+        let want = (gzip && r.signal != Signal::Metrics).then_some("gzip");
+        assert_eq!(got, want, "{encoding} of a {:?} export", r.signal);
+    }
 
     // Resource: the environment's name and attributes, the crate's version.
     let resources = decoded.resource_attrs();
@@ -693,7 +730,7 @@ async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool
 #[tokio::test]
 async fn http_protobuf_export_carries_spans_metrics_and_logs() {
     let (port, inbox) = http_receiver().await;
-    exports_reach(port, inbox.clone(), "http/protobuf", false).await;
+    exports_reach(port, inbox.clone(), "http/protobuf", false, true).await;
     let first = inbox.lock().unwrap()[0].headers.clone();
     assert!(
         first
@@ -706,7 +743,7 @@ async fn http_protobuf_export_carries_spans_metrics_and_logs() {
 #[tokio::test]
 async fn grpc_export_carries_spans_metrics_and_logs() {
     let (port, inbox) = grpc::receiver().await;
-    exports_reach(port, inbox.clone(), "grpc", false).await;
+    exports_reach(port, inbox.clone(), "grpc", false, true).await;
     let first = inbox.lock().unwrap()[0].headers.clone();
     assert!(
         first
@@ -719,7 +756,7 @@ async fn grpc_export_carries_spans_metrics_and_logs() {
 #[tokio::test]
 async fn graceful_shutdown_flushes_what_is_buffered() {
     let (port, inbox) = grpc::receiver().await;
-    exports_reach(port, inbox, "grpc", true).await;
+    exports_reach(port, inbox, "grpc", true, false).await;
 }
 
 #[tokio::test]
@@ -748,6 +785,27 @@ async fn without_the_endpoint_nothing_connects() {
     );
     assert!(!stdout.contains("trace_id"), "no trace ids without export");
     assert_eq!(inbox.lock().unwrap().len(), 0, "nothing was exported");
+}
+
+#[tokio::test]
+async fn an_unsupported_compression_stops_the_server_with_a_message() {
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+            .env_clear()
+            .env("HAKANAI_PORT", free_port().to_string())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
