@@ -8,19 +8,24 @@
 //! What reaches the exporters is what reaches the JSON logs: span fields and log events. Both are
 //! written by this crate with fixed vocabularies (route templates, operation names), so the rules
 //! that keep tokens, verifiers, bodies and ids out of the logs keep them out of the exports too.
+//! The one header value in either is a client's `X-Request-Id`, after [`client_request_id`]
+//! checked it; a caller's `tracestate` rides along with its trace in the exported spans only.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::MatchedPath;
-use axum::http::Request;
+use axum::http::{HeaderName, Request};
 use bytes::Bytes;
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_http::{HttpClient, HttpError};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_http::{HeaderExtractor, HttpClient, HttpError};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -40,6 +45,17 @@ const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The largest collector response read; OTLP responses are tiny, and an endless one must not
 /// grow memory.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Hakanai's request id header. A client's value, when it passes [`client_request_id`], becomes
+/// the request's `request_id`.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest client request id taken.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Set once spans are exported ([`get_subscriber_with_otel`]): only then is an incoming W3C
+/// `traceparent` read. With export off, the request path reads this flag and nothing else.
+static CONTINUE_TRACES: AtomicBool = AtomicBool::new(false);
 
 pub fn get_subscriber<W>(default_filter: &str, sink: W) -> impl Subscriber + Send + Sync
 where
@@ -62,6 +78,7 @@ where
     let level =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let spans = otel.and_then(|o| o.tracer.as_ref()).map(|p| {
+        CONTINUE_TRACES.store(true, Ordering::Relaxed);
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(SERVICE_NAME))
             .with_filter(level().and(not_exporter_internals()))
@@ -137,8 +154,13 @@ pub fn init_subscriber(subscriber: impl Subscriber + Send + Sync) {
 }
 
 /// The span of one HTTP request. It carries the route template, never the concrete path (ids are
-/// read capabilities), a fresh request id, and — when spans are exported — the trace and span id,
-/// so that JSON log lines can be matched with the exported trace.
+/// read capabilities), a request id, and — when spans are exported — the trace and span id, so
+/// that JSON log lines can be matched with the exported trace.
+///
+/// The request id is the client's `X-Request-Id` when it is a plausible one
+/// ([`client_request_id`]), so that the lines of a proxy and of this server share it; otherwise
+/// a fresh one. With spans exported, a W3C `traceparent` (and `tracestate`) from the client makes
+/// the span a child of the caller's, in the caller's trace.
 pub fn request_span<B>(req: &Request<B>) -> Span {
     let route = req
         .extensions()
@@ -146,15 +168,27 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "(static)".to_owned());
     let method = crate::metrics::method_label(req.method());
+    let client = client_request_id(req);
+    let own;
+    let request_id: &dyn std::fmt::Display = match &client {
+        Some(id) => id,
+        None => {
+            own = uuid::Uuid::new_v4().simple();
+            &own
+        }
+    };
     let span = tracing::info_span!(
         "request",
         otel.name = format!("{method} {route}"),
         method,
         route,
-        request_id = %uuid::Uuid::new_v4().simple(),
+        request_id = %request_id,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
+    if CONTINUE_TRACES.load(Ordering::Relaxed) {
+        continue_trace(&span, req);
+    }
     let cx = span.context();
     let sc = cx.span().span_context().clone();
     if sc.is_valid() {
@@ -164,11 +198,46 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
     span
 }
 
+/// Makes `span` a child of the caller's span named by `traceparent`, if the request has a valid
+/// one. Must run before anything reads the span's context: that starts the span.
+fn continue_trace<B>(span: &Span, req: &Request<B>) {
+    if !req.headers().contains_key("traceparent") {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(req.headers()));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The client's `X-Request-Id`, when it is 1 to 128 characters of visible ASCII (no spaces, no
+/// control characters); anything else is ignored, and never logged.
+pub fn client_request_id<B>(req: &Request<B>) -> Option<&str> {
+    static NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+    let value = req.headers().get(&NAME)?.as_bytes();
+    if value.is_empty()
+        || value.len() > MAX_REQUEST_ID_LEN
+        || !value.iter().all(u8::is_ascii_graphic)
+    {
+        return None;
+    }
+    // Visible ASCII is UTF-8.
+    std::str::from_utf8(value).ok()
+}
+
 /// OTLP transport, from `OTEL_EXPORTER_OTLP_PROTOCOL` (or its per-signal variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Grpc,
     HttpProtobuf,
+}
+
+/// Export compression, from `OTEL_EXPORTER_OTLP_COMPRESSION` (or its per-signal variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
 }
 
 /// What the `OTEL_*` variables ask for. A signal is `None` when its `OTEL_*_EXPORTER` is `none`.
@@ -177,6 +246,9 @@ pub struct OtelConfig {
     pub traces: Option<Protocol>,
     pub metrics: Option<Protocol>,
     pub logs: Option<Protocol>,
+    pub traces_compression: Compression,
+    pub metrics_compression: Compression,
+    pub logs_compression: Compression,
     pub service_name: String,
     pub service_version: String,
     /// Export timeout for the HTTP client (the gRPC exporter reads the variable itself).
@@ -218,6 +290,23 @@ pub fn otel_config(var: impl Fn(&str) -> Option<String>) -> Result<Option<OtelCo
             )),
         }
     };
+    // Read by the exporters too; decided here so that a value they would skip with a warning
+    // stops the server instead, and both transports compress alike.
+    let compression = |signal: &str| -> Result<Compression, String> {
+        let name = format!("OTEL_EXPORTER_OTLP_{signal}_COMPRESSION");
+        let (name, value) = match get(&name) {
+            Some(v) => (name, Some(v)),
+            None => (
+                "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
+                get("OTEL_EXPORTER_OTLP_COMPRESSION"),
+            ),
+        };
+        match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("none") => Ok(Compression::None),
+            Some("gzip") => Ok(Compression::Gzip),
+            Some(other) => Err(format!("{name}={other} is not supported (gzip or none)")),
+        }
+    };
     let timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
         None => Duration::from_secs(10),
         Some(ms) => ms
@@ -229,6 +318,9 @@ pub fn otel_config(var: impl Fn(&str) -> Option<String>) -> Result<Option<OtelCo
         traces: protocol("TRACES")?,
         metrics: protocol("METRICS")?,
         logs: protocol("LOGS")?,
+        traces_compression: compression("TRACES")?,
+        metrics_compression: compression("METRICS")?,
+        logs_compression: compression("LOGS")?,
         service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| SERVICE_NAME.to_owned()),
         // Not a standard variable, but the original deployment guide documents it.
         service_version: get("OTEL_SERVICE_VERSION").unwrap_or_else(|| SERVICE_VERSION.to_owned()),
@@ -307,12 +399,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::SpanExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.traces_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.traces_compression,
+                )
+                .build(),
             }
             .map_err(err("span"))?;
             Some(
@@ -328,12 +425,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::MetricExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.metrics_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.metrics_compression,
+                )
+                .build(),
             }
             .map_err(err("metric"))?;
             Some(
@@ -349,12 +451,17 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         Some(protocol) => {
             let builder = opentelemetry_otlp::LogExporter::builder();
             let exporter = match protocol {
-                Protocol::Grpc => builder.with_tonic().build(),
-                Protocol::HttpProtobuf => builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_http_client(http.clone())
-                    .build(),
+                Protocol::Grpc => {
+                    tonic_compression(builder.with_tonic(), config.logs_compression).build()
+                }
+                Protocol::HttpProtobuf => http_compression(
+                    builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    config.logs_compression,
+                )
+                .build(),
             }
             .map_err(err("log"))?;
             Some(
@@ -377,6 +484,20 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         meter,
         logger,
     }))
+}
+
+fn tonic_compression<B: WithTonicConfig>(builder: B, c: Compression) -> B {
+    match c {
+        Compression::None => builder,
+        Compression::Gzip => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+    }
+}
+
+fn http_compression<B: WithHttpConfig>(builder: B, c: Compression) -> B {
+    match c {
+        Compression::None => builder,
+        Compression::Gzip => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+    }
 }
 
 /// `service.name` and `service.version` from the crate unless the environment names them;
@@ -483,6 +604,9 @@ mod tests {
         assert_eq!(c.service_name, "hakanai-server");
         assert_eq!(c.service_version, env!("CARGO_PKG_VERSION"));
         assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.traces_compression, Compression::None);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::None);
 
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
@@ -510,5 +634,190 @@ mod tests {
         assert!(e.contains("zipkin"), "{e}");
         let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]).unwrap_err();
         assert!(e.contains("milliseconds"), "{e}");
+        // zstd is in the specification but not built in; a typo must not mean "uncompressed".
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]).unwrap_err();
+        assert!(e.contains("OTEL_EXPORTER_OTLP_COMPRESSION=zstd"), "{e}");
+        let e = config(&[endpoint, ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzp")]).unwrap_err();
+        assert!(e.contains("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=gzp"), "{e}");
+    }
+
+    #[test]
+    fn compression_is_gzip_or_none_per_signal() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        let c = config(&[endpoint, ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::Gzip);
+        assert_eq!(c.logs_compression, Compression::Gzip);
+
+        // The per-signal variable wins, either way; values are case-insensitive.
+        let c = config(&[
+            endpoint,
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::Gzip);
+        let c = config(&[
+            endpoint,
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces_compression, Compression::Gzip);
+        assert_eq!(c.metrics_compression, Compression::None);
+        assert_eq!(c.logs_compression, Compression::None);
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri("/healthy");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn a_client_request_id_is_taken_only_when_plausible() {
+        assert_eq!(client_request_id(&request(&[])), None);
+        let id = "req-42_abc.DEF:7f3a/~";
+        assert_eq!(
+            client_request_id(&request(&[("x-request-id", id)])),
+            Some(id)
+        );
+        let longest = "a".repeat(128);
+        assert_eq!(
+            client_request_id(&request(&[("X-Request-Id", &longest)])),
+            Some(longest.as_str())
+        );
+        for bad in ["", "has space", "tab\there", &"a".repeat(129)] {
+            assert_eq!(
+                client_request_id(&request(&[("x-request-id", bad)])),
+                None,
+                "{bad:?}"
+            );
+        }
+        // Not visible ASCII: UTF-8 and obs-text bytes.
+        let mut r = request(&[]);
+        r.headers_mut().insert(
+            "x-request-id",
+            axum::http::HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        );
+        assert_eq!(client_request_id(&r), None);
+    }
+
+    /// A log sink the test can read.
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Buf {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    /// One request span, a log line inside it; the line, and the span's OpenTelemetry context.
+    fn log_in_request_span(
+        otel: Option<&OtelProviders>,
+        headers: &[(&str, &str)],
+    ) -> (serde_json::Value, opentelemetry::trace::SpanContext) {
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let subscriber = get_subscriber_with_otel("info", move || sink.clone(), otel);
+        let sc = tracing::subscriber::with_default(subscriber, || {
+            let span = request_span(&request(headers));
+            span.in_scope(|| tracing::info!("inside"));
+            span.context().span().span_context().clone()
+        });
+        let line = buf.lines().pop().expect("a log line");
+        (line, sc)
+    }
+
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn without_span_export_a_traceparent_is_not_read() {
+        let (line, sc) = log_in_request_span(
+            None,
+            &[
+                ("traceparent", TRACEPARENT),
+                ("x-request-id", "from-the-proxy-1"),
+            ],
+        );
+        assert!(!sc.is_valid());
+        assert_eq!(line["span"]["request_id"], "from-the-proxy-1");
+        assert!(line["span"].get("trace_id").is_none(), "{line}");
+
+        // Without (or with an unusable) X-Request-Id, the server's own: 32 hex digits.
+        for headers in [&[][..], &[("x-request-id", "two words")][..]] {
+            let (line, _) = log_in_request_span(None, headers);
+            let id = line["span"]["request_id"].as_str().unwrap();
+            assert!(
+                id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_span_export_a_traceparent_is_continued() {
+        // A provider without exporters: spans get real ids, nothing leaves the process.
+        let otel = OtelProviders {
+            config: config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])
+                .unwrap()
+                .unwrap(),
+            tracer: Some(SdkTracerProvider::builder().build()),
+            meter: None,
+            logger: None,
+        };
+        let (line, sc) = log_in_request_span(
+            Some(&otel),
+            &[
+                ("traceparent", TRACEPARENT),
+                ("tracestate", "vendor=opaque"),
+            ],
+        );
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_ne!(sc.span_id().to_string(), "b7ad6b7169203331", "a child span");
+        assert_eq!(sc.trace_state().get("vendor"), Some("opaque"));
+        assert_eq!(line["span"]["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(line["span"]["span_id"], sc.span_id().to_string());
+
+        // Without one, or with a malformed one, the request starts its own trace.
+        for headers in [
+            &[][..],
+            &[(
+                "traceparent",
+                "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            )][..],
+            &[("traceparent", "garbage")][..],
+        ] {
+            let (line, sc) = log_in_request_span(Some(&otel), headers);
+            assert!(sc.is_valid());
+            assert_ne!(
+                sc.trace_id().to_string(),
+                "0af7651916cd43dd8448eb211c80319c"
+            );
+            assert_eq!(line["span"]["trace_id"], sc.trace_id().to_string());
+        }
     }
 }

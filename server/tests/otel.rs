@@ -1,7 +1,8 @@
 //! OpenTelemetry export, end to end: the real `hakanai-server` binary (the providers are
 //! process-global) exports to an OTLP receiver started by the test, over HTTP/protobuf and over
-//! gRPC. The receiver keeps every request; the tests decode them, and grep them and the server's
-//! stdout for the credentials and content the requests carried.
+//! gRPC. The receiver keeps every request (gunzipped when the server compressed it); the tests
+//! decode them, and grep them and the server's stdout for the credentials and content the
+//! requests carried.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener as StdListener;
@@ -33,6 +34,15 @@ use sha2::{Digest, Sha256};
 /// Everything is expected well within this; the exporters are set to export every few hundred ms.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The caller's trace that [`traced_requests`] continues, and its span.
+const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+/// The trace of the request whose `X-Request-Id` is refused.
+const OTHER_TRACE_ID: &str = "5cf92f3577b34da6a3ce929d0e0e4737";
+/// A client's (a proxy's) request id, and one that is not taken (a space, and too long).
+const CLIENT_REQUEST_ID: &str = "edge-7f3a9c/2024:req.1";
+const BAD_REQUEST_ID: &str = "not an id because it has spaces in it";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signal {
     Traces,
@@ -40,7 +50,7 @@ enum Signal {
     Logs,
 }
 
-/// One export request as received: its headers (or gRPC metadata) and protobuf body.
+/// One export request as received: its headers (or gRPC metadata) and protobuf body, decompressed.
 #[derive(Debug, Clone)]
 struct Received {
     signal: Signal,
@@ -74,7 +84,18 @@ async fn http_receiver() -> (u16, Inbox) {
     use axum::routing::post;
     let inbox = Inbox::default();
     async fn handle(signal: Signal, inbox: Inbox, headers: HeaderMap, body: Bytes) -> Vec<u8> {
-        keep(&inbox, signal, header_pairs(&headers), body.to_vec());
+        let body = match headers.get("content-encoding").map(|v| v.as_bytes()) {
+            None => body.to_vec(),
+            Some(b"gzip") => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut out)
+                    .expect("a gzip body");
+                out
+            }
+            Some(other) => panic!("unexpected content-encoding {other:?}"),
+        };
+        keep(&inbox, signal, header_pairs(&headers), body);
         // An empty protobuf message: the Export*ServiceResponse with no partial success.
         Vec::new()
     }
@@ -177,8 +198,10 @@ mod grpc {
                     );
                     async { Ok::<_, tonic::Status>(tonic::Response::new(S::Resp::default())) }
                 });
+                // Without this, a gzip-compressed export is refused (UNIMPLEMENTED).
                 let mut grpc =
-                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<S::Resp, S::Req>::default());
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<S::Resp, S::Req>::default())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
                 Ok(grpc.unary(export, req).await)
             })
         }
@@ -381,6 +404,26 @@ async fn create_and_read(server: &Server) -> Sensitive {
     }
 }
 
+/// Two requests from a traced caller: one continues the caller's trace with a request id of its
+/// own, the other sends a request id that must not be taken.
+async fn traced_requests(server: &Server) {
+    let client = reqwest::Client::new();
+    for (trace_id, request_id) in [
+        (CALLER_TRACE_ID, CLIENT_REQUEST_ID),
+        (OTHER_TRACE_ID, BAD_REQUEST_ID),
+    ] {
+        let resp = client
+            .get(server.url("/healthy"))
+            .header("traceparent", format!("00-{trace_id}-{CALLER_SPAN_ID}-01"))
+            .header("tracestate", "caller=opaque-state")
+            .header("x-request-id", request_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}
+
 /// The decoded exports.
 #[derive(Default)]
 struct Decoded {
@@ -431,6 +474,22 @@ impl Decoded {
             .flat_map(|t| &t.resource_spans)
             .flat_map(|r| &r.scope_spans)
             .flat_map(|s| &s.spans)
+    }
+
+    /// The request span of `GET /healthy` in trace `trace_id`: there must be one at most.
+    fn healthy_span_in_trace(
+        &self,
+        trace_id: &str,
+    ) -> Option<&opentelemetry_proto::tonic::trace::v1::Span> {
+        let mut spans = self
+            .spans()
+            .filter(|s| hex::encode(&s.trace_id) == trace_id && s.name == "GET /healthy");
+        let span = spans.next()?;
+        assert!(
+            spans.next().is_none(),
+            "one request span in trace {trace_id}"
+        );
+        Some(span)
     }
 
     /// The latest exported value of a counter series, summed over its label sets.
@@ -520,6 +579,14 @@ impl Decoded {
         if !self.spans().any(|s| s.name == "store put") {
             missing.push("the store span".to_owned());
         }
+        for trace_id in [CALLER_TRACE_ID, OTHER_TRACE_ID] {
+            if self.healthy_span_in_trace(trace_id).is_none() {
+                missing.push(format!("the span in the caller's trace {trace_id}"));
+            }
+            if !self.log_trace_ids().iter().any(|t| t == trace_id) {
+                missing.push(format!("a log record in the caller's trace {trace_id}"));
+            }
+        }
         for name in [
             "hakanai_secrets_created_total",
             "hakanai_secrets_retrieved_total",
@@ -545,8 +612,10 @@ impl Decoded {
     }
 }
 
-fn otel_env(port: u16, protocol: &str, delay_ms: u32) -> Vec<(&'static str, String)> {
-    vec![
+/// With `gzip`, traces and logs are compressed and metrics are not (the per-signal variable
+/// beats the general one).
+fn otel_env(port: u16, protocol: &str, delay_ms: u32, gzip: bool) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{port}"),
@@ -564,15 +633,21 @@ fn otel_env(port: u16, protocol: &str, delay_ms: u32) -> Vec<(&'static str, Stri
         ("OTEL_BSP_SCHEDULE_DELAY", delay_ms.to_string()),
         ("OTEL_BLRP_SCHEDULE_DELAY", delay_ms.to_string()),
         ("OTEL_METRIC_EXPORT_INTERVAL", delay_ms.to_string()),
-    ]
+    ];
+    if gzip {
+        env.push(("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()));
+        env.push(("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none".to_owned()));
+    }
+    env
 }
 
 /// Runs one server against `inbox`; with `flush_only` the export delays are far longer than the
-/// test, so whatever arrives was flushed by the graceful shutdown.
-async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool) {
+/// test, so whatever arrives was flushed by the graceful shutdown. With `gzip`, see [`otel_env`].
+async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool, gzip: bool) {
     let delay = if flush_only { 600_000 } else { 200 };
-    let server = Server::start(&otel_env(port, protocol, delay));
+    let server = Server::start(&otel_env(port, protocol, delay, gzip));
     server.wait_ready().await;
+    traced_requests(&server).await;
     let sensitive = create_and_read(&server).await;
 
     if !flush_only {
@@ -631,6 +706,39 @@ async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool
     );
     assert!(string_attr(&create.attributes, "request_id").is_some_and(|r| r.len() == 32));
 
+    // The caller's traceparent: the server's span is its child, in its trace, and the caller's
+    // X-Request-Id is the request id. A request id that is not plausible is replaced.
+    let continued = decoded.healthy_span_in_trace(CALLER_TRACE_ID).unwrap();
+    assert_eq!(hex::encode(&continued.parent_span_id), CALLER_SPAN_ID);
+    assert_eq!(continued.trace_state, "caller=opaque-state");
+    assert_eq!(
+        string_attr(&continued.attributes, "request_id"),
+        Some(CLIENT_REQUEST_ID)
+    );
+    let other = decoded.healthy_span_in_trace(OTHER_TRACE_ID).unwrap();
+    assert_eq!(hex::encode(&other.parent_span_id), CALLER_SPAN_ID);
+    let own_id = string_attr(&other.attributes, "request_id").unwrap();
+    assert!(
+        own_id.len() == 32 && own_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{own_id}"
+    );
+
+    // Compression: the encoding header on every compressed export (its body was decoded above).
+    for r in &received {
+        let encoding = if protocol == "grpc" {
+            "grpc-encoding"
+        } else {
+            "content-encoding"
+        };
+        let got = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == encoding)
+            .map(|(_, v)| v.as_str());
+        let want = (gzip && r.signal != Signal::Metrics).then_some("gzip");
+        assert_eq!(got, want, "{encoding} of a {:?} export", r.signal);
+    }
+
     // Resource: the environment's name and attributes, the crate's version.
     let resources = decoded.resource_attrs();
     assert!(resources.len() >= 3, "traces, metrics and logs");
@@ -668,6 +776,24 @@ async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool
             .any(|l| l["span"]["trace_id"].as_str() == Some(trace_id.as_str())),
         "no stdout log line carries trace id {trace_id}: {stdout}"
     );
+    // The continued request's lines: the caller's trace id and the caller's request id.
+    let in_trace = |t: &str| {
+        lines
+            .iter()
+            .filter(|l| l["span"]["trace_id"].as_str() == Some(t))
+            .collect::<Vec<_>>()
+    };
+    let continued_lines = in_trace(CALLER_TRACE_ID);
+    assert!(!continued_lines.is_empty(), "{stdout}");
+    for l in continued_lines {
+        assert_eq!(l["span"]["request_id"], CLIENT_REQUEST_ID, "{l}");
+        assert_eq!(l["span"]["route"], "/healthy", "{l}");
+    }
+    let other_lines = in_trace(OTHER_TRACE_ID);
+    assert!(!other_lines.is_empty(), "{stdout}");
+    for l in other_lines {
+        assert_eq!(l["span"]["request_id"], own_id, "{l}");
+    }
 
     // Nothing sensitive anywhere: not in the exports (raw bodies and headers), not in stdout.
     let mut exported = Vec::new();
@@ -683,17 +809,20 @@ async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool
         "{:?}{:?}{:?}",
         decoded.traces, decoded.metrics, decoded.logs
     );
-    for (what, needle) in sensitive.needles() {
+    let refused = ("refused request id", BAD_REQUEST_ID);
+    for (what, needle) in sensitive.needles().into_iter().chain([refused]) {
         assert!(!exported_text.contains(needle), "{what} was exported");
         assert!(!decoded_text.contains(needle), "{what} was exported");
         assert!(!stdout.contains(needle), "{what} was logged");
     }
+    // The caller's tracestate travels with its span, as the W3C asks, and is not logged.
+    assert!(!stdout.contains("opaque-state"), "tracestate was logged");
 }
 
 #[tokio::test]
 async fn http_protobuf_export_carries_spans_metrics_and_logs() {
     let (port, inbox) = http_receiver().await;
-    exports_reach(port, inbox.clone(), "http/protobuf", false).await;
+    exports_reach(port, inbox.clone(), "http/protobuf", false, true).await;
     let first = inbox.lock().unwrap()[0].headers.clone();
     assert!(
         first
@@ -706,7 +835,7 @@ async fn http_protobuf_export_carries_spans_metrics_and_logs() {
 #[tokio::test]
 async fn grpc_export_carries_spans_metrics_and_logs() {
     let (port, inbox) = grpc::receiver().await;
-    exports_reach(port, inbox.clone(), "grpc", false).await;
+    exports_reach(port, inbox.clone(), "grpc", false, true).await;
     let first = inbox.lock().unwrap()[0].headers.clone();
     assert!(
         first
@@ -719,7 +848,7 @@ async fn grpc_export_carries_spans_metrics_and_logs() {
 #[tokio::test]
 async fn graceful_shutdown_flushes_what_is_buffered() {
     let (port, inbox) = grpc::receiver().await;
-    exports_reach(port, inbox, "grpc", true).await;
+    exports_reach(port, inbox, "grpc", true, false).await;
 }
 
 #[tokio::test]
@@ -737,6 +866,7 @@ async fn without_the_endpoint_nothing_connects() {
     ];
     let server = Server::start(&env);
     server.wait_ready().await;
+    traced_requests(&server).await;
     create_and_read(&server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stdout = tokio::task::spawn_blocking(move || server.stop())
@@ -747,7 +877,41 @@ async fn without_the_endpoint_nothing_connects() {
         "the startup line says so: {stdout}"
     );
     assert!(!stdout.contains("trace_id"), "no trace ids without export");
+    assert!(
+        !stdout.contains(CALLER_TRACE_ID),
+        "the traceparent is not read"
+    );
+    // The client's request id is taken all the same; the refused one is not logged.
+    assert!(
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .any(|l| l["span"]["request_id"] == CLIENT_REQUEST_ID),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(BAD_REQUEST_ID));
     assert_eq!(inbox.lock().unwrap().len(), 0, "nothing was exported");
+}
+
+#[tokio::test]
+async fn an_unsupported_compression_stops_the_server_with_a_message() {
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+            .env_clear()
+            .env("HAKANAI_PORT", free_port().to_string())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
