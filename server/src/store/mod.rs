@@ -306,7 +306,7 @@ pub struct SecretCounts {
 /// How a noted secret's expiry and TTL share one sortable number (a Redis sorted-set score, a
 /// `f64` exact to 2^53): seconds since [`STATS_EPOCH`] of the expiry, shifted left by
 /// [`STATS_TTL_BITS`], plus the TTL in seconds (capped; TTLs beyond ~48 days report a shorter
-/// lifetime). Ordered by expiry, so expired ones are one range; the creation time is
+/// lifetime); exact until 2091. Ordered by expiry, so expired ones are one range; the creation time is
 /// `expiry - ttl`, so a read knows the secret's age without anything stored in the secret.
 pub mod stats_score {
     pub const STATS_EPOCH: u64 = 1_700_000_000;
@@ -343,8 +343,8 @@ pub mod stats_score {
             assert_eq!(age(b, now), 0);
             assert!(encode(now - 1, 10) < expired_below(now));
             assert!(encode(now, 10) >= expired_below(now));
-            // Exact as an f64, as Redis keeps scores, for a century of expiries.
-            let far = encode(STATS_EPOCH + 100 * 366 * 86400, (1 << STATS_TTL_BITS) - 1);
+            // Exact as an f64, as Redis keeps scores, for 2^31 s (68 years) after the epoch.
+            let far = encode(STATS_EPOCH + (1 << 31) - 1, (1 << STATS_TTL_BITS) - 1);
             assert_eq!(far as f64 as u64, far);
         }
     }
