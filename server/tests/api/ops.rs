@@ -71,6 +71,12 @@ async fn metrics_count_lifecycle_and_rejections_without_leaking() {
     let app = spawn_app(Backend::Redis, |c| c.upload_size_limit = 1024).await;
     let before = parse(&scrape_text(&app, app.addr).await);
     assert_eq!(value(&before, "hakanai_secrets_created_total", &[]), 0.0);
+    // The series exist before the first secret, so dashboards show zeros, not gaps.
+    assert!(before
+        .samples
+        .iter()
+        .any(|x| x.metric == "hakanai_secrets_created_total"
+            && x.labels.get("user_type") == Some("anonymous")));
     assert_eq!(value(&before, "hakanai_tokens_active", &[]), 1.0);
 
     let body = "c2VjcmV0LWJvZHktbWFya2Vy"; // "secret-body-marker"
@@ -154,6 +160,165 @@ async fn metrics_count_lifecycle_and_rejections_without_leaking() {
     for n in &needles {
         assert!(!text.contains(n.as_str()), "metrics leak {n}");
     }
+}
+
+/// Count and sum of a histogram's samples with these labels.
+fn histogram(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> (f64, f64) {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            Value::Histogram(buckets) => {
+                let count = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
+                (count, 0.0)
+            }
+            _ => panic!("{name} is not a histogram"),
+        })
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+async fn hakanai_names_carry_the_numbers(backend: Backend) {
+    let app = spawn_app(backend, |c| {
+        c.trusted_ip_ranges = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // Authenticated (with the token), one with restrictions; whitelisted (no token, trusted
+    // address); one that expires unread; one read, one revoked.
+    let read = app.create("YWJj", json!(null)).await;
+    let fenced = app
+        .create(
+            "YWJj",
+            json!({"allowed_ips": ["127.0.0.1"], "passphrase_hash": sha256_hex("pw")}),
+        )
+        .await;
+    let whitelisted = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .json(&json!({"data": "YWJjZA==", "expires_in": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whitelisted.status(), 200);
+    let revoked = app.create("YWJj", json!(null)).await;
+    assert_eq!(app.get_secret(&read.id).await.status(), 200);
+    let resp = app
+        .client
+        .delete(app.secret_url(&revoked.id))
+        .header("x-creator-token", &revoked.creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let s = parse(&scrape_text(&app, app.addr).await);
+    let created = |t| value(&s, "hakanai_secrets_created_total", &[("user_type", t)]);
+    assert_eq!(created("authenticated"), 3.0);
+    assert_eq!(created("whitelisted"), 1.0);
+    assert_eq!(created("anonymous"), 0.0);
+    assert_eq!(
+        value(
+            &s,
+            "hakanai_secrets_with_restrictions_total",
+            &[("user_type", "authenticated"), ("type", "9")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "hakanai_secrets_with_restrictions_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        histogram(
+            &s,
+            "hakanai_secret_size_bytes",
+            &[("user_type", "authenticated")]
+        )
+        .0,
+        3.0
+    );
+    assert_eq!(
+        histogram(
+            &s,
+            "hakanai_secret_ttl_seconds",
+            &[("user_type", "whitelisted")]
+        )
+        .0,
+        1.0
+    );
+    assert_eq!(histogram(&s, "hakanai_secret_lifetime_seconds", &[]).0, 1.0);
+    // Four stored, one read, one revoked.
+    assert_eq!(value(&s, "hakanai_active_secrets", &[]), 2.0);
+    assert_eq!(value(&s, "hakanai_expired_secrets", &[]), 0.0);
+    assert_eq!(
+        value(&s, "hakanai_active_tokens", &[]),
+        value(&s, "hakanai_tokens_active", &[])
+    );
+    assert_eq!(value(&s, "hakanai_active_tokens", &[]), 1.0);
+    // The same request counts, under our names and Hakanai's.
+    let ours = observations(&s, "/api/v1/secret", "200");
+    let theirs = histogram(
+        &s,
+        "http_server_duration_seconds",
+        &[
+            ("http_route", "/api/v1/secret"),
+            ("http_request_method", "POST"),
+            ("http_response_status_code", "200"),
+        ],
+    )
+    .0;
+    assert_eq!(ours, 4.0);
+    assert_eq!(theirs, ours);
+    assert_eq!(
+        histogram(
+            &s,
+            "http_server_request_size_bytes",
+            &[("http_route", "/api/v1/secret")]
+        )
+        .0,
+        4.0
+    );
+    // Only the scrape itself is in flight.
+    assert_eq!(value(&s, "http_server_active_requests", &[]), 1.0);
+    assert_eq!(
+        value(
+            &s,
+            "target_info",
+            &[
+                ("service_name", "hakanai-server"),
+                ("service_version", env!("CARGO_PKG_VERSION"))
+            ]
+        ),
+        1.0
+    );
+
+    // The whitelisted one expires unread: counted at the next scrape, without a scan.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let s = parse(&scrape_text(&app, app.addr).await);
+    assert_eq!(value(&s, "hakanai_active_secrets", &[]), 1.0);
+    assert_eq!(value(&s, "hakanai_expired_secrets", &[]), 1.0);
+    // Reading the last one leaves nothing active.
+    let ok = app
+        .client
+        .get(app.secret_url(&fenced.id))
+        .header("x-secret-passphrase", sha256_hex("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let s = parse(&scrape_text(&app, app.addr).await);
+    assert_eq!(value(&s, "hakanai_active_secrets", &[]), 0.0);
+    assert_eq!(value(&s, "hakanai_expired_secrets", &[]), 1.0);
+    assert_eq!(histogram(&s, "hakanai_secret_lifetime_seconds", &[]).0, 2.0);
+}
+
+#[tokio::test]
+async fn hakanai_metric_names_carry_the_numbers_in_memory() {
+    hakanai_names_carry_the_numbers(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn hakanai_metric_names_carry_the_numbers_in_redis() {
+    hakanai_names_carry_the_numbers(Backend::Redis).await;
 }
 
 fn base64_of(n: usize) -> String {
