@@ -1155,3 +1155,44 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
         assert!(!out.contains(needle), "the log holds {needle}");
     }
 }
+
+/// The compose files' Redis holds enough secrets at the full upload limit: with `noeviction`, a
+/// Redis sized below a handful of maximal uploads refuses creates after the first few.
+#[test]
+fn compose_redis_maxmemory_fits_the_upload_limit() {
+    fn value_after(text: &str, key: &str) -> Option<String> {
+        let mut lines = text.lines().map(str::trim);
+        while let Some(l) = lines.next() {
+            if l == format!("- {key}") {
+                return lines
+                    .next()
+                    .map(|v| v.trim_start_matches("- ").trim_matches('"').to_owned());
+            }
+            if let Some(v) = l.strip_prefix(&format!("{key}:")) {
+                return Some(v.trim().trim_matches('"').to_owned());
+            }
+        }
+        None
+    }
+    let bytes = |s: &str| parse_size::parse_size(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    let base = workspace_file("docker-compose.yml");
+    let prod = workspace_file("docker-compose.prod.yml");
+    // The server's default limit (10m) unless the file sets one; the override's Redis wins.
+    let cases = [
+        (bytes("10m"), value_after(&base, "--maxmemory").unwrap()),
+        (
+            bytes(&value_after(&prod, "HAKANAI_UPLOAD_SIZE_LIMIT").unwrap()),
+            value_after(&prod, "--maxmemory").unwrap(),
+        ),
+    ];
+    for (limit, maxmemory) in cases {
+        let maxmemory = bytes(&maxmemory);
+        // JSON uploads keep the base64 text (4/3) plus a little per key: 1.4 x the limit.
+        let full_size_secrets = maxmemory as f64 / (limit as f64 * 1.4);
+        assert!(
+            full_size_secrets >= 10.0,
+            "Redis maxmemory {maxmemory} holds only {full_size_secrets:.1} secrets of {limit} bytes"
+        );
+    }
+    assert!(prod.contains("noeviction") && base.contains("noeviction"));
+}
