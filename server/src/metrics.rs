@@ -334,6 +334,10 @@ impl Metrics {
             otel_request_duration,
             hakanai,
         };
+        // Zeros rather than gaps on dashboards before the first event.
+        for outcome in ["delivered", "failed", "refused", "dropped"] {
+            metrics.webhook_deliveries.with_label_values(&[outcome]);
+        }
         metrics.mirror_into(&meter);
         metrics
     }
