@@ -125,12 +125,18 @@ async fn binary_serves_the_built_in_page_from_any_directory() {
     // The static pages are copied verbatim by web/build.mjs.
     let (h, index) = get("/".into(), false).await;
     assert_eq!(text(&h), "text/html; charset=utf-8");
-    assert_eq!(index, std::fs::read(root.join("web/static/index.html")).unwrap());
+    assert_eq!(
+        index,
+        std::fs::read(root.join("web/static/index.html")).unwrap()
+    );
     let (_, create) = get("/create".into(), false).await;
     assert_eq!(create, index);
     let (h, reveal) = get("/s/01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), false).await;
     assert_eq!(text(&h), "text/html; charset=utf-8");
-    assert_eq!(reveal, std::fs::read(root.join("web/static/reveal.html")).unwrap());
+    assert_eq!(
+        reveal,
+        std::fs::read(root.join("web/static/reveal.html")).unwrap()
+    );
 
     // The bundle the page loads, and the wasm module its loader fetches.
     let index = String::from_utf8(index).unwrap();
@@ -140,7 +146,8 @@ async fn binary_serves_the_built_in_page_from_any_directory() {
         .and_then(|s| s.split("src=\"").nth(1))
         .and_then(|s| s.split('"').next())
         .expect("index.html loads a script");
-    let embedded = |path: &str| hakanai_server::assets::find(hakanai_server::assets::EMBEDDED, path);
+    let embedded =
+        |path: &str| hakanai_server::assets::find(hakanai_server::assets::EMBEDDED, path);
     let (h, js) = get(script.to_owned(), false).await;
     assert_eq!(text(&h), "text/javascript; charset=utf-8");
     assert_eq!(js, embedded(script).unwrap().body);
