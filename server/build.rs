@@ -114,6 +114,7 @@ fn built_page(root: &Path, out_dir: &Path) -> PathBuf {
         let mut err = std::io::stderr();
         let _ = err.write_all(&output.stdout);
         let _ = err.write_all(&output.stderr);
+        let _ = std::fs::remove_dir_all(&work);
         fail(&format!(
             "building the web page (`cargo xtask web --out-dir {}`) failed ({}); its output is above",
             dist.display(),
