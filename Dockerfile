@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 #
 # Hakanai: the wasm package, the web page and the server, built from source.
-# The build runs the same commands as the test suite (`cargo xtask web`, then
-# `cargo build --release -p hakanai-server`); the final image holds only the server binary
-# and the built page, and runs as an unprivileged user.
+# `cargo build --release -p hakanai-server` builds the page too (server/build.rs runs
+# `cargo xtask web`) and embeds it in the binary; the final image holds only that one binary
+# and runs as an unprivileged user.
 #
 #   docker build -t hakanai .        # here, without Docker: cargo xtask image
 #   docker run -p 8080:8080 -e HAKANAI_REDIS_DSN=redis://redis:6379/0 hakanai
@@ -34,12 +34,12 @@ RUN npm ci --no-audit --no-fund
 ENV PATH="/src/node_modules/.bin:${PATH}"
 
 COPY . .
-# Cache mounts keep cargo's downloads and the target directory from one build to the next, so
-# a rebuild after a source change is incremental; the binary leaves the cache by `install`.
+# Cache mounts keep cargo's downloads and the target directory (with the page's own build in
+# target/web-build) from one build to the next, so a rebuild after a source change is
+# incremental; the binary leaves the cache by `install`.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo xtask web \
-    && cargo build --release --locked -p hakanai-server \
+    cargo build --release --locked -p hakanai-server \
     && install -D target/release/hakanai-server /out/hakanai-server
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
@@ -50,13 +50,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hakanai
 COPY --from=build /out/hakanai-server /usr/local/bin/hakanai-server
-COPY --from=build /src/web/dist /usr/share/hakanai/web
 
 # Inside a container the server must listen on all interfaces; the published port decides
 # who can reach it. Environment variables rather than arguments, so compose can override them.
 ENV HAKANAI_LISTEN_ADDRESS=0.0.0.0 \
     HAKANAI_PORT=8080 \
-    HAKANAI_WEB_ROOT=/usr/share/hakanai/web \
     RUST_LOG=info
 USER 10001:10001
 EXPOSE 8080

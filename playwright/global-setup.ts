@@ -3,6 +3,9 @@
 //  - redis-server (--save '' --appendonly no) and hakanai-server on it (HK_REDIS_URL),
 //  - hakanai-server without anonymous uploads and with legal pages (HK_TOKEN_URL, its user
 //    token in HK_USER_TOKEN),
+// The first two serve the page built into the binary (no --web-root, started from a directory
+// without a page); the third serves web/dist through --web-root, the override for working on
+// the page.
 //  - a static server for web-wasm/examples on another origin (HK_EXAMPLE_URL), allowed by CORS.
 // Each server's stdout (the JSON log) goes to target/playwright/<name>.log (HK_LOG_<NAME>),
 // so tests can check that no key ever reaches it.
@@ -48,7 +51,10 @@ async function waitFor(url: string, proc: ChildProcess, name: string): Promise<v
 function start(name: string, cmd: string, args: string[]): ChildProcess {
   const log = join(LOG_DIR, `${name}.log`);
   const out = createWriteStream(log);
-  const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "debug" } });
+  // From LOG_DIR, where no page lies: whatever the servers serve comes from the binary or a flag.
+  const env: NodeJS.ProcessEnv = { ...process.env, RUST_LOG: "debug" };
+  delete env.HAKANAI_WEB_ROOT;
+  const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: LOG_DIR, env });
   p.stdout!.pipe(out);
   // stderr carries tokens printed once; keep it apart from the JSON log.
   p.stderr!.pipe(createWriteStream(join(LOG_DIR, `${name}.stderr.log`)));
@@ -85,6 +91,7 @@ function exampleServer(port: number): Promise<Server> {
 }
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
+  // Only the --web-root server needs it.
   if (!existsSync(join(WEB_ROOT, "index.html"))) throw new Error("web/dist is missing: run `cargo xtask web`");
   if (!existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: run \`cargo build -p hakanai-server\``);
   mkdirSync(LOG_DIR, { recursive: true });
@@ -95,7 +102,6 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   process.env.HK_EXAMPLE_URL = `http://127.0.0.1:${examplePort}`;
 
   const common = [
-    "--web-root", WEB_ROOT,
     "--allow-anonymous",
     "--anonymous-size-limit", "64m",
     "--upload-size-limit", "64m",

@@ -170,9 +170,15 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_ONE_TIME_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub one_time_token_ttl: Duration,
 
-    /// Directory with the web page's static files (reveal.html, index.html, *.js, *.wasm).
+    /// Serve the web page from this directory (e.g. web/dist) instead of the page built into
+    /// the binary: for working on the page without rebuilding the server.
     #[arg(long, env = "HAKANAI_WEB_ROOT")]
     pub web_root: Option<PathBuf>,
+
+    /// Serve the page built into the binary when there is no `--web-root`. Not a flag: tests
+    /// turn it off to see the server as built with `HAKANAI_SKIP_WEB_BUILD=1`.
+    #[arg(skip = true)]
+    pub embedded_page: bool,
 
     /// Serve `/metrics` on this address (e.g. 127.0.0.1:9100) instead of the main port.
     /// Without it, `/metrics` is on the main port: block it at the reverse proxy.

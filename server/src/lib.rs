@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod client_ip;
 pub mod configuration;
 pub mod error;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::handler::HandlerWithoutStateExt;
+use axum::handler::{Handler as _, HandlerWithoutStateExt};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
@@ -84,6 +85,9 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub web_root: Option<PathBuf>,
     pub custom_assets_dir: Option<PathBuf>,
+    /// The page built into the binary; empty with `--web-root` (which replaces it whole) or when
+    /// the binary was built without one (`HAKANAI_SKIP_WEB_BUILD`).
+    pub web_assets: &'static [assets::Asset],
     /// `/metrics` on the main router: only when no separate metrics address is configured.
     pub metrics_on_main: bool,
 }
@@ -121,6 +125,11 @@ impl Settings {
             cors_allowed_origins,
             web_root: c.web_root.clone(),
             custom_assets_dir: c.custom_assets_dir.clone(),
+            web_assets: if c.web_root.is_none() && c.embedded_page {
+                assets::EMBEDDED
+            } else {
+                &[]
+            },
             metrics_on_main: c.metrics_listen_address.is_none(),
         })
     }
@@ -162,6 +171,10 @@ impl Pages {
             .flatten()
             .find_map(|root| std::fs::read(root.join(name)).ok())
             .map(Bytes::from)
+            .or_else(|| {
+                assets::find(settings.web_assets, &format!("/{name}"))
+                    .map(|a| Bytes::from_static(a.body))
+            })
         };
         let reveal = page("reveal.html")
             .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
@@ -231,17 +244,23 @@ pub fn app(state: AppState) -> Router {
     );
 
     let mut site = Router::new().route("/docs", get(pages::docs));
-    // Custom assets shadow the built page file by file; what they lack comes from the web root.
+    // Custom assets shadow the page file by file; what they lack comes from the web root, else
+    // from the page built into the binary. With neither, `/` says that no page is installed.
     let s = &state.settings;
-    site = match (&s.custom_assets_dir, &s.web_root) {
-        (Some(custom), Some(root)) => {
+    let embedded = (!s.web_assets.is_empty()).then(|| embedded_asset.with_state(state.clone()));
+    site = match (&s.custom_assets_dir, &s.web_root, embedded) {
+        (Some(custom), Some(root), _) => {
             site.fallback_service(ServeDir::new(custom).fallback(ServeDir::new(root)))
         }
-        (Some(custom), None) => site
+        (Some(custom), None, Some(embedded)) => {
+            site.fallback_service(ServeDir::new(custom).fallback(embedded))
+        }
+        (Some(custom), None, None) => site
             .route("/", get(pages::index))
             .fallback_service(ServeDir::new(custom).fallback(not_found.into_service())),
-        (None, Some(root)) => site.fallback_service(ServeDir::new(root)),
-        (None, None) => site.route("/", get(pages::index)).fallback(not_found),
+        (None, Some(root), _) => site.fallback_service(ServeDir::new(root)),
+        (None, None, Some(embedded)) => site.fallback_service(embedded),
+        (None, None, None) => site.route("/", get(pages::index)).fallback(not_found),
     };
     let site = site.layer(CompressionLayer::new());
 
@@ -342,6 +361,20 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
 
 async fn method_not_allowed() -> axum::http::StatusCode {
     axum::http::StatusCode::METHOD_NOT_ALLOWED
+}
+
+/// A file of the embedded page, or 404.
+async fn embedded_asset(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match assets::find(state.settings.web_assets, uri.path()) {
+        Some(asset) => assets::response(asset, &method, &headers),
+        None => not_found().await.into_response(),
+    }
 }
 
 async fn not_found() -> AppError {

@@ -11,7 +11,7 @@
 //!
 //! `--prebuilt` (the CI step, since a full build takes about 25 minutes on two cores): the
 //! Dockerfile's runtime stage only, exactly as written but with `COPY --from=build` fed from
-//! an image holding the server binary and page this checkout built (debug profile).
+//! an image holding the server binary this checkout built (debug profile; the page is in it).
 //!
 //! The smoke test runs containers with `buildah run --isolation chroot` (host network; `podman
 //! run` cannot set resource limits here): the image's own user, entrypoint, environment and
@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::lint;
 use crate::procs::Proc;
 use crate::setup::{find_on_path, on_path};
 use crate::shell::{flags, free_port, human_bytes, pids, root, target_dir, Cmd, Error, Result};
-use crate::{lint, web};
 
 /// The image `cargo xtask image` builds.
 const IMAGE: &str = "localhost/hakanai:latest";
@@ -483,12 +483,9 @@ fn sh_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
-/// `--prebuilt`: an image laid out as the build stage leaves its outputs (from this checkout's
-/// debug binary and page), then the Dockerfile's runtime stage on top of it.
+/// `--prebuilt`: an image laid out as the build stage leaves its outputs (this checkout's debug
+/// binary, the page built into it), then the Dockerfile's runtime stage on top of it.
 fn build_runtime_stage(dockerfile: &Dockerfile) -> Result<()> {
-    if !root().join(web::DIST).join("index.html").is_file() {
-        web::build()?;
-    }
     let stage = dockerfile.last_stage_from(ARTIFACTS)?;
     let mut copies = Vec::new();
     for line in stage
@@ -513,8 +510,6 @@ fn build_runtime_stage(dockerfile: &Dockerfile) -> Result<()> {
         for src in &copies {
             let local = if src.ends_with("/hakanai-server") {
                 target_dir().join("debug/hakanai-server")
-            } else if src.ends_with("/web/dist") {
-                root().join(web::DIST)
             } else {
                 return Err(Error::new(format!("no local file for build output {src}")));
             };
@@ -1027,18 +1022,15 @@ for arg in services["redis"]["command"]:
     ))
 }
 
-/// What the image holds: the server and page, and none of the build (sources, toolchains,
-/// `.git`, package manifests, tokens or env files). Returns the size line.
+/// What the image holds: the server (with the page built in), and none of the build (sources,
+/// toolchains, `.git`, package manifests, tokens or env files, a separate copy of the page).
+/// Returns the size line.
 fn contents(mount: &Path) -> Result<String> {
-    for must in [
-        "usr/local/bin/hakanai-server",
-        "usr/share/hakanai/web/index.html",
-    ] {
-        if !mount.join(must).is_file() {
-            return Err(Error::new(format!("the image lacks /{must}")));
-        }
+    if !mount.join("usr/local/bin/hakanai-server").is_file() {
+        return Err(Error::new("the image lacks /usr/local/bin/hakanai-server"));
     }
     let forbidden_dirs = [
+        "usr/share/hakanai",
         "src",
         "usr/local/cargo",
         "usr/local/rustup",

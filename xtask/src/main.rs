@@ -23,8 +23,8 @@ const HELP: &str = "\
 cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  run [-- FLAGS]     setup, then start hakanai-server (embedded store) at
-                    http://127.0.0.1:8080; FLAGS go to the server
+  run [-- FLAGS]     setup, then start hakanai-server (embedded store, the page built
+                    into it) at http://127.0.0.1:8080; FLAGS go to the server
   setup [--check]   install missing tools (wasm32 target, nightly + cargo-fuzz,
                     wasm-bindgen-cli pinned to Cargo.lock, wasm-pack, chromium,
                     chromedriver, redis, npm devDependencies, schemathesis and
@@ -39,7 +39,9 @@ Tasks:
                     embedded store only (the inner loop; CI runs the full tier)
   ci [--fast]       alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
-  web               build the npm package, type-check and assemble the page in web/dist
+  web [--out-dir DIR --pkg-dir DIR]
+                    build the npm package, type-check and assemble the page in web/dist
+                    (or DIR; hakanai-server's build script uses this to embed the page)
   bench-web         page weight, time to ready, 50 MiB create/reveal in Chromium;
                     rewrites the bench:web section of BENCHMARKS.md
   vectors           regenerate crypto-core/tests test vectors (HAKANAI_UPDATE_VECTORS=1)

@@ -177,13 +177,16 @@ fn steps() -> Vec<Step> {
         })
         .full_only(),
         Step::new("fuzz smoke", fuzz_smoke).full_only(),
-        // The page from the npm package built above (no second wasm build). The server the
-        // later steps start and the CLI the Playwright interop test runs are the debug
-        // binaries `test native` built (see `shell::build_debug_binaries`).
+        // web/dist from the npm package built above (no second wasm build), for the Playwright
+        // server that tests `--web-root`; the others serve the page built into the binary
+        // (server/build.rs, built once per change of its inputs into target/web-build and
+        // shared by the clippy, test and release builds). The server the later steps start
+        // and the CLI the Playwright interop test runs are the debug binaries `test native`
+        // built (see `shell::build_debug_binaries`).
         Step::new("build web", || web::build_page().map(|()| String::new())).full_only(),
         Step::new("deployment lint", lint::run).full_only(),
-        // The Dockerfile's runtime stage on the binary and page built above, smoke-tested with
-        // buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
+        // The Dockerfile's runtime stage on the binary built above (page included), smoke-tested
+        // with buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
         Step::new("image (runtime stage)", || image::run(true)).full_only(),
         // Type-checks the suite, which then starts its own hakanai-server (embedded store;
         // Redis) on free ports.

@@ -1,10 +1,10 @@
 //! `cargo xtask wasm`: builds the `hakanai-wasm` npm package into `web-wasm/pkg` with
 //! wasm-pack (release, `--target web`) and reports the size of the `.wasm` file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::setup::on_path;
-use crate::shell::{flags, human_bytes, root, Cmd, Error, Result};
+use crate::shell::{flags, human_bytes, root, target_dir, Cmd, Error, Result};
 
 /// The module wasm-pack writes for `--out-name hakanai_wasm`.
 pub const WASM_FILE: &str = "web-wasm/pkg/hakanai_wasm_bg.wasm";
@@ -21,6 +21,21 @@ pub fn run(args: &[String]) -> Result<()> {
 /// download tools (no GitHub here): wasm-bindgen comes from PATH, wasm-opt from
 /// `node_modules/.bin` (npm `binaryen`), both installed by `cargo xtask setup`.
 pub fn build() -> Result<()> {
+    build_into(&root().join("web-wasm/pkg"))
+}
+
+/// The target directory of the release wasm build: `<target>/web-build`, the one the server's
+/// build script uses for the page it embeds (`server/build.rs`), so that either build reuses
+/// the other's compiled crates. The build script names it in `XTASK_WEB_BUILD_DIR` (its own
+/// nested cargo runs with that directory as `CARGO_TARGET_DIR`).
+pub fn web_build_dir() -> PathBuf {
+    std::env::var_os("XTASK_WEB_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("web-build"))
+}
+
+/// [`build`] with the package written to `pkg` (absolute).
+pub fn build_into(pkg: &Path) -> Result<()> {
     let npm_wasm_opt = root().join("node_modules/.bin/wasm-opt");
     if !npm_wasm_opt.exists() && !on_path("wasm-opt") {
         return Err(Error::new(
@@ -37,7 +52,10 @@ pub fn build() -> Result<()> {
             "--mode",
             "no-install",
         ])
-        .args(["--out-dir", "pkg", "--out-name", "hakanai_wasm"])
+        .arg("--out-dir")
+        .arg(pkg)
+        .args(["--out-name", "hakanai_wasm"])
+        .env("CARGO_TARGET_DIR", web_build_dir())
         .run()
 }
 

@@ -10,7 +10,8 @@ use crate::error::AppError;
 use crate::id::SecretId;
 use crate::AppState;
 
-/// Shown when no web root provides `reveal.html`; deliberately free of script and style.
+/// Shown when neither the built-in page nor a web root provides `reveal.html` (a binary built
+/// with `HAKANAI_SKIP_WEB_BUILD=1`); deliberately free of script and style.
 pub const EMBEDDED_REVEAL_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -22,7 +23,7 @@ pub const EMBEDDED_REVEAL_PAGE: &str = r#"<!doctype html>
 <body>
 <h1>Hakanai</h1>
 <p>Someone shared a one-time secret with you. It can be opened exactly once.</p>
-<p>This server has no web page installed. Open the link with the command-line client:
+<p>This server was built without its web page. Open the link with the command-line client:
 <code>hakanai get &lt;link&gt;</code></p>
 </body>
 </html>
@@ -37,7 +38,8 @@ pub const EMBEDDED_INDEX_PAGE: &str = r#"<!doctype html>
 </head>
 <body>
 <h1>Hakanai</h1>
-<p>Zero-knowledge one-time secret sharing. The web page is not installed on this server;
+<p>Zero-knowledge one-time secret sharing. The web page was not built into this server
+(it was built with HAKANAI_SKIP_WEB_BUILD) and no --web-root is set;
 use the command-line client. The API is described at <a href="/docs">/docs</a>.</p>
 </body>
 </html>

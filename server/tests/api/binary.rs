@@ -73,6 +73,117 @@ fn binary_starts_prints_token_once_and_stops_on_sigterm() {
     assert!(!out.contains(token), "the token never reaches the log");
 }
 
+/// The one binary: started from an empty directory with no `--web-root` (and no
+/// `HAKANAI_WEB_ROOT`), it serves the page `cargo xtask web` builds, compiled in by build.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_the_built_in_page_from_any_directory() {
+    use std::io::Read as _;
+
+    if hakanai_server::assets::EMBEDDED.is_empty() {
+        eprintln!("skipped: built with HAKANAI_SKIP_WEB_BUILD (no page in the binary)");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cwd = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .args(["--port", &port.to_string(), "--allow-anonymous"])
+        .current_dir(cwd.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !matches!(http::get_ready(port), Ok(200)) {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    // No automatic decompression: the gzip variant is checked by hand below.
+    let client = reqwest::Client::new();
+    let get = |path: String, gzip: bool| {
+        let mut req = client.get(format!("{base}{path}"));
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let headers = resp.headers().clone();
+            (headers, resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let text = |h: &reqwest::header::HeaderMap| h["content-type"].to_str().unwrap().to_owned();
+
+    // The static pages are copied verbatim by web/build.mjs.
+    let (h, index) = get("/".into(), false).await;
+    assert_eq!(text(&h), "text/html; charset=utf-8");
+    assert_eq!(
+        index,
+        std::fs::read(root.join("web/static/index.html")).unwrap()
+    );
+    let (_, create) = get("/create".into(), false).await;
+    assert_eq!(create, index);
+    let (h, reveal) = get("/s/01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), false).await;
+    assert_eq!(text(&h), "text/html; charset=utf-8");
+    assert_eq!(
+        reveal,
+        std::fs::read(root.join("web/static/reveal.html")).unwrap()
+    );
+
+    // The bundle the page loads, and the wasm module its loader fetches.
+    let index = String::from_utf8(index).unwrap();
+    let script = index
+        .split("<script")
+        .nth(1)
+        .and_then(|s| s.split("src=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .expect("index.html loads a script");
+    let embedded =
+        |path: &str| hakanai_server::assets::find(hakanai_server::assets::EMBEDDED, path);
+    let (h, js) = get(script.to_owned(), false).await;
+    assert_eq!(text(&h), "text/javascript; charset=utf-8");
+    assert_eq!(js, embedded(script).unwrap().body);
+    assert!(js.len() > 1000, "{script} is {} bytes", js.len());
+    let (_, loader) = get("/hakanai_wasm.js".into(), false).await;
+    assert!(String::from_utf8_lossy(&loader).contains("hakanai_wasm_bg.wasm"));
+    let (h, wasm) = get("/hakanai_wasm_bg.wasm".into(), false).await;
+    assert_eq!(text(&h), "application/wasm");
+    assert!(wasm.starts_with(b"\0asm"));
+    assert_eq!(wasm, embedded("/hakanai_wasm_bg.wasm").unwrap().body);
+
+    // gzip made at build time, served as is; the same bytes once decompressed.
+    let (h, gz) = get("/hakanai_wasm_bg.wasm".into(), true).await;
+    assert_eq!(h["content-encoding"], "gzip");
+    assert_eq!(text(&h), "application/wasm");
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, wasm);
+    // A revalidation with the ETag costs no body.
+    let etag = h["etag"].clone();
+    let again = client
+        .get(format!("{base}/hakanai_wasm_bg.wasm"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let missing = client.get(format!("{base}/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 mod http {
     /// A tiny blocking GET of /ready, to avoid pulling in reqwest's blocking feature.
     pub fn get_ready(port: u16) -> std::io::Result<u16> {

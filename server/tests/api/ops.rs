@@ -910,6 +910,49 @@ async fn custom_assets_override_static_files() {
     assert_eq!(missing.status(), 404);
 }
 
+/// A binary built with HAKANAI_SKIP_WEB_BUILD=1 (here: the built-in page switched off) says at
+/// `/`, `/create` and `/s/<id>` that it has no page, and still serves the API and its docs.
+#[tokio::test]
+async fn without_a_built_in_page_the_pages_say_so() {
+    let app = spawn_app(Backend::Memory, |c| c.embedded_page = false).await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    let index = get("/").await.unwrap();
+    assert_eq!(index.status(), 200);
+    assert!(index
+        .text()
+        .await
+        .unwrap()
+        .contains("The web page was not built into this server"));
+    let create = get("/create").await.unwrap().text().await.unwrap();
+    assert!(create.contains("not built into this server"), "{create}");
+    let reveal = get("/s/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.unwrap();
+    assert!(reveal
+        .text()
+        .await
+        .unwrap()
+        .contains("built without its web page"));
+    assert_eq!(get("/hakanai_wasm_bg.wasm").await.unwrap().status(), 404);
+    assert_eq!(get("/docs").await.unwrap().status(), 200);
+    assert_eq!(get("/ready").await.unwrap().status(), 200);
+
+    // The built-in page, unless built without one, is what the same server serves by default.
+    if !hakanai_server::assets::EMBEDDED.is_empty() {
+        let app = spawn_app(Backend::Memory, |_| {}).await;
+        let wasm = app
+            .client
+            .get(app.url("/hakanai_wasm_bg.wasm"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wasm.status(), 200);
+        assert_eq!(wasm.headers()["content-type"], "application/wasm");
+        assert_eq!(
+            wasm.headers()["content-security-policy"],
+            hakanai_server::CONTENT_SECURITY_POLICY
+        );
+    }
+}
+
 // ---- the real binary: documented flags exist, logs stay clean ----
 
 /// Flags of other programs (Redis, Docker, cargo, useradd, systemctl, helm, the CLI) that the
