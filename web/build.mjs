@@ -1,4 +1,5 @@
-// Assembles web/dist: bundles src/create.ts and src/reveal.ts with esbuild (the npm package
+// Assembles web/dist: bundles the pages (src/create.ts, reveal.ts, get.ts, share.ts,
+// one-time-token.ts) and the service worker (src/sw.ts) with esbuild (the npm package
 // `hakanai-wasm` stays a separate module, /hakanai_wasm.js), copies static/ and the wasm
 // package. Type checking is `tsc -p web` (run by `cargo xtask web` before this script).
 // `--out-dir DIR` and `--pkg-dir DIR` replace web/dist and web-wasm/pkg (the server's build
@@ -25,7 +26,7 @@ const wasmExternal = {
 };
 
 await build({
-  entryPoints: [join(web, "src", "create.ts"), join(web, "src", "reveal.ts")],
+  entryPoints: ["create", "reveal", "get", "share", "one-time-token"].map((n) => join(web, "src", `${n}.ts`)),
   outdir: dist,
   bundle: true,
   splitting: true,
@@ -35,6 +36,17 @@ await build({
   sourcemap: false,
   chunkNames: "chunk-[hash]",
   plugins: [wasmExternal],
+  logLevel: "warning",
+});
+
+// The service worker stands alone: no shared chunks, loaded as a classic script at /sw.js.
+await build({
+  entryPoints: [join(web, "src", "sw.ts")],
+  outfile: join(dist, "sw.js"),
+  bundle: true,
+  format: "iife",
+  target: "es2022",
+  minify: true,
   logLevel: "warning",
 });
 

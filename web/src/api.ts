@@ -227,3 +227,15 @@ export async function readSecret(id: string, verifier: string | undefined): Prom
   if (res.status !== 200) throw await refusal(res);
   return res;
 }
+
+/** `POST /api/v1/one-time-token`: an invite token that inherits the caller's upload limit. */
+export async function mintOneTimeToken(token: string): Promise<{ token: string; id: string }> {
+  const res = await request("/api/v1/one-time-token", {
+    method: "POST",
+    headers: authHeaders(token),
+    cache: "no-store",
+    credentials: "omit",
+  });
+  if (res.status !== 200) throw await refusal(res);
+  return (await res.json()) as { token: string; id: string };
+}

@@ -2,7 +2,7 @@
 // uploaded while the next is encrypted) → link, QR code and the sender's controls.
 
 import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
-import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, say, show, translatePage } from "./common";
+import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, renderTtlOptions, say, show, translatePage } from "./common";
 import { ApiError, Created, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
@@ -55,32 +55,8 @@ function renderLimit(): void {
   $("limit").textContent = t("create.limit", { size: formatBytes(limit()) });
 }
 
-function ttlLabel(s: number): string {
-  if (s % 86400 === 0) return s === 86400 ? t("ttl.day") : t("ttl.days", { n: s / 86400 });
-  if (s % 3600 === 0) return s === 3600 ? t("ttl.hour") : t("ttl.hours", { n: s / 3600 });
-  if (s % 60 === 0) return t("ttl.minutes", { n: s / 60 });
-  return t("ttl.seconds", { n: s });
-}
-
-/** What the page picks when the person has not chosen: one hour, as Hakanai v3's page did. */
-function pageDefaultTtl(): number {
-  return Math.min(3600, config.max_ttl_seconds);
-}
-
 function renderTtl(): void {
-  const presets = [300, 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400].filter((s) => s <= config.max_ttl_seconds);
-  for (const s of [pageDefaultTtl(), config.max_ttl_seconds]) if (!presets.includes(s)) presets.push(s);
-  presets.sort((a, b) => a - b);
-  const selected = ttlSelect.value ? Number(ttlSelect.value) : pageDefaultTtl();
-  ttlSelect.replaceChildren(
-    ...presets.map((s) => {
-      const o = document.createElement("option");
-      o.value = String(s);
-      o.textContent = ttlLabel(s);
-      o.selected = s === selected;
-      return o;
-    }),
-  );
+  renderTtlOptions(ttlSelect, config);
 }
 
 function renderFiles(): void {

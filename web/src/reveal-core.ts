@@ -1,0 +1,289 @@
+// Reading a secret, shared by the reveal page (/s/{id}#key) and the get page (/get, where the
+// link is pasted): the form, the read, decryption, the result and one message per failure.
+// Nothing is fetched until the person presses Reveal; the key is used only inside the wasm
+// module.
+
+import { Decryptor, type ErrorCode, SecretKeys, parseKey, parseLink, sanitizeFileName } from "hakanai-wasm";
+import { $, OPTIONS, copyText, errorCode, nextFrame, onLangChange, say, show } from "./common";
+import { ApiError, NetworkError, readSecret } from "./api";
+import { BundleEvent, bundleReader } from "./bundle";
+import { Key, formatBytes, t } from "./i18n";
+
+/** Gathers content into Blobs every few MiB, so the JS heap holds little at a time. */
+class BlobSink {
+  private parts: Uint8Array[] = [];
+  private pending = 0;
+  private blobs: Blob[] = [];
+  size = 0;
+
+  push(bytes: Uint8Array): void {
+    if (!bytes.length) return;
+    this.parts.push(bytes);
+    this.pending += bytes.length;
+    this.size += bytes.length;
+    if (this.pending >= 8 * 1024 * 1024) this.flush();
+  }
+
+  private flush(): void {
+    if (this.parts.length) this.blobs.push(new Blob(this.parts as BlobPart[]));
+    this.parts = [];
+    this.pending = 0;
+  }
+
+  blob(type = "application/octet-stream"): Blob {
+    this.flush();
+    return new Blob(this.blobs, { type });
+  }
+}
+
+/** Everything the page knows: the link's parts and where the reading stands. */
+export const page: {
+  /** The secret id from the path. */
+  id: string;
+  /** The key from the fragment; undefined until typed in when the link came without one. */
+  key: string | undefined;
+  /** Whether the server asked for a passphrase. */
+  needsPassphrase: boolean;
+  /** A read is running. */
+  busy: boolean;
+} = { id: "", key: undefined, needsPassphrase: false, busy: false };
+
+const form = $<HTMLFormElement>("reveal-form");
+const keyRow = $("key-row");
+const keyInput = $<HTMLInputElement>("key");
+const passRow = $("pass-row");
+const passInput = $<HTMLInputElement>("passphrase");
+const button = $<HTMLButtonElement>("reveal");
+const busyLine = $("busy");
+const progress = $<HTMLProgressElement>("progress");
+const inlineError = $("reveal-error");
+
+/** A final failure: the form goes away and a distinct message stays. */
+export function fatal(kind: string, message: () => string): void {
+  show($("intro"), false);
+  const box = $("failure");
+  box.dataset.kind = kind;
+  say($("failure-text"), message);
+  show(box, true);
+  $("failure-heading").focus();
+}
+
+/** A recoverable failure: stays on the form. */
+export function inline(kind: string, message: () => string): void {
+  inlineError.dataset.kind = kind;
+  say(inlineError, message);
+  show(inlineError, true);
+}
+
+/** The codes that have a message of their own about the link. */
+const LINK_CODES = [
+  "missing_key",
+  "key_length",
+  "key_charset",
+  "key_encoding",
+  "legacy_hash_format",
+  "missing_id",
+  "invalid_id",
+  "empty_link",
+] as const;
+type LinkCode = (typeof LINK_CODES)[number];
+
+export function linkMessage(code: ErrorCode | undefined): string {
+  const known = (LINK_CODES as readonly string[]).includes(code ?? "");
+  const detail = t(known ? `link.${code as LinkCode}` : "link.other");
+  return t("reveal.err.link", { detail });
+}
+
+function setBusy(on: boolean, message = ""): void {
+  page.busy = on;
+  button.disabled = on;
+  form.setAttribute("aria-busy", String(on));
+  busyLine.textContent = message;
+  show(progress, on);
+  if (on) progress.removeAttribute("value");
+}
+
+/**
+ * Submits the form. `prepare` (the get page) fills `page.id` and `page.key` from the fields
+ * first and returns false when they cannot be read (it has shown why).
+ */
+export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => true): Promise<void> {
+  ev.preventDefault();
+  if (page.busy) return;
+  show(inlineError, false);
+  if (!prepare()) return;
+  let k = page.key;
+  if (!k) {
+    try {
+      k = parseKey(keyInput.value);
+    } catch (e) {
+      // People also paste "#key" or a whole link with its key.
+      k = keyFromLink(keyInput.value);
+      if (!k) {
+        inline("link", () => linkMessage(errorCode(e)));
+        keyInput.focus();
+        return;
+      }
+    }
+  }
+  const pass = page.needsPassphrase ? passInput.value : "";
+  if (page.needsPassphrase && !pass) {
+    passInput.focus();
+    return;
+  }
+  setBusy(true, pass ? t("reveal.busy.kdf") : "");
+  let keys: SecretKeys | undefined;
+  try {
+    if (pass) await nextFrame();
+    keys = new SecretKeys(k, pass || undefined, {});
+    let res: Response;
+    try {
+      res = await readSecret(page.id, keys.verifier || undefined);
+    } catch (e) {
+      if (e instanceof NetworkError) return inline("network", () => t("reveal.err.network"));
+      if (e instanceof ApiError) return onRefusal(e, pass !== "");
+      throw e;
+    }
+    await openSecret(res, keys);
+  } catch (e) {
+    const code = errorCode(e);
+    if (code && (code.startsWith("key_") || code === "legacy_hash_format")) inline("link", () => linkMessage(code));
+    else fatal("decrypt", () => t("reveal.err.decrypt"));
+  } finally {
+    keys?.free();
+    setBusy(false);
+  }
+}
+
+function keyFromLink(text: string): string | undefined {
+  try {
+    return parseLink(text).key;
+  } catch {
+    return undefined;
+  }
+}
+
+function onRefusal(e: ApiError, sentPassphrase: boolean): void {
+  switch (e.status) {
+    case 401: {
+      const left = e.attemptsRemaining();
+      if (!sentPassphrase) {
+        page.needsPassphrase = true;
+        show(passRow, true);
+        passInput.required = true;
+        passInput.focus();
+        return;
+      }
+      if (left === 0) return fatal("destroyed", () => t("reveal.err.passphraseDestroyed"));
+      inline("passphrase", () => t("reveal.err.passphrase", { n: left ?? "?" }));
+      passInput.select();
+      passInput.focus();
+      return;
+    }
+    case 403:
+      return fatal("forbidden", () => t("reveal.err.forbidden"));
+    case 404:
+      return fatal("not-found", () => t("reveal.err.notFound"));
+    case 410:
+      return fatal("gone", () => t("reveal.err.gone"));
+    case 400:
+      return fatal("link", () => linkMessage("invalid_id"));
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+      // Temporarily unavailable: the secret may still be there; let the person retry.
+      return inline("server", () => t("reveal.err.server", { details: e.details }));
+    default:
+      return fatal("server", () => t("reveal.err.server", { details: e.details }));
+  }
+}
+
+async function openSecret(res: Response, keys: SecretKeys): Promise<void> {
+  const total = Number(res.headers.get("Content-Length") ?? 0);
+  const dec = new Decryptor(keys, OPTIONS);
+  const sink = new BlobSink();
+  let received = 0;
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.length;
+    sink.push(await dec.push(value));
+    if (total) {
+      progress.value = received / total;
+      busyLine.textContent = t("reveal.busy.download", { percent: Math.floor((received / total) * 100) });
+    }
+  }
+  busyLine.textContent = t("reveal.busy.decrypt");
+  sink.push(await dec.finish());
+  const metadata = dec.metadata() ?? { kind: "file" };
+  dec.free();
+  // The secret is consumed now; the fragment has done its job.
+  history.replaceState(null, "", location.pathname);
+  show($("intro"), false);
+  if (metadata.kind === "text") {
+    const text = new TextDecoder().decode(await sink.blob().arrayBuffer());
+    $<HTMLTextAreaElement>("secret-text").value = text;
+    show($("text-result"), true);
+    $("text-heading").focus();
+    return;
+  }
+  const whole = sink.blob(metadata.mediaType || "application/octet-stream");
+  const list = $<HTMLUListElement>("file-links");
+  if (metadata.kind === "bundle") {
+    const name = sanitizeFileName(metadata.name ?? "secret.tar");
+    const files = await unbundle(whole);
+    list.replaceChildren(...files.map((f) => downloadItem(f.name, f.blob)));
+    list.append(downloadItem(name, whole, "reveal.downloadAll"));
+  } else {
+    list.replaceChildren(downloadItem(sanitizeFileName(metadata.name ?? "secret.bin"), whole));
+  }
+  show($("file-result"), true);
+  $("files-heading").focus();
+}
+
+/** Splits a bundle into its files, reading the decrypted Blob piece by piece. */
+async function unbundle(whole: Blob): Promise<Array<{ name: string; blob: Blob }>> {
+  const reader = bundleReader();
+  const files: Array<{ name: string; blob: Blob }> = [];
+  let current: { name: string; sink: BlobSink } | undefined;
+  const handle = (events: BundleEvent[]) => {
+    // Names arrive already reduced to safe single path components.
+    for (const ev of events) {
+      if (ev.type === "start") current = { name: sanitizeFileName(ev.name), sink: new BlobSink() };
+      else if (ev.type === "data") current?.sink.push(ev.bytes);
+      else if (current) {
+        files.push({ name: current.name, blob: current.sink.blob() });
+        current = undefined;
+      }
+    }
+  };
+  const piece = 4 * 1024 * 1024;
+  for (let off = 0; off < whole.size; off += piece) {
+    handle(reader.push(new Uint8Array(await whole.slice(off, off + piece).arrayBuffer())));
+  }
+  reader.finish();
+  reader.free();
+  return files;
+}
+
+function downloadItem(name: string, blob: Blob, label: Key = "reveal.download"): HTMLLIElement {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.className = "button";
+  const render = () => (a.textContent = t(label, { name, size: formatBytes(blob.size) }));
+  render();
+  onLangChange(render);
+  li.append(a);
+  return li;
+}
+
+/** Wires the form and the copy button; `prepare` as for `onReveal`. */
+export function wireReveal(prepare?: () => boolean): void {
+  form.addEventListener("submit", (e) => void onReveal(e, prepare));
+  const copy = $<HTMLButtonElement>("copy-text");
+  copy.addEventListener("click", () => void copyText($<HTMLTextAreaElement>("secret-text").value, copy, "reveal.copy"));
+}
