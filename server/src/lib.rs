@@ -142,6 +142,15 @@ pub struct Pages {
     /// The create page at `/create` (Hakanai v3's route; invite links are `/create#<token>`).
     pub create: Bytes,
     pub index: Bytes,
+    /// `/get`: open a secret from a pasted link, or an id and its key.
+    pub get: Bytes,
+    /// `/share`: Hakanai v3's clipboard page (iOS Shortcut) and the app's share target.
+    pub share: Bytes,
+    /// `/one-time-token`: a token holder mints invite links.
+    pub one_time_token: Bytes,
+    /// `/style.css` with the custom `style.css` appended, when `--custom-assets-dir` has one;
+    /// `None` leaves `/style.css` to the page's own file.
+    pub style: Option<Bytes>,
     pub docs: Bytes,
     pub openapi: Bytes,
     pub impressum: Option<Bytes>,
@@ -155,7 +164,7 @@ impl Pages {
             path.as_ref()
                 .map(|p| {
                     std::fs::read_to_string(p)
-                        .map(|text| Bytes::from(pages::legal_page(title, &text)))
+                        .map(|content| Bytes::from(pages::legal_page(title, &content)))
                         .map_err(|e| {
                             StartupError::Config(format!("cannot read {}: {e}", p.display()))
                         })
@@ -178,12 +187,35 @@ impl Pages {
         };
         let reveal = page("reveal.html")
             .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
-        let create = page("index.html")
-            .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()));
+        let no_page = || Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes());
+        let create = page("index.html").unwrap_or_else(no_page);
+        // Hakanai v3's custom style.css is appended to the stock one, never replaces it.
+        let style = settings
+            .custom_assets_dir
+            .as_deref()
+            .and_then(|dir| std::fs::read(dir.join("style.css")).ok())
+            .map(|custom| {
+                let stock = settings
+                    .web_root
+                    .as_deref()
+                    .and_then(|root| std::fs::read(root.join("style.css")).ok())
+                    .or_else(|| {
+                        assets::find(settings.web_assets, "/style.css").map(|a| a.body.to_vec())
+                    })
+                    .unwrap_or_default();
+                let mut css = stock;
+                css.extend_from_slice(b"\n/* --custom-assets-dir style.css */\n");
+                css.extend_from_slice(&custom);
+                Bytes::from(css)
+            });
         Ok(Pages {
             reveal,
             create,
-            index: Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes()),
+            get: page("get.html").unwrap_or_else(no_page),
+            share: page("share.html").unwrap_or_else(no_page),
+            one_time_token: page("one-time-token.html").unwrap_or_else(no_page),
+            style,
+            index: no_page(),
             docs: Bytes::from(docs::docs_html()),
             openapi: Bytes::from(docs::openapi_json()),
             impressum: legal(&config.impressum_file, "Impressum")?,
@@ -228,6 +260,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthy", get(health::healthy))
         .route("/s/{id}", get(pages::reveal))
         .route("/create", get(pages::create))
+        .route("/get", get(pages::get))
+        .route("/share", get(pages::share).post(pages::share_target))
+        .route("/one-time-token", get(pages::one_time_token))
         .route("/robots.txt", get(pages::robots))
         .route("/impressum", get(pages::impressum))
         .route("/privacy", get(pages::privacy));
@@ -244,6 +279,9 @@ pub fn app(state: AppState) -> Router {
     );
 
     let mut site = Router::new().route("/docs", get(pages::docs));
+    if state.pages.style.is_some() {
+        site = site.route("/style.css", get(pages::style));
+    }
     // Custom assets shadow the page file by file; what they lack comes from the web root, else
     // from the page built into the binary. With neither, `/` says that no page is installed.
     let s = &state.settings;

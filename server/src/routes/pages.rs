@@ -1,4 +1,6 @@
-//! The reveal page. It never consumes a secret: link previews and scanners fetch it too.
+//! The pages: create (`/`, `/create`), reveal (`/s/{id}`; it never consumes a secret: link
+//! previews and scanners fetch it too), get, share, one-time-token, the legal pages and the
+//! combined stylesheet.
 
 use std::net::SocketAddr;
 
@@ -81,26 +83,48 @@ fn legal(page: Option<bytes::Bytes>) -> Result<Response, AppError> {
         .ok_or(AppError::NotFound("this page is not configured"))
 }
 
-/// Renders an operator's plain-text legal page: escaped, blank lines separate paragraphs, and no
-/// script or inline style, so it works under the strict CSP.
-pub fn legal_page(title: &str, text: &str) -> String {
-    let paragraphs: String = text
-        .replace("\r\n", "\n")
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let lines: Vec<String> = p.lines().map(escape_html).collect();
-            format!("<p>{}</p>\n", lines.join("<br>\n"))
-        })
-        .collect();
+/// Renders an operator's legal page inside the site's layout (stylesheet, logo, footer), with
+/// no script of our own. Content with markup is HTML, inserted as it is (Hakanai v3 treats
+/// these files as HTML; the operator wrote it, and the CSP still forbids inline script and
+/// style); plain text is escaped, with blank lines separating paragraphs.
+pub fn legal_page(title: &str, content: &str) -> String {
+    let body = if looks_like_html(content) {
+        content.to_owned()
+    } else {
+        content
+            .replace("\r\n", "\n")
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let lines: Vec<String> = p.lines().map(escape_html).collect();
+                format!("<p>{}</p>\n", lines.join("<br>\n"))
+            })
+            .collect()
+    };
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title} – Hakanai</title>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n{paragraphs}\
-<p><a href=\"/\">Back</a></p>\n</main>\n</body>\n</html>\n",
+<meta name=\"referrer\" content=\"no-referrer\">\n\
+<meta name=\"color-scheme\" content=\"light dark\">\n\
+<title>{title} – Hakanai</title>\n\
+<link rel=\"icon\" href=\"/icon.svg\" type=\"image/svg+xml\">\n\
+<link rel=\"manifest\" href=\"/manifest.json\">\n\
+<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n<body>\n\
+<header class=\"top\">\n  <a class=\"brand\" href=\"/\"><img class=\"logo\" src=\"/logo.svg\" alt=\"\" \
+width=\"28\" height=\"28\"><span>Hakanai</span></a>\n</header>\n\
+<main>\n<section class=\"legal\" aria-labelledby=\"legal-heading\">\n\
+<h1 id=\"legal-heading\">{title}</h1>\n<div class=\"legal-content\">\n{body}\n</div>\n</section>\n</main>\n\
+<footer>\n  <p><a href=\"/\">Hakanai</a></p>\n</footer>\n</body>\n</html>\n",
         title = escape_html(title),
     )
+}
+
+/// Whether the text has markup: a tag, a comment or a doctype (`<` before a letter, `/` or `!`).
+fn looks_like_html(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
 }
 
 pub fn escape_html(s: &str) -> String {
@@ -136,6 +160,44 @@ pub async fn robots() -> Response {
 
 pub async fn create(State(state): State<AppState>) -> Response {
     html(state.pages.create.clone())
+}
+
+pub async fn get(State(state): State<AppState>) -> Response {
+    html(state.pages.get.clone())
+}
+
+pub async fn share(State(state): State<AppState>) -> Response {
+    html(state.pages.share.clone())
+}
+
+/// The app's share target posts here (manifest.json, as Hakanai v3's). The service worker
+/// answers that POST in the browser; one that reaches the server came before the worker was
+/// installed. Its body, plaintext, is never read: the page is told nothing arrived.
+pub async fn share_target() -> Response {
+    (
+        axum::http::StatusCode::SEE_OTHER,
+        [(header::LOCATION, HeaderValue::from_static("/share?shared=0"))],
+    )
+        .into_response()
+}
+
+pub async fn one_time_token(State(state): State<AppState>) -> Response {
+    html(state.pages.one_time_token.clone())
+}
+
+/// `/style.css` with the operator's `style.css` appended (only routed when there is one).
+pub async fn style(State(state): State<AppState>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        state.pages.style.clone().unwrap_or_default(),
+    )
+        .into_response()
 }
 
 pub async fn docs(State(state): State<AppState>) -> Response {

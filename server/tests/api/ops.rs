@@ -796,17 +796,23 @@ fn uuid_suffix() -> u128 {
 }
 
 #[tokio::test]
-async fn legal_pages_are_escaped_and_listed_in_config() {
+async fn legal_pages_render_in_the_layout_and_are_listed_in_config() {
     let dir = tempdir("legal");
+    // Plain text is escaped, paragraph by paragraph; markup is the operator's HTML (as in
+    // Hakanai v3), shown inside the site's layout under the same CSP.
     std::fs::write(
         dir.join("impressum.txt"),
-        "Example GmbH\nMain St. 1\n\n<script>alert(1)</script> & \"quotes\"",
+        "Example GmbH\nMain St. 1\n\n5 > 4 & \"quotes\"",
     )
     .unwrap();
-    std::fs::write(dir.join("privacy.txt"), "We store only ciphertext.").unwrap();
+    std::fs::write(
+        dir.join("privacy.html"),
+        "<h2>Data</h2>\n<p>We store only <em>ciphertext</em>.</p>",
+    )
+    .unwrap();
     let app = spawn_app(Backend::Memory, |c| {
         c.impressum_file = Some(dir.join("impressum.txt"));
-        c.privacy_file = Some(dir.join("privacy.txt"));
+        c.privacy_file = Some(dir.join("privacy.html"));
     })
     .await;
     let resp = app.client.get(app.url("/impressum")).send().await.unwrap();
@@ -815,23 +821,38 @@ async fn legal_pages_are_escaped_and_listed_in_config() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert!(resp.headers()["content-security-policy"]
+    let csp = resp.headers()["content-security-policy"]
         .to_str()
         .unwrap()
-        .contains("default-src 'self'"));
+        .to_owned();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
     let html = resp.text().await.unwrap();
     assert!(
         html.contains("<p>Example GmbH<br>\nMain St. 1</p>"),
         "{html}"
     );
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"));
-    assert!(!html.contains("<script>"));
-    let privacy = app.client.get(app.url("/privacy")).send().await.unwrap();
-    assert!(privacy
-        .text()
+    assert!(html.contains("5 &gt; 4 &amp; &quot;quotes&quot;"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    let privacy = app
+        .client
+        .get(app.url("/privacy"))
+        .send()
         .await
         .unwrap()
-        .contains("We store only ciphertext."));
+        .text()
+        .await
+        .unwrap();
+    // The operator's HTML as it is, inside our page: stylesheet first, then the content.
+    let content = "<h2>Data</h2>\n<p>We store only <em>ciphertext</em>.</p>";
+    let at = privacy.find(content).expect(&privacy);
+    let style = privacy
+        .find(r#"<link rel="stylesheet" href="/style.css">"#)
+        .unwrap();
+    let main = privacy.find("<main>").unwrap();
+    assert!(style < main && main < at, "{privacy}");
+    assert!(privacy.contains(r#"src="/logo.svg""#), "{privacy}");
+    assert!(privacy.contains("<h1 id=\"legal-heading\">Privacy policy</h1>"));
     let config: Json = app
         .client
         .get(app.url("/config.json"))
@@ -876,10 +897,11 @@ async fn missing_legal_page_file_stops_startup() {
 }
 
 #[tokio::test]
-async fn custom_assets_override_static_files() {
+async fn custom_assets_override_images_and_append_style() {
     let root = tempdir("root");
     let custom = tempdir("custom");
     std::fs::write(root.join("logo.svg"), "<svg>stock</svg>").unwrap();
+    std::fs::write(root.join("icon.svg"), "<svg>stock icon</svg>").unwrap();
     std::fs::write(root.join("style.css"), "body{color:black}").unwrap();
     std::fs::write(custom.join("logo.svg"), "<svg>brand</svg>").unwrap();
     let app = spawn_app(Backend::Memory, |c| {
@@ -893,6 +915,11 @@ async fn custom_assets_override_static_files() {
         "<svg>brand</svg>"
     );
     assert_eq!(
+        get("/icon.svg").await.unwrap().text().await.unwrap(),
+        "<svg>stock icon</svg>"
+    );
+    // Without a custom style.css, the stock one as it is.
+    assert_eq!(
         get("/style.css").await.unwrap().text().await.unwrap(),
         "body{color:black}"
     );
@@ -900,7 +927,28 @@ async fn custom_assets_override_static_files() {
     // Traversal out of the custom directory is refused.
     assert_ne!(get("/../root/logo.svg").await.unwrap().status(), 200);
 
-    // Without a web root, custom files still shadow the embedded pages' neighbours.
+    // A custom style.css is appended to the stock one, which keeps its place first.
+    std::fs::write(custom.join("style.css"), "body{color:red}").unwrap();
+    let styled = spawn_app(Backend::Memory, |c| {
+        c.web_root = Some(root.clone());
+        c.custom_assets_dir = Some(custom.clone());
+    })
+    .await;
+    let css = styled
+        .client
+        .get(styled.url("/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
+    let css = css.text().await.unwrap();
+    assert!(css.starts_with("body{color:black}"), "{css}");
+    assert!(css.ends_with("body{color:red}"), "{css}");
+
+    // Without a web root, custom files still shadow the embedded page's files, and the custom
+    // style follows the embedded one.
     let bare = spawn_app(Backend::Memory, |c| c.custom_assets_dir = Some(custom)).await;
     let logo = bare.client.get(bare.url("/logo.svg")).send().await.unwrap();
     assert_eq!(logo.text().await.unwrap(), "<svg>brand</svg>");
@@ -908,6 +956,87 @@ async fn custom_assets_override_static_files() {
     assert_eq!(index.status(), 200);
     let missing = bare.client.get(bare.url("/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    let css = bare.client.get(bare.url("/style.css")).send().await.unwrap();
+    let css = css.text().await.unwrap();
+    assert!(css.ends_with("body{color:red}"), "{css}");
+    if let Some(stock) =
+        hakanai_server::assets::find(hakanai_server::assets::EMBEDDED, "/style.css")
+    {
+        assert!(css.starts_with(std::str::from_utf8(stock.body).unwrap()));
+    }
+}
+
+/// `/get`, `/share` and `/one-time-token` (Hakanai v3's pages), the app manifest and the
+/// images, with the security headers every page has.
+#[tokio::test]
+async fn site_pages_manifest_and_images() {
+    use hakanai_server::assets::{find, EMBEDDED};
+    let app = spawn_app(Backend::Memory, |_| {}).await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    for (path, file) in [
+        ("/get", "/get.html"),
+        ("/share", "/share.html"),
+        ("/one-time-token", "/one-time-token.html"),
+    ] {
+        let resp = get(path).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers().clone();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert_eq!(
+            h["content-security-policy"],
+            hakanai_server::CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let body = resp.bytes().await.unwrap();
+        if let Some(asset) = find(EMBEDDED, file) {
+            assert_eq!(&body[..], asset.body, "{path}");
+            let html = std::str::from_utf8(asset.body).unwrap();
+            assert!(html.contains(r#"<link rel="manifest" href="/manifest.json">"#));
+            assert!(html.contains(r#"href="/icon.svg""#));
+            assert!(!html.contains("<style"), "{path}");
+        }
+    }
+    // A share that reached the server (no service worker yet) is not read.
+    let post = app
+        .client
+        .post(app.url("/share"))
+        .body("text=secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 303);
+    assert_eq!(post.headers()["location"], "/share?shared=0");
+
+    if EMBEDDED.is_empty() {
+        return;
+    }
+    let manifest = get("/manifest.json").await.unwrap();
+    assert_eq!(manifest.status(), 200);
+    assert!(manifest.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("json"));
+    let manifest: Json = manifest.json().await.unwrap();
+    assert_eq!(manifest["start_url"], "/");
+    assert_eq!(manifest["display"], "standalone");
+    assert_eq!(manifest["share_target"]["action"], "/share");
+    assert_eq!(manifest["share_target"]["method"], "POST");
+    assert_eq!(manifest["icons"][0]["src"], "/icon.svg");
+    for svg in ["/logo.svg", "/icon.svg", "/banner.svg"] {
+        let resp = get(svg).await.unwrap();
+        assert_eq!(resp.status(), 200, "{svg}");
+        assert_eq!(resp.headers()["content-type"], "image/svg+xml");
+        assert!(resp.text().await.unwrap().starts_with("<svg"));
+    }
+    let sw = get("/sw.js").await.unwrap();
+    assert_eq!(sw.status(), 200);
+    assert!(sw.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
 }
 
 /// A binary built with HAKANAI_SKIP_WEB_BUILD=1 (here: the built-in page switched off) says at
