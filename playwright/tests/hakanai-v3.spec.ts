@@ -1,36 +1,10 @@
 // Secrets stored by Hakanai v3's own CLI (the oracle binary) on this server open in the page:
 // its `#key:hash` links, its ciphertext and payload, its passphrase scheme.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { test, expect, reveal, downloadHash, sha256 } from "../fixtures";
-
-/** `shared/oracle/hakanai-3.0.7/` beside the checkout or one of its parents, or HAKANAI_ORACLE_DIR. */
-function oracleDir(): string {
-  if (process.env.HAKANAI_ORACLE_DIR) return process.env.HAKANAI_ORACLE_DIR;
-  for (let dir = resolve(__dirname, ".."); ; dir = dirname(dir)) {
-    const candidate = join(dir, "shared/oracle/hakanai-3.0.7");
-    if (existsSync(join(candidate, "hakanai"))) return candidate;
-    if (dirname(dir) === dir) throw new Error("Hakanai v3's CLI not found (set HAKANAI_ORACLE_DIR)");
-  }
-}
-
-const ORACLE = join(oracleDir(), "hakanai");
-
-/** `hakanai send` of Hakanai 3.0.7, anonymously; returns the link it printed. */
-function oldSend(server: string, args: string[], input = ""): string {
-  const out = execFileSync(ORACLE, ["send", ...args], {
-    input,
-    env: { PATH: process.env.PATH, HAKANAI_SERVER: server, NO_COLOR: "1" },
-    encoding: "utf8",
-  });
-  // It colours its output even into a pipe.
-  const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
-  const link = /Secret link:\s*(\S+)/.exec(plain)?.[1];
-  if (!link) throw new Error(`no link in ${JSON.stringify(plain)}`);
-  return link;
-}
+import { oldSend } from "../oracle";
 
 test("a text secret from Hakanai v3's CLI opens in the page", async ({ page, baseURL }) => {
   const secret = `from hakanai v3 ${Date.now()} – äöü 🔑`;
