@@ -74,10 +74,16 @@ function fromJson(text: string): Content {
   if (tok != null && typeof tok !== "string") throw new ShareError("share.err.token");
   if (ttl != null && (typeof ttl !== "number" || !(ttl > 0))) throw new ShareError("share.err.ttl");
   const bytes = base64(data);
-  const metadata: Metadata = filename
-    ? { kind: "file", name: sanitizeFileName(filename), size: bytes.length }
+  const name = (filename as string | null | undefined) ?? "";
+  const metadata: Metadata = name
+    ? { kind: "file", name: sanitizeFileName(name), size: bytes.length }
     : { kind: "text", size: bytes.length };
-  return { metadata, pieces: once(bytes), token: tok ?? undefined, ttl: ttl ?? undefined };
+  return {
+    metadata,
+    pieces: once(bytes),
+    token: (tok as string | null | undefined) ?? undefined,
+    ttl: (ttl as number | null | undefined) ?? undefined,
+  };
 }
 
 /** What the share sheet handed the service worker, taken out of its cache (once). */

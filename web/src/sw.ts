@@ -5,6 +5,8 @@
 //
 // Typed by hand with the DOM library's types (the web tsconfig has no WebWorker library).
 
+export {};
+
 const CACHE = "hakanai-share";
 
 interface ExtendableEvent extends Event {

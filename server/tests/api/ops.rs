@@ -1000,8 +1000,11 @@ async fn site_pages_manifest_and_images() {
         }
     }
     // A share that reached the server (no service worker yet) is not read.
-    let post = app
-        .client
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = no_redirects
         .post(app.url("/share"))
         .body("text=secret")
         .send()
