@@ -126,3 +126,17 @@ test("the crypto backend is the one the project expects", async ({ page, hideSub
   await openCreate(page);
   await expect(page.locator("#backend")).toHaveAttribute("data-backend", hideSubtle ? "pure" : "webcrypto");
 });
+
+for (const scheme of ["light", "dark"] as const) {
+  test(`accessibility (${scheme}): get, share, one-time-token and legal pages have no axe violations`, async ({ newContext }) => {
+    const ctx = await newContext({ colorScheme: scheme });
+    const page = await ctx.newPage();
+    for (const path of ["/get", "/share", "/one-time-token"]) {
+      await page.goto(path);
+      await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+      await noViolations(page, path);
+    }
+    await page.goto(`${process.env.HK_TOKEN_URL}/impressum`);
+    await noViolations(page, "/impressum");
+  });
+}

@@ -102,6 +102,7 @@ test("/share: clipboard JSON with a file name becomes a file", async ({ context,
   await expect(page.locator("#content-kind")).toHaveText("File");
   await expect(page.locator("#content-filename")).toHaveText("report.bin");
   await page.getByRole("button", { name: "Create secret link" }).click();
+  await expect(page.getByRole("heading", { name: "Your secret link" })).toBeVisible();
   const link = await page.locator("#link").inputValue();
   const reader = await (await newContext()).newPage();
   await reader.goto(link);
@@ -152,6 +153,7 @@ test("/share: the share target's POST is kept by the service worker, never sent"
   await expect(page.getByRole("heading", { name: "Ready to share" })).toBeVisible();
   expect(new URL(page.url()).search).toBe("");
   await page.getByRole("button", { name: "Create secret link" }).click();
+  await expect(page.getByRole("heading", { name: "Your secret link" })).toBeVisible();
   const link = await page.locator("#link").inputValue();
   const reader = await (await newContext()).newPage();
   await reader.goto(link);
