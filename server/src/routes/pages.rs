@@ -176,7 +176,10 @@ pub async fn share(State(state): State<AppState>) -> Response {
 pub async fn share_target() -> Response {
     (
         axum::http::StatusCode::SEE_OTHER,
-        [(header::LOCATION, HeaderValue::from_static("/share?shared=0"))],
+        [(
+            header::LOCATION,
+            HeaderValue::from_static("/share?shared=0"),
+        )],
     )
         .into_response()
 }

@@ -956,7 +956,12 @@ async fn custom_assets_override_images_and_append_style() {
     assert_eq!(index.status(), 200);
     let missing = bare.client.get(bare.url("/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    let css = bare.client.get(bare.url("/style.css")).send().await.unwrap();
+    let css = bare
+        .client
+        .get(bare.url("/style.css"))
+        .send()
+        .await
+        .unwrap();
     let css = css.text().await.unwrap();
     assert!(css.ends_with("body{color:red}"), "{css}");
     if let Some(stock) =
