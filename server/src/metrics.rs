@@ -4,6 +4,7 @@
 //! operations): never a concrete path, a secret id, a token or a header value, because the path
 //! of a read carries the secret's id and labels end up in long-lived monitoring systems.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -491,11 +492,24 @@ impl Metrics {
 /// Route label: the matched template, or a fixed word for everything else (static files, 404s).
 /// Parameters are written `:id` rather than axum's `{id}`: some text-format parsers in the wild
 /// (prometheus-parse among them) drop samples whose label values contain braces.
-fn route_label(req: &Request) -> String {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().replace('{', ":").replace('}', ""))
-        .unwrap_or_else(|| "(other)".to_owned())
+/// Hakanai v3's form of a route template (`/api/v1/secret/:id`); borrowed, unless the template
+/// has a parameter.
+fn route_label(matched: Option<&MatchedPath>) -> Cow<'_, str> {
+    let Some(path) = matched.map(MatchedPath::as_str) else {
+        return Cow::Borrowed("(other)");
+    };
+    if !path.contains(['{', '}']) {
+        return Cow::Borrowed(path);
+    }
+    let mut label = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '{' => label.push(':'),
+            '}' => {}
+            c => label.push(c),
+        }
+    }
+    Cow::Owned(label)
 }
 
 /// Arbitrary method strings would let a client create unbounded series (or span names).
@@ -547,7 +561,8 @@ pub async fn track_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    let route = route_label(&req);
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = route_label(matched.as_ref());
     let method = method_label(req.method());
     let request_bytes = req
         .headers()

@@ -38,6 +38,9 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+mod json_log;
+use json_log::JsonLog;
+
 /// The name of the meter and tracer; also the default `service.name`.
 pub const SERVICE_NAME: &str = env!("CARGO_PKG_NAME");
 const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -88,16 +91,7 @@ where
             .with_filter(level().and(not_exporter_internals()))
     });
     Registry::default()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                // The request span is the only one around a log line that matters, and the
-                // list would repeat it: each span's fields are re-parsed for every line.
-                .with_span_list(false)
-                .with_writer(sink)
-                .with_filter(level().and(request_span_only())),
-        )
+        .with(JsonLog::new(sink).with_filter(level().and(request_span_only())))
         .with(spans)
         .with(logs)
 }
@@ -165,8 +159,7 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "(static)".to_owned());
+        .map_or("(static)", MatchedPath::as_str);
     let method = crate::metrics::method_label(req.method());
     let client = client_request_id(req);
     let own;
@@ -179,7 +172,8 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
     };
     let span = tracing::info_span!(
         "request",
-        otel.name = format!("{method} {route}"),
+        // Formatted where it is recorded: with export off, into the log's span object only.
+        otel.name = format_args!("{method} {route}"),
         method,
         route,
         request_id = %request_id,

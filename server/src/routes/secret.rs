@@ -131,11 +131,16 @@ pub async fn create(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+        .unwrap_or("");
+    // Media types are case-insensitive.
+    let is = |prefix: &str| {
+        content_type
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
     // Hakanai v3's API took JSON whatever the Content-Type said; scripts written for it may send
     // none at all.
-    if content_type.is_empty() || content_type.starts_with("application/json") {
+    if content_type.is_empty() || is("application/json") {
         let upload = json_upload(&headers, body, uploader.limit).await?;
         let ttl = checked_ttl(&state, upload.ttl)?;
         burn_one_time_token(&state, &uploader).await?;
@@ -159,7 +164,7 @@ pub async fn create(
         record_created(&state, &id, &details, &headers).await;
         return Ok(created(id, creator_token));
     }
-    if content_type.starts_with("application/octet-stream") {
+    if is("application/octet-stream") {
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
         let ttl = checked_ttl(&state, ttl)?;
