@@ -148,20 +148,32 @@ pub async fn create(
         let id = secret.id;
         let size = upload.data.len() as u64;
         let restrictions = secret.restrictions.clone();
-        state
-            .store
-            .put(NewSecret {
+        // The statistics entry travels with the secret (on Redis, both commands share one write
+        // on the shared connection instead of a second round trip) and is taken back if the
+        // secret could not be stored.
+        let (stored, noted) = tokio::join!(
+            state.store.put(NewSecret {
                 data: upload.data,
                 ..secret
-            })
-            .await?;
+            }),
+            state.store.stats_add(&id, ttl)
+        );
+        if let Err(e) = stored {
+            if noted.is_ok() {
+                let _ = state.store.stats_remove(&id).await;
+            }
+            return Err(e.into());
+        }
+        if let Err(e) = noted {
+            tracing::debug!(error = %e, "secret statistics not updated");
+        }
         let details = Created {
             user_type: uploader.user_type,
             ttl,
             size,
             restrictions: &restrictions,
         };
-        record_created(&state, &id, &details, &headers).await;
+        state.events.created(&id, &details, &headers);
         return Ok(created(id, creator_token));
     }
     if is("application/octet-stream") {
