@@ -171,43 +171,31 @@ impl Pages {
                 })
                 .transpose()
         };
-        let page = |name: &str| {
-            [
-                settings.custom_assets_dir.as_deref(),
-                settings.web_root.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .find_map(|root| std::fs::read(root.join(name)).ok())
-            .map(Bytes::from)
-            .or_else(|| {
+        let from_dir = |dir: Option<&std::path::Path>, name: &str| {
+            dir.and_then(|d| std::fs::read(d.join(name)).ok())
+                .map(Bytes::from)
+        };
+        // The page's own file: the web root's, else the built-in one.
+        let stock = |name: &str| {
+            from_dir(settings.web_root.as_deref(), name).or_else(|| {
                 assets::find(settings.web_assets, &format!("/{name}"))
                     .map(|a| Bytes::from_static(a.body))
             })
+        };
+        let page = |name: &str| {
+            from_dir(settings.custom_assets_dir.as_deref(), name).or_else(|| stock(name))
         };
         let reveal = page("reveal.html")
             .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
         let no_page = || Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes());
         let create = page("index.html").unwrap_or_else(no_page);
         // Hakanai v3's custom style.css is appended to the stock one, never replaces it.
-        let style = settings
-            .custom_assets_dir
-            .as_deref()
-            .and_then(|dir| std::fs::read(dir.join("style.css")).ok())
-            .map(|custom| {
-                let stock = settings
-                    .web_root
-                    .as_deref()
-                    .and_then(|root| std::fs::read(root.join("style.css")).ok())
-                    .or_else(|| {
-                        assets::find(settings.web_assets, "/style.css").map(|a| a.body.to_vec())
-                    })
-                    .unwrap_or_default();
-                let mut css = stock;
-                css.extend_from_slice(b"\n/* --custom-assets-dir style.css */\n");
-                css.extend_from_slice(&custom);
-                Bytes::from(css)
-            });
+        let style = from_dir(settings.custom_assets_dir.as_deref(), "style.css").map(|custom| {
+            let mut css = stock("style.css").map(Vec::from).unwrap_or_default();
+            css.extend_from_slice(b"\n/* --custom-assets-dir style.css */\n");
+            css.extend_from_slice(&custom);
+            Bytes::from(css)
+        });
         Ok(Pages {
             reveal,
             create,
