@@ -2,8 +2,10 @@
 //! original Hakanai 3.0.7 (`../shared/oracle/hakanai-3.0.7/hakanai-server`, or
 //! `HAKANAI_ORACLE_SERVER`) side by side, on one fresh `redis-server`, under one load generator
 //! (wrk, 32 connections, 1 KiB secrets), alternating, two rounds; then the same with logging
-//! off, our embedded store, and the floor (a plain `SET … PX` of the same value from
-//! `redis-benchmark`). Writes the `hakanai-server throughput` section of `BENCHMARKS.md`.
+//! off, our embedded store, and two floors: Redis's (a plain `SET … PX` of the same value from
+//! `redis-benchmark`) and the machine's (`bench_floor`, a server that only does the Redis
+//! command each request needs, measured between the two servers in each round). Writes the
+//! `hakanai-server throughput` section of `BENCHMARKS.md`.
 //!
 //! Every phase starts its server afresh on a flushed Redis, so CPU and memory deltas belong to
 //! that phase alone: server CPU from `/proc/<pid>/stat`, Redis CPU from `INFO cpu`, Redis bytes
@@ -34,6 +36,8 @@ enum Subject {
     Ours,
     OursEmbedded,
     Hakanai,
+    /// `bench_floor`: only the Redis command each request cannot do without.
+    Floor,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -81,6 +85,7 @@ struct Bench {
     work: PathBuf,
     ours: PathBuf,
     hakanai: PathBuf,
+    floor: PathBuf,
     redis_port: u16,
     duration: u32,
     clk_tck: f64,
@@ -127,6 +132,11 @@ pub fn run(args: &[String]) -> Result<()> {
             target_dir().join("release").join("hakanai-server")
         }
     };
+    // The floor server runs from an optimised build of this very program.
+    Cmd::cargo()
+        .args(["build", "--release", "--locked", "-p", "xtask"])
+        .run()?;
+    let floor = target_dir().join("release").join("xtask");
     let work = target_dir().join("xtask").join("bench-server");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
@@ -142,6 +152,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let bench = Bench {
         ours,
         hakanai,
+        floor,
         redis_port,
         duration: if quick { 3 } else { 10 },
         clk_tck: Cmd::new("getconf")
@@ -203,16 +214,20 @@ impl Bench {
         let mut out = Vec::new();
         for round in 0..rounds {
             // Alternating which server goes first evens out drift of a noisy machine.
-            let order = if round % 2 == 0 {
-                [Subject::Ours, Subject::Hakanai]
+            let mut order = if round % 2 == 0 {
+                vec![Subject::Ours, Subject::Hakanai]
             } else {
-                [Subject::Hakanai, Subject::Ours]
+                vec![Subject::Hakanai, Subject::Ours]
             };
+            // The floor server (it has no log) runs between the two, in the logged rounds.
+            if !quiet {
+                order.insert(1, Subject::Floor);
+            }
             let mut subjects = Vec::new();
             for subject in order {
                 let loads: &[Load] = match subject {
-                    Subject::Hakanai => &[Load::CreateJson, Load::Cycle],
-                    _ => &[Load::CreateJson, Load::CreateRaw, Load::Cycle],
+                    Subject::Ours => &[Load::CreateJson, Load::CreateRaw, Load::Cycle],
+                    _ => &[Load::CreateJson, Load::Cycle],
                 };
                 let mut phases = Vec::new();
                 for &load in loads {
@@ -279,13 +294,22 @@ impl Bench {
         let dsn = format!("redis://127.0.0.1:{}/0", self.redis_port);
         let mut cmd = match subject {
             Subject::Hakanai => Command::new(&self.hakanai),
+            Subject::Floor => {
+                let mut cmd = Command::new(&self.floor);
+                cmd.arg("bench-floor-server")
+                    .args(["--redis-port", &self.redis_port.to_string()]);
+                cmd
+            }
             _ => Command::new(&self.ours),
         };
-        cmd.args(["--port", &port.to_string(), "--allow-anonymous"])
-            .env_remove("RUST_LOG")
+        cmd.args(["--port", &port.to_string()]);
+        if subject != Subject::Floor {
+            cmd.arg("--allow-anonymous");
+        }
+        cmd.env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .current_dir(&self.work);
-        if subject != Subject::OursEmbedded {
+        if matches!(subject, Subject::Ours | Subject::Hakanai) {
             cmd.args(["--redis-dsn", &dsn]);
         }
         let log = self.work.join(format!("{subject:?}.log"));
@@ -659,6 +683,7 @@ fn render(
         "### Default log levels (both log every request at info to a file)\n"
     );
     s.push_str(&table(logged, Some((floor_us, floor_rate))));
+    s.push_str(&ceiling(logged));
     let _ = writeln!(
         s,
         "\n### Logging off (ours `RUST_LOG=off`; Hakanai's level is fixed at info in its code, \
@@ -819,6 +844,60 @@ fn table(rounds: &Rounds, floor: Option<(f64, f64)>) -> String {
             ttl = TTL_SECS * 1000,
             rate = floor_rate,
             ratio = ours / floor_us.max(f64::MIN_POSITIVE),
+        );
+    }
+    s
+}
+
+/// The floor server's rows beside ours, Hakanai's and the 2× target, from the logged rounds.
+fn ceiling(rounds: &Rounds) -> String {
+    let mut s = String::from(
+        "\nWhat this machine leaves for a server: `cargo xtask bench-floor-server` (started by \
+         this harness between the two servers in each round) speaks just enough HTTP for wrk \
+         and does only the Redis command a request cannot do without — a create is one \
+         `SET key <body> PX` of the body as it came (no JSON, no base64, no checks, no log, \
+         no metrics), a read one `GETDEL` — on one blocking thread and Redis connection per \
+         client connection.\n\n\
+         | measure | floor server (each round) | ours (mean) | Hakanai 3.0.7 (mean) | 2× Hakanai (target) | floor ÷ Hakanai |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    type Row<'a> = (&'a str, Load, &'a dyn Fn(&Phase) -> f64, usize);
+    let rows: [Row; 4] = [
+        ("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0),
+        ("create+read cycles/s", Load::Cycle, &|p| p.rate(), 0),
+        (
+            "server CPU µs per create",
+            Load::CreateJson,
+            &|p| p.per_op(p.server_cpu_us),
+            0,
+        ),
+        (
+            "Redis CPU µs per create",
+            Load::CreateJson,
+            &|p| p.per_op(p.redis_cpu_us),
+            1,
+        ),
+    ];
+    for (i, (name, load, f, digits)) in rows.into_iter().enumerate() {
+        let floor = series(rounds, Subject::Floor, load, f);
+        let ours = mean(series(rounds, Subject::Ours, load, f).into_iter());
+        let theirs = mean(series(rounds, Subject::Hakanai, load, f).into_iter());
+        let target = if i < 2 {
+            num(2.0 * theirs, digits)
+        } else {
+            "—".to_string()
+        };
+        let ratio = if theirs > 0.0 {
+            format!("{:.2}×", mean(floor.iter().copied()) / theirs)
+        } else {
+            "—".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {target} | {ratio} |",
+            join(&floor, digits),
+            num(ours, digits),
+            num(theirs, digits),
         );
     }
     s

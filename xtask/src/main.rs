@@ -4,6 +4,7 @@
 //! parses the task name and dispatches; each task lives in its own module.
 
 mod bench;
+mod bench_floor;
 mod bench_server;
 mod image;
 mod lint;
@@ -78,6 +79,8 @@ fn main() -> ExitCode {
         "vectors" => vectors::run(rest),
         "bench" => bench::run(rest),
         "bench-server" => bench_server::run(rest),
+        // Started by bench-server only, so not in HELP.
+        "bench-floor-server" => bench_floor::run(rest),
         "schemathesis" => schemathesis::task(rest),
         "lint" => lint::task(rest),
         "image" => image::task(rest),
