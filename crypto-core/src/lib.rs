@@ -34,6 +34,7 @@ mod kdf;
 mod keys;
 pub mod link;
 mod metadata;
+pub mod padding;
 mod stream;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -16,7 +16,7 @@ use crate::format::{
 };
 use crate::keys::fill_random;
 use crate::metadata::{Metadata, MAX_METADATA_LEN};
-use crate::{Error, KeySchedule};
+use crate::{padding, Error, KeySchedule};
 
 /// The random values of a header. Only test-vector generators supply their own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,9 @@ pub struct EncryptOptions {
     pub segment_size: u32,
     /// `None` (the default) draws salt and nonce prefix from the CSPRNG. Never reuse values.
     pub randomness: Option<HeaderRandomness>,
+    /// Pad the plaintext to its length bucket (`docs/FORMAT.md` § Padding) when the metadata
+    /// states the content size. On by default; off only to reproduce unpadded test vectors.
+    pub pad: bool,
 }
 
 impl Default for EncryptOptions {
@@ -52,6 +55,7 @@ impl Default for EncryptOptions {
         Self {
             segment_size: DEFAULT_SEGMENT_SIZE,
             randomness: None,
+            pad: true,
         }
     }
 }
@@ -131,8 +135,9 @@ async fn seal_jobs<C: SegmentCipher>(
     job_index(first, non_last)
 }
 
-/// The exact length of the envelope for `content_len` bytes of content under `metadata`: all the
-/// server learns about a secret. Clients use it to check an upload limit before encrypting.
+/// The exact length of the envelope for `content_len` bytes of content under `metadata`, as
+/// the default encoder (padding on) writes it: all the server learns about a secret. Clients
+/// use it to check an upload limit before encrypting.
 pub fn envelope_len(
     metadata: &Metadata,
     content_len: u64,
@@ -142,7 +147,7 @@ pub fn envelope_len(
     if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
         return Err(Error::MalformedHeader("segment size out of range"));
     }
-    let plaintext = metadata.encode()?.len() as u64 + content_len;
+    let plaintext = padding::record(metadata, true)?.len() as u64 + content_len;
     let segments = plaintext.div_ceil(u64::from(segment_size)).max(1);
     Ok(header_len(passphrase) as u64 + plaintext + TAG_LEN as u64 * segments)
 }
@@ -189,7 +194,7 @@ impl<C: SegmentCipher> Encryptor<C> {
         let mut pending = header.write(&envelope_keys.header_mac);
         let cipher = backend.cipher(&envelope_keys.payload).await?;
         let segment_size = options.segment_size as usize;
-        let record = metadata.encode()?;
+        let record = padding::record(metadata, options.pad)?;
         // A record longer than a segment: its full segments are certainly not the last.
         let full = record.len().saturating_sub(1) / segment_size;
         let jobs: Vec<(&[u8], bool)> = record[..full * segment_size]

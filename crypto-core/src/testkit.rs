@@ -124,6 +124,10 @@ pub struct EnvelopeVector {
     pub salt: String,
     /// Header nonce prefix (hex).
     pub nonce_prefix: String,
+    /// Whether the encoder padded the plaintext (`docs/FORMAT.md` § Padding); absent means
+    /// not, as in the vectors written before padding existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub padded: bool,
     /// Decrypted metadata (success vectors).
     pub metadata: Option<Metadata>,
     /// Decrypted content (hex, success vectors).
@@ -205,6 +209,7 @@ pub async fn check_envelope<B: Backend + Clone>(
                         .try_into()
                         .map_err(|_| format!("{}: nonce prefix length", v.name))?,
                 }),
+                pad: v.padded,
             };
             let again = encrypt(backend, &schedule(v)?, &metadata, &content, &options)
                 .await
@@ -268,6 +273,7 @@ struct Spec {
     segment_size: u32,
     metadata: Metadata,
     content: Vec<u8>,
+    pad: bool,
 }
 
 const FAST_ARGON2: Argon2Params = Argon2Params {
@@ -292,6 +298,7 @@ fn specs() -> Vec<Spec> {
             segment_size: 64,
             metadata: Metadata::text(0),
             content: Vec::new(),
+            pad: false,
         },
         Spec {
             name: "text_hello",
@@ -301,6 +308,7 @@ fn specs() -> Vec<Spec> {
             segment_size: crate::format::DEFAULT_SEGMENT_SIZE,
             metadata: Metadata::text(12),
             content: b"hello, world".to_vec(),
+            pad: false,
         },
         Spec {
             name: "file_several_segments",
@@ -310,6 +318,7 @@ fn specs() -> Vec<Spec> {
             segment_size: 64,
             metadata: file("report.pdf", 300),
             content: pattern(3, 300),
+            pad: false,
         },
         Spec {
             name: "file_exact_segments",
@@ -320,6 +329,7 @@ fn specs() -> Vec<Spec> {
             // The record for this metadata is 4 + 85 bytes; 256 - 89 = 167 content bytes.
             metadata: file("exact.bin", 167),
             content: pattern(4, 167),
+            pad: false,
         },
         Spec {
             name: "bundle_no_size",
@@ -334,6 +344,7 @@ fn specs() -> Vec<Spec> {
                 size: None,
             },
             content: pattern(5, 100),
+            pad: false,
         },
         Spec {
             name: "passphrase_fast_params",
@@ -343,6 +354,7 @@ fn specs() -> Vec<Spec> {
             segment_size: 64,
             metadata: Metadata::text(20),
             content: pattern(6, 20),
+            pad: false,
         },
         Spec {
             name: "passphrase_default_params",
@@ -352,6 +364,29 @@ fn specs() -> Vec<Spec> {
             segment_size: crate::format::DEFAULT_SEGMENT_SIZE,
             metadata: Metadata::text(5),
             content: b"12345".to_vec(),
+            pad: false,
+        },
+        Spec {
+            name: "text_padded_password",
+            comment:
+                "a short text (a password) padded to the smallest bucket: 256 bytes of plaintext",
+            key_seed: 8,
+            passphrase: None,
+            segment_size: 64,
+            metadata: Metadata::text(9),
+            content: b"hunter2!!".to_vec(),
+            pad: true,
+        },
+        Spec {
+            name: "file_padded_bucket",
+            comment:
+                "a 5000-byte file padded to a multiple of 512 (an eighth of 4096) in 1 KiB segments",
+            key_seed: 9,
+            passphrase: None,
+            segment_size: 1024,
+            metadata: file("padded.bin", 5000),
+            content: pattern(9, 5000),
+            pad: true,
         },
     ]
 }
@@ -393,6 +428,7 @@ fn to_vector(
         segment_size: spec.segment_size,
         salt: hex::encode(arr::<16>(spec.key_seed + 100)),
         nonce_prefix: hex::encode(arr::<7>(spec.key_seed + 200)),
+        padded: spec.pad,
         metadata: success.then(|| spec.metadata.clone()),
         content: success.then(|| hex::encode(&spec.content)),
         envelope: hex::encode(envelope),
@@ -411,6 +447,7 @@ fn encode_spec(spec: &Spec) -> Result<Vec<u8>, Error> {
             salt: arr(spec.key_seed + 100),
             nonce_prefix: arr(spec.key_seed + 200),
         }),
+        pad: spec.pad,
     };
     crate::encrypt_sync_with(&keys, &spec.metadata, &spec.content, &options)
 }

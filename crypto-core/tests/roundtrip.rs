@@ -18,13 +18,20 @@ fn schedule(key: &SecretKey, passphrase: bool) -> KeySchedule {
     }
 }
 
-/// Streams `content` through an encryptor and a decryptor in the given chunk sizes.
-fn stream_round_trip(content: &[u8], passphrase: bool, chunk: usize) -> (Metadata, Vec<u8>) {
+/// Streams `content` through an encryptor (padding as `pad` says) and a decryptor in the
+/// given chunk sizes.
+fn stream_round_trip(
+    content: &[u8],
+    passphrase: bool,
+    chunk: usize,
+    pad: bool,
+) -> (Metadata, Vec<u8>) {
     let key = SecretKey::generate().unwrap();
     let keys = schedule(&key, passphrase);
     let metadata = file(content.len());
+    let options = EncryptOptions { pad, ..options() };
     let envelope = run_ready(async {
-        let mut enc = Encryptor::new(&Pure, &keys, &metadata, &options()).await?;
+        let mut enc = Encryptor::new(&Pure, &keys, &metadata, &options).await?;
         let mut envelope = Vec::new();
         for piece in content.chunks(chunk.max(1)) {
             let out = enc.push(piece).await?;
@@ -36,10 +43,12 @@ fn stream_round_trip(content: &[u8], passphrase: bool, chunk: usize) -> (Metadat
         Ok(envelope)
     })
     .unwrap();
-    let expected_len = expected_envelope_len(content.len(), &metadata, passphrase);
+    let expected_len = expected_envelope_len(content.len(), &metadata, passphrase, pad);
     assert_eq!(envelope.len(), expected_len, "envelope length formula");
-    let predicted = crypto_core::envelope_len(&metadata, content.len() as u64, passphrase, SEG);
-    assert_eq!(predicted.unwrap(), envelope.len() as u64, "envelope_len");
+    if pad {
+        let predicted = crypto_core::envelope_len(&metadata, content.len() as u64, passphrase, SEG);
+        assert_eq!(predicted.unwrap(), envelope.len() as u64, "envelope_len");
+    }
     run_ready(async {
         let mut dec = Decryptor::new(Pure, schedule(&key, passphrase));
         let mut plain = Vec::new();
@@ -53,9 +62,19 @@ fn stream_round_trip(content: &[u8], passphrase: bool, chunk: usize) -> (Metadat
 }
 
 /// Header + ciphertext length, as `docs/FORMAT.md` states it: the server learns only this.
-fn expected_envelope_len(content: usize, metadata: &Metadata, passphrase: bool) -> usize {
+fn expected_envelope_len(
+    content: usize,
+    metadata: &Metadata,
+    passphrase: bool,
+    pad: bool,
+) -> usize {
     let header = 65 + if passphrase { 12 } else { 0 };
-    let plaintext = 4 + serde_json::to_vec(metadata).unwrap().len() + content;
+    let json = serde_json::to_vec(metadata).unwrap().len();
+    let padding = match metadata.size {
+        Some(size) if pad => crypto_core::padding::padding_len(json, size),
+        _ => 0,
+    };
+    let plaintext = 4 + json + padding + content;
     let segments = plaintext.div_ceil(SEG as usize).max(1);
     header + plaintext + 16 * segments
 }
@@ -76,14 +95,33 @@ fn boundary_sizes_round_trip() {
     ] {
         let len = plaintext.saturating_sub(record);
         let content: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        for passphrase in [false, true] {
+        // Unpadded, the plaintext lands exactly on each boundary; padded, on its bucket's.
+        for (passphrase, pad) in [(false, false), (true, false), (false, true), (true, true)] {
             for chunk in [1, 7, seg, usize::MAX] {
-                let (metadata, plain) = stream_round_trip(&content, passphrase, chunk.min(1 << 20));
+                let (metadata, plain) =
+                    stream_round_trip(&content, passphrase, chunk.min(1 << 20), pad);
                 assert_eq!(plain, content);
                 assert_eq!(metadata.size, Some(len as u64));
             }
         }
     }
+}
+
+#[test]
+fn short_texts_make_envelopes_of_one_length() {
+    // What the server (or an observer of the upload) learns about a password: nothing.
+    let keys = KeySchedule::new(SecretKey::generate().unwrap());
+    let lens: Vec<usize> = [0usize, 1, 8, 64, 150]
+        .iter()
+        .map(|&n| {
+            let text = vec![b'x'; n];
+            let envelope =
+                encrypt_sync_with(&keys, &Metadata::text(n as u64), &text, &options()).unwrap();
+            assert_eq!(decrypt_sync(keys.clone(), &envelope).unwrap().1, text);
+            envelope.len()
+        })
+        .collect();
+    assert!(lens.iter().all(|&l| l == lens[0]), "{lens:?}");
 }
 
 #[test]
@@ -128,7 +166,7 @@ fn segment_size_is_validated() {
     for bad in [0, 63, 16 * 1024 * 1024 + 1] {
         let options = EncryptOptions {
             segment_size: bad,
-            randomness: None,
+            ..EncryptOptions::default()
         };
         let err = encrypt_sync_with(&keys, &Metadata::text(0), b"", &options).unwrap_err();
         assert_eq!(err.code(), "malformed_header");
@@ -143,7 +181,7 @@ proptest! {
     #[test]
     fn any_content_any_chunking(content in prop::collection::vec(any::<u8>(), 0..3000),
                                 chunk in 1usize..700, passphrase in any::<bool>()) {
-        let (_, plain) = stream_round_trip(&content, passphrase, chunk);
+        let (_, plain) = stream_round_trip(&content, passphrase, chunk, true);
         prop_assert_eq!(plain, content);
     }
 

@@ -66,6 +66,7 @@ async fn encrypt_with<B: Backend>(backend: &B, content: &[u8]) -> Vec<u8> {
             salt: [1; 16],
             nonce_prefix: [2; 7],
         }),
+        pad: true,
     };
     crypto_core::encrypt(backend, &keys, &metadata, content, &options)
         .await

@@ -18,6 +18,7 @@ pub fn options() -> EncryptOptions {
     EncryptOptions {
         segment_size: SEG,
         randomness: None,
+        pad: true,
     }
 }
 
