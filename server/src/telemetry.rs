@@ -388,24 +388,30 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         move |e: opentelemetry_otlp::ExporterBuildError| format!("OTLP {what} exporter: {e}")
     };
 
+    // The three signals' builders are distinct types with the same methods, so one macro
+    // (rather than a generic over three unrelated builder traits) makes each exporter.
+    macro_rules! exporter {
+        ($builder:expr, $protocol:expr, $compression:expr, $what:literal) => {
+            match $protocol {
+                Protocol::Grpc => tonic_compression($builder.with_tonic(), $compression).build(),
+                Protocol::HttpProtobuf => http_compression(
+                    $builder
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(http.clone()),
+                    $compression,
+                )
+                .build(),
+            }
+            .map_err(err($what))
+        };
+    }
+
     let tracer = match config.traces {
         None => None,
         Some(protocol) => {
             let builder = opentelemetry_otlp::SpanExporter::builder();
-            let exporter = match protocol {
-                Protocol::Grpc => {
-                    tonic_compression(builder.with_tonic(), config.traces_compression).build()
-                }
-                Protocol::HttpProtobuf => http_compression(
-                    builder
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_http_client(http.clone()),
-                    config.traces_compression,
-                )
-                .build(),
-            }
-            .map_err(err("span"))?;
+            let exporter = exporter!(builder, protocol, config.traces_compression, "span")?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
@@ -418,20 +424,7 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         None => None,
         Some(protocol) => {
             let builder = opentelemetry_otlp::MetricExporter::builder();
-            let exporter = match protocol {
-                Protocol::Grpc => {
-                    tonic_compression(builder.with_tonic(), config.metrics_compression).build()
-                }
-                Protocol::HttpProtobuf => http_compression(
-                    builder
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_http_client(http.clone()),
-                    config.metrics_compression,
-                )
-                .build(),
-            }
-            .map_err(err("metric"))?;
+            let exporter = exporter!(builder, protocol, config.metrics_compression, "metric")?;
             Some(
                 SdkMeterProvider::builder()
                     .with_reader(PeriodicReader::builder(exporter).build())
@@ -444,20 +437,7 @@ pub fn otel_from_env() -> Result<Option<OtelProviders>, String> {
         None => None,
         Some(protocol) => {
             let builder = opentelemetry_otlp::LogExporter::builder();
-            let exporter = match protocol {
-                Protocol::Grpc => {
-                    tonic_compression(builder.with_tonic(), config.logs_compression).build()
-                }
-                Protocol::HttpProtobuf => http_compression(
-                    builder
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_http_client(http.clone()),
-                    config.logs_compression,
-                )
-                .build(),
-            }
-            .map_err(err("log"))?;
+            let exporter = exporter!(builder, protocol, config.logs_compression, "log")?;
             Some(
                 SdkLoggerProvider::builder()
                     .with_batch_exporter(exporter)
