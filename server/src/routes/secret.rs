@@ -180,11 +180,14 @@ pub async fn create(
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
         let ttl = checked_ttl(&state, ttl)?;
+        // Spent before a byte of the body is stored: a one-time token never carries two
+        // bodies into the store at once, and an upload that fails halfway has used its chance
+        // (as a multi-request upload does when it opens).
+        burn_one_time_token(&state, &uploader).await?;
         let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
         let id = secret.id;
         let mut sink = state.store.begin_upload(secret);
         let size = stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
-        burn_one_time_token(&state, &uploader).await?;
         sink.finish().await?;
         let details = Created {
             user_type: uploader.user_type,
@@ -241,7 +244,8 @@ pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Dur
     Ok(ttl)
 }
 
-/// One-time tokens are burned only for an upload that is otherwise complete and acceptable.
+/// Spends a one-time token: after a JSON body has been read and checked (it is not stored
+/// yet), and before any body of a raw or multi-request upload reaches the store.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn burn_one_time_token(
     state: &AppState,

@@ -26,6 +26,7 @@ mod binary;
 mod dashboard;
 mod hakanai_v3;
 mod helpers;
+mod one_time;
 mod ops;
 mod redis_only;
 mod suite;
