@@ -353,8 +353,23 @@ fn specs() -> Vec<Spec> {
             metadata: Metadata::text(5),
             content: b"12345".to_vec(),
         },
+        Spec {
+            name: "passphrase_nfc",
+            comment: "a passphrase in NFC with accents, a singleton (Å), Hangul and two marks on q",
+            key_seed: 8,
+            passphrase: Some((PASSPHRASE_NFC, FAST_ARGON2)),
+            segment_size: 64,
+            metadata: Metadata::text(3),
+            content: b"nfc".to_vec(),
+        },
     ]
 }
+
+/// NFC: `Å` (U+00C5), `ö`, `é`, two precomposed Hangul syllables, `q` + dot below + dot above.
+const PASSPHRASE_NFC: &str = "\u{C5}ngstr\u{F6}m caf\u{E9} \u{D55C}\u{AE00} q\u{323}\u{307}";
+/// The same text not in NFC: the Ångström sign (U+212B), combining accents, conjoining jamo and
+/// the two marks on q in non-canonical order. NFC maps it to [`PASSPHRASE_NFC`].
+const PASSPHRASE_NOT_NFC: &str = "\u{212B}ngstro\u{308}m cafe\u{301} \u{1112}\u{1161}\u{11AB}\u{1100}\u{1173}\u{11AF} q\u{307}\u{323}";
 
 fn to_vector(
     spec: &Spec,
@@ -598,6 +613,47 @@ pub fn generate_envelope_vectors() -> Vec<EnvelopeVector> {
         &env,
         Some("anything"),
     ));
+    // Passphrases are NFC-normalised before Argon2id: another form of the same text opens it.
+    let nfc = &specs[7];
+    let nfc_env = encode_spec(nfc).expect("valid");
+    out.push(to_vector(
+        nfc,
+        "passphrase_nfd_opens_nfc".into(),
+        "the passphrase of passphrase_nfc typed in another Unicode form (not NFC) opens it".into(),
+        "success".into(),
+        &nfc_env,
+        Some(PASSPHRASE_NOT_NFC),
+    ));
+
+    // Argon2id parameters beyond the accepted range: refused from the header alone, before
+    // any Argon2id run (and so before the MAC, which these edits leave stale).
+    let set_argon2 = |m_cost_kib: u32, t_cost: u32| {
+        let mut e = pw_env.clone();
+        e[33..37].copy_from_slice(&m_cost_kib.to_be_bytes());
+        e[37..41].copy_from_slice(&t_cost.to_be_bytes());
+        e
+    };
+    for (name, comment, bytes) in [
+        (
+            "argon2_memory_refused",
+            "header asks for 256 MiB of Argon2id memory (the cap is 64 MiB)",
+            set_argon2(256 * 1024, 1),
+        ),
+        (
+            "argon2_work_refused",
+            "header asks for 64 MiB × 4 iterations (the work cap is 64 MiB × 3)",
+            set_argon2(64 * 1024, 4),
+        ),
+    ] {
+        out.push(to_vector(
+            pw,
+            name.into(),
+            comment.into(),
+            "argon2_params_refused".into(),
+            &bytes,
+            Some("correct horse battery staple"),
+        ));
+    }
     let mut wrong_key = to_vector(
         base,
         "wrong_key".into(),
