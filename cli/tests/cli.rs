@@ -1022,3 +1022,47 @@ fn passphrase_in_another_unicode_form_opens() {
     );
     assert_eq!(ok(&out), "accents");
 }
+
+/// A header naming Argon2id parameters beyond the accepted range (here 256 MiB × 16, which the
+/// previous range allowed) is refused as soon as it arrives, without running Argon2id (that it
+/// never reaches Argon2id is crypto-core's unit test `refused_header_parameters_never_reach_argon2`).
+#[test]
+fn oversized_argon2_header_is_refused_before_argon2_runs() {
+    use crypto_core::{build_link, encrypt_sync, Argon2Params, KeySchedule, Metadata, SecretKey};
+    let server = Server::start_embedded();
+    let key = SecretKey::generate().unwrap();
+    let small = Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let writer = KeySchedule::with_passphrase(key.clone(), b"pw", small).unwrap();
+    let mut envelope = encrypt_sync(&writer, &Metadata::text(1), b"x").unwrap();
+    envelope[33..37].copy_from_slice(&(256u32 * 1024).to_be_bytes());
+    envelope[37..41].copy_from_slice(&16u32.to_be_bytes());
+    // The reader's verifier (default parameters) is what the server checks before release.
+    let reader = KeySchedule::with_passphrase(key.clone(), b"pw", Argon2Params::DEFAULT).unwrap();
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/secret", server.url))
+        .bearer_auth(&server.user_token)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "x-secret-passphrase-hash",
+            reader.verifier().unwrap().server_hash_hex(),
+        )
+        .body(envelope)
+        .send()
+        .unwrap();
+    let id = resp.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = build_link(&server.url, &id, Some(&key)).unwrap();
+    let out = run(
+        server.hakanai().args(["get", &link, "--passphrase", "pw"]),
+        b"",
+    );
+    let err = fails(&out, 6);
+    assert!(err.contains("Argon2id parameters beyond"), "{err}");
+    assert!(err.contains("hint: nothing was run or saved"), "{err}");
+}
