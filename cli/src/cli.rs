@@ -21,6 +21,7 @@ Environment:
   HAKANAI_SERVER        server URL (like --server)
   HAKANAI_TOKEN         user token for `send` (or --token-file)
   HAKANAI_ADMIN_TOKEN   admin token for `token` (otherwise prompted for)
+  HAKANAI_LINK          the link for `get` when none is given (or give it on stdin)
   Hakanai v3's variables work too: HAKANAI_TTL, HAKANAI_ALLOWED_IPS, HAKANAI_ALLOWED_COUNTRIES,
   HAKANAI_ALLOWED_ASNS, HAKANAI_REQUIRE_PASSPHRASE, HAKANAI_QR_CODE (send), HAKANAI_TO_STDOUT,
   HAKANAI_OUTPUT_DIR (get), HAKANAI_TOKEN_TTL (token).";
@@ -142,8 +143,10 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The link, e.g. `https://host/s/ID#KEY`.
-    pub url: String,
+    /// The link, e.g. `https://host/s/ID#KEY`. Without it: HAKANAI_LINK, else stdin (when not a
+    /// terminal); `-` reads stdin. Both keep the key out of the process list and shell history.
+    #[arg(env = "HAKANAI_LINK", hide_env_values = true)]
+    pub url: Option<String>,
 
     /// The key, for links shared without it (`--separate-key`); Hakanai v3's `key:hash` too.
     #[arg(short, long, conflicts_with = "ask_key")]

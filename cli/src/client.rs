@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::CONTENT_TYPE;
+use reqwest::redirect::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, CliError};
@@ -86,9 +87,17 @@ pub struct Api {
 impl Api {
     /// A client for `base` (e.g. `https://secrets.example.com`).
     pub fn new(base: &str) -> Result<Api, CliError> {
+        if let Some(origin) = plain_http_remote(base) {
+            eprintln!(
+                "warning: {origin} is plain http://: tokens, secret ids and passphrase \
+                 verifiers cross the network unencrypted, and anyone on the way can read or \
+                 change what is exchanged; use https://"
+            );
+        }
         let http = Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(same_origin_redirects())
             // Large secrets take long; the connection timeout bounds the dead-server case.
             .timeout(None)
             .build()
@@ -109,10 +118,7 @@ impl Api {
     }
 
     fn send(&self, req: RequestBuilder, url: &str) -> Result<Response, CliError> {
-        let resp = req.send().map_err(|source| CliError::Network {
-            url: url.to_string(),
-            source,
-        })?;
+        let resp = req.send().map_err(|source| network_error(url, source))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -140,6 +146,7 @@ impl Api {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|e| CliError::Protocol(format!("cannot set up HTTP: {e}")))?;
         let mut req = http
@@ -194,10 +201,7 @@ impl Api {
                 .body(reqwest::Body::wrap_stream(stream))
                 .send()
                 .await
-                .map_err(|source| CliError::Network {
-                    url: url.clone(),
-                    source,
-                })?;
+                .map_err(|source| network_error(&url, source))?;
             if !resp.status().is_success() {
                 let status = resp.status().as_u16();
                 let attempts = attempts_remaining(resp.headers());
@@ -262,6 +266,88 @@ impl Api {
     }
 }
 
+/// Redirects are followed only within the origin (scheme, host, port) first asked: the
+/// requests carry the passphrase verifier (`X-Secret-Passphrase`) or a token, and reqwest's
+/// default policy would carry custom headers to any host (it strips only `Authorization` and
+/// cookies). Another origin, even the same host over https, is refused with
+/// [`CrossOriginRedirect`], so the user decides which server to trust.
+fn same_origin_redirects() -> Policy {
+    Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        let (from, to) = (first.origin(), attempt.url().origin());
+        if from != to {
+            let refused = CrossOriginRedirect {
+                from: from.ascii_serialization(),
+                to: to.ascii_serialization(),
+            };
+            return attempt.error(refused);
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error("too many redirects");
+        }
+        attempt.follow()
+    })
+}
+
+const MAX_REDIRECTS: usize = 10;
+
+/// A redirect to another origin, refused by [`same_origin_redirects`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossOriginRedirect {
+    /// The origin asked.
+    pub from: String,
+    /// The origin it redirected to.
+    pub to: String,
+}
+
+impl std::fmt::Display for CrossOriginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} redirected to {}", self.from, self.to)
+    }
+}
+
+impl std::error::Error for CrossOriginRedirect {}
+
+/// A failed request: a refused cross-origin redirect, or the network's own failure.
+fn network_error(url: &str, source: reqwest::Error) -> CliError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+    while let Some(e) = cause {
+        if let Some(redirect) = e.downcast_ref::<CrossOriginRedirect>() {
+            return CliError::Redirect(redirect.clone());
+        }
+        cause = e.source();
+    }
+    CliError::Network {
+        url: url.to_string(),
+        source,
+    }
+}
+
+/// The origin of `base` when it is plain `http://` to a host that is not this machine: then
+/// the requests cross a network unencrypted. `None` for https, loopback and unparsable URLs.
+pub fn plain_http_remote(base: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        // RFC 6761: `localhost` and its subdomains resolve to loopback.
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    (!loopback).then(|| url.origin().ascii_serialization())
+}
+
 fn attempts_remaining(headers: &reqwest::header::HeaderMap) -> Option<u32> {
     headers
         .get(ATTEMPTS_HEADER)
@@ -279,5 +365,39 @@ fn api_error(status: u16, attempts_remaining: Option<u32>, text: &str) -> ApiErr
         code,
         details,
         attempts_remaining,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http_remote;
+
+    #[test]
+    fn plain_http_is_flagged_off_this_machine_only() {
+        for remote in [
+            "http://secrets.example.com",
+            "http://10.0.0.5:8080/prefix",
+            "http://[2001:db8::1]:8080",
+            "http://localhost.example.com",
+        ] {
+            assert!(plain_http_remote(remote).is_some(), "{remote}");
+        }
+        assert_eq!(
+            plain_http_remote("http://secrets.example.com/x").as_deref(),
+            Some("http://secrets.example.com")
+        );
+        for local in [
+            "https://secrets.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]",
+            "http://localhost:8080",
+            "http://LOCALHOST.",
+            "http://app.localhost",
+            "not a url",
+        ] {
+            assert_eq!(plain_http_remote(local), None, "{local}");
+        }
     }
 }

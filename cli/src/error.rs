@@ -62,6 +62,12 @@ pub enum CliError {
         /// The underlying error.
         source: reqwest::Error,
     },
+    /// The server redirected to another origin, which the CLI does not follow.
+    #[error(
+        "{0}, another origin; not followed, so the passphrase verifier and tokens stay with the \
+         server you named"
+    )]
+    Redirect(crate::client::CrossOriginRedirect),
     /// The connection broke while the secret was being downloaded.
     #[error("the download broke off: {0}")]
     Download(std::io::Error),
@@ -159,6 +165,7 @@ impl CliError {
                 _ => exit::OTHER,
             },
             CliError::Network { .. } | CliError::Download(_) => exit::NETWORK,
+            CliError::Redirect(_) => exit::OTHER,
             CliError::Io { .. } | CliError::Protocol(_) => exit::OTHER,
             CliError::Exists { .. } => exit::EXISTS,
         }
@@ -186,6 +193,12 @@ impl CliError {
                 C::HeaderAuthentication | C::LegacyAuthentication | C::LegacyHashMismatch => {
                     Some("check the key; the secret has been consumed on the server".into())
                 }
+                // The header is only seen once the server has released (and so consumed) it.
+                C::Argon2ParamsRefused { .. } => Some(
+                    "nothing was run or saved; the secret is consumed on the server — ask the \
+                     sender to send it again with hakanai or the web page"
+                        .into(),
+                ),
                 C::SegmentAuthentication { .. } | C::Truncated | C::TrailingData => {
                     Some("the data was damaged in transit or storage; nothing was saved".into())
                 }
@@ -222,6 +235,11 @@ impl CliError {
             CliError::Network { .. } => {
                 Some("check --server / HAKANAI_SERVER and your network connection".into())
             }
+            CliError::Redirect(r) => Some(format!(
+                "if {} is the right server, use it instead (in --server / HAKANAI_SERVER, or \
+                 in the link); nothing was read or sent there",
+                r.to
+            )),
             CliError::Download(_) => Some(
                 "nothing was saved, and the secret is consumed on the server; ask the sender to \
                  send it again"

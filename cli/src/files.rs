@@ -3,13 +3,15 @@
 //! stdout output held back in memory or an unlinked temporary file).
 
 use std::fs::File;
-use std::io::{IsTerminal, Seek, Write};
+use std::io::{IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
 use crate::error::CliError;
 use crate::interrupt;
+use crate::names::{platform_safe_name, Platform};
+use crate::terminal::Escaper;
 
 /// Output for stdout is held in memory up to this size, then in an unlinked temporary file.
 const SPOOL_IN_MEMORY: usize = 8 * 1024 * 1024;
@@ -66,7 +68,7 @@ impl Persisted {
     }
 }
 
-/// Moves `temp` to `dir/name`; an existing file is replaced only with `force`, otherwise the
+/// Moves `temp` to `dir/name` (made safe for this platform); an existing file is replaced only with `force`, otherwise the
 /// content is kept under the first free `name.N` and the conflict recorded.
 pub fn persist(
     temp: NamedTempFile,
@@ -75,6 +77,8 @@ pub fn persist(
     force: bool,
     outcome: &mut Persisted,
 ) -> Result<(), CliError> {
+    // Every received name passes here: the last check before it touches the file system.
+    let name = &platform_safe_name(name, Platform::CURRENT);
     let target = dir.join(name);
     let saving =
         |e: std::io::Error, p: &Path| CliError::io(format!("cannot save {}", p.display()), e);
@@ -138,17 +142,57 @@ impl Spool {
         }
     }
 
+    /// Writes the held-back content to stdout: the exact bytes into a pipe or file, with
+    /// control characters escaped on a terminal (`terminal::Escaper`).
     pub fn print(self) -> Result<(), CliError> {
+        let on_terminal = std::io::stdout().is_terminal();
         let mut stdout = std::io::stdout().lock();
-        let result = match self {
-            Spool::Memory(buf) => stdout.write_all(&buf),
-            Spool::File(mut file) => file
-                .rewind()
-                .and_then(|()| std::io::copy(&mut file, &mut stdout).map(drop)),
+        let mut escaper = on_terminal.then(Escaper::default);
+        let mut escaped = Vec::new();
+        let mut write = |piece: &[u8]| -> std::io::Result<()> {
+            match escaper.as_mut() {
+                None => stdout.write_all(piece),
+                Some(escaper) => {
+                    escaped.clear();
+                    escaper.push(piece, &mut escaped);
+                    stdout.write_all(&escaped)
+                }
+            }
         };
+        let result = match self {
+            Spool::Memory(buf) => write(&buf),
+            Spool::File(mut file) => file.rewind().and_then(|()| {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => write(&buf[..n])?,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }),
+        };
+        let result = result.and_then(|()| match escaper.as_mut() {
+            Some(escaper) => {
+                escaped.clear();
+                escaper.finish(&mut escaped);
+                stdout.write_all(&escaped)
+            }
+            None => Ok(()),
+        });
         result
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::io("writing to stdout", e))?;
+        drop(stdout);
+        if let Some(n) = escaper.map(|e| e.escaped()).filter(|&n| n > 0) {
+            eprintln!(
+                "\nnote: {n} control character{} shown escaped (\\xNN); redirect the output \
+                 (`> file` or `| …`) for the exact bytes",
+                if n == 1 { " was" } else { "s were" }
+            );
+            return Ok(());
+        }
         if std::io::stdout().is_terminal() {
             // Keep the shell prompt off the secret's last line.
             eprintln!();

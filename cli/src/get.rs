@@ -1,6 +1,6 @@
 //! `hakanai get`: download, decrypt while downloading, keep the output only if it is complete.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crypto_core::hakanai_v3;
@@ -9,6 +9,7 @@ use crypto_core::{parse_key, parse_link, Argon2Params, KeySchedule, Kind, Metada
 use indicatif::ProgressBar;
 use reqwest::header::CONTENT_LENGTH;
 use tempfile::NamedTempFile;
+use zeroize::Zeroizing;
 
 use crate::bundle_io::Extractor;
 use crate::cli::{Cli, GetArgs};
@@ -20,8 +21,12 @@ use crate::{interrupt, passphrase, progress};
 /// Envelope bytes read per step.
 const CHUNK: usize = 256 * 1024;
 
+/// The longest link read from stdin: far more than any link, far less than a mistaken file.
+const MAX_LINK_INPUT: u64 = 64 * 1024;
+
 pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
-    let parsed = parse_link(&args.url)?;
+    let link = link_text(args.url.as_deref())?;
+    let parsed = parse_link(&link)?;
     let id = parsed.require_id()?.to_string();
     let in_link = parsed.key.map(|k| (k, parsed.content_hash));
     let (key, content_hash) = match (&args.key, in_link) {
@@ -96,6 +101,36 @@ pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     decrypt_to_output(response, total, keys, args, &dir)
+}
+
+/// The link: the argument (or HAKANAI_LINK, which clap puts there), else stdin for `-` or
+/// when no link is given and stdin is not a terminal. Only its first non-empty line counts.
+fn link_text(given: Option<&str>) -> Result<Zeroizing<String>, CliError> {
+    let stdin = std::io::stdin();
+    match given {
+        Some(link) if link != "-" => return Ok(Zeroizing::new(link.to_string())),
+        None if stdin.is_terminal() => {
+            return Err(CliError::usage(
+                "no link given",
+                "pass the link as an argument, on stdin (`hakanai get - < file`) or in \
+                 HAKANAI_LINK",
+            ))
+        }
+        _ => {}
+    }
+    let mut input = Zeroizing::new(String::new());
+    stdin
+        .lock()
+        .take(MAX_LINK_INPUT)
+        .read_to_string(&mut input)
+        .map_err(|e| CliError::io("reading the link from stdin", e))?;
+    match input.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => Ok(Zeroizing::new(line.to_string())),
+        None => Err(CliError::usage(
+            "no link on stdin",
+            "pipe the link into `hakanai get -`, or pass it as an argument or in HAKANAI_LINK",
+        )),
+    }
 }
 
 /// What opens the secret: an envelope of ours, or a Hakanai v3 secret (its link has `:hash`).

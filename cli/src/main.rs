@@ -10,9 +10,11 @@ mod error;
 mod files;
 mod get;
 mod interrupt;
+mod names;
 mod passphrase;
 mod progress;
 mod send;
+mod terminal;
 mod token;
 
 use std::process::ExitCode;
@@ -32,9 +34,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Messages can carry a server's text: no escape sequences reach the terminal.
+            eprintln!("{}", terminal::for_stderr(&format!("error: {e}")));
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                eprintln!("{}", terminal::for_stderr(&format!("hint: {hint}")));
             }
             ExitCode::from(e.exit_code())
         }

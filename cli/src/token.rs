@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::cli::{Cli, TokenArgs, TokenCommand, TokenCreateArgs};
 use crate::client::Api;
 use crate::error::CliError;
-use crate::passphrase;
+use crate::{passphrase, terminal};
 
 pub fn run(global: &Cli, args: &TokenArgs) -> Result<(), CliError> {
     let api = Api::new(&global.server)?;
@@ -64,7 +64,8 @@ fn list(api: &Api) -> Result<(), CliError> {
     for t in tokens {
         println!(
             "{:<24} {:>12} {:<8} {:<20} {:<20}",
-            t.id,
+            // The server's text: no escape sequences onto a terminal.
+            terminal::for_stdout(&t.id),
             t.upload_size_limit,
             if t.one_time { "yes" } else { "no" },
             time(t.created_at),

@@ -741,3 +741,328 @@ fn broken_download_leaves_nothing() {
     assert!(err.contains("broke off"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Whether `script` (util-linux) can run a command on a pseudo-terminal here.
+fn have_pty() -> bool {
+    Command::new("script")
+        .args(["-qfec", "true", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `hakanai ARGS` on a pseudo-terminal (stdout and stderr both), returning what it wrote.
+fn on_terminal(server_url: &str, args: &str) -> Vec<u8> {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_hakanai"));
+    let out = run(
+        Command::new("script")
+            .env("HAKANAI_SERVER", server_url)
+            .env_remove("HAKANAI_LINK")
+            .args(["-qfec", &command, "/dev/null"]),
+        b"",
+    );
+    out.stdout
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A secret's escape sequences (OSC 52 fills the clipboard, CSI clears the screen) are shown
+/// escaped on a terminal, and passed on exactly into a pipe.
+#[test]
+fn control_characters_are_escaped_on_a_terminal_only() {
+    let server = Server::start_embedded();
+    let secret = "copy me\x1b]52;c;ZXZpbA==\x07\x1b[2J\tend\n";
+    let link = send_text(&server, secret, &[]);
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    assert_eq!(ok(&out), secret, "piped: the exact bytes");
+
+    if !have_pty() {
+        eprintln!("no `script` or no pseudo-terminal: terminal part skipped");
+        return;
+    }
+    let link = send_text(&server, secret, &[]);
+    let shown = on_terminal(&server.url, &format!("get '{link}'"));
+    let text = String::from_utf8_lossy(&shown);
+    assert!(!contains(&shown, b"\x1b]52"), "{text:?}");
+    assert!(!contains(&shown, b"\x1b[2J"), "{text:?}");
+    assert!(
+        text.contains("copy me\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\tend"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("3 control characters were shown escaped"),
+        "{text:?}"
+    );
+
+    // --to-stdout into a pipe is raw too (files are bytes).
+    let link = send_text(&server, secret, &["--as-file"]);
+    let out = run(server.hakanai().args(["get", "--to-stdout", &link]), b"");
+    assert_eq!(ok(&out), secret);
+
+    // A server's error text, shown on a terminal, is escaped as well.
+    let (url, fake) = fake_server(vec![(
+        "404 Not Found",
+        vec![],
+        r#"{"error":"not_found","details":"gone\u001b]52;c;ZXZpbA==\u0007"}"#.into(),
+    )]);
+    let key = crypto_core::SecretKey::from_bytes([5; 32]).to_text();
+    let shown = on_terminal(&url, &format!("get '{url}/s/AAAAAAAAAAAAAAAAAAAAAA#{key}'"));
+    fake.join().unwrap();
+    let text = String::from_utf8_lossy(&shown);
+    assert!(!contains(&shown, b"\x1b]52"), "{text:?}");
+    assert!(text.contains("gone\\x1b]52;c;ZXZpbA==\\x07"), "{text:?}");
+}
+
+/// The link (with its key) need not be an argument, visible in `ps` and shell history:
+/// `-` or no argument reads it from stdin, and HAKANAI_LINK works too.
+#[test]
+fn link_from_stdin_or_environment() {
+    let server = Server::start_embedded();
+    let link = send_text(&server, "via stdin", &[]);
+    let out = run(
+        server.hakanai().args(["get", "-"]),
+        format!("{link}\n").as_bytes(),
+    );
+    assert_eq!(ok(&out), "via stdin");
+    // Loopback over http: no warning.
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+
+    let link = send_text(&server, "no argument", &[]);
+    let out = run(
+        server.hakanai().arg("get"),
+        format!("\n  {link}  \n").as_bytes(),
+    );
+    assert_eq!(ok(&out), "no argument");
+
+    let link = send_text(&server, "from the environment", &[]);
+    let out = run(server.hakanai().env("HAKANAI_LINK", &link).arg("get"), b"");
+    assert_eq!(ok(&out), "from the environment");
+
+    let out = run(server.hakanai().env_remove("HAKANAI_LINK").arg("get"), b"");
+    let err = fails(&out, USAGE);
+    assert!(err.contains("no link"), "{err}");
+
+    // The separate key with a link read from stdin.
+    let out = send_text(&server, "split", &["--separate-key"]);
+    let (link, key) = out.split_once('\n').unwrap();
+    let out = run(
+        server.hakanai().args(["get", "--key", key.trim()]),
+        link.as_bytes(),
+    );
+    assert_eq!(ok(&out), "split");
+}
+
+/// One fake HTTP server: answers each connection with the next of `responses` (status line,
+/// extra headers, body) and closes it; returns its URL and a thread that yields each request
+/// head it saw.
+fn fake_server(
+    responses: Vec<(&'static str, Vec<String>, String)>,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for (status, headers, body) in responses {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            seen.push(String::from_utf8_lossy(&head).to_lowercase());
+            let mut answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for h in headers {
+                answer.push_str(&h);
+                answer.push_str("\r\n");
+            }
+            answer.push_str("\r\n");
+            answer.push_str(&body);
+            let _ = conn.write_all(answer.as_bytes());
+        }
+        seen
+    });
+    (url, thread)
+}
+
+/// A redirect within the server's origin is followed with the passphrase verifier; one to
+/// another origin is refused, and that origin never hears from the CLI.
+#[test]
+fn redirects_to_another_origin_are_refused() {
+    let key = crypto_core::SecretKey::from_bytes([6; 32]).to_text();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_url = format!("http://{}", other.local_addr().unwrap());
+    other.set_nonblocking(true).unwrap();
+
+    let (url, fake) = fake_server(vec![(
+        "307 Temporary Redirect",
+        vec![format!(
+            "location: {other_url}/api/v1/secret/AAAAAAAAAAAAAAAAAAAAAA"
+        )],
+        String::new(),
+    )]);
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_hakanai")).args([
+            "get",
+            &format!("{url}/s/AAAAAAAAAAAAAAAAAAAAAA#{key}"),
+            "--passphrase",
+            "pw",
+        ]),
+        b"",
+    );
+    let seen = fake.join().unwrap();
+    assert!(seen[0].contains("x-secret-passphrase:"), "{seen:?}");
+    let err = fails(&out, 1);
+    assert!(err.contains("another origin"), "{err}");
+    assert!(err.contains(&format!("redirected to {other_url}")), "{err}");
+    assert!(other.accept().is_err(), "the other origin was contacted");
+
+    // Within the origin: followed, verifier included.
+    let (url, fake) = fake_server(vec![
+        (
+            "307 Temporary Redirect",
+            vec!["location: /api/v1/secret/BBBBBBBBBBBBBBBBBBBBBB".into()],
+            String::new(),
+        ),
+        (
+            "404 Not Found",
+            vec![],
+            r#"{"error":"not_found","details":"no such secret"}"#.into(),
+        ),
+    ]);
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_hakanai")).args([
+            "get",
+            &format!("{url}/s/AAAAAAAAAAAAAAAAAAAAAA#{key}"),
+            "--passphrase",
+            "pw",
+        ]),
+        b"",
+    );
+    let seen = fake.join().unwrap();
+    fails(&out, NOT_FOUND);
+    assert!(seen[1].starts_with("get /api/v1/secret/bbbb"), "{seen:?}");
+    assert!(seen[1].contains("x-secret-passphrase:"), "{seen:?}");
+}
+
+/// Plain http:// to another machine is warned about (before anything is sent).
+#[test]
+fn plain_http_to_another_host_is_warned_about() {
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_hakanai"))
+            .env_remove("HAKANAI_ADMIN_TOKEN")
+            .args(["--server", "http://hakanai.invalid", "token", "list"]),
+        b"",
+    );
+    let err = fails(&out, USAGE);
+    assert!(
+        err.contains("warning: http://hakanai.invalid is plain http://"),
+        "{err}"
+    );
+}
+
+/// Names are checked for this platform at the last step: on Unix `C:evil.exe` and `CON` are
+/// ordinary names; on Windows they would be a drive-relative path and a device.
+#[test]
+fn received_names_are_safe_on_this_platform() {
+    use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
+    let server = Server::start_embedded();
+    let http = reqwest::blocking::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, windows, unix) in [
+        ("C:evil.exe", "C_evil.exe", "C:evil.exe"),
+        ("CON", "_CON", "CON"),
+        ("trailing.txt. ", "trailing.txt", "trailing.txt."),
+    ] {
+        let key = SecretKey::generate().unwrap();
+        let metadata = Metadata {
+            kind: Kind::File,
+            name: Some(name.into()),
+            media_type: None,
+            size: Some(2),
+        };
+        let envelope = encrypt_sync(&KeySchedule::new(key.clone()), &metadata, b"ok").unwrap();
+        let resp = http
+            .post(format!("{}/api/v1/secret", server.url))
+            .bearer_auth(&server.user_token)
+            .header("content-type", "application/octet-stream")
+            .body(envelope)
+            .send()
+            .unwrap();
+        let id = resp.json::<serde_json::Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let link = build_link(&server.url, &id, Some(&key)).unwrap();
+        let out = run(
+            server.hakanai().args(["get", &link, "-o"]).arg(dir.path()),
+            b"",
+        );
+        ok(&out);
+        let expect = if cfg!(windows) { windows } else { unix };
+        assert_eq!(std::fs::read(dir.path().join(expect)).unwrap(), b"ok");
+    }
+}
+
+/// A passphrase typed in another Unicode form (decomposed accents) opens the secret.
+#[test]
+fn passphrase_in_another_unicode_form_opens() {
+    let server = Server::start_embedded();
+    let link = send_text(&server, "accents", &["--passphrase", "caf\u{E9}"]);
+    let out = run(
+        server
+            .hakanai()
+            .args(["get", &link, "--passphrase", "cafe\u{301}"]),
+        b"",
+    );
+    assert_eq!(ok(&out), "accents");
+}
+
+/// A header naming Argon2id parameters beyond the accepted range (here 256 MiB × 16, which the
+/// previous range allowed) is refused as soon as it arrives, without running Argon2id (that it
+/// never reaches Argon2id is crypto-core's unit test `refused_header_parameters_never_reach_argon2`).
+#[test]
+fn oversized_argon2_header_is_refused_before_argon2_runs() {
+    use crypto_core::{build_link, encrypt_sync, Argon2Params, KeySchedule, Metadata, SecretKey};
+    let server = Server::start_embedded();
+    let key = SecretKey::generate().unwrap();
+    let small = Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let writer = KeySchedule::with_passphrase(key.clone(), b"pw", small).unwrap();
+    let mut envelope = encrypt_sync(&writer, &Metadata::text(1), b"x").unwrap();
+    envelope[33..37].copy_from_slice(&(256u32 * 1024).to_be_bytes());
+    envelope[37..41].copy_from_slice(&16u32.to_be_bytes());
+    // The reader's verifier (default parameters) is what the server checks before release.
+    let reader = KeySchedule::with_passphrase(key.clone(), b"pw", Argon2Params::DEFAULT).unwrap();
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/secret", server.url))
+        .bearer_auth(&server.user_token)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "x-secret-passphrase-hash",
+            reader.verifier().unwrap().server_hash_hex(),
+        )
+        .body(envelope)
+        .send()
+        .unwrap();
+    let id = resp.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = build_link(&server.url, &id, Some(&key)).unwrap();
+    let out = run(
+        server.hakanai().args(["get", &link, "--passphrase", "pw"]),
+        b"",
+    );
+    let err = fails(&out, 6);
+    assert!(err.contains("Argon2id parameters beyond"), "{err}");
+    assert!(err.contains("hint: nothing was run or saved"), "{err}");
+}

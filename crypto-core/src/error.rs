@@ -56,6 +56,17 @@ pub enum Error {
         /// Lanes.
         p_cost: u32,
     },
+    /// An envelope header names Argon2id parameters outside the accepted range; refused
+    /// before Argon2id runs, so a crafted header cannot make a reader spend memory or time.
+    #[error("this secret asks for Argon2id parameters beyond what readers accept (memory {m_cost_kib} KiB, iterations {t_cost}, parallelism {p_cost}); it was made by another program or modified")]
+    Argon2ParamsRefused {
+        /// Memory cost in KiB, as the header names it.
+        m_cost_kib: u32,
+        /// Iterations.
+        t_cost: u32,
+        /// Lanes.
+        p_cost: u32,
+    },
     /// The input does not start with the envelope magic bytes.
     #[error("this is not a Hakanai envelope")]
     NotAnEnvelope,
@@ -140,6 +151,7 @@ impl Error {
         "random_unavailable",
         "empty_passphrase",
         "argon2_params",
+        "argon2_params_refused",
         "not_an_envelope",
         "unsupported_version",
         "malformed_header",
@@ -175,6 +187,7 @@ impl Error {
             Error::Random => "random_unavailable",
             Error::EmptyPassphrase => "empty_passphrase",
             Error::Argon2Params { .. } => "argon2_params",
+            Error::Argon2ParamsRefused { .. } => "argon2_params_refused",
             Error::NotAnEnvelope => "not_an_envelope",
             Error::UnsupportedVersion(_) => "unsupported_version",
             Error::MalformedHeader(_) => "malformed_header",
@@ -227,6 +240,11 @@ mod tests {
                 t_cost: 0,
                 p_cost: 0,
             },
+            Error::Argon2ParamsRefused {
+                m_cost_kib: 0,
+                t_cost: 0,
+                p_cost: 0,
+            },
             Error::NotAnEnvelope,
             Error::UnsupportedVersion(9),
             Error::MalformedHeader("x"),
@@ -263,6 +281,7 @@ mod tests {
                 | Error::Random
                 | Error::EmptyPassphrase
                 | Error::Argon2Params { .. }
+                | Error::Argon2ParamsRefused { .. }
                 | Error::NotAnEnvelope
                 | Error::UnsupportedVersion(_)
                 | Error::MalformedHeader(_)

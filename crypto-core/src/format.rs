@@ -125,7 +125,8 @@ impl Header {
                 t_cost: read_u32(&input[FIXED_LEN + 4..FIXED_LEN + 8]),
                 p_cost: read_u32(&input[FIXED_LEN + 8..FIXED_LEN + 12]),
             };
-            Some(params.validate()?)
+            // Refused before anything runs Argon2id with them (they are not yet authenticated).
+            Some(params.check_header()?)
         } else {
             None
         };

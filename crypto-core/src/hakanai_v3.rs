@@ -139,6 +139,10 @@ pub fn is_v3_secret(body: &[u8]) -> bool {
 }
 
 /// The `X-Secret-Passphrase` value a Hakanai v3 secret expects: hex SHA-256 of the passphrase.
+///
+/// The bytes as typed, never NFC-normalised (unlike an envelope's passphrase): Hakanai v3's
+/// sender hashed them that way, and the server compares hashes, so normalising here could only
+/// turn a right passphrase into a wrong one (and spend an attempt).
 pub fn passphrase_header(passphrase: &[u8]) -> String {
     hex::encode(Sha256::digest(passphrase))
 }

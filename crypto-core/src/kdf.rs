@@ -32,24 +32,52 @@ impl Argon2Params {
         t_cost: 2,
         p_cost: 1,
     };
-    /// The most memory a decoder agrees to spend (256 MiB), so a crafted header cannot
-    /// exhaust a recipient's browser.
-    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+    /// The most memory a decoder agrees to spend (64 MiB, RFC 9106's second recommended
+    /// option), so a crafted header cannot exhaust a recipient's browser.
+    pub const MAX_M_COST_KIB: u32 = 64 * 1024;
     /// The most iterations a decoder agrees to run.
-    pub const MAX_T_COST: u32 = 16;
-    /// The most lanes a decoder agrees to use.
-    pub const MAX_P_COST: u32 = 16;
+    pub const MAX_T_COST: u32 = 10;
+    /// The most lanes a decoder agrees to use. Browsers run them one after another, so lanes
+    /// add no speed there, only memory.
+    pub const MAX_P_COST: u32 = 4;
+    /// The most work (memory × iterations, in KiB) a decoder agrees to do: RFC 9106's 64 MiB ×
+    /// 3 passes, about five times the default. The memory and iteration caps alone would allow
+    /// 64 MiB × 10; this bounds the time a header can make a reader spend.
+    pub const MAX_WORK_KIB: u64 = 3 * 64 * 1024;
 
-    /// Checks the parameters are within the range every decoder accepts.
-    pub fn validate(self) -> Result<Self, Error> {
-        let ok = (1..=Self::MAX_P_COST).contains(&self.p_cost)
+    /// Whether the parameters are within the range every decoder accepts (`docs/FORMAT.md`
+    /// § Key schedule). Every writer of this project stays inside it: the defaults use a fifth
+    /// of the work, and Hakanai v3 ran no Argon2id at all.
+    pub fn in_range(self) -> bool {
+        (1..=Self::MAX_P_COST).contains(&self.p_cost)
             && (1..=Self::MAX_T_COST).contains(&self.t_cost)
             && self.m_cost_kib >= 8 * self.p_cost
-            && self.m_cost_kib <= Self::MAX_M_COST_KIB;
-        if ok {
+            && self.m_cost_kib <= Self::MAX_M_COST_KIB
+            && u64::from(self.m_cost_kib) * u64::from(self.t_cost) <= Self::MAX_WORK_KIB
+    }
+
+    /// Checks parameters a caller chose (to write, or to read with): `argon2_params` when
+    /// outside the range, so a writer never makes an envelope that readers refuse.
+    pub fn validate(self) -> Result<Self, Error> {
+        if self.in_range() {
             Ok(self)
         } else {
             Err(Error::Argon2Params {
+                m_cost_kib: self.m_cost_kib,
+                t_cost: self.t_cost,
+                p_cost: self.p_cost,
+            })
+        }
+    }
+
+    /// Checks parameters read from an envelope header, before any Argon2id runs:
+    /// `argon2_params_refused` when outside the range. The header MAC cannot be checked
+    /// before Argon2id has run, so these parameters are unauthenticated here.
+    pub(crate) fn check_header(self) -> Result<Self, Error> {
+        if self.in_range() {
+            Ok(self)
+        } else {
+            Err(Error::Argon2ParamsRefused {
                 m_cost_kib: self.m_cost_kib,
                 t_cost: self.t_cost,
                 p_cost: self.p_cost,
@@ -121,6 +149,10 @@ impl KeySchedule {
     }
 
     /// A schedule for a passphrase-protected secret. Runs Argon2id (about a second in a browser).
+    ///
+    /// A UTF-8 passphrase is NFC-normalised first (`docs/FORMAT.md` § Key schedule), so the
+    /// same visible text opens the secret whichever way a keyboard, input method or platform
+    /// composed its accents.
     pub fn with_passphrase(
         key: SecretKey,
         passphrase: &[u8],
@@ -130,14 +162,11 @@ impl KeySchedule {
             return Err(Error::EmptyPassphrase);
         }
         let params = params.validate()?;
-        let prk = passphrase_prk(&key, passphrase, params)?;
+        let bytes = normalize_passphrase(passphrase);
+        let prk = passphrase_prk(&key, &bytes, params)?;
         Ok(Self {
             key,
-            passphrase: Some(Passphrase {
-                bytes: Zeroizing::new(passphrase.to_vec()),
-                params,
-                prk,
-            }),
+            passphrase: Some(Passphrase { bytes, params, prk }),
         })
     }
 
@@ -169,13 +198,44 @@ impl KeySchedule {
             (Some(_), None) => return Err(Error::PassphraseRequired),
             (None, Some(_)) => return Err(Error::PassphraseNotExpected),
             (Some(wanted), Some(p)) if wanted == p.params => p.prk.clone(),
-            (Some(wanted), Some(p)) => passphrase_prk(&self.key, &p.bytes, wanted.validate()?)?,
+            (Some(wanted), Some(p)) => passphrase_prk(&self.key, &p.bytes, wanted.check_header()?)?,
         };
         Ok(EnvelopeKeys {
             payload: expand(&prk, INFO_PAYLOAD, salt),
             header_mac: expand(&prk, INFO_HEADER_MAC, salt),
         })
     }
+}
+
+/// The passphrase as Argon2id sees it: the UTF-8 bytes of its Unicode NFC form. Bytes that are
+/// not UTF-8 (no typed passphrase is) are used unchanged.
+fn normalize_passphrase(passphrase: &[u8]) -> Zeroizing<Vec<u8>> {
+    match std::str::from_utf8(passphrase) {
+        Ok(text) => Zeroizing::new(nfc(text).into_bytes()),
+        Err(_) => Zeroizing::new(passphrase.to_vec()),
+    }
+}
+
+/// NFC with the `unicode-normalization` tables, natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn nfc(text: &str) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    // ASCII and most typed text are NFC already: the quick check skips the normalising pass.
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        return text.to_string();
+    }
+    text.nfc().collect()
+}
+
+/// NFC by the JavaScript engine (`String.prototype.normalize`) in wasm: the normalisation
+/// tables would add to the page's weight, and every engine already has them. The vectors
+/// (`passphrase_nfd_*`) check both give the same bytes.
+#[cfg(target_arch = "wasm32")]
+fn nfc(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    String::from(js_sys::JsString::from(text).normalize("NFC"))
 }
 
 fn extract(ikm: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -271,5 +331,81 @@ mod tests {
             ..FAST
         };
         assert_eq!(huge.validate().unwrap_err().code(), "argon2_params");
+    }
+
+    #[test]
+    fn argon2_range_holds_what_writers_use_and_bounds_the_work() {
+        let p = |m_cost_kib, t_cost, p_cost| Argon2Params {
+            m_cost_kib,
+            t_cost,
+            p_cost,
+        };
+        // Our default, the test vectors' small parameters, OWASP's other equivalent choices
+        // (46 MiB × 1 … 7 MiB × 5) and RFC 9106's second recommendation (64 MiB × 3, 4 lanes).
+        for ok in [
+            Argon2Params::DEFAULT,
+            FAST,
+            p(47104, 1, 1),
+            p(12288, 3, 1),
+            p(9216, 4, 1),
+            p(7168, 5, 1),
+            p(65536, 3, 4),
+            p(32, 1, 4),
+        ] {
+            assert!(ok.in_range(), "{ok:?}");
+            assert_eq!(ok.check_header(), Ok(ok));
+        }
+        for refused in [
+            p(65537, 1, 1),    // memory
+            p(65536, 4, 1),    // work: 64 MiB × 4
+            p(19456, 11, 1),   // iterations
+            p(19456, 2, 5),    // lanes
+            p(19456, 0, 1),    // no iteration
+            p(19456, 2, 0),    // no lane
+            p(31, 1, 4),       // less than 8 KiB per lane
+            p(262144, 16, 16), // what the previous range allowed
+            p(u32::MAX, u32::MAX, 1),
+        ] {
+            assert!(!refused.in_range(), "{refused:?}");
+            assert_eq!(refused.validate().unwrap_err().code(), "argon2_params");
+            assert_eq!(
+                refused.check_header().unwrap_err().code(),
+                "argon2_params_refused"
+            );
+        }
+    }
+
+    #[test]
+    fn passphrases_are_nfc_normalised() {
+        // "café" typed with a combining accent, and the Ångström sign: both map to NFC.
+        assert_eq!(
+            *normalize_passphrase("cafe\u{301} \u{212B}".as_bytes()),
+            "caf\u{E9} \u{C5}".as_bytes()
+        );
+        assert_eq!(*normalize_passphrase(b"ascii pw"), b"ascii pw");
+        // Not UTF-8: used as given.
+        assert_eq!(*normalize_passphrase(&[0xff, 0x41]), [0xff, 0x41]);
+        let key = SecretKey::from_bytes([3; 32]);
+        let composed = KeySchedule::with_passphrase(key.clone(), "caf\u{E9}".as_bytes(), FAST);
+        let decomposed = KeySchedule::with_passphrase(key, "cafe\u{301}".as_bytes(), FAST);
+        assert_eq!(composed.unwrap().verifier(), decomposed.unwrap().verifier());
+    }
+
+    /// Parameters a header names are checked before Argon2id runs with them: a refused header
+    /// costs nothing (a 4 GiB Argon2id run would take minutes, and fail the test by time).
+    #[test]
+    fn refused_header_parameters_never_reach_argon2() {
+        let pw = KeySchedule::with_passphrase(SecretKey::from_bytes([1; 32]), b"x", FAST).unwrap();
+        let wanted = Argon2Params {
+            m_cost_kib: 4 * 1024 * 1024,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        assert_eq!(
+            pw.envelope_keys(&[0; 16], Some(wanted))
+                .err()
+                .map(|e| e.code()),
+            Some("argon2_params_refused")
+        );
     }
 }

@@ -370,7 +370,7 @@ fn specs() -> Vec<Spec> {
             name: "text_padded_password",
             comment:
                 "a short text (a password) padded to the smallest bucket: 256 bytes of plaintext",
-            key_seed: 8,
+            key_seed: 10,
             passphrase: None,
             segment_size: 64,
             metadata: Metadata::text(9),
@@ -381,15 +381,31 @@ fn specs() -> Vec<Spec> {
             name: "file_padded_bucket",
             comment:
                 "a 5000-byte file padded to a multiple of 512 (an eighth of 4096) in 1 KiB segments",
-            key_seed: 9,
+            key_seed: 11,
             passphrase: None,
             segment_size: 1024,
             metadata: file("padded.bin", 5000),
-            content: pattern(9, 5000),
+            content: pattern(11, 5000),
             pad: true,
+        },
+        Spec {
+            name: "passphrase_nfc",
+            comment: "a passphrase in NFC with accents, a singleton (Å), Hangul and two marks on q",
+            key_seed: 8,
+            passphrase: Some((PASSPHRASE_NFC, FAST_ARGON2)),
+            segment_size: 64,
+            metadata: Metadata::text(3),
+            content: b"nfc".to_vec(),
+            pad: false,
         },
     ]
 }
+
+/// NFC: `Å` (U+00C5), `ö`, `é`, two precomposed Hangul syllables, `q` + dot below + dot above.
+const PASSPHRASE_NFC: &str = "\u{C5}ngstr\u{F6}m caf\u{E9} \u{D55C}\u{AE00} q\u{323}\u{307}";
+/// The same text not in NFC: the Ångström sign (U+212B), combining accents, conjoining jamo and
+/// the two marks on q in non-canonical order. NFC maps it to [`PASSPHRASE_NFC`].
+const PASSPHRASE_NOT_NFC: &str = "\u{212B}ngstro\u{308}m cafe\u{301} \u{1112}\u{1161}\u{11AB}\u{1100}\u{1173}\u{11AF} q\u{307}\u{323}";
 
 fn to_vector(
     spec: &Spec,
@@ -635,6 +651,50 @@ pub fn generate_envelope_vectors() -> Vec<EnvelopeVector> {
         &env,
         Some("anything"),
     ));
+    // Passphrases are NFC-normalised before Argon2id: another form of the same text opens it.
+    let nfc = specs
+        .iter()
+        .find(|s| s.name == "passphrase_nfc")
+        .expect("the NFC spec");
+    let nfc_env = encode_spec(nfc).expect("valid");
+    out.push(to_vector(
+        nfc,
+        "passphrase_nfd_opens_nfc".into(),
+        "the passphrase of passphrase_nfc typed in another Unicode form (not NFC) opens it".into(),
+        "success".into(),
+        &nfc_env,
+        Some(PASSPHRASE_NOT_NFC),
+    ));
+
+    // Argon2id parameters beyond the accepted range: refused from the header alone, before
+    // any Argon2id run (and so before the MAC, which these edits leave stale).
+    let set_argon2 = |m_cost_kib: u32, t_cost: u32| {
+        let mut e = pw_env.clone();
+        e[33..37].copy_from_slice(&m_cost_kib.to_be_bytes());
+        e[37..41].copy_from_slice(&t_cost.to_be_bytes());
+        e
+    };
+    for (name, comment, bytes) in [
+        (
+            "argon2_memory_refused",
+            "header asks for 256 MiB of Argon2id memory (the cap is 64 MiB)",
+            set_argon2(256 * 1024, 1),
+        ),
+        (
+            "argon2_work_refused",
+            "header asks for 64 MiB × 4 iterations (the work cap is 64 MiB × 3)",
+            set_argon2(64 * 1024, 4),
+        ),
+    ] {
+        out.push(to_vector(
+            pw,
+            name.into(),
+            comment.into(),
+            "argon2_params_refused".into(),
+            &bytes,
+            Some("correct horse battery staple"),
+        ));
+    }
     let mut wrong_key = to_vector(
         base,
         "wrong_key".into(),

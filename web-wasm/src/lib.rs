@@ -34,7 +34,7 @@ const ERROR_CODE_TYPE: &str = r#"
 export type ErrorCode =
   | "empty_link" | "missing_key" | "missing_id" | "invalid_id"
   | "key_length" | "key_charset" | "key_encoding"
-  | "random_unavailable" | "empty_passphrase" | "argon2_params"
+  | "random_unavailable" | "empty_passphrase" | "argon2_params" | "argon2_params_refused"
   | "not_an_envelope" | "unsupported_version" | "malformed_header"
   | "passphrase_required" | "passphrase_not_expected"
   | "header_authentication" | "segment_authentication"
