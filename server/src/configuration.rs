@@ -35,6 +35,30 @@ pub struct Config {
     )]
     pub listen_address: IpAddr,
 
+    /// Longest time a client may take to send a request's head (line and headers); also how
+    /// long a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "HAKANAI_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Longest pause inside a request body (answered with 408), and inside a response the
+    /// client is reading (the connection is closed).
+    #[arg(long, env = "HAKANAI_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub body_idle_timeout: Duration,
+
+    /// Slowest average rate, in bytes per second, at which a request body may arrive once
+    /// --min-body-rate-grace has passed (408 below it); 0 turns the check off.
+    #[arg(long, env = "HAKANAI_MIN_BODY_RATE", default_value = "1k", value_parser = parse_rate)]
+    pub min_body_rate: u64,
+
+    /// Time a request body may take before --min-body-rate applies.
+    #[arg(long, env = "HAKANAI_MIN_BODY_RATE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub min_body_rate_grace: Duration,
+
+    /// Most connections served at once (on each listener); one more is answered 503 with
+    /// Retry-After and closed. Keep it below the file descriptor limit (`ulimit -n`).
+    #[arg(long, env = "HAKANAI_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Redis DSN: redis://[[user]:pass@]host:port/db, rediss://… (TLS),
     /// redis+unix:///path.sock?db=N, redis-sentinel://[[user]:pass@]host:port[,host:port…]/master[/db],
     /// redis-cluster://[[user]:pass@]host:port[,host:port…] or rediss-cluster://… (TLS).
@@ -329,6 +353,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("duration must be greater than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// Bytes per second: a size (`1k`, `512`), optionally followed by `/s`; `0` is allowed.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let s = s.strip_suffix("/s").unwrap_or(s);
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 fn parse_net(s: &str) -> Result<IpNet, String> {
     parse_ip_or_net(s.trim()).ok_or_else(|| format!("invalid IP range {s:?}"))
 }
@@ -384,6 +425,21 @@ mod tests {
             ]
         );
         assert_eq!(c.webhook_events.len(), 5);
+        // Connection limits for a server exposed without a proxy.
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.min_body_rate, 1024);
+        assert_eq!(c.min_body_rate_grace, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 10_000);
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("1k").unwrap(), 1024);
+        assert_eq!(parse_rate("64k/s").unwrap(), 64 * 1024);
+        assert_eq!(parse_rate("0").unwrap(), 0);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_positive_duration("0").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod client_ip;
 pub mod configuration;
+pub mod connections;
 pub mod error;
 pub mod events;
 pub mod id;
@@ -18,7 +19,6 @@ pub mod tokens;
 pub mod webhook;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -534,7 +534,11 @@ struct StartupStatus {
 }
 
 impl StartupStatus {
-    fn serve(listener: std::net::TcpListener) -> std::io::Result<StartupStatus> {
+    fn serve(
+        listener: std::net::TcpListener,
+        limits: connections::Limits,
+        metrics: connections::ConnectionMetrics,
+    ) -> std::io::Result<StartupStatus> {
         let listener = TcpListener::from_std(listener)?;
         let message = Arc::new(std::sync::Mutex::new(
             "starting: connecting to the store".to_owned(),
@@ -556,13 +560,15 @@ impl StartupStatus {
         // that would only get 503.
         let router = Router::new().fallback(unavailable);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let task = tokio::spawn(connections::serve(
+            listener,
+            router,
+            limits,
+            metrics,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(StartupStatus {
             message,
             stop,
@@ -782,6 +788,8 @@ pub struct Application {
     state: AppState,
     /// Set when metrics are pushed (OTLP): nobody may scrape, so gauges are refreshed on a timer.
     gauge_refresh: Option<Duration>,
+    /// Timeouts and the connection cap of both listeners.
+    limits: connections::Limits,
 }
 
 impl Application {
@@ -791,7 +799,13 @@ impl Application {
         // not ready yet instead of a refused connection.
         let std_listener = std::net::TcpListener::bind((config.listen_address, config.port))?;
         std_listener.set_nonblocking(true)?;
-        let waiting = StartupStatus::serve(std_listener.try_clone()?)?;
+        let limits = connections::Limits::from_config(&config);
+        connections::warn_if_file_limit_low(limits.max_connections);
+        let waiting = StartupStatus::serve(
+            std_listener.try_clone()?,
+            limits.clone(),
+            state.metrics.connections.clone(),
+        )?;
         let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
         waiting.stop().await;
         connected?;
@@ -821,6 +835,7 @@ impl Application {
             new_tokens,
             state,
             gauge_refresh: None,
+            limits,
         })
     }
 
@@ -862,22 +877,21 @@ impl Application {
                 }
             })
         });
+        let counted = self.state.metrics.connections.clone();
         let metrics = match self.metrics {
             Some((listener, router)) => {
                 tracing::info!(address = %listener.local_addr()?, "serving /metrics");
-                Some(tokio::spawn(
-                    async move { axum::serve(listener, router).await },
-                ))
+                Some(tokio::spawn(connections::serve(
+                    listener,
+                    router,
+                    self.limits.clone(),
+                    counted.clone(),
+                    std::future::pending(),
+                )))
             }
             None => None,
         };
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await;
+        connections::serve(self.listener, self.router, self.limits, counted, signal).await;
         // Scrapes need no draining: stop the metrics listener with the main one.
         if let Some(task) = metrics {
             task.abort();
@@ -885,7 +899,7 @@ impl Application {
         if let Some(task) = refresh {
             task.abort();
         }
-        served
+        Ok(())
     }
 }
 

@@ -422,31 +422,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
 }
 
-/// How much of a refused body is still read (and thrown away), and for how long.
-const DRAIN_LIMIT: u64 = 16 << 20;
-const DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// Reads what a client is still sending of a body refused with 413, bounded, in the background:
-/// closing a connection with unread data makes the kernel answer with a reset, which throws the
-/// 413 away in the client's receive buffer, so the client would see a broken pipe instead.
-fn drain_refused(stream: axum::body::BodyDataStream) {
-    tokio::spawn(async move {
-        let mut stream = stream;
-        let mut read = 0u64;
-        let _ = tokio::time::timeout(DRAIN_TIME, async {
-            while let Some(Ok(chunk)) = stream.next().await {
-                read += chunk.len() as u64;
-                if read > DRAIN_LIMIT {
-                    break;
-                }
-            }
-        })
-        .await;
-    });
-}
-
 /// Streams the body into the store, answering 413 as soon as `limit` is passed; the partial
-/// upload is discarded and the rest of the body only drained ([`drain_refused`]).
+/// upload is discarded. The rest of the body is never read here: the server loop reads and
+/// drops it, bounded, before it closes the connection (`connections.rs`), so the client sees
+/// the 413 rather than a reset.
 #[tracing::instrument(skip_all)]
 async fn stream_limited(
     headers: &HeaderMap,
@@ -455,16 +434,14 @@ async fn stream_limited(
     sink: &mut dyn UploadSink,
 ) -> Result<u64, AppError> {
     if declared_length(headers).is_some_and(|n| n > limit) {
-        drain_refused(body.into_data_stream());
         return Err(AppError::PayloadTooLarge(limit));
     }
     let mut total: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| AppError::BadRequest("could not read the body".into()))?;
+        let chunk = chunk.map_err(AppError::from_body_error)?;
         total += chunk.len() as u64;
         if total > limit {
-            drain_refused(stream);
             return Err(AppError::PayloadTooLarge(limit));
         }
         sink.append(chunk).await?;
@@ -472,7 +449,8 @@ async fn stream_limited(
     Ok(total)
 }
 
-/// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read.
+/// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read
+/// here (see [`stream_limited`]).
 pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Body,
@@ -481,15 +459,13 @@ pub(crate) async fn read_limited(
 ) -> Result<bytes::Bytes, AppError> {
     let declared = declared_length(headers);
     if declared.is_some_and(|n| n > cap) {
-        drain_refused(body.into_data_stream());
         return Err(AppError::PayloadTooLarge(limit));
     }
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(cap) as usize);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| AppError::BadRequest("could not read the body".into()))?;
+        let chunk = chunk.map_err(AppError::from_body_error)?;
         if (buf.len() + chunk.len()) as u64 > cap {
-            drain_refused(stream);
             return Err(AppError::PayloadTooLarge(limit));
         }
         buf.extend_from_slice(&chunk);
