@@ -190,6 +190,20 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_MAX_PASSPHRASE_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_passphrase_attempts: u32,
 
+    /// A multi-request upload is discarded this long after it opened, however active it is (as
+    /// well as after 10 minutes without a request).
+    #[arg(long, env = "HAKANAI_UPLOAD_DEADLINE", default_value = "1h", value_parser = parse_positive_duration)]
+    pub upload_deadline: Duration,
+
+    /// Multi-request uploads one user token may hold open at once (429 with Retry-After over it).
+    #[arg(long, env = "HAKANAI_MAX_OPEN_UPLOADS_PER_TOKEN", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_uploads_per_token: u32,
+
+    /// Multi-request uploads one client address (an IPv6 /64) may hold open at once without a
+    /// token (429 with Retry-After over it).
+    #[arg(long, env = "HAKANAI_MAX_OPEN_UPLOADS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_uploads_per_address: u32,
+
     /// Lifetime of the one-time tokens users mint at `POST /api/v1/one-time-token`.
     #[arg(long, env = "HAKANAI_ONE_TIME_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub one_time_token_ttl: Duration,
@@ -431,6 +445,9 @@ mod tests {
         assert_eq!(c.min_body_rate, 1024);
         assert_eq!(c.min_body_rate_grace, Duration::from_secs(10));
         assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.upload_deadline, Duration::from_secs(3600));
+        assert_eq!(c.max_open_uploads_per_token, 20);
+        assert_eq!(c.max_open_uploads_per_address, 10);
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub enum AppError {
     UploadOffset(u64),
     #[error("payload too large")]
     PayloadTooLarge(u64),
+    /// Over a cap that frees itself in time; `Retry-After` says when to try again.
+    #[error("too many requests: {details}")]
+    TooManyRequests {
+        retry_after: std::time::Duration,
+        details: &'static str,
+    },
     /// The request body stalled or arrived too slowly (`connections::RequestBody`).
     #[error("request body timed out")]
     RequestTimeout,
@@ -102,6 +108,11 @@ impl IntoResponse for AppError {
                 "payload_too_large",
                 format!("the secret exceeds the upload limit of {limit} bytes"),
             ),
+            AppError::TooManyRequests { details, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                (*details).into(),
+            ),
             AppError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
@@ -147,6 +158,12 @@ impl IntoResponse for AppError {
         if let AppError::UploadOffset(at) = self {
             resp.headers_mut()
                 .insert(UPLOAD_OFFSET_HEADER, HeaderValue::from(at));
+        }
+        if let AppError::TooManyRequests { retry_after, .. } = self {
+            // Whole seconds, rounded up, and at least one: a client must not retry at once.
+            let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let AppError::Passphrase { remaining, .. } = self {
             resp.headers_mut()

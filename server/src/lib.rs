@@ -73,6 +73,10 @@ pub struct Settings {
     pub default_ttl: Duration,
     pub max_passphrase_attempts: u32,
     pub one_time_token_ttl: Duration,
+    /// A multi-request upload ends this long after it opened, however active it is.
+    pub upload_deadline: Duration,
+    pub max_open_uploads_per_token: u32,
+    pub max_open_uploads_per_address: u32,
     pub admin_enabled: bool,
     pub admin_ranges: Vec<IpNet>,
     /// Clients that may upload without a token (Hakanai v3's `--trusted-ip-ranges`).
@@ -114,6 +118,9 @@ impl Settings {
             default_ttl: c.default_ttl(),
             max_passphrase_attempts: c.max_passphrase_attempts,
             one_time_token_ttl: c.one_time_token_ttl,
+            upload_deadline: c.upload_deadline,
+            max_open_uploads_per_token: c.max_open_uploads_per_token,
+            max_open_uploads_per_address: c.max_open_uploads_per_address,
             admin_enabled: c.enable_admin_token,
             admin_ranges: c.admin_ranges(),
             trusted_ip_ranges: c.trusted_ip_ranges.clone(),

@@ -96,6 +96,8 @@ struct Upload {
 pub(crate) struct Uploader {
     pub(crate) limit: u64,
     pub(crate) one_time: Option<crate::store::TokenHash>,
+    /// The token's hash, for any token (open uploads are counted per token).
+    pub(crate) token: Option<crate::store::TokenHash>,
     pub(crate) user_type: UserType,
 }
 
@@ -111,6 +113,7 @@ pub(crate) struct Uploader {
         (status = 200, body = CreateSecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
+        (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody)
     )
@@ -325,16 +328,19 @@ pub(crate) async fn authorize_upload(
         Caller::Token { hash, record } => Uploader {
             limit: record.upload_size_limit.min(settings.upload_size_limit),
             one_time: record.one_time.then_some(hash),
+            token: Some(hash),
             user_type: UserType::Authenticated,
         },
         Caller::TrustedRange => Uploader {
             limit: settings.upload_size_limit,
             one_time: None,
+            token: None,
             user_type: UserType::Whitelisted,
         },
         Caller::Anonymous if settings.allow_anonymous => Uploader {
             limit: settings.anonymous_size_limit,
             one_time: None,
+            token: None,
             user_type: UserType::Anonymous,
         },
         Caller::Anonymous => {
@@ -418,7 +424,7 @@ fn raw_options(
     Ok((ttl, restrictions))
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
 }
 
