@@ -290,6 +290,12 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_PRIVACY_FILE")]
     pub privacy_file: Option<PathBuf>,
 
+    /// Send `Strict-Transport-Security: max-age=<this>` with every response (e.g. 365d), so
+    /// browsers reach this host over HTTPS only. Only for a site served over HTTPS; off by
+    /// default (a proxy in front may set the header instead).
+    #[arg(long, env = "HAKANAI_HSTS_MAX_AGE", value_parser = parse_duration)]
+    pub hsts_max_age: Option<Duration>,
+
     /// Directory whose files replace same-named static files (logo, CSS, icons) without a rebuild.
     #[arg(long, env = "HAKANAI_CUSTOM_ASSETS_DIR")]
     pub custom_assets_dir: Option<PathBuf>,
@@ -448,6 +454,7 @@ mod tests {
         assert_eq!(c.upload_deadline, Duration::from_secs(3600));
         assert_eq!(c.max_open_uploads_per_token, 20);
         assert_eq!(c.max_open_uploads_per_address, 10);
+        assert!(c.hsts_max_age.is_none());
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct Settings {
     pub country_header: Option<HeaderName>,
     pub asn_header: Option<HeaderName>,
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// The `Strict-Transport-Security` value, with `--hsts-max-age`.
+    pub hsts: Option<HeaderValue>,
     pub web_root: Option<PathBuf>,
     pub custom_assets_dir: Option<PathBuf>,
     /// The page built into the binary; empty with `--web-root` (which replaces it whole) or when
@@ -130,6 +132,11 @@ impl Settings {
             country_header: c.country_header.as_deref().map(header_name).transpose()?,
             asn_header: c.asn_header.as_deref().map(header_name).transpose()?,
             cors_allowed_origins,
+            hsts: c
+                .hsts_max_age
+                .map(|age| HeaderValue::try_from(format!("max-age={}", age.as_secs())))
+                .transpose()
+                .map_err(|_| StartupError::Config("invalid --hsts-max-age".into()))?,
             web_root: c.web_root.clone(),
             custom_assets_dir: c.custom_assets_dir.clone(),
             web_assets: if c.web_root.is_none() && c.embedded_page {
@@ -300,6 +307,12 @@ pub fn app(state: AppState) -> Router {
     let mut router = api.merge(site).with_state(state.clone());
     if !state.settings.cors_allowed_origins.is_empty() {
         router = router.layer(cors(&state.settings));
+    }
+    if let Some(hsts) = &state.settings.hsts {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts.clone(),
+        ));
     }
     router
         .layer(SetResponseHeaderLayer::overriding(

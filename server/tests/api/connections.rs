@@ -371,3 +371,29 @@ async fn honest_requests_pass_while_slow_connections_are_open(b: Backend) {
     assert!(open >= 200.0, "{open}");
     drop(slow);
 }
+
+/// `Strict-Transport-Security` only with `--hsts-max-age`, then on pages, API answers and
+/// errors alike, beside the other security headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_only_when_configured() {
+    let plain = spawn_app(Backend::Memory, |_| {}).await;
+    let resp = plain.client.get(plain.url("/ready")).send().await.unwrap();
+    assert!(!resp.headers().contains_key("strict-transport-security"));
+    assert_eq!(resp.headers()["cross-origin-opener-policy"], "same-origin");
+
+    let app = spawn_app(Backend::Memory, |c| {
+        c.hsts_max_age = Some(Duration::from_secs(365 * 86400));
+    })
+    .await;
+    for path in ["/ready", "/", "/api/v1/secret/not-an-id", "/no-such-page"] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        let h = resp.headers();
+        assert_eq!(h["strict-transport-security"], "max-age=31536000", "{path}");
+        assert_eq!(h["cross-origin-resource-policy"], "same-origin", "{path}");
+        assert_eq!(
+            h["permissions-policy"],
+            hakanai_server::PERMISSIONS_POLICY,
+            "{path}"
+        );
+    }
+}
