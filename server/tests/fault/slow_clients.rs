@@ -209,3 +209,61 @@ async fn slow_header_connections_are_cut_and_honest_clients_keep_their_latency()
         "{body_cut:?}"
     );
 }
+
+/// One address tries to open 10,000 multi-request uploads: only
+/// `--max-open-uploads-per-address` (10) open, every other attempt gets 429 with Retry-After,
+/// and Redis holds next to nothing for the attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_uploads_from_one_address_open_only_the_cap() {
+    const ATTEMPTS: usize = 10_000;
+    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let redis = RedisServer::start();
+    let server = Replica::start(&redis.dsn(), "10s", &[]).await;
+    let client = reqwest::Client::new();
+    let used_memory = || {
+        let dsn = redis.dsn();
+        async move {
+            let client = redis::Client::open(dsn).unwrap();
+            let mut con = client.get_multiplexed_async_connection().await.unwrap();
+            let info: String = redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("used_memory:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap()
+        }
+    };
+    let memory_before = used_memory().await;
+    let started = Instant::now();
+    let url = server.url("/api/v1/upload");
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut retry_after = std::collections::BTreeSet::new();
+    // 16 at a time, as a client with a connection pool would.
+    for batch in (0..ATTEMPTS).collect::<Vec<_>>().chunks(16) {
+        let sends = batch
+            .iter()
+            .map(|_| client.post(&url).json(&json!({"expires_in": 300})).send());
+        for resp in futures_util::future::join_all(sends).await {
+            let resp = resp.expect("no transport error");
+            if let Some(v) = resp.headers().get("retry-after") {
+                retry_after.insert(v.to_str().unwrap().to_owned());
+            }
+            *statuses.entry(resp.status().as_u16()).or_default() += 1;
+        }
+    }
+    let took = started.elapsed();
+    let memory_after = used_memory().await;
+    eprintln!(
+        "{ATTEMPTS} upload opens from one address in {:.1} s: {statuses:?}; Retry-After values \
+         {retry_after:?}; Redis used_memory {} KiB before, {} KiB after",
+        took.as_secs_f64(),
+        memory_before / 1024,
+        memory_after / 1024
+    );
+    assert_eq!(statuses.get(&200), Some(&10));
+    assert_eq!(statuses.get(&429), Some(&(ATTEMPTS - 10)));
+    assert!(memory_after.saturating_sub(memory_before) < 1024 * 1024);
+}
