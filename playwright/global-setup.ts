@@ -107,6 +107,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     "--upload-size-limit", "64m",
     "--max-passphrase-attempts", "3",
     "--cors-allowed-origins", process.env.HK_EXAMPLE_URL,
+    // Every test uploads from 127.0.0.1, in parallel, and some leave uploads unfinished (errors,
+    // revocation): the default cap of 10 open uploads per address would turn later ones into 429.
+    "--max-open-uploads-per-address", "1000",
   ];
 
   const embeddedPort = await freePort();
@@ -133,6 +136,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const tokenPort = await freePort();
   const withToken = start("server-token", SERVER_BIN, [
     "--port", String(tokenPort), "--web-root", WEB_ROOT,
+    // All of its tests share the one user token (see the address cap above).
+    "--max-open-uploads-per-token", "1000",
     // Legal pages, linked from the footer.
     "--impressum-file", join(__dirname, "legal/impressum.txt"),
     "--privacy-file", join(__dirname, "legal/privacy.txt"),

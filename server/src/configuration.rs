@@ -35,6 +35,30 @@ pub struct Config {
     )]
     pub listen_address: IpAddr,
 
+    /// Longest time a client may take to send a request's head (line and headers); also how
+    /// long a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "HAKANAI_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Longest pause inside a request body (answered with 408), and inside a response the
+    /// client is reading (the connection is closed).
+    #[arg(long, env = "HAKANAI_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub body_idle_timeout: Duration,
+
+    /// Slowest average rate, in bytes per second, at which a request body may arrive once
+    /// --min-body-rate-grace has passed (408 below it); 0 turns the check off.
+    #[arg(long, env = "HAKANAI_MIN_BODY_RATE", default_value = "1k", value_parser = parse_rate)]
+    pub min_body_rate: u64,
+
+    /// Time a request body may take before --min-body-rate applies.
+    #[arg(long, env = "HAKANAI_MIN_BODY_RATE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub min_body_rate_grace: Duration,
+
+    /// Most connections served at once (on each listener); one more is answered 503 with
+    /// Retry-After and closed. Keep it below the file descriptor limit (`ulimit -n`).
+    #[arg(long, env = "HAKANAI_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Redis DSN: redis://[[user]:pass@]host:port/db, rediss://… (TLS),
     /// redis+unix:///path.sock?db=N, redis-sentinel://[[user]:pass@]host:port[,host:port…]/master[/db],
     /// redis-cluster://[[user]:pass@]host:port[,host:port…] or rediss-cluster://… (TLS).
@@ -166,6 +190,20 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_MAX_PASSPHRASE_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_passphrase_attempts: u32,
 
+    /// A multi-request upload is discarded this long after it opened, however active it is (as
+    /// well as after 10 minutes without a request).
+    #[arg(long, env = "HAKANAI_UPLOAD_DEADLINE", default_value = "1h", value_parser = parse_positive_duration)]
+    pub upload_deadline: Duration,
+
+    /// Multi-request uploads one user token may hold open at once (429 with Retry-After over it).
+    #[arg(long, env = "HAKANAI_MAX_OPEN_UPLOADS_PER_TOKEN", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_uploads_per_token: u32,
+
+    /// Multi-request uploads one client address (an IPv6 /64) may hold open at once without a
+    /// token (429 with Retry-After over it).
+    #[arg(long, env = "HAKANAI_MAX_OPEN_UPLOADS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_uploads_per_address: u32,
+
     /// Lifetime of the one-time tokens users mint at `POST /api/v1/one-time-token`.
     #[arg(long, env = "HAKANAI_ONE_TIME_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub one_time_token_ttl: Duration,
@@ -252,6 +290,12 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_PRIVACY_FILE")]
     pub privacy_file: Option<PathBuf>,
 
+    /// Send `Strict-Transport-Security: max-age=<this>` with every response (e.g. 365d), so
+    /// browsers reach this host over HTTPS only. Only for a site served over HTTPS; off by
+    /// default (a proxy in front may set the header instead).
+    #[arg(long, env = "HAKANAI_HSTS_MAX_AGE", value_parser = parse_duration)]
+    pub hsts_max_age: Option<Duration>,
+
     /// Directory whose files replace same-named static files (logo, CSS, icons) without a rebuild.
     #[arg(long, env = "HAKANAI_CUSTOM_ASSETS_DIR")]
     pub custom_assets_dir: Option<PathBuf>,
@@ -329,6 +373,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("duration must be greater than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// Bytes per second: a size (`1k`, `512`), optionally followed by `/s`; `0` is allowed.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let s = s.strip_suffix("/s").unwrap_or(s);
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 fn parse_net(s: &str) -> Result<IpNet, String> {
     parse_ip_or_net(s.trim()).ok_or_else(|| format!("invalid IP range {s:?}"))
 }
@@ -384,6 +445,25 @@ mod tests {
             ]
         );
         assert_eq!(c.webhook_events.len(), 5);
+        // Connection limits for a server exposed without a proxy.
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.min_body_rate, 1024);
+        assert_eq!(c.min_body_rate_grace, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.upload_deadline, Duration::from_secs(3600));
+        assert_eq!(c.max_open_uploads_per_token, 20);
+        assert_eq!(c.max_open_uploads_per_address, 10);
+        assert!(c.hsts_max_age.is_none());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("1k").unwrap(), 1024);
+        assert_eq!(parse_rate("64k/s").unwrap(), 64 * 1024);
+        assert_eq!(parse_rate("0").unwrap(), 0);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_positive_duration("0").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::connections::BodyStalled;
 use crate::metrics::Rejection;
 use crate::store::StoreError;
 
@@ -40,6 +41,15 @@ pub enum AppError {
     UploadOffset(u64),
     #[error("payload too large")]
     PayloadTooLarge(u64),
+    /// Over a cap that frees itself in time; `Retry-After` says when to try again.
+    #[error("too many requests: {details}")]
+    TooManyRequests {
+        retry_after: std::time::Duration,
+        details: &'static str,
+    },
+    /// The request body stalled or arrived too slowly (`connections::RequestBody`).
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("unsupported media type")]
     /// Carries the media types the route takes.
     UnsupportedMediaType(&'static str),
@@ -49,6 +59,21 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl AppError {
+    /// A request body that could not be read: 408 when the server cut it for stalling, else
+    /// 400 (the client went away or sent a malformed chunked body).
+    pub fn from_body_error(e: axum::Error) -> AppError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = cause {
+            if err.is::<BodyStalled>() {
+                return AppError::RequestTimeout;
+            }
+            cause = err.source();
+        }
+        AppError::BadRequest("could not read the body".into())
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,6 +107,16 @@ impl IntoResponse for AppError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("the secret exceeds the upload limit of {limit} bytes"),
+            ),
+            AppError::TooManyRequests { details, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                (*details).into(),
+            ),
+            AppError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body stalled or arrived too slowly; the connection is closed".into(),
             ),
             AppError::UnsupportedMediaType(accepted) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -123,6 +158,12 @@ impl IntoResponse for AppError {
         if let AppError::UploadOffset(at) = self {
             resp.headers_mut()
                 .insert(UPLOAD_OFFSET_HEADER, HeaderValue::from(at));
+        }
+        if let AppError::TooManyRequests { retry_after, .. } = self {
+            // Whole seconds, rounded up, and at least one: a client must not retry at once.
+            let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let AppError::Passphrase { remaining, .. } = self {
             resp.headers_mut()

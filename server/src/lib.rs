@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod client_ip;
 pub mod configuration;
+pub mod connections;
 pub mod error;
 pub mod events;
 pub mod id;
@@ -18,7 +19,6 @@ pub mod tokens;
 pub mod webhook;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +73,10 @@ pub struct Settings {
     pub default_ttl: Duration,
     pub max_passphrase_attempts: u32,
     pub one_time_token_ttl: Duration,
+    /// A multi-request upload ends this long after it opened, however active it is.
+    pub upload_deadline: Duration,
+    pub max_open_uploads_per_token: u32,
+    pub max_open_uploads_per_address: u32,
     pub admin_enabled: bool,
     pub admin_ranges: Vec<IpNet>,
     /// Clients that may upload without a token (Hakanai v3's `--trusted-ip-ranges`).
@@ -83,6 +87,8 @@ pub struct Settings {
     pub country_header: Option<HeaderName>,
     pub asn_header: Option<HeaderName>,
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// The `Strict-Transport-Security` value, with `--hsts-max-age`.
+    pub hsts: Option<HeaderValue>,
     pub web_root: Option<PathBuf>,
     pub custom_assets_dir: Option<PathBuf>,
     /// The page built into the binary; empty with `--web-root` (which replaces it whole) or when
@@ -114,6 +120,9 @@ impl Settings {
             default_ttl: c.default_ttl(),
             max_passphrase_attempts: c.max_passphrase_attempts,
             one_time_token_ttl: c.one_time_token_ttl,
+            upload_deadline: c.upload_deadline,
+            max_open_uploads_per_token: c.max_open_uploads_per_token,
+            max_open_uploads_per_address: c.max_open_uploads_per_address,
             admin_enabled: c.enable_admin_token,
             admin_ranges: c.admin_ranges(),
             trusted_ip_ranges: c.trusted_ip_ranges.clone(),
@@ -123,6 +132,11 @@ impl Settings {
             country_header: c.country_header.as_deref().map(header_name).transpose()?,
             asn_header: c.asn_header.as_deref().map(header_name).transpose()?,
             cors_allowed_origins,
+            hsts: c
+                .hsts_max_age
+                .map(|age| HeaderValue::try_from(format!("max-age={}", age.as_secs())))
+                .transpose()
+                .map_err(|_| StartupError::Config("invalid --hsts-max-age".into()))?,
             web_root: c.web_root.clone(),
             custom_assets_dir: c.custom_assets_dir.clone(),
             web_assets: if c.web_root.is_none() && c.embedded_page {
@@ -293,6 +307,12 @@ pub fn app(state: AppState) -> Router {
     let mut router = api.merge(site).with_state(state.clone());
     if !state.settings.cors_allowed_origins.is_empty() {
         router = router.layer(cors(&state.settings));
+    }
+    if let Some(hsts) = &state.settings.hsts {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts.clone(),
+        ));
     }
     router
         .layer(SetResponseHeaderLayer::overriding(
@@ -534,7 +554,11 @@ struct StartupStatus {
 }
 
 impl StartupStatus {
-    fn serve(listener: std::net::TcpListener) -> std::io::Result<StartupStatus> {
+    fn serve(
+        listener: std::net::TcpListener,
+        limits: connections::Limits,
+        metrics: connections::ConnectionMetrics,
+    ) -> std::io::Result<StartupStatus> {
         let listener = TcpListener::from_std(listener)?;
         let message = Arc::new(std::sync::Mutex::new(
             "starting: connecting to the store".to_owned(),
@@ -556,13 +580,15 @@ impl StartupStatus {
         // that would only get 503.
         let router = Router::new().fallback(unavailable);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let task = tokio::spawn(connections::serve(
+            listener,
+            router,
+            limits,
+            metrics,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(StartupStatus {
             message,
             stop,
@@ -782,6 +808,8 @@ pub struct Application {
     state: AppState,
     /// Set when metrics are pushed (OTLP): nobody may scrape, so gauges are refreshed on a timer.
     gauge_refresh: Option<Duration>,
+    /// Timeouts and the connection cap of both listeners.
+    limits: connections::Limits,
 }
 
 impl Application {
@@ -791,7 +819,13 @@ impl Application {
         // not ready yet instead of a refused connection.
         let std_listener = std::net::TcpListener::bind((config.listen_address, config.port))?;
         std_listener.set_nonblocking(true)?;
-        let waiting = StartupStatus::serve(std_listener.try_clone()?)?;
+        let limits = connections::Limits::from_config(&config);
+        connections::warn_if_file_limit_low(limits.max_connections);
+        let waiting = StartupStatus::serve(
+            std_listener.try_clone()?,
+            limits.clone(),
+            state.metrics.connections.clone(),
+        )?;
         let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
         waiting.stop().await;
         connected?;
@@ -821,6 +855,7 @@ impl Application {
             new_tokens,
             state,
             gauge_refresh: None,
+            limits,
         })
     }
 
@@ -862,22 +897,21 @@ impl Application {
                 }
             })
         });
+        let counted = self.state.metrics.connections.clone();
         let metrics = match self.metrics {
             Some((listener, router)) => {
                 tracing::info!(address = %listener.local_addr()?, "serving /metrics");
-                Some(tokio::spawn(
-                    async move { axum::serve(listener, router).await },
-                ))
+                Some(tokio::spawn(connections::serve(
+                    listener,
+                    router,
+                    self.limits.clone(),
+                    counted.clone(),
+                    std::future::pending(),
+                )))
             }
             None => None,
         };
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await;
+        connections::serve(self.listener, self.router, self.limits, counted, signal).await;
         // Scrapes need no draining: stop the metrics listener with the main one.
         if let Some(task) = metrics {
             task.abort();
@@ -885,7 +919,7 @@ impl Application {
         if let Some(task) = refresh {
             task.abort();
         }
-        served
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::connections::{ConnectionMetrics, Cut};
 use crate::events::UserType;
 use crate::store::now_secs;
 use crate::AppState;
@@ -62,6 +63,8 @@ pub struct Metrics {
     pub redis_operations: IntCounterVec,
     pub requests_rejected: IntCounterVec,
     pub webhook_deliveries: IntCounterVec,
+    /// `hakanai_connections_open` and `hakanai_connections_cut_total`, fed by the server loop.
+    pub connections: ConnectionMetrics,
     otel_request_duration: Histogram<f64>,
     hakanai: HakanaiMetrics,
 }
@@ -304,7 +307,22 @@ impl Metrics {
         target_info
             .with_label_values(&[crate::telemetry::SERVICE_NAME, env!("CARGO_PKG_VERSION")])
             .set(1);
+        let connections = ConnectionMetrics {
+            open: gauge(
+                "hakanai_connections_open",
+                "Connections being served, on all listeners",
+            ),
+            cut: counter_vec(
+                "hakanai_connections_cut_total",
+                "Connections the server gave up on, by reason: header_timeout, body_idle, body_rate, response_idle, over_capacity (refused with 503)",
+                &["reason"],
+            ),
+        };
+        for cut in Cut::ALL {
+            connections.cut.with_label_values(&[cut.label()]);
+        }
         let metrics = Metrics {
+            connections,
             secrets_created,
             secrets_retrieved: counter(
                 "hakanai_secrets_retrieved_total",
@@ -347,7 +365,9 @@ impl Metrics {
     /// registry. Without an installed meter provider the meter is a no-op and this costs nothing.
     fn mirror_into(&self, meter: &Meter) {
         let h = &self.hakanai;
-        let counters: [&dyn Collector; 13] = [
+        let counters: [&dyn Collector; 15] = [
+            &self.connections.open,
+            &self.connections.cut,
             &self.secrets_created,
             &self.secrets_retrieved,
             &self.secrets_revoked,

@@ -96,6 +96,8 @@ struct Upload {
 pub(crate) struct Uploader {
     pub(crate) limit: u64,
     pub(crate) one_time: Option<crate::store::TokenHash>,
+    /// The token's hash, for any token (open uploads are counted per token).
+    pub(crate) token: Option<crate::store::TokenHash>,
     pub(crate) user_type: UserType,
 }
 
@@ -111,6 +113,7 @@ pub(crate) struct Uploader {
         (status = 200, body = CreateSecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
+        (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody)
     )
@@ -329,16 +332,19 @@ pub(crate) async fn authorize_upload(
         Caller::Token { hash, record } => Uploader {
             limit: record.upload_size_limit.min(settings.upload_size_limit),
             one_time: record.one_time.then_some(hash),
+            token: Some(hash),
             user_type: UserType::Authenticated,
         },
         Caller::TrustedRange => Uploader {
             limit: settings.upload_size_limit,
             one_time: None,
+            token: None,
             user_type: UserType::Whitelisted,
         },
         Caller::Anonymous if settings.allow_anonymous => Uploader {
             limit: settings.anonymous_size_limit,
             one_time: None,
+            token: None,
             user_type: UserType::Anonymous,
         },
         Caller::Anonymous => {
@@ -422,35 +428,14 @@ fn raw_options(
     Ok((ttl, restrictions))
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
 }
 
-/// How much of a refused body is still read (and thrown away), and for how long.
-const DRAIN_LIMIT: u64 = 16 << 20;
-const DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// Reads what a client is still sending of a body refused with 413, bounded, in the background:
-/// closing a connection with unread data makes the kernel answer with a reset, which throws the
-/// 413 away in the client's receive buffer, so the client would see a broken pipe instead.
-fn drain_refused(stream: axum::body::BodyDataStream) {
-    tokio::spawn(async move {
-        let mut stream = stream;
-        let mut read = 0u64;
-        let _ = tokio::time::timeout(DRAIN_TIME, async {
-            while let Some(Ok(chunk)) = stream.next().await {
-                read += chunk.len() as u64;
-                if read > DRAIN_LIMIT {
-                    break;
-                }
-            }
-        })
-        .await;
-    });
-}
-
 /// Streams the body into the store, answering 413 as soon as `limit` is passed; the partial
-/// upload is discarded and the rest of the body only drained ([`drain_refused`]).
+/// upload is discarded. The rest of the body is never read here: the server loop reads and
+/// drops it, bounded, before it closes the connection (`connections.rs`), so the client sees
+/// the 413 rather than a reset.
 #[tracing::instrument(skip_all)]
 async fn stream_limited(
     headers: &HeaderMap,
@@ -459,16 +444,14 @@ async fn stream_limited(
     sink: &mut dyn UploadSink,
 ) -> Result<u64, AppError> {
     if declared_length(headers).is_some_and(|n| n > limit) {
-        drain_refused(body.into_data_stream());
         return Err(AppError::PayloadTooLarge(limit));
     }
     let mut total: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| AppError::BadRequest("could not read the body".into()))?;
+        let chunk = chunk.map_err(AppError::from_body_error)?;
         total += chunk.len() as u64;
         if total > limit {
-            drain_refused(stream);
             return Err(AppError::PayloadTooLarge(limit));
         }
         sink.append(chunk).await?;
@@ -476,7 +459,8 @@ async fn stream_limited(
     Ok(total)
 }
 
-/// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read.
+/// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read
+/// here (see [`stream_limited`]).
 pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Body,
@@ -485,15 +469,13 @@ pub(crate) async fn read_limited(
 ) -> Result<bytes::Bytes, AppError> {
     let declared = declared_length(headers);
     if declared.is_some_and(|n| n > cap) {
-        drain_refused(body.into_data_stream());
         return Err(AppError::PayloadTooLarge(limit));
     }
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(cap) as usize);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| AppError::BadRequest("could not read the body".into()))?;
+        let chunk = chunk.map_err(AppError::from_body_error)?;
         if (buf.len() + chunk.len()) as u64 > cap {
-            drain_refused(stream);
             return Err(AppError::PayloadTooLarge(limit));
         }
         buf.extend_from_slice(&chunk);

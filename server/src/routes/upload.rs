@@ -17,13 +17,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::secret::{
-    authorize_upload, burn_one_time_token, checked_ttl, header_str, new_secret, parse_id,
-    read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
+    authorize_upload, burn_one_time_token, checked_ttl, declared_length, header_str, new_secret,
+    parse_id, read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
 };
+use crate::client_ip::client_ip;
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
 use crate::events::Created;
 use crate::restrictions::{Restrictions, RestrictionsRequest};
-use crate::store::{Appended, Finished, PayloadKind, Peek, UploadSession, CREATOR_HASH_LEN};
+use crate::store::{
+    now_ms, Appended, Finished, Opened, PayloadKind, Peek, UploadOwner, UploadSession, UploadState,
+    CREATOR_HASH_LEN,
+};
 use crate::tokens;
 use crate::AppState;
 
@@ -55,6 +59,8 @@ pub struct StartUploadResponse {
     pub limit: u64,
     /// Seconds an upload may stay idle between two requests before it is discarded.
     pub idle_timeout: u64,
+    /// Seconds from now after which the upload is discarded however active it is.
+    pub deadline: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -72,6 +78,7 @@ pub struct UploadOffset {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "The token or address has the most uploads open it may; see Retry-After"),
         (status = 503, body = ErrorBody)
     )
 )]
@@ -96,23 +103,56 @@ pub async fn start(
     }
     let ttl = checked_ttl(&state, req.expires_in.map(Duration::from_secs))?;
     let restrictions = req.restrictions.unwrap_or_default().validate()?;
-    // Burned when the upload opens: a one-time token must never yield two secrets, and an
-    // upload abandoned halfway has used its chance.
-    burn_one_time_token(&state, &uploader).await?;
+    let s = &state.settings;
+    // A token's uploads count against the token, wherever they come from; uploads without one
+    // against the client's address.
+    let (owner, max_open) = match &uploader.token {
+        Some(hash) => (UploadOwner::token(hash), s.max_open_uploads_per_token),
+        None => {
+            let ip = client_ip(
+                peer.ip(),
+                &headers,
+                &s.trusted_ip_header,
+                &s.trusted_proxies,
+            );
+            (
+                UploadOwner::address(ip.unwrap_or(peer.ip())),
+                s.max_open_uploads_per_address,
+            )
+        }
+    };
     let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions, ttl);
     let id = secret.id;
     let session = UploadSession {
         ttl,
         limit: uploader.limit,
         user_type: uploader.user_type,
+        deadline_ms: now_ms().saturating_add(s.upload_deadline.as_millis() as u64),
+        owner,
     };
-    state.store.upload_open(secret, session).await?;
+    if let Opened::TooMany { retry_after } =
+        state.store.upload_open(secret, session, max_open).await?
+    {
+        return Err(AppError::TooManyRequests {
+            retry_after,
+            details: "too many uploads are open: finish one, or wait until one expires",
+        });
+    }
+    // Burned once the upload is open (so a refused open spends nothing): a one-time token must
+    // never yield two secrets, and an upload abandoned halfway has used its chance.
+    if let Err(e) = burn_one_time_token(&state, &uploader).await {
+        if let Err(gone) = state.store.upload_discard(&id).await {
+            tracing::debug!(error = %gone, "upload not discarded");
+        }
+        return Err(e);
+    }
     Ok(Json(StartUploadResponse {
         id: id.to_string(),
         creator_token,
         max_chunk: MAX_CHUNK,
         limit: uploader.limit,
         idle_timeout: crate::store::UPLOAD_IDLE.as_secs(),
+        deadline: s.upload_deadline.as_secs(),
     }))
 }
 
@@ -128,12 +168,15 @@ pub async fn start(
         (status = 200, body = UploadOffset),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
         (status = 409, body = ErrorBody, description = "The upload stands elsewhere; see the Upload-Offset header"),
         (status = 413, body = ErrorBody, description = "Over the chunk or upload limit; the upload is discarded when over the upload limit"),
         (status = 503, body = ErrorBody)
     )
 )]
-/// Append one chunk of the envelope at the offset given in `Upload-Offset`.
+/// Append one chunk of the envelope at the offset given in `Upload-Offset`. The upload, the
+/// offset and the room left are checked before any of the body is read, and no more than that
+/// room is ever read.
 pub async fn append(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -145,7 +188,39 @@ pub async fn append(
     let offset = header_str(&headers, UPLOAD_OFFSET_HEADER)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or_else(|| AppError::BadRequest("Upload-Offset must be a byte count".into()))?;
-    let chunk: Bytes = read_limited(&headers, body, MAX_CHUNK, MAX_CHUNK).await?;
+    if declared_length(&headers) == Some(0) {
+        return Err(empty_chunk());
+    }
+    let (at, limit) = match state.store.upload_state(&id, &creator).await? {
+        UploadState::Open { offset, limit } => (offset, limit),
+        UploadState::Missing => return Err(no_upload()),
+        UploadState::Forbidden => return Err(AppError::Forbidden("wrong creator token")),
+    };
+    if at != offset {
+        return Err(AppError::UploadOffset(at));
+    }
+    // A chunk may carry up to MAX_CHUNK, and never more than the upload has room for; passing
+    // the upload's limit discards it, so nothing half-written can be published.
+    let room = limit.saturating_sub(at);
+    let (cap, refused_as) = if room <= MAX_CHUNK {
+        (room, limit)
+    } else {
+        (MAX_CHUNK, MAX_CHUNK)
+    };
+    let chunk: Bytes = match read_limited(&headers, body, cap, refused_as).await {
+        Err(AppError::PayloadTooLarge(n)) => {
+            if room <= MAX_CHUNK {
+                if let Err(e) = state.store.upload_discard(&id).await {
+                    tracing::debug!(error = %e, "upload not discarded");
+                }
+            }
+            return Err(AppError::PayloadTooLarge(n));
+        }
+        read => read?,
+    };
+    if chunk.is_empty() {
+        return Err(empty_chunk());
+    }
     match state
         .store
         .upload_append(&id, &creator, offset, chunk)
@@ -213,5 +288,13 @@ fn creator_hash(headers: &HeaderMap) -> Result<[u8; CREATOR_HASH_LEN], AppError>
 }
 
 fn no_upload() -> AppError {
-    AppError::NotFound("no such upload: it was finished, discarded, idle too long or never opened")
+    AppError::NotFound(
+        "no such upload: it was finished, discarded, idle too long, past its deadline or never \
+         opened",
+    )
+}
+
+/// An empty chunk appends nothing; refused so that it cannot keep an upload alive either.
+fn empty_chunk() -> AppError {
+    AppError::BadRequest("a chunk must carry at least one byte".into())
 }

@@ -15,8 +15,9 @@ use prometheus::IntCounterVec;
 use tracing::Instrument;
 
 use super::{
-    Appended, Finished, HakanaiV3Import, NewSecret, Peek, SecretCounts, SecretStore, StoreError,
-    TakeMode, Taken, TokenHash, TokenRecord, UploadSession, UploadSink, CREATOR_HASH_LEN,
+    Appended, Finished, HakanaiV3Import, NewSecret, Opened, Peek, SecretCounts, SecretStore,
+    StoreError, TakeMode, Taken, TokenHash, TokenRecord, UploadSession, UploadSink, UploadState,
+    CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 
@@ -133,9 +134,27 @@ impl SecretStore for CountedStore {
         &self,
         secret: NewSecret,
         session: UploadSession,
-    ) -> Result<(), StoreError> {
+        max_open: u32,
+    ) -> Result<Opened, StoreError> {
         self.telemetry
-            .call("upload_open", self.inner.upload_open(secret, session))
+            .call(
+                "upload_open",
+                self.inner.upload_open(secret, session, max_open),
+            )
+            .await
+    }
+    async fn upload_state(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<UploadState, StoreError> {
+        self.telemetry
+            .call("upload_state", self.inner.upload_state(id, creator_hash))
+            .await
+    }
+    async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.telemetry
+            .call("upload_discard", self.inner.upload_discard(id))
             .await
     }
     async fn upload_append(

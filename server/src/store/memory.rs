@@ -39,7 +39,24 @@ struct Pending {
     meta_len: usize,
     creator_hash: [u8; CREATOR_HASH_LEN],
     session: UploadSession,
-    idle_until: Instant,
+    /// Unix ms: the upload ends when idle this long, or at its deadline, whichever comes first.
+    ends_ms: u64,
+}
+
+impl Pending {
+    fn is_open(&self, now_ms: u64) -> bool {
+        self.ends_ms > now_ms
+    }
+
+    /// Another request came: idle from now on, but never past the deadline.
+    fn touch(&mut self, now_ms: u64) {
+        self.ends_ms = upload_ends_ms(now_ms, self.session.deadline_ms);
+    }
+}
+
+/// When an upload touched at `now_ms` ends: after [`UPLOAD_IDLE`], or at its deadline.
+pub(crate) fn upload_ends_ms(now_ms: u64, deadline_ms: u64) -> u64 {
+    (now_ms + UPLOAD_IDLE.as_millis() as u64).min(deadline_ms)
 }
 
 #[derive(Default)]
@@ -83,7 +100,8 @@ impl MemoryStore {
                 let now = Instant::now();
                 let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
                 g.secrets.retain(|_, e| e.expires_at > now);
-                g.uploads.retain(|_, u| u.idle_until > now);
+                let ms = now_ms();
+                g.uploads.retain(|_, u| u.is_open(ms));
                 let secs = now_secs();
                 g.tokens.retain(|_, t| !t.is_expired(secs));
             }
@@ -97,8 +115,7 @@ impl MemoryStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<&'a mut Pending, Refused> {
-        let now = Instant::now();
-        if g.uploads.get(id).is_some_and(|u| u.idle_until <= now) {
+        if g.uploads.get(id).is_some_and(|u| !u.is_open(now_ms())) {
             g.uploads.remove(id);
         }
         match g.uploads.get_mut(id) {
@@ -245,16 +262,52 @@ impl SecretStore for MemoryStore {
         &self,
         secret: NewSecret,
         session: UploadSession,
-    ) -> Result<(), StoreError> {
+        max_open: u32,
+    ) -> Result<Opened, StoreError> {
+        let now = now_ms();
+        let mut g = self.lock();
+        let mine: Vec<u64> = g
+            .uploads
+            .values()
+            .filter(|u| u.session.owner == session.owner && u.is_open(now))
+            .map(|u| u.ends_ms)
+            .collect();
+        if mine.len() >= max_open as usize {
+            let first = mine.iter().min().copied().unwrap_or(now);
+            return Ok(Opened::TooMany {
+                retry_after: Duration::from_millis(first.saturating_sub(now)),
+            });
+        }
         let record = bytes::BytesMut::from(&codec::encode_header(&secret, 0)[..]);
         let pending = Pending {
             meta_len: record.len(),
             record,
             creator_hash: secret.creator_hash,
+            ends_ms: upload_ends_ms(now, session.deadline_ms),
             session,
-            idle_until: Instant::now() + UPLOAD_IDLE,
         };
-        self.lock().uploads.insert(secret.id, pending);
+        g.uploads.insert(secret.id, pending);
+        Ok(Opened::Opened)
+    }
+
+    async fn upload_state(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<UploadState, StoreError> {
+        let mut g = self.lock();
+        Ok(match MemoryStore::pending(&mut g, id, creator_hash) {
+            Ok(u) => UploadState::Open {
+                offset: (u.record.len() - u.meta_len) as u64,
+                limit: u.session.limit,
+            },
+            Err(Refused::Forbidden) => UploadState::Forbidden,
+            Err(Refused::Missing) => UploadState::Missing,
+        })
+    }
+
+    async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.lock().uploads.remove(id);
         Ok(())
     }
 
@@ -282,7 +335,7 @@ impl SecretStore for MemoryStore {
             return Ok(Appended::TooLarge(limit));
         }
         u.record.extend_from_slice(&chunk);
-        u.idle_until = Instant::now() + UPLOAD_IDLE;
+        u.touch(now_ms());
         Ok(Appended::At(total))
     }
 

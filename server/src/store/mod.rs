@@ -162,7 +162,7 @@ pub trait UploadSink: Send {
 }
 
 /// What a multi-request upload needs to remember between its requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadSession {
     /// The finished secret's lifetime, counted from `upload_finish`.
     pub ttl: Duration,
@@ -170,6 +170,67 @@ pub struct UploadSession {
     pub limit: u64,
     /// Who opened it (for the created event at `upload_finish`).
     pub user_type: UserType,
+    /// Unix ms after which the upload is discarded however active it is (`--upload-deadline`).
+    pub deadline_ms: u64,
+    /// Whose open uploads it counts against.
+    pub owner: UploadOwner,
+}
+
+/// Who opened an upload, for the cap on open uploads: a hash of the user token, or of the
+/// client address (an IPv6 address by its /64, which one client usually holds whole). A hash,
+/// so neither a token nor an address is written into the store for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadOwner(String);
+
+impl UploadOwner {
+    pub fn token(hash: &TokenHash) -> UploadOwner {
+        UploadOwner::named(b"token", hash)
+    }
+
+    pub fn address(ip: std::net::IpAddr) -> UploadOwner {
+        match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => UploadOwner::named(b"ipv4", &v4.octets()),
+            std::net::IpAddr::V6(v6) => UploadOwner::named(b"ipv6/64", &v6.octets()[..8]),
+        }
+    }
+
+    fn named(kind: &[u8], value: &[u8]) -> UploadOwner {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"hakanai upload owner\0")
+            .chain_update(kind)
+            .chain_update(b"\0")
+            .chain_update(value)
+            .finalize();
+        UploadOwner(hex::encode(&digest[..16]))
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The result of [`SecretStore::upload_open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    Opened,
+    /// The owner has the most open uploads allowed; the first of them ends within this.
+    TooMany {
+        retry_after: Duration,
+    },
+}
+
+/// The result of [`SecretStore::upload_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    /// Payload bytes stored so far, and the most the upload may hold.
+    Open {
+        offset: u64,
+        limit: u64,
+    },
+    Missing,
+    Forbidden,
 }
 
 /// The result of [`SecretStore::upload_append`].
@@ -254,13 +315,24 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Opens a multi-request upload of `secret` (its `data` is ignored). Nothing is visible to
-    /// readers until `upload_finish`; an upload idle for [`UPLOAD_IDLE`] disappears.
+    /// Opens a multi-request upload of `secret` (its `data` is ignored), unless its owner has
+    /// `max_open` uploads open already (atomically, across replicas). Nothing is visible to
+    /// readers until `upload_finish`; an upload idle for [`UPLOAD_IDLE`], or past its deadline,
+    /// disappears and stops counting as open.
     async fn upload_open(
         &self,
         secret: NewSecret,
         session: UploadSession,
-    ) -> Result<(), StoreError>;
+        max_open: u32,
+    ) -> Result<Opened, StoreError>;
+    /// Where an upload stands, without changing it: checked before a chunk's body is read.
+    async fn upload_state(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<UploadState, StoreError>;
+    /// Drops an upload (a chunk over its limit, a one-time token already spent).
+    async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError>;
     /// Appends `chunk` if the payload so far is exactly `offset` bytes long, atomically, so a
     /// chunk sent twice (a client retry) is never stored twice.
     async fn upload_append(
@@ -347,6 +419,27 @@ pub mod stats_score {
             let far = encode(STATS_EPOCH + (1 << 31) - 1, (1 << STATS_TTL_BITS) - 1);
             assert_eq!(far as f64 as u64, far);
         }
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::UploadOwner;
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_is_itself() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let owner = UploadOwner::address;
+        assert_eq!(
+            owner(ip("2001:db8:1:2::1")),
+            owner(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(owner(ip("2001:db8:1:2::1")), owner(ip("2001:db8:1:3::1")));
+        assert_eq!(owner(ip("::ffff:192.0.2.7")), owner(ip("192.0.2.7")));
+        assert_ne!(owner(ip("192.0.2.7")), owner(ip("192.0.2.8")));
+        // A token and an address never share a name, whatever their bytes.
+        assert_ne!(UploadOwner::token(&[0; 32]), owner(ip("0.0.0.0")));
+        assert_eq!(owner(ip("192.0.2.7")).as_str().len(), 32);
     }
 }
 

@@ -5,8 +5,10 @@
 //! Lua scripts below may touch them together: `hk:{id}` (header + payload), `hk:{id}:t`
 //! (tombstone after a read, until the original expiry) and `hk:{id}:a` (failed passphrase
 //! attempts). All three expire with the secret. A multi-request upload builds its record in
-//! `hk:{id}:p` beside its session `hk:{id}:s` ("ttl_ms limit"); both expire after
-//! `UPLOAD_IDLE` without a request, and finishing renames the record to `hk:{id}`. Tokens live in one hash, `hk:tokens`, keyed by
+//! `hk:{id}:p` beside its session `hk:{id}:s` ("ttl_ms tag deadline_ms owner limit"); both
+//! expire after `UPLOAD_IDLE` without a request or at the deadline, and finishing renames the
+//! record to `hk:{id}`. Each owner's open uploads are a sorted set `hk:{uploads:<owner>}` (id
+//! by the time the upload ends), which caps how many one token or address holds open. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
 use std::sync::{Arc, LazyLock};
@@ -149,52 +151,149 @@ return 1
     )
 });
 
-/// Appends ARGV[3] to a multi-request upload (KEYS[1] record, KEYS[2] session "ttl_ms limit")
-/// if the creator hash is ARGV[1] and the payload is ARGV[2] bytes long; refreshes both expiries
-/// to ARGV[4] ms. {0} missing | {1, total} | {2, have} offset mismatch | {3, limit} too large (deleted)
-/// | {4} wrong creator.
-static UPLOAD_APPEND: LazyLock<Script> = LazyLock::new(|| {
+/// Takes a place among an owner's open uploads (KEYS[1], a sorted set: upload id by the Unix ms
+/// at which it ends) at time ARGV[1], if fewer than ARGV[2] are open: adds ARGV[4] ending at
+/// ARGV[3]. {1} taken | {0, ms the first open one ends} full. The set expires with its last
+/// entry, so an owner who stops uploading leaves nothing behind.
+static UPLOAD_SLOT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return {0, redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]}
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+return {1}
+"#,
+    )
+});
+
+/// Moves an upload's place (ARGV[2] in KEYS[1], if still there) to end at ARGV[1]; the set
+/// expires with its last entry.
+static UPLOAD_SLOT_RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+if last then redis.call('PEXPIREAT', KEYS[1], last) end
+return 1
+"#,
+    )
+});
+
+/// The session value: "ttl_ms tag deadline_ms owner limit" (older servers wrote "ttl_ms tag
+/// limit" or "ttl_ms limit"; the scripts read the first and the last number of any of them).
+/// Lua that reads the deadline and owner of session `s` (nil for older sessions), and drops
+/// the upload (KEYS[1], KEYS[2]) if the deadline passed by ARGV `now`.
+const SESSION_DEADLINE_LUA: &str = r#"
+local deadline, owner = string.match(s, '^%d+ %a (%d+) (%x+) %d+$')
+deadline = tonumber(deadline)
+if deadline and now >= deadline then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {0}
+end
+"#;
+
+/// Appends ARGV[3] to a multi-request upload (KEYS[1] record, KEYS[2] session) if the creator
+/// hash is ARGV[1] and the payload is ARGV[2] bytes long, at time ARGV[4] (Unix ms); both keys
+/// then expire after `UPLOAD_IDLE` (ARGV[5] ms), or at the deadline if sooner.
+/// {0} missing | {1, total, owner, ends_ms} | {2, have} offset mismatch | {3, limit, owner} too
+/// large (deleted) | {4} wrong creator.
+static UPLOAD_APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"
+local now = tonumber(ARGV[4])
 local s = redis.call('GET', KEYS[2])
 local h = redis.call('GETRANGE', KEYS[1], 0, 21)
-if not s or h == '' then return {0} end
-if string.sub(h, 7, 22) ~= ARGV[1] then return {4} end
+if not s or h == '' then return {{0}} end
+if string.sub(h, 7, 22) ~= ARGV[1] then return {{4}} end
+{SESSION_DEADLINE_LUA}
 local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
         + string.byte(h, 5) * 256 + string.byte(h, 6)
 local have = redis.call('STRLEN', KEYS[1]) - 22 - n
-if have ~= tonumber(ARGV[2]) then return {2, have} end
+if have ~= tonumber(ARGV[2]) then return {{2, have}} end
 local total = have + string.len(ARGV[3])
 local limit = tonumber(string.match(s, ' (%d+)$'))
 if total > limit then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return {3, limit}
+  return {{3, limit, owner or ''}}
 end
+local ends = now + tonumber(ARGV[5])
+if deadline and deadline < ends then ends = deadline end
 redis.call('APPEND', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {1, total}
+redis.call('PEXPIREAT', KEYS[1], ends)
+redis.call('PEXPIREAT', KEYS[2], ends)
+return {{1, total, owner or '', ends}}
+"#
+    ))
+});
+
+/// Where a multi-request upload (KEYS[1] record, KEYS[2] session) stands for creator hash
+/// ARGV[1] at time ARGV[2]: {0} missing (or past its deadline, then dropped) | {1, payload
+/// bytes, limit} | {2} wrong creator.
+static UPLOAD_STATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"
+local now = tonumber(ARGV[2])
+local s = redis.call('GET', KEYS[2])
+local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+if not s or h == '' then return {{0}} end
+if string.sub(h, 7, 22) ~= ARGV[1] then return {{2}} end
+{SESSION_DEADLINE_LUA}
+local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+        + string.byte(h, 5) * 256 + string.byte(h, 6)
+local have = redis.call('STRLEN', KEYS[1]) - 22 - n
+return {{1, have, tonumber(string.match(s, ' (%d+)$'))}}
+"#
+    ))
+});
+
+/// Drops a multi-request upload (KEYS[1] record, KEYS[2] session); returns the session, or
+/// false when there was none.
+static UPLOAD_DISCARD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local s = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return s
 "#,
     )
 });
 
 /// Publishes a multi-request upload (KEYS[1] record, KEYS[2] session) as KEYS[3] with the
-/// session's TTL, if the creator hash is ARGV[1].
+/// session's TTL, if the creator hash is ARGV[1] and its deadline has not passed at ARGV[2].
 /// {0} missing | {1, session, payload bytes} published | {2} wrong creator.
 static UPLOAD_FINISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r#"
+local now = tonumber(ARGV[2])
 local s = redis.call('GET', KEYS[2])
 local h = redis.call('GETRANGE', KEYS[1], 0, 21)
-if not s or h == '' then return {0} end
-if string.sub(h, 7, 22) ~= ARGV[1] then return {2} end
+if not s or h == '' then return {{0}} end
+if string.sub(h, 7, 22) ~= ARGV[1] then return {{2}} end
+{SESSION_DEADLINE_LUA}
 local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
         + string.byte(h, 5) * 256 + string.byte(h, 6)
 local size = redis.call('STRLEN', KEYS[1]) - 22 - n
 redis.call('RENAME', KEYS[1], KEYS[3])
 redis.call('PEXPIRE', KEYS[3], tonumber(string.match(s, '^(%d+) ')))
 redis.call('DEL', KEYS[2])
-return {1, s, size}
+return {{1, s, size}}
+"#
+    ))
+});
+
+/// Appends ARGV[1] to a streamed upload's temporary key KEYS[1] and renews its expiry to
+/// ARGV[2] ms, only if the key still exists: a plain APPEND on a key that expired would make a
+/// new one without header or TTL. {1} appended | {0} the key is gone.
+static STREAM_APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('APPEND', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 "#,
     )
 });
@@ -202,8 +301,11 @@ return {1, s, size}
 /// Uploads below this size are sent in one SET; larger ones go to Redis in pieces this big, so
 /// the server holds at most about this much of any one upload.
 const UPLOAD_PIECE: usize = 256 * 1024;
-/// Lifetime of a half-finished upload's temporary key.
+/// Lifetime of a streamed upload's temporary key, renewed with every piece written.
 const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
+/// A streamed upload that buffered less than a piece writes what it has after this long, which
+/// renews the temporary key's lifetime: a slow body must not outlive its key.
+const UPLOAD_RENEW: Duration = Duration::from_secs(60);
 
 /// How long a consuming read waits for Redis's reply (see `take`).
 const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -247,6 +349,24 @@ fn keys(id: &SecretId) -> Keys {
         pending: format!("{data}:p"),
         session: format!("{data}:s"),
         data,
+    }
+}
+
+/// The sorted set of an owner's open uploads (`UPLOAD_SLOT`).
+fn owner_key(owner: &UploadOwner) -> String {
+    owner_key_str(owner.as_str())
+}
+
+fn owner_key_str(owner: &str) -> String {
+    format!("hk:{{uploads:{owner}}}")
+}
+
+/// The owner named in a session value of this server ("ttl_ms tag deadline_ms owner limit").
+fn session_owner(session: &str) -> Option<&str> {
+    let words: Vec<&str> = session.split(' ').collect();
+    match words.as_slice() {
+        [_, _, _, owner, _] if owner.bytes().all(|b| b.is_ascii_hexdigit()) => Some(owner),
+        _ => None,
     }
 }
 
@@ -393,6 +513,7 @@ impl SecretStore for RedisStore {
             secret,
             started: false,
             finished: false,
+            renewed: std::time::Instant::now(),
         })
     }
 
@@ -449,28 +570,122 @@ impl SecretStore for RedisStore {
         &self,
         secret: NewSecret,
         session: UploadSession,
-    ) -> Result<(), StoreError> {
+        max_open: u32,
+    ) -> Result<Opened, StoreError> {
         let k = keys(&secret.id);
-        let idle_ms = UPLOAD_IDLE.as_millis() as u64;
+        let slots = owner_key(&session.owner);
+        let member = secret.id.storage_key();
+        let now = now_ms();
+        let ends = super::memory::upload_ends_ms(now, session.deadline_ms);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_SLOT
+                    .key(&slots)
+                    .arg(now)
+                    .arg(max_open)
+                    .arg(ends)
+                    .arg(&member)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        match v.as_slice() {
+            [Value::Int(1)] => {}
+            [Value::Int(0), first] => {
+                let first = match first {
+                    Value::BulkString(b) => std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok()),
+                    Value::Double(d) => Some(*d),
+                    _ => None,
+                }
+                .ok_or_else(|| corrupt("upload slot reply"))?;
+                return Ok(Opened::TooMany {
+                    retry_after: Duration::from_millis((first as u64).saturating_sub(now)),
+                });
+            }
+            _ => return Err(corrupt("upload slot reply")),
+        }
         let ttl_ms = session.ttl.as_millis().max(1) as u64;
-        self.timed(async {
-            let mut c = self.conn().await?;
-            UPLOAD_OPEN
-                .key(&k.pending)
-                .key(&k.session)
-                .arg(codec::encode_header(&secret, 0))
-                // "ttl_ms user_type limit": the scripts read the first and the last number.
-                .arg(format!(
-                    "{ttl_ms} {} {}",
-                    session.user_type.tag(),
-                    session.limit
-                ))
-                .arg(idle_ms)
-                .invoke_async::<()>(&mut c)
-                .await
-                .map_err(redis_err)
-        })
-        .await
+        let opened = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_OPEN
+                    .key(&k.pending)
+                    .key(&k.session)
+                    .arg(codec::encode_header(&secret, 0))
+                    .arg(format!(
+                        "{ttl_ms} {} {} {} {}",
+                        session.user_type.tag(),
+                        session.deadline_ms,
+                        session.owner.as_str(),
+                        session.limit
+                    ))
+                    .arg(ends.saturating_sub(now).max(1))
+                    .invoke_async::<()>(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await;
+        if let Err(e) = opened {
+            self.release_slot(&slots, &member).await;
+            return Err(e);
+        }
+        Ok(Opened::Opened)
+    }
+
+    async fn upload_state(
+        &self,
+        id: &SecretId,
+        creator_hash: &[u8; CREATOR_HASH_LEN],
+    ) -> Result<UploadState, StoreError> {
+        let k = keys(id);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_STATE
+                    .key(&k.pending)
+                    .key(&k.session)
+                    .arg(&creator_hash[..])
+                    .arg(now_ms())
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        match v.as_slice() {
+            [Value::Int(0)] => Ok(UploadState::Missing),
+            [Value::Int(2)] => Ok(UploadState::Forbidden),
+            [Value::Int(1), Value::Int(have), Value::Int(limit)] if *have >= 0 && *limit >= 0 => {
+                Ok(UploadState::Open {
+                    offset: *have as u64,
+                    limit: *limit as u64,
+                })
+            }
+            _ => Err(corrupt("upload reply")),
+        }
+    }
+
+    async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError> {
+        let k = keys(id);
+        let session: Option<String> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_DISCARD
+                    .key(&k.pending)
+                    .key(&k.session)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        if let Some(owner) = session.as_deref().and_then(session_owner) {
+            self.release_slot(&owner_key_str(owner), &id.storage_key())
+                .await;
+        }
+        Ok(())
     }
 
     async fn upload_append(
@@ -490,6 +705,7 @@ impl SecretStore for RedisStore {
                     .arg(&creator_hash[..])
                     .arg(offset)
                     .arg(&chunk[..])
+                    .arg(now_ms())
                     .arg(UPLOAD_IDLE.as_millis() as u64)
                     .invoke_async(&mut c)
                     .await
@@ -500,11 +716,28 @@ impl SecretStore for RedisStore {
             Some(Value::Int(n)) if *n >= 0 => Ok(*n as u64),
             _ => Err(corrupt("upload reply")),
         };
+        let owner = |v: Option<&Value>| match v {
+            Some(Value::BulkString(b)) if !b.is_empty() => {
+                std::str::from_utf8(b).ok().map(owner_key_str)
+            }
+            _ => None,
+        };
         match v.first() {
             Some(Value::Int(0)) => Ok(Appended::Missing),
-            Some(Value::Int(1)) => Ok(Appended::At(at(v.get(1))?)),
+            Some(Value::Int(1)) => {
+                // The upload's place among its owner's open ones now ends when it does.
+                if let (Some(slots), Ok(ends)) = (owner(v.get(2)), at(v.get(3))) {
+                    self.renew_slot(&slots, &id.storage_key(), ends).await;
+                }
+                Ok(Appended::At(at(v.get(1))?))
+            }
             Some(Value::Int(2)) => Ok(Appended::OffsetMismatch(at(v.get(1))?)),
-            Some(Value::Int(3)) => Ok(Appended::TooLarge(at(v.get(1))?)),
+            Some(Value::Int(3)) => {
+                if let Some(slots) = owner(v.get(2)) {
+                    self.release_slot(&slots, &id.storage_key()).await;
+                }
+                Ok(Appended::TooLarge(at(v.get(1))?))
+            }
             Some(Value::Int(4)) => Ok(Appended::Forbidden),
             _ => Err(corrupt("upload reply")),
         }
@@ -524,6 +757,7 @@ impl SecretStore for RedisStore {
                     .key(&k.session)
                     .key(&k.data)
                     .arg(&creator_hash[..])
+                    .arg(now_ms())
                     .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
@@ -535,15 +769,19 @@ impl SecretStore for RedisStore {
             [Value::Int(1), Value::BulkString(session), Value::Int(size)] => {
                 let session =
                     std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
+                if let Some(owner) = session_owner(session) {
+                    self.release_slot(&owner_key_str(owner), &id.storage_key())
+                        .await;
+                }
                 let mut words = session.split(' ');
                 let ttl_ms: u64 = words
                     .next()
                     .and_then(|w| w.parse().ok())
                     .ok_or_else(|| corrupt("upload session"))?;
                 let words: Vec<&str> = words.collect();
-                // Sessions opened by an older server hold "ttl_ms limit" only.
+                // Sessions opened by an older server hold "ttl_ms tag limit" or "ttl_ms limit".
                 let user_type = match words.as_slice() {
-                    [tag, _limit] => UserType::from_tag(tag),
+                    [tag, _, _, _] | [tag, _] => UserType::from_tag(tag),
                     _ => UserType::Anonymous,
                 };
                 Ok(Finished::Published(Published {
@@ -717,6 +955,8 @@ struct RedisUpload {
     /// The temporary key exists.
     started: bool,
     finished: bool,
+    /// When the temporary key's lifetime was last renewed (by writing to it).
+    renewed: std::time::Instant,
 }
 
 impl RedisUpload {
@@ -724,17 +964,27 @@ impl RedisUpload {
         let piece = self.buf.split().freeze();
         let store = self.store.clone();
         if self.started {
-            return store
+            let appended: i64 = store
                 .timed(async {
                     let mut c = store.conn().await?;
-                    ::redis::cmd("APPEND")
-                        .arg(&self.keys.upload)
+                    STREAM_APPEND
+                        .key(&self.keys.upload)
                         .arg(&piece[..])
-                        .query_async::<()>(&mut c)
+                        .arg(UPLOAD_TTL_MS)
+                        .invoke_async(&mut c)
                         .await
                         .map_err(redis_err)
                 })
-                .await;
+                .await?;
+            self.renewed = std::time::Instant::now();
+            if appended == 0 {
+                // Gone (evicted, a failover, or older than its lifetime): nothing to publish.
+                self.started = false;
+                return Err(StoreError::Unavailable(
+                    "the upload's temporary key disappeared".into(),
+                ));
+            }
+            return Ok(());
         }
         let mut value = codec::encode_header(&self.secret, piece.len());
         value.extend_from_slice(&piece);
@@ -752,6 +1002,7 @@ impl RedisUpload {
             })
             .await?;
         self.started = true;
+        self.renewed = std::time::Instant::now();
         Ok(())
     }
 }
@@ -760,7 +1011,8 @@ impl RedisUpload {
 impl UploadSink for RedisUpload {
     async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.buf.extend_from_slice(&chunk);
-        if self.buf.len() >= UPLOAD_PIECE {
+        let due = self.started && self.renewed.elapsed() >= UPLOAD_RENEW;
+        if self.buf.len() >= UPLOAD_PIECE || due {
             self.flush().await?;
         }
         Ok(())
@@ -823,6 +1075,44 @@ impl Drop for RedisUpload {
 }
 
 impl RedisStore {
+    /// Gives an upload's place among its owner's open ones back. Best effort: a place not given
+    /// back ends with the upload anyway (its score).
+    async fn release_slot(&self, slots: &str, member: &str) {
+        let released = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                ::redis::cmd("ZREM")
+                    .arg(slots)
+                    .arg(member)
+                    .query_async::<()>(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "open-upload place not given back");
+        }
+    }
+
+    /// Moves the end of an upload's place to `ends_ms`, if it still has one (best effort).
+    async fn renew_slot(&self, slots: &str, member: &str, ends_ms: u64) {
+        let renewed = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                UPLOAD_SLOT_RENEW
+                    .key(slots)
+                    .arg(ends_ms)
+                    .arg(member)
+                    .invoke_async::<()>(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await;
+        if let Err(e) = renewed {
+            tracing::debug!(error = %e, "open-upload place not renewed");
+        }
+    }
+
     async fn peek_once(&self, id: &SecretId) -> Result<Peek, StoreError> {
         let k = keys(id);
         let v: Vec<Value> = self

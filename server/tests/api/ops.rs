@@ -1115,6 +1115,8 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--isolation",
     "--layers",
     "--format",
+    // `docker run --ulimit` (connection limits).
+    "--ulimit",
 ];
 
 /// CLI variables (`hakanai`, not `hakanai-server`) the guide mentions.

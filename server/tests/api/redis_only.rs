@@ -302,3 +302,150 @@ async fn stored_passphrase_locks_do_not_open_secrets() {
         assert_eq!(resp.status(), 200);
     }
 }
+
+/// The streamed (single-request) upload renews its temporary key while it streams, and never
+/// recreates one that vanished (which would have no header and no expiry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_upload_keeps_its_key_alive_and_never_leaves_one_without_expiry() {
+    let app = spawn_app(Backend::Redis, |c| c.upload_size_limit = 8 * 1024 * 1024).await;
+    let client = redis::Client::open(app.redis.as_ref().unwrap().dsn()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    let body = reqwest::Body::wrap_stream(pieces);
+    let request = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(app.user_token())
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send();
+    let response = tokio::spawn(request);
+    let temp_key = || {
+        let mut con = con.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg("hk:*:u")
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                if let Some(k) = keys.into_iter().next() {
+                    return k;
+                }
+                assert!(Instant::now() < deadline, "no temporary key");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Past one 256 KiB piece: the temporary key exists, expiring.
+    tx.send(Ok(vec![1u8; 300 * 1024])).await.unwrap();
+    let key = temp_key().await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 600_000, "{pttl}");
+    // Each piece written renews the lifetime.
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(30_000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    tx.send(Ok(vec![2u8; 300 * 1024])).await.unwrap();
+    let renewed = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        if pttl > 60_000 {
+            break;
+        }
+        assert!(Instant::now() < renewed, "not renewed: {pttl}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The key vanishes (as if it had expired): the next piece must not make a new one.
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    tx.send(Ok(vec![3u8; 300 * 1024])).await.unwrap();
+    drop(tx);
+    let resp = response.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 503);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    for k in keys {
+        if k == "hk:tokens" || k == "hk:admin" {
+            continue;
+        }
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(pttl > 0, "{k} has no expiry");
+    }
+}
+
+/// A multi-request upload's keys, and its owner's set of open uploads, never outlive the
+/// upload's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_request_upload_keys_expire_by_the_deadline() {
+    let app = spawn_app(Backend::Redis, |c| {
+        c.upload_deadline = Duration::from_secs(5)
+    })
+    .await;
+    let client = redis::Client::open(app.redis.as_ref().unwrap().dsn()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/upload"))
+        .bearer_auth(app.user_token())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let (id, creator) = (
+        v["id"].as_str().unwrap(),
+        v["creator_token"].as_str().unwrap(),
+    );
+    assert_eq!(
+        app.upload_chunk(id, creator, 0, vec![1u8; 10])
+            .await
+            .status(),
+        200
+    );
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hk:*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for k in keys {
+        if k == "hk:tokens" || k == "hk:admin" || k.starts_with("hk:{stats}") {
+            continue;
+        }
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(pttl > 0 && pttl <= 5_000, "{k}: {pttl}");
+        checked += 1;
+    }
+    // The record, its session, and the owner's set.
+    assert_eq!(checked, 3);
+}

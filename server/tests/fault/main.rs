@@ -11,6 +11,7 @@ mod helpers;
 mod harness;
 mod outage;
 mod replicas;
+mod slow_clients;
 
 /// Held by each test for its whole run: both load the machine's two cores, and the outage
 /// test's timing bounds would measure the other test's load, not the server's recovery.
