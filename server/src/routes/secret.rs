@@ -112,6 +112,7 @@ pub(crate) struct Uploader {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
         (status = 503, body = ErrorBody)
     )
 )]
@@ -142,6 +143,7 @@ pub async fn create(
     // none at all.
     if content_type.is_empty() || is("application/json") {
         let upload = json_upload(&headers, body, uploader.limit).await?;
+        upload.restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, upload.ttl)?;
         burn_one_time_token(&state, &uploader).await?;
         let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
@@ -179,6 +181,7 @@ pub async fn create(
     if is("application/octet-stream") {
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
+        restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, ttl)?;
         let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
         let id = secret.id;

@@ -72,6 +72,7 @@ pub struct UploadOffset {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
         (status = 503, body = ErrorBody)
     )
 )]
@@ -96,6 +97,7 @@ pub async fn start(
     }
     let ttl = checked_ttl(&state, req.expires_in.map(Duration::from_secs))?;
     let restrictions = req.restrictions.unwrap_or_default().validate()?;
+    restrictions.ensure_checkable(&state.settings)?;
     // Burned when the upload opens: a one-time token must never yield two secrets, and an
     // upload abandoned halfway has used its chance.
     burn_one_time_token(&state, &uploader).await?;
