@@ -15,6 +15,8 @@ interface Fixtures {
   /** A new, isolated browser context (own storage), like another person's browser. */
   newContext: (options?: { locale?: string; colorScheme?: "light" | "dark" }) => Promise<BrowserContext>;
   serverLog: () => string;
+  /** The project's store behind a server with --country-header x-country --asn-header x-asn. */
+  geoURL: string;
 }
 
 /** Hides WebCrypto so the page must fall back to the pure-wasm backend. */
@@ -28,6 +30,11 @@ export const test = base.extend<Options & Fixtures>({
   hideSubtle: [false, { option: true }],
   baseURL: async ({ store }, use) => {
     const url = store === "redis" ? process.env.HK_REDIS_URL : process.env.HK_EMBEDDED_URL;
+    if (!url) throw new Error("servers not started (global-setup)");
+    await use(url);
+  },
+  geoURL: async ({ store }, use) => {
+    const url = store === "redis" ? process.env.HK_GEO_REDIS_URL : process.env.HK_GEO_EMBEDDED_URL;
     if (!url) throw new Error("servers not started (global-setup)");
     await use(url);
   },

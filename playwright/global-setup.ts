@@ -3,6 +3,9 @@
 //  - redis-server (--save '' --appendonly no) and hakanai-server on it (HK_REDIS_URL),
 //  - hakanai-server without anonymous uploads and with legal pages (HK_TOKEN_URL, its user
 //    token in HK_USER_TOKEN),
+//  - per store, hakanai-server with --country-header x-country and --asn-header x-asn
+//    (HK_GEO_EMBEDDED_URL, HK_GEO_REDIS_URL): the page offers country and ASN restrictions, and
+//    a test's browser, on loopback (a trusted proxy), sends the headers itself,
 // The first two serve the page built into the binary (no --web-root, started from a directory
 // without a page); the third serves web/dist through --web-root, the override for working on
 // the page.
@@ -145,10 +148,24 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   procs.push(withToken);
   process.env.HK_TOKEN_URL = `http://127.0.0.1:${tokenPort}`;
 
+  const geo = ["--country-header", "x-country", "--asn-header", "x-asn"];
+  const geoEmbeddedPort = await freePort();
+  const geoEmbedded = start("server-geo-embedded", SERVER_BIN, ["--port", String(geoEmbeddedPort), ...common, ...geo]);
+  procs.push(geoEmbedded);
+  process.env.HK_GEO_EMBEDDED_URL = `http://127.0.0.1:${geoEmbeddedPort}`;
+  const geoRedisPort = await freePort();
+  const geoRedis = start("server-geo-redis", SERVER_BIN, [
+    "--port", String(geoRedisPort), "--redis-dsn", `redis://127.0.0.1:${redisPort}/1`, ...common, ...geo,
+  ]);
+  procs.push(geoRedis);
+  process.env.HK_GEO_REDIS_URL = `http://127.0.0.1:${geoRedisPort}`;
+
   try {
     await waitFor(`${process.env.HK_EMBEDDED_URL}/ready`, embedded, "hakanai-server (embedded)");
     await waitFor(`${process.env.HK_REDIS_URL}/healthy`, viaRedis, "hakanai-server (redis)");
     await waitFor(`${process.env.HK_TOKEN_URL}/ready`, withToken, "hakanai-server (token)");
+    await waitFor(`${process.env.HK_GEO_EMBEDDED_URL}/ready`, geoEmbedded, "hakanai-server (geo, embedded)");
+    await waitFor(`${process.env.HK_GEO_REDIS_URL}/healthy`, geoRedis, "hakanai-server (geo, redis)");
     let token: string | undefined;
     for (let i = 0; i < 50 && !token; i++) {
       const stderr = readFileSync(join(LOG_DIR, "server-token.stderr.log"), "utf8");

@@ -78,17 +78,62 @@ impl Metadata {
     }
 }
 
-/// Reduces an untrusted name to one safe path component.
+/// Reduces an untrusted name to one safe path component: no control characters (Cc) and no
+/// format characters (Cf: bidi overrides and isolates, zero-width characters, the BOM, tags),
+/// which could make `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf` in a download dialog.
 pub fn sanitize_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_format_char(*c))
         .collect::<String>()
         .trim()
         .trim_start_matches('.')
         .to_string();
     shorten_file_name(&cleaned, 255)
+}
+
+/// The Unicode general category Cf (format), as of Unicode 15.1, as inclusive ranges in order.
+/// An explicit table rather than a Unicode-properties crate: it is all the page's wasm needs, and
+/// twenty ranges cost nothing there. New Cf characters are rare (the last ones, U+13439..U+1343F,
+/// came with Unicode 15.0); the test below pins the table.
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero-width space, (non-)joiner, LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // bidi embeddings and overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206F}'),   // bidi isolates, deprecated format characters
+    ('\u{FEFF}', '\u{FEFF}'),   // byte order mark / zero-width no-break space
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol beams and phrases
+    ('\u{E0001}', '\u{E0001}'), // language tag
+    ('\u{E0020}', '\u{E007F}'), // tag characters
+];
+
+/// Whether `c` is in the general category Cf ([`FORMAT_CHARS`]).
+fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Shortens `name` to at most `max` bytes, keeping a short extension (`.pdf`) intact.
@@ -126,6 +171,62 @@ mod tests {
         };
         assert_eq!(m.safe_file_name(), "secret.bin");
         assert_eq!(sanitize_file_name(&"é".repeat(200)).len(), 254);
+    }
+
+    #[test]
+    fn format_characters_are_stripped_from_file_names() {
+        // Right-to-left override: shown as "invoiceexe.pdf", really an .exe.
+        assert_eq!(
+            sanitize_file_name("invoice\u{202E}fdp.exe"),
+            "invoicefdp.exe"
+        );
+        // Isolates, marks, zero-width characters, BOM, soft hyphen, tags.
+        assert_eq!(
+            sanitize_file_name("\u{FEFF}a\u{2066}b\u{2069}c\u{200B}d\u{200D}e\u{200E}f\u{AD}g.txt"),
+            "abcdefg.txt"
+        );
+        assert_eq!(
+            sanitize_file_name("flag\u{E0067}\u{E0062}\u{E007F}.png"),
+            "flag.png"
+        );
+        // Nothing but format characters: the fallback name.
+        let m = Metadata {
+            kind: Kind::Bundle,
+            name: Some("\u{202E}\u{200B}".into()),
+            media_type: None,
+            size: None,
+        };
+        assert_eq!(m.safe_file_name(), "secret.tar");
+        // Letters, marks and spaces of other scripts stay, combining marks included.
+        for kept in [
+            "Ärger über Öl.pdf",
+            "файл.txt",
+            "報告書.docx",
+            "e\u{301}te\u{301}.txt",
+            "a b.txt",
+        ] {
+            assert_eq!(sanitize_file_name(kept), kept);
+        }
+    }
+
+    #[test]
+    fn the_format_table_is_ordered_and_exact_at_its_edges() {
+        for pair in FORMAT_CHARS.windows(2) {
+            assert!(pair[0].0 <= pair[0].1 && pair[0].1 < pair[1].0, "{pair:?}");
+        }
+        let count: u32 = FORMAT_CHARS
+            .iter()
+            .map(|&(lo, hi)| hi as u32 - lo as u32 + 1)
+            .sum();
+        // Unicode 15.1 has 170 code points in Cf.
+        assert_eq!(count, 170);
+        for &(lo, hi) in FORMAT_CHARS {
+            assert!(is_format_char(lo) && is_format_char(hi));
+            for outside in [lo as u32 - 1, hi as u32 + 1] {
+                let c = char::from_u32(outside).unwrap();
+                assert!(!is_format_char(c), "U+{outside:04X}");
+            }
+        }
     }
 
     #[test]

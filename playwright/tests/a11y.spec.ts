@@ -140,3 +140,27 @@ for (const scheme of ["light", "dark"] as const) {
     await noViolations(page, "/impressum");
   });
 }
+
+for (const scheme of ["light", "dark"] as const) {
+  test(`accessibility (${scheme}): restrictions, custom expiry, remembered token and an error on screen`, async ({ newContext, geoURL }) => {
+    const ctx = await newContext({ colorScheme: scheme });
+    const page = await ctx.newPage();
+    // The geo server offers every restriction field; ?show_token shows the token row.
+    await page.goto(`${geoURL}/?show_token=1`);
+    await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+    await page.getByText("Restrict who can open it (optional)").click();
+    await expect(page.getByLabel("Allowed networks (AS numbers)")).toBeVisible();
+    await page.getByLabel("Expires after").selectOption({ label: "Custom…" });
+    await expect(page.getByLabel("Custom duration")).toBeVisible();
+    await expect(page.getByLabel("Remember the token for this session")).toBeVisible();
+    await noViolations(page, "create (all options)");
+    await page.getByLabel("Secret text", { exact: true }).fill("x");
+    await page.getByLabel("Allowed countries").fill("Germany");
+    await page.getByRole("button", { name: "Create secret link" }).click();
+    await expect(page.locator("#create-error")).toBeVisible();
+    await noViolations(page, "create (invalid restriction)");
+    await page.getByLabel("Language").selectOption("de");
+    await expect(page.getByText("Erlaubte Länder")).toBeVisible();
+    await noViolations(page, "create (all options, German)");
+  });
+}

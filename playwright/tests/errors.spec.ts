@@ -108,10 +108,10 @@ test("empty input is refused before any upload; size limit and TTL presets come 
   await page.getByRole("button", { name: "Create secret link" }).click();
   await expect(page.locator("#create-error")).toContainText("Enter a text");
   await expect(page.locator("#limit")).toContainText("Limit: 64 MiB");
-  // TTL presets stop at the server's maximum (7 days by default); one hour is chosen, as on
-  // Hakanai v3's page.
-  const ttls = await page.locator("#ttl option").evaluateAll((os) => os.map((o) => Number((o as HTMLOptionElement).value)));
-  expect(ttls).toEqual([300, 3600, 86400, 3 * 86400, 7 * 86400]);
+  // TTL presets stop at the server's maximum (7 days by default), then "Custom…"; one hour is
+  // chosen, as on Hakanai v3's page.
+  const ttls = await page.locator("#ttl option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(ttls).toEqual(["300", "3600", "86400", String(3 * 86400), String(7 * 86400), "custom"]);
   await expect(page.locator("#ttl")).toHaveValue("3600");
   expect(uploads).toBe(0);
 });

@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 
 use crate::error::AppError;
 
+/// Hakanai v3's messages for its 501, so scripts that matched them keep working.
+pub const COUNTRY_UNSUPPORTED: &str = "Country restrictions are not supported by the server";
+pub const ASN_UNSUPPORTED: &str = "ASN restrictions are not supported by the server";
+
 /// Restrictions as stored with a secret (validated, canonical).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restrictions {
@@ -55,6 +59,19 @@ pub fn passphrase_opens(lock: &str, given: &[u8]) -> bool {
 }
 
 impl Restrictions {
+    /// Refuses, with Hakanai v3's 501, restrictions this server could never check: a country or
+    /// ASN list without the header that carries it. Called when a secret is created, before a
+    /// one-time token is spent, so nobody stores a secret that no reader could open.
+    pub fn ensure_checkable(&self, settings: &crate::Settings) -> Result<(), AppError> {
+        if !self.allowed_countries.is_empty() && settings.country_header.is_none() {
+            return Err(AppError::NotImplemented(COUNTRY_UNSUPPORTED));
+        }
+        if !self.allowed_asns.is_empty() && settings.asn_header.is_none() {
+            return Err(AppError::NotImplemented(ASN_UNSUPPORTED));
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.allowed_ips.is_empty()
             && self.allowed_countries.is_empty()

@@ -95,6 +95,13 @@ pub fn sanitize_file_name(name: &str) -> String {
     crypto_core::sanitize_file_name(name)
 }
 
+/// The download name for a secret's metadata (`Decryptor.metadata()`): its sanitized name, or
+/// `secret.bin` / `secret.tar` / `secret.txt` when there is none or nothing of it is left.
+#[wasm_bindgen(js_name = safeFileName)]
+pub fn safe_file_name(metadata: JsValue) -> Result<String, JsValue> {
+    Ok(metadata_from_js(&metadata, None)?.safe_file_name())
+}
+
 /// Whether `crypto.subtle` is usable here (https, or http on localhost).
 #[wasm_bindgen(js_name = webCryptoAvailable)]
 pub fn web_crypto_available() -> bool {

@@ -11,7 +11,10 @@ use crypto_core::{
     Backend, EncryptOptions, HeaderRandomness, KeySchedule, Kind, Metadata, Pure, SecretKey,
     WebCrypto,
 };
-use hakanai_wasm::{decrypt, encrypt, parse_link, Decryptor, Encryptor, SecretKeys};
+use hakanai_wasm::{
+    decrypt, encrypt, parse_link, safe_file_name, sanitize_file_name, Decryptor, Encryptor,
+    SecretKeys,
+};
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::{JsCast, JsValue};
@@ -282,4 +285,23 @@ fn js_api_bundles() {
     assert_eq!(data.len(), 705);
     let err = bundle_padding(-1.0).unwrap_err();
     assert_eq!(code_of(&err), "invalid_argument");
+}
+
+#[wasm_bindgen_test]
+fn download_names_come_from_crypto_core() {
+    // A right-to-left override and a zero-width space go; so does a path.
+    assert_eq!(
+        sanitize_file_name("../invoice\u{202E}fdp\u{200B}.exe"),
+        "invoicefdp.exe"
+    );
+    let named = object(&[
+        ("kind", "file".into()),
+        ("name", "\u{FEFF}report.pdf".into()),
+    ]);
+    assert_eq!(safe_file_name(named).unwrap(), "report.pdf");
+    // Nothing usable left: crypto-core's fallback for the kind.
+    let bundle = object(&[("kind", "bundle".into()), ("name", "\u{2066}".into())]);
+    assert_eq!(safe_file_name(bundle).unwrap(), "secret.tar");
+    let unnamed = object(&[("kind", "file".into())]);
+    assert_eq!(safe_file_name(unnamed).unwrap(), "secret.bin");
 }

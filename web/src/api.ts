@@ -2,6 +2,8 @@
 // Every refusal becomes one `ApiError` carrying the status and the server's own error code and
 // message, so the pages decide what to show from typed values, never from raw responses.
 
+import type { Restrictions } from "./restrictions";
+
 /** The JSON body of every refusal: `{"error": code, "details": message}`. */
 interface ErrorBody {
   error?: string;
@@ -111,6 +113,7 @@ export async function createSecret(
   passphraseHash: string | undefined,
   auth: Record<string, string>,
   onProgress: (loaded: number) => void,
+  restrictions: Restrictions = {},
 ): Promise<Created> {
   const headers: Record<string, string> = {
     ...auth,
@@ -118,6 +121,10 @@ export async function createSecret(
     "X-Secret-TTL": ttlSeconds,
   };
   if (passphraseHash) headers["X-Secret-Passphrase-Hash"] = passphraseHash;
+  // The raw upload takes its restrictions as comma-separated headers.
+  if (restrictions.allowed_ips) headers["X-Secret-Allowed-IPs"] = restrictions.allowed_ips.join(",");
+  if (restrictions.allowed_countries) headers["X-Secret-Allowed-Countries"] = restrictions.allowed_countries.join(",");
+  if (restrictions.allowed_asns) headers["X-Secret-Allowed-ASNs"] = restrictions.allowed_asns.join(",");
   return json<Created>(await send("POST", "/api/v1/secret", envelope, headers, onProgress));
 }
 
@@ -133,11 +140,12 @@ export async function openUpload(
   ttlSeconds: number,
   passphraseHash: string | undefined,
   auth: Record<string, string>,
+  restrictions: Restrictions = {},
 ): Promise<Upload> {
   const start = {
     expires_in: ttlSeconds,
     size,
-    restrictions: passphraseHash ? { passphrase_hash: passphraseHash } : undefined,
+    restrictions: { ...restrictions, passphrase_hash: passphraseHash },
   };
   return json<Upload>(
     await send("POST", "/api/v1/upload", JSON.stringify(start), { ...auth, "Content-Type": "application/json" }),

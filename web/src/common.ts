@@ -10,6 +10,8 @@ export interface PublicConfig {
   max_ttl_seconds: number;
   default_ttl_seconds: number;
   max_passphrase_attempts: number;
+  /** Hakanai v3's names: which reader restrictions beyond IP ranges the server can check. */
+  features?: { restrictions?: { country?: boolean; asn?: boolean } };
   /** Show the token field (always when uploads need a token). */
   show_token_input: boolean;
   /** Optional; shown in the footer when the server provides them. */
@@ -172,30 +174,34 @@ export function errorCode(e: unknown): ErrorCode | undefined {
   return typeof e === "object" && e !== null && "code" in e ? ((e as { code: unknown }).code as ErrorCode) : undefined;
 }
 
-function ttlLabel(s: number): string {
+export function ttlLabel(s: number): string {
   if (s % 86400 === 0) return s === 86400 ? t("ttl.day") : t("ttl.days", { n: s / 86400 });
   if (s % 3600 === 0) return s === 3600 ? t("ttl.hour") : t("ttl.hours", { n: s / 3600 });
   if (s % 60 === 0) return t("ttl.minutes", { n: s / 60 });
   return t("ttl.seconds", { n: s });
 }
 
+/** The value of the TTL option that asks for a duration of one's own. */
+export const CUSTOM_TTL = "custom";
+
 /**
- * Fills a TTL `<select>` with presets up to the server's maximum. The selection stays; without
- * one it is `preferred` (clamped), else one hour, as Hakanai v3's page did.
+ * Fills a TTL `<select>` with presets up to the server's maximum, plus "Custom…" when `custom`.
+ * The selection stays; without one it is `preferred` (clamped), else one hour, as Hakanai v3's
+ * page did.
  */
-export function renderTtlOptions(select: HTMLSelectElement, config: PublicConfig, preferred = 3600): void {
+export function renderTtlOptions(select: HTMLSelectElement, config: PublicConfig, preferred = 3600, custom = false): void {
   const fallback = Math.min(Math.max(1, Math.floor(preferred)), config.max_ttl_seconds);
   const presets = [300, 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400].filter((s) => s <= config.max_ttl_seconds);
   for (const s of [fallback, config.max_ttl_seconds]) if (!presets.includes(s)) presets.push(s);
   presets.sort((a, b) => a - b);
-  const selected = select.value ? Number(select.value) : fallback;
-  select.replaceChildren(
-    ...presets.map((s) => {
-      const o = document.createElement("option");
-      o.value = String(s);
-      o.textContent = ttlLabel(s);
-      o.selected = s === selected;
-      return o;
-    }),
-  );
+  const selected = select.value ? select.value : String(fallback);
+  const option = (value: string, label: string) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = label;
+    o.selected = value === selected;
+    return o;
+  };
+  select.replaceChildren(...presets.map((s) => option(String(s), ttlLabel(s))));
+  if (custom) select.append(option(CUSTOM_TTL, t("ttl.custom")));
 }

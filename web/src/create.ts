@@ -2,15 +2,18 @@
 // uploaded while the next is encrypted) → link, QR code and the sender's controls.
 
 import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
-import { $, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, renderTtlOptions, say, show, translatePage } from "./common";
+import { $, CUSTOM_TTL, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, renderTtlOptions, say, show, translatePage, ttlLabel } from "./common";
 import { ApiError, Created, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
+import { RestrictionError, RestrictionField, Restrictions, readRestrictions } from "./restrictions";
 
 /** Plaintext is read from files in pieces of this size, so memory stays bounded. */
 const PIECE = 4 * 1024 * 1024;
 /** Envelopes up to this size go up in one request; larger ones in chunks of this size. */
 const CHUNK = 4 * 1024 * 1024;
+/** Hakanai v3's sessionStorage key for a remembered token, so a tab keeps it across both. */
+const TOKEN_KEY = "hakanai-auth-token";
 
 let config: PublicConfig;
 let files: File[] = [];
@@ -29,6 +32,17 @@ const drop = $("drop");
 const fileList = $<HTMLUListElement>("file-list");
 const fileTotal = $("file-total");
 const ttlSelect = $<HTMLSelectElement>("ttl");
+const ttlCustom = $("ttl-custom");
+const ttlValue = $<HTMLInputElement>("ttl-value");
+const ttlUnit = $<HTMLSelectElement>("ttl-unit");
+const ttlMax = $("ttl-max");
+const restrictionsBox = $<HTMLDetailsElement>("restrictions");
+const restrictionInputs: Record<RestrictionField, HTMLInputElement> = {
+  ips: $<HTMLInputElement>("allowed-ips"),
+  countries: $<HTMLInputElement>("allowed-countries"),
+  asns: $<HTMLInputElement>("allowed-asns"),
+};
+const rememberToken = $<HTMLInputElement>("remember-token");
 const passphrase = $<HTMLInputElement>("passphrase");
 const separate = $<HTMLInputElement>("separate");
 const tokenRow = $("token-row");
@@ -56,7 +70,42 @@ function renderLimit(): void {
 }
 
 function renderTtl(): void {
-  renderTtlOptions(ttlSelect, config);
+  renderTtlOptions(ttlSelect, config, 3600, true);
+  const custom = ttlSelect.value === CUSTOM_TTL;
+  show(ttlCustom, custom);
+  show(ttlMax, custom);
+  ttlMax.textContent = t("create.ttl.max", { max: ttlLabel(config.max_ttl_seconds) });
+}
+
+/** What a request needs besides the envelope: lifetime, restrictions and who is asking. */
+interface Options {
+  ttl: number;
+  restrictions: Restrictions;
+  auth: Record<string, string>;
+}
+
+/** The chosen lifetime in seconds, or undefined (with the reason shown) for a bad custom one. */
+function readTtl(): number | undefined {
+  if (ttlSelect.value !== CUSTOM_TTL) return Number(ttlSelect.value);
+  const seconds = Number(ttlValue.value) * Number(ttlUnit.value);
+  if (Number.isInteger(Number(ttlValue.value)) && seconds >= 1 && seconds <= config.max_ttl_seconds) return seconds;
+  failAt(ttlValue, () => t("create.err.ttl", { max: ttlLabel(config.max_ttl_seconds) }));
+  return undefined;
+}
+
+/** The restrictions typed in, or undefined (with the bad entry named) when one cannot be read. */
+function restrictions(): Restrictions | undefined {
+  const { ips, countries, asns } = restrictionInputs;
+  // Hidden fields (the server cannot check them) are never sent.
+  const value = (input: HTMLInputElement) => (input.closest<HTMLElement>("[hidden]") ? "" : input.value);
+  try {
+    return readRestrictions(value(ips), value(countries), value(asns));
+  } catch (e) {
+    if (!(e instanceof RestrictionError)) throw e;
+    restrictionsBox.open = true;
+    failAt(restrictionInputs[e.field], () => t(`create.err.${e.field}` as Key, { entry: e.entry }));
+    return undefined;
+  }
 }
 
 function renderFiles(): void {
@@ -96,6 +145,22 @@ function fail(message: () => string): void {
   say(error, message);
   show(error, true);
   error.focus();
+}
+
+/** A field's content is wrong: the message is shown and the field marked and focused. */
+function failAt(field: HTMLInputElement, message: () => string): void {
+  say(error, message);
+  show(error, true);
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-errormessage", error.id);
+  field.focus();
+}
+
+function clearInvalid(): void {
+  for (const el of form.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+    el.removeAttribute("aria-errormessage");
+  }
 }
 
 function renderSending(on: boolean, message = ""): void {
@@ -171,11 +236,16 @@ async function* fileSlices(file: File): AsyncGenerator<Uint8Array> {
 }
 
 /** One request: fine for envelopes up to one chunk. */
-async function uploadWhole(keys: SecretKeys, c: Content, auth: Record<string, string>): Promise<Created> {
+async function uploadWhole(keys: SecretKeys, c: Content, o: Options): Promise<Created> {
   const body = await encryptWhole(keys, c);
   setProgress("create.busy.upload", 0);
-  return createSecret(body, ttlSelect.value, keys.serverHash, auth, (loaded) =>
-    setProgress("create.busy.upload", body.size ? loaded / body.size : 1),
+  return createSecret(
+    body,
+    String(o.ttl),
+    keys.serverHash,
+    o.auth,
+    (loaded) => setProgress("create.busy.upload", body.size ? loaded / body.size : 1),
+    o.restrictions,
   );
 }
 
@@ -187,9 +257,9 @@ async function uploadInChunks(
   keys: SecretKeys,
   c: Content,
   total: number,
-  auth: Record<string, string>,
+  o: Options,
 ): Promise<Created> {
-  const upload = await openUpload(total, Number(ttlSelect.value), keys.serverHash, auth);
+  const upload = await openUpload(total, o.ttl, keys.serverHash, o.auth, o.restrictions);
   const chunkSize = Math.min(CHUNK, upload.max_chunk);
   let queued = 0;
   let acknowledged = 0;
@@ -242,8 +312,13 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   ev.preventDefault();
   if (state.step !== "form") return;
   show(error, false);
+  clearInvalid();
   const empty = kind() === "text" ? textArea.value.length === 0 : files.length === 0;
   if (empty) return fail(() => t("create.err.empty"));
+  const ttl = readTtl();
+  if (ttl === undefined) return;
+  const restricted = restrictions();
+  if (!restricted) return;
   const c = content();
   const pass = passphrase.value;
   // Exactly what the server will count, known before anything is encrypted.
@@ -259,13 +334,15 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
       await nextFrame();
     }
     keys = new SecretKeys(generateKey(), pass || undefined, {});
-    const auth = authHeaders(token.value);
-    const stored = total <= CHUNK ? await uploadWhole(keys, c, auth) : await uploadInChunks(keys, c, total, auth);
+    const o: Options = { ttl, restrictions: restricted, auth: authHeaders(token.value) };
+    const stored = total <= CHUNK ? await uploadWhole(keys, c, o) : await uploadInChunks(keys, c, total, o);
+    rememberOrForgetToken();
     showResult(stored, keys.key);
   } catch (e) {
     if (e instanceof ApiError) {
       if (e.status === 401 || e.status === 403) fail(() => t("create.err.token"));
       else if (e.status === 413) tooLarge();
+      else if (e.status === 501) fail(() => t("create.err.unsupported"));
       else fail(() => t("create.err.server", { details: e.details }));
     } else if (e instanceof NetworkError) {
       fail(() => t("create.err.network"));
@@ -276,6 +353,33 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
     keys?.free();
     if (state.step === "sending") state = { step: "form" };
     renderSending(false);
+  }
+}
+
+/** Hakanai v3's rule: a token is kept for the tab's session only when the box is ticked. */
+function rememberOrForgetToken(): void {
+  try {
+    if (rememberToken.checked && token.value.trim()) sessionStorage.setItem(TOKEN_KEY, token.value.trim());
+    else if (!rememberToken.checked) sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage refused (private mode, policy): the token is simply not remembered.
+  }
+}
+
+function rememberedToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** The system share sheet for the link, where the browser has one (mostly phones). */
+async function shareLink(): Promise<void> {
+  try {
+    await navigator.share({ url: $<HTMLInputElement>("link").value });
+  } catch {
+    // Cancelled by the person, or refused: nothing to report, the link is still on screen.
   }
 }
 
@@ -370,14 +474,22 @@ function wire(): void {
     addFiles((e as DragEvent).dataTransfer?.files ?? null);
   });
   token.addEventListener("input", renderLimit);
+  rememberToken.addEventListener("change", () => {
+    if (!rememberToken.checked) rememberOrForgetToken();
+  });
+  ttlSelect.addEventListener("change", renderTtl);
   form.addEventListener("submit", (e) => void onSubmit(e));
-  // Ctrl+Enter (Cmd+Enter on a Mac) sends from the text area, where Enter is a new line.
-  $("text").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+  // Ctrl+Enter (Cmd+Enter on a Mac) sends from anywhere on the form, as on Hakanai v3's page;
+  // in the text area, where Enter alone is a new line, it is the only way.
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && state.step === "form" && !$("create").hidden) {
       e.preventDefault();
       form.requestSubmit();
     }
   });
+  const share = $<HTMLButtonElement>("share-link");
+  show(share, typeof navigator.share === "function");
+  share.addEventListener("click", () => void shareLink());
   const copyLink = $<HTMLButtonElement>("copy-link");
   copyLink.addEventListener("click", () => void copyText($<HTMLInputElement>("link").value, copyLink, "result.copyLink"));
   const copyKey = $<HTMLButtonElement>("copy-key");
@@ -400,7 +512,18 @@ async function main(): Promise<void> {
     token.value = invite;
     history.replaceState(null, "", location.pathname + location.search);
   }
-  show(tokenRow, config.show_token_input || !!invite || (asked !== null && asked !== "0" && asked !== "false"));
+  const remembered = invite ? null : rememberedToken();
+  if (remembered) {
+    token.value = remembered;
+    rememberToken.checked = true;
+  }
+  const can = config.features?.restrictions;
+  show($("countries-row"), can?.country === true);
+  show($("asns-row"), can?.asn === true);
+  show(
+    tokenRow,
+    config.show_token_input || !!invite || !!remembered || (asked !== null && asked !== "0" && asked !== "false"),
+  );
   if (!config.allow_anonymous) {
     token.required = true;
     $("token-label").dataset.i18n = "create.token";

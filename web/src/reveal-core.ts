@@ -3,7 +3,7 @@
 // Nothing is fetched until the person presses Reveal; the key is used only inside the wasm
 // module.
 
-import { Decryptor, type ErrorCode, SecretKeys, parseKey, parseLink, sanitizeFileName } from "hakanai-wasm";
+import { Decryptor, type ErrorCode, SecretKeys, parseKey, parseLink, safeFileName, sanitizeFileName } from "hakanai-wasm";
 import { $, OPTIONS, copyText, errorCode, nextFrame, onLangChange, say, show } from "./common";
 import { ApiError, NetworkError, readSecret } from "./api";
 import { BundleEvent, bundleReader } from "./bundle";
@@ -30,9 +30,13 @@ class BlobSink {
     this.pending = 0;
   }
 
-  blob(type = "application/octet-stream"): Blob {
+  /**
+   * Always `application/octet-stream`, whatever the sender's metadata claims: a received file
+   * is only ever downloaded, never rendered in this origin (an HTML file would run here).
+   */
+  blob(): Blob {
     this.flush();
-    return new Blob(this.blobs, { type });
+    return new Blob(this.blobs, { type: "application/octet-stream" });
   }
 }
 
@@ -148,6 +152,7 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
   } catch (e) {
     const code = errorCode(e);
     if (code && (code.startsWith("key_") || code === "legacy_hash_format")) inline("link", () => linkMessage(code));
+    else if (code === "argon2_params_refused") fatal("decrypt", () => t("reveal.err.kdfRefused"));
     else fatal("decrypt", () => t("reveal.err.decrypt"));
   } finally {
     keys?.free();
@@ -186,6 +191,8 @@ function onRefusal(e: ApiError, sentPassphrase: boolean): void {
       return fatal("not-found", () => t("reveal.err.notFound"));
     case 410:
       return fatal("gone", () => t("reveal.err.gone"));
+    case 501:
+      return fatal("unsupported", () => t("reveal.err.unsupported"));
     case 400:
       return fatal("link", () => linkMessage("invalid_id"));
     case 500:
@@ -219,25 +226,25 @@ async function openSecret(res: Response, keys: SecretKeys): Promise<void> {
   sink.push(await dec.finish());
   const metadata = dec.metadata() ?? { kind: "file" };
   dec.free();
-  // The secret is consumed now; the fragment has done its job.
-  history.replaceState(null, "", location.pathname);
   show($("intro"), false);
   if (metadata.kind === "text") {
     const text = new TextDecoder().decode(await sink.blob().arrayBuffer());
     $<HTMLTextAreaElement>("secret-text").value = text;
+    shareButton($("share-text"), () => ({ text }));
     show($("text-result"), true);
     $("text-heading").focus();
     return;
   }
-  const whole = sink.blob(metadata.mediaType || "application/octet-stream");
+  // The sender's media type is not used: see `BlobSink.blob`.
+  const whole = sink.blob();
   const list = $<HTMLUListElement>("file-links");
   if (metadata.kind === "bundle") {
-    const name = sanitizeFileName(metadata.name ?? "secret.tar");
+    const name = safeFileName(metadata);
     const files = await unbundle(whole);
     list.replaceChildren(...files.map((f) => downloadItem(f.name, f.blob)));
     list.append(downloadItem(name, whole, "reveal.downloadAll"));
   } else {
-    list.replaceChildren(downloadItem(sanitizeFileName(metadata.name ?? "secret.bin"), whole));
+    list.replaceChildren(downloadItem(safeFileName(metadata), whole));
   }
   show($("file-result"), true);
   $("files-heading").focus();
@@ -268,17 +275,66 @@ async function unbundle(whole: Blob): Promise<Array<{ name: string; blob: Blob }
   return files;
 }
 
+/** Object URLs still alive; revoked when the page goes away. */
+const liveUrls = new Set<string>();
+addEventListener("pagehide", () => {
+  for (const url of liveUrls) URL.revokeObjectURL(url);
+  liveUrls.clear();
+});
+
+/** How long a download may take to pick up its object URL before it is revoked. */
+const URL_GRACE_MS = 1000;
+
 function downloadItem(name: string, blob: Blob, label: Key = "reveal.download"): HTMLLIElement {
   const li = document.createElement("li");
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
   a.download = name;
   a.className = "button";
+  const fresh = () => {
+    const url = URL.createObjectURL(blob);
+    liveUrls.add(url);
+    a.href = url;
+  };
+  fresh();
+  // The browser resolves the URL when the download starts; afterwards it only keeps the Blob
+  // alive in memory. A later click (saving twice) gets a new URL, made before the default action.
+  a.addEventListener("click", () => {
+    const used = a.href;
+    if (!liveUrls.has(used)) fresh();
+    const current = a.href;
+    setTimeout(() => {
+      URL.revokeObjectURL(current);
+      liveUrls.delete(current);
+    }, URL_GRACE_MS);
+  });
   const render = () => (a.textContent = t(label, { name, size: formatBytes(blob.size) }));
   render();
   onLangChange(render);
   li.append(a);
+  // The system share sheet, where the browser can share files (mostly phones).
+  const file = new File([blob], name, { type: "application/octet-stream" });
+  if (typeof navigator.canShare === "function" && navigator.canShare({ files: [file] })) {
+    const share = document.createElement("button");
+    share.type = "button";
+    const renderShare = () => (share.textContent = t("reveal.shareFile", { name }));
+    renderShare();
+    onLangChange(renderShare);
+    shareButton(share, () => ({ files: [file] }));
+    li.append(share);
+  }
   return li;
+}
+
+/** Wires `button` to the system share sheet with `data`, shown only where there is one. */
+function shareButton(button: HTMLElement, data: () => ShareData): void {
+  const can = typeof navigator.share === "function";
+  show(button, can);
+  if (!can || button.dataset.wired) return;
+  button.dataset.wired = "true";
+  button.addEventListener("click", () => {
+    // Cancelled or refused: nothing to report, the secret is still on screen.
+    navigator.share(data()).catch(() => undefined);
+  });
 }
 
 /** Wires the form and the copy button; `prepare` as for `onReveal`. */

@@ -1,14 +1,19 @@
 // The reveal page (/s/{id}#key). Nothing is fetched until the person presses Reveal; the
-// key is read from the fragment and used only inside the wasm module (reveal-core.ts).
+// key is read from the fragment, which is then removed from the address bar at once, and used
+// only inside the wasm module (reveal-core.ts).
 
 import { parseLink } from "hakanai-wasm";
 import { $, boot, errorCode, ready, show } from "./common";
 import { fatal, linkMessage, page, wireReveal } from "./reveal-core";
 
 function start(): void {
+  const href = location.href;
+  // The key leaves the address bar (and the history entry) the moment it has been read, before
+  // anything can fail: a broken, refused or expired link must not leave it on screen either.
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   let parsed: { id?: string; key?: string };
   try {
-    parsed = parseLink(location.href);
+    parsed = parseLink(href);
   } catch (e) {
     fatal("link", () => linkMessage(errorCode(e)));
     return;

@@ -48,8 +48,14 @@ pub struct PublicConfig {
     pub max_ttl_seconds: u64,
     pub default_ttl_seconds: u64,
     pub max_passphrase_attempts: u32,
+    /// Whether country restrictions can be checked (`--country-header` is set); else creating
+    /// one is refused with 501. Also in `features.restrictions.country`.
     pub country_restrictions: bool,
+    /// Whether ASN restrictions can be checked (`--asn-header` is set); else 501.
     pub asn_restrictions: bool,
+    /// Hakanai v3's shape of the optional features, kept under its names for pages and scripts
+    /// written against it.
+    pub features: Features,
     /// Whether the page shows the token field: always when uploads need a token, else with
     /// `--show-token-input` (Hakanai v3's meaning; `?show_token` on the page shows it too).
     pub show_token_input: bool,
@@ -59,6 +65,25 @@ pub struct PublicConfig {
     /// Path of the privacy policy page, when the operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privacy_url: Option<String>,
+}
+
+/// Hakanai v3's `features` object of `/config.json`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Features {
+    /// A legal notice page is configured.
+    pub impressum: bool,
+    /// A privacy policy page is configured.
+    pub privacy: bool,
+    pub restrictions: RestrictionFeatures,
+}
+
+/// Which reader restrictions beyond IP ranges this server can check.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RestrictionFeatures {
+    /// `--country-header` is set.
+    pub country: bool,
+    /// `--asn-header` is set.
+    pub asn: bool,
 }
 
 #[utoipa::path(get, path = "/config.json", tag = "health", responses((status = 200, body = PublicConfig)))]
@@ -78,6 +103,14 @@ pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
         max_passphrase_attempts: s.max_passphrase_attempts,
         country_restrictions: s.country_header.is_some(),
         asn_restrictions: s.asn_header.is_some(),
+        features: Features {
+            impressum: state.pages.impressum.is_some(),
+            privacy: state.pages.privacy.is_some(),
+            restrictions: RestrictionFeatures {
+                country: s.country_header.is_some(),
+                asn: s.asn_header.is_some(),
+            },
+        },
         show_token_input: s.show_token_input || !s.allow_anonymous,
         impressum_url: state
             .pages

@@ -115,6 +115,7 @@ pub(crate) struct Uploader {
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
         (status = 503, body = ErrorBody)
     )
 )]
@@ -145,6 +146,7 @@ pub async fn create(
     // none at all.
     if content_type.is_empty() || is("application/json") {
         let upload = json_upload(&headers, body, uploader.limit).await?;
+        upload.restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, upload.ttl)?;
         burn_one_time_token(&state, &uploader).await?;
         let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
@@ -182,6 +184,7 @@ pub async fn create(
     if is("application/octet-stream") {
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
+        restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, ttl)?;
         // Spent before a byte of the body is stored: a one-time token never carries two
         // bodies into the store at once, and an upload that fails halfway has used its chance

@@ -79,6 +79,7 @@ pub struct UploadOffset {
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "The token or address has the most uploads open it may; see Retry-After"),
+        (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
         (status = 503, body = ErrorBody)
     )
 )]
@@ -103,6 +104,7 @@ pub async fn start(
     }
     let ttl = checked_ttl(&state, req.expires_in.map(Duration::from_secs))?;
     let restrictions = req.restrictions.unwrap_or_default().validate()?;
+    restrictions.ensure_checkable(&state.settings)?;
     let s = &state.settings;
     // A token's uploads count against the token, wherever they come from; uploads without one
     // against the client's address.

@@ -449,3 +449,36 @@ async fn multi_request_upload_keys_expire_by_the_deadline() {
     // The record, its session, and the owner's set.
     assert_eq!(checked, 3);
 }
+
+/// A geo-restricted secret stored while the headers were configured, read after a restart
+/// without them (or on a replica set up differently): it stays unread, 501, never handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo_restriction_without_its_header_at_read_is_501_and_keeps_the_secret() {
+    let redis = RedisServer::start();
+    let dsn = redis.dsn();
+    let geo = spawn_with_redis(Some(redis), |c| {
+        c.country_header = Some("cf-ipcountry".into());
+        c.asn_header = Some("x-asn-number".into());
+    })
+    .await;
+    let by_country = geo
+        .create(&STANDARD.encode("x"), json!({"allowed_countries": ["DE"]}))
+        .await;
+    let by_asn = geo
+        .create(&STANDARD.encode("x"), json!({"allowed_asns": [64500]}))
+        .await;
+    let plain = spawn_with_redis(None, |c| c.redis_dsn = Some(dsn.clone())).await;
+    for id in [&by_country.id, &by_asn.id] {
+        let resp = plain.get_secret(id).await;
+        assert_eq!(resp.status(), 501);
+        assert_eq!(crate::helpers::error_code(resp).await, "not_implemented");
+    }
+    let resp = geo
+        .client
+        .get(geo.secret_url(&by_country.id))
+        .header("cf-ipcountry", "DE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the refused read did not burn it");
+}

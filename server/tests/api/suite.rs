@@ -460,16 +460,78 @@ async fn forged_forwarded_for_from_untrusted_peer_is_ignored(b: Backend) {
 
 async fn geo_restrictions(b: Backend) {
     let plain = spawn_app(b, |_| {}).await;
-    let s = plain
-        .create(&STANDARD.encode("x"), json!({"allowed_countries": ["DE"]}))
-        .await;
-    let resp = plain.get_secret(&s.id).await;
-    assert_eq!(resp.status(), 501);
-    assert_eq!(error_code(resp).await, "not_implemented");
-    let s = plain
-        .create(&STANDARD.encode("x"), json!({"allowed_asns": [64500]}))
-        .await;
-    assert_eq!(plain.get_secret(&s.id).await.status(), 501);
+    // A restriction the server cannot check is refused at creation (Hakanai v3's 501), on every
+    // way in, before a one-time token is spent.
+    let (once, _) = plain.create_token(json!({"one_time": true})).await;
+    let data = STANDARD.encode("x");
+    // Borrowed once here, so each request's `async move` block copies references only.
+    let (app, once, data) = (&plain, &once, &data);
+    let json_create = |restrictions: Value| async move {
+        app.client
+            .post(app.url("/api/v1/secret"))
+            .bearer_auth(once)
+            .json(&json!({"data": data, "restrictions": restrictions}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let raw_create = |header: &'static str, value: &'static str, query: &'static str| async move {
+        app.client
+            .post(app.url(&format!("/api/v1/secret{query}")))
+            .bearer_auth(once)
+            .header("content-type", "application/octet-stream")
+            .header(header, value)
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+    };
+    let upload_open = |restrictions: Value| async move {
+        app.client
+            .post(app.url("/api/v1/upload"))
+            .bearer_auth(once)
+            .json(&json!({"size": 1, "restrictions": restrictions}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let refusals = [
+        (
+            json_create(json!({"allowed_countries": ["DE"]})).await,
+            "Country",
+        ),
+        (json_create(json!({"allowed_asns": [64500]})).await, "ASN"),
+        (
+            raw_create("x-secret-allowed-countries", "DE,AT", "").await,
+            "Country",
+        ),
+        (
+            raw_create("x-secret-ttl", "60", "?allowed_asns=64500").await,
+            "ASN",
+        ),
+        (
+            upload_open(json!({"allowed_countries": ["DE"]})).await,
+            "Country",
+        ),
+        (upload_open(json!({"allowed_asns": [64500]})).await, "ASN"),
+    ];
+    for (resp, what) in refusals {
+        assert_eq!(resp.status(), 501, "{what}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], "not_implemented");
+        assert_eq!(
+            v["details"],
+            format!("{what} restrictions are not supported by the server")
+        );
+    }
+    // The one-time token is still unspent, and an IP restriction needs no header.
+    let resp = json_create(json!({"allowed_ips": ["203.0.113.0/24"]})).await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    assert_eq!(
+        json_create(json!(null)).await.status(),
+        403,
+        "used up by the first accepted create"
+    );
 
     let app = spawn_app(b, |c| {
         c.country_header = Some("cf-ipcountry".into());
@@ -777,6 +839,11 @@ async fn health_config_and_docs(b: Backend) {
     assert_eq!(cfg["max_passphrase_attempts"], 5);
     assert_eq!(cfg["country_restrictions"], true);
     assert_eq!(cfg["asn_restrictions"], false);
+    // Hakanai v3's names for the same answers.
+    assert_eq!(cfg["features"]["restrictions"]["country"], true);
+    assert_eq!(cfg["features"]["restrictions"]["asn"], false);
+    assert_eq!(cfg["features"]["impressum"], false);
+    assert_eq!(cfg["features"]["privacy"], false);
 
     let resp = get("/api/openapi.json").await.unwrap();
     assert_eq!(resp.headers()["content-type"], "application/json");
