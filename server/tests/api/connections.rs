@@ -397,3 +397,49 @@ async fn hsts_only_when_configured() {
         );
     }
 }
+
+/// A client that stops reading its response is cut after `--body-idle-timeout`, rather than
+/// holding the connection (and the response) for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_left_unread_is_cut() {
+    let app = spawn_app(Backend::Memory, |c| {
+        c.body_idle_timeout = Duration::from_secs(1);
+        c.upload_size_limit = 48 << 20;
+    })
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/secret"))
+        .bearer_auth(app.user_token())
+        .header("content-type", "application/octet-stream")
+        .body(vec![7u8; 40 << 20])
+        .send()
+        .await
+        .unwrap();
+    let id = crate::helpers::created(resp).await.id;
+    // Asks for the 40 MiB and reads nothing: the socket buffers fill, the server's writes stall.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(format!("GET /api/v1/secret/{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cut_count(&app, app.addr, "response_idle").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled response was never cut"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What was sent before the cut is all the client gets.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    assert!(got < 40 << 20, "{got}");
+}
