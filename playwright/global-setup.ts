@@ -148,7 +148,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   procs.push(withToken);
   process.env.HK_TOKEN_URL = `http://127.0.0.1:${tokenPort}`;
 
-  const geo = ["--country-header", "x-country", "--asn-header", "x-asn"];
+  // The geo servers also carry custom assets (an added stylesheet, a replaced logo), so both
+  // projects see a Hakanai-style customised site.
+  const geo = [
+    "--country-header", "x-country", "--asn-header", "x-asn",
+    "--custom-assets-dir", join(__dirname, "custom-assets"),
+  ];
   const geoEmbeddedPort = await freePort();
   const geoEmbedded = start("server-geo-embedded", SERVER_BIN, ["--port", String(geoEmbeddedPort), ...common, ...geo]);
   procs.push(geoEmbedded);

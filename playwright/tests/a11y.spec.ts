@@ -164,3 +164,43 @@ for (const scheme of ["light", "dark"] as const) {
     await noViolations(page, "create (all options, German)");
   });
 }
+
+// Every page once more in German (a German browser), in both themes: the translated labels,
+// longer words and `lang="de"` get their own axe pass.
+for (const scheme of ["light", "dark"] as const) {
+  test(`accessibility (${scheme}, German): every page has no axe violations`, async ({ newContext }) => {
+    const ctx = await newContext({ colorScheme: scheme, locale: "de-DE" });
+    const page = await ctx.newPage();
+    for (const path of ["/", "/create", "/get", "/share", "/one-time-token"]) {
+      await page.goto(path);
+      await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+      await expect(page.locator("html")).toHaveAttribute("lang", "de");
+      await noViolations(page, `${path} (German)`);
+    }
+    for (const path of ["/impressum", "/privacy", "/docs"]) {
+      await page.goto(`${process.env.HK_TOKEN_URL}${path}`);
+      await noViolations(page, `${path} (German)`);
+    }
+
+    // The result page: made in English, then switched, as a German reader's sender would see it.
+    const sender = await (await newContext({ colorScheme: scheme })).newPage();
+    await openCreate(sender);
+    const { link } = await createSecret(sender, { text: "axe" });
+    await sender.getByLabel("Language").selectOption("de");
+    await expect(sender.locator("html")).toHaveAttribute("lang", "de");
+    await noViolations(sender, "result (German)");
+
+    const reader = await ctx.newPage();
+    await reader.goto(link);
+    await expect(reader.locator("html[data-ready=true]")).toHaveCount(1);
+    await noViolations(reader, "reveal (German)");
+    await reader.locator("#reveal").click();
+    await expect(reader.locator("#secret-text")).toHaveValue("axe");
+    await noViolations(reader, "reveal (text, German)");
+    const gone = await ctx.newPage();
+    await gone.goto(link);
+    await gone.locator("#reveal").click();
+    await expect(gone.locator("#failure")).toBeVisible();
+    await noViolations(gone, "reveal (already read, German)");
+  });
+}

@@ -215,3 +215,32 @@ test("manifest: installable app with a share target, linked from the pages with 
   await page.goto("/get");
   await expect(page.locator("header img.logo")).toHaveAttribute("src", "/logo.svg");
 });
+
+test("custom assets: a custom style.css is added after ours, a custom logo replaces ours; robots.txt", async ({ page, request, geoURL, baseURL }) => {
+  // The geo server runs with --custom-assets-dir playwright/custom-assets (global-setup).
+  await page.goto(`${geoURL}/`);
+  await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  const footer = page.locator("footer");
+  // The custom rule applies …
+  await expect(footer).toHaveCSS("outline-color", "rgb(1, 2, 3)");
+  // … and ours still do: the same element on the plain server looks the same otherwise.
+  const ours = await (await request.get(`${baseURL}/style.css`)).text();
+  const custom = await (await request.get(`${geoURL}/style.css`)).text();
+  expect(custom.startsWith(ours.trimEnd()) || custom.includes(ours.trim())).toBe(true);
+  expect(custom).toContain("rgb(1, 2, 3)");
+  expect(ours).not.toContain("rgb(1, 2, 3)");
+  const primaryOurs = await page.evaluate(() => getComputedStyle(document.querySelector("button.primary")!).backgroundColor);
+  await page.goto(`${baseURL}/`);
+  await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
+  expect(await page.evaluate(() => getComputedStyle(document.querySelector("button.primary")!).backgroundColor)).toBe(primaryOurs);
+
+  const logo = await request.get(`${geoURL}/logo.svg`);
+  expect(logo.headers()["content-type"]).toBe("image/svg+xml");
+  expect(await logo.text()).toContain('data-custom-logo="playwright"');
+  expect(await (await request.get(`${baseURL}/logo.svg`)).text()).not.toContain("data-custom-logo");
+
+  const robots = await request.get(`${baseURL}/robots.txt`);
+  expect(robots.status()).toBe(200);
+  expect(robots.headers()["content-type"]).toMatch(/^text\/plain/);
+  expect(await robots.text()).toMatch(/^Disallow: \/$/m);
+});
