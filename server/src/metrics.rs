@@ -195,11 +195,18 @@ impl Metrics {
             .expect("unique");
         let requests_rejected = counter_vec(
             "hakanai_requests_rejected_total",
-            "Refused requests by reason: size, token, restriction, passphrase",
+            "Refused requests by reason: size, token, restriction, passphrase, storage_full (507: the global storage budget), identity_budget (429: a token's or address's)",
             &["reason"],
         );
         // Pre-create the series so dashboards see zeros rather than gaps.
-        for reason in ["size", "token", "restriction", "passphrase"] {
+        for reason in [
+            "size",
+            "token",
+            "restriction",
+            "passphrase",
+            "storage_full",
+            "identity_budget",
+        ] {
             requests_rejected.with_label_values(&[reason]);
         }
         let gauge = |name: &str, help: &str| {

@@ -66,6 +66,118 @@ struct Inner {
     tokens: HashMap<TokenHash, TokenRecord>,
     admin: Option<TokenHash>,
     stats: Stats,
+    budget: Budget,
+}
+
+/// The storage budgets' reservations, as the Redis store keeps them (`BUDGET_RESERVE`).
+#[derive(Default)]
+struct Budget {
+    /// id → (bytes, owner, expiry in Unix ms).
+    entries: HashMap<SecretId, (u64, Option<UploadOwner>, u64)>,
+    by_expiry: BTreeSet<(u64, SecretId)>,
+    total: u64,
+    /// Per owner: bytes held and its reservations by expiry.
+    owners: HashMap<UploadOwner, (u64, BTreeSet<(u64, SecretId)>)>,
+}
+
+impl Budget {
+    fn release(&mut self, id: &SecretId) {
+        let Some((bytes, owner, expires)) = self.entries.remove(id) else {
+            return;
+        };
+        self.by_expiry.remove(&(expires, *id));
+        self.total = self.total.saturating_sub(bytes);
+        if let Some(owner) = owner {
+            if let Some((held, set)) = self.owners.get_mut(&owner) {
+                *held = held.saturating_sub(bytes);
+                set.remove(&(expires, *id));
+                if set.is_empty() {
+                    self.owners.remove(&owner);
+                }
+            }
+        }
+    }
+
+    /// Expired reservations free their bytes.
+    fn prune(&mut self, now_ms: u64) {
+        while let Some(&(expires, id)) = self.by_expiry.first() {
+            if expires > now_ms {
+                break;
+            }
+            self.release(&id);
+        }
+    }
+
+    fn reserve(&mut self, r: &Reservation, now_ms: u64) -> Reserved {
+        self.prune(now_ms);
+        // A reservation being replaced (settled) does not count against itself.
+        let (old, old_owner) = match self.entries.get(&r.id) {
+            Some((bytes, owner, _)) => (*bytes, owner.clone()),
+            None => (0, None),
+        };
+        // The owner's budget first: over both, its 429 says when to retry.
+        if let (false, Some(owner), Some(limit)) = (r.settle, &r.owner, r.owner_limit) {
+            let (held, set) = self
+                .owners
+                .get(owner)
+                .map(|(h, s)| (*h, Some(s)))
+                .unwrap_or((0, None));
+            let mine = if old_owner.as_ref() == Some(owner) {
+                old
+            } else {
+                0
+            };
+            if held.saturating_sub(mine).saturating_add(r.bytes) > limit {
+                let first = set
+                    .and_then(|s| s.iter().find(|(_, id)| *id != r.id))
+                    .map(|(e, _)| Duration::from_millis(e.saturating_sub(now_ms)));
+                return Reserved::OwnerFull { retry_after: first };
+            }
+        }
+        if let (false, Some(limit)) = (r.settle, r.global_limit) {
+            if self.total.saturating_sub(old).saturating_add(r.bytes) > limit {
+                return Reserved::StoreFull;
+            }
+        }
+        let owner = if r.settle { old_owner } else { r.owner.clone() };
+        self.release(&r.id);
+        self.entries
+            .insert(r.id, (r.bytes, owner.clone(), r.expires_at_ms));
+        self.by_expiry.insert((r.expires_at_ms, r.id));
+        self.total += r.bytes;
+        if let Some(owner) = &owner {
+            let (held, set) = self.owners.entry(owner.clone()).or_default();
+            *held += r.bytes;
+            set.insert((r.expires_at_ms, r.id));
+        }
+        Reserved::Reserved
+    }
+}
+
+/// Half the memory this process may use: the cgroup's limit if it has one, else what the
+/// kernel reports available (`MemAvailable`, else `MemTotal`). Read once, at startup.
+pub fn machine_budget() -> Option<(u64, &'static str)> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        // cgroup v1 writes a huge number for "no limit".
+        .filter(|n| *n < 1 << 60);
+    if let Some(n) = cgroup {
+        return Some((n / 2, "half the cgroup memory limit"));
+    }
+    let meminfo = read("/proc/meminfo")?;
+    let field = |name: &str| {
+        meminfo.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+            let kib = rest.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+            Some(kib * 1024)
+        })
+    };
+    if let Some(n) = field("MemAvailable") {
+        return Some((n / 2, "half of MemAvailable"));
+    }
+    field("MemTotal").map(|n| (n / 2, "half of MemTotal"))
 }
 
 /// The statistics of `stats_*`, as the Redis store keeps them (a set ordered by score).
@@ -414,6 +526,35 @@ impl SecretStore for MemoryStore {
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.lock().admin = Some(*hash);
         Ok(())
+    }
+
+    async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
+        Ok(self.lock().budget.reserve(r, now_ms()))
+    }
+
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.lock().budget.release(id);
+        Ok(())
+    }
+
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
+        let mut g = self.lock();
+        g.budget.prune(now_ms());
+        let mine = owner
+            .and_then(|o| g.budget.owners.get(o))
+            .map_or(0, |(held, _)| *held);
+        Ok((g.budget.total, mine))
+    }
+
+    async fn capacity(&self) -> StoreCapacity {
+        match machine_budget() {
+            Some((bytes, rule)) => StoreCapacity::Bytes {
+                bytes,
+                source: rule.to_owned(),
+                warning: None,
+            },
+            None => StoreCapacity::Unknown("no /proc/meminfo to size the embedded store".into()),
+        }
     }
 
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
