@@ -38,7 +38,7 @@ pub(crate) async fn reserve(
         Reserved::OwnerFull {
             retry_after: Some(retry_after),
         } => Err(AppError::OverBudget(retry_after)),
-        // Nothing held, and still no room: the secret alone is over the owner's budget.
+        // The secret alone is over the owner's budget: no wait helps.
         Reserved::OwnerFull { retry_after: None } => Err(AppError::PayloadTooLarge(
             uploader.stored_bytes_limit.unwrap_or_default(),
         )),

@@ -431,6 +431,10 @@ mod tests {
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("0").is_err());
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_budget("0").unwrap(), 0);
+        assert_eq!(parse_budget("off").unwrap(), 0);
+        assert_eq!(parse_budget("1g").unwrap(), 1 << 30);
+        assert!(parse_budget("-1").is_err());
     }
 
     #[test]

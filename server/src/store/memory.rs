@@ -127,6 +127,10 @@ impl Budget {
             } else {
                 0
             };
+            // Alone over the budget: no wait makes room.
+            if r.bytes > limit {
+                return Reserved::OwnerFull { retry_after: None };
+            }
             if held.saturating_sub(mine).saturating_add(r.bytes) > limit {
                 let first = set
                     .and_then(|s| s.iter().find(|(_, id)| *id != r.id))
@@ -594,5 +598,76 @@ impl SecretStore for MemoryStore {
             active: stats.scores.len() as u64,
             expired: stats.expired,
         })
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn reservation(id: SecretId, owner: &UploadOwner, bytes: u64, expires: u64) -> Reservation {
+        Reservation {
+            id,
+            owner: Some(owner.clone()),
+            bytes,
+            expires_at_ms: expires,
+            global_limit: Some(1000),
+            owner_limit: Some(600),
+            settle: false,
+        }
+    }
+
+    #[test]
+    fn budgets_are_checked_replaced_settled_released_and_pruned() {
+        let mut b = Budget::default();
+        let me = UploadOwner::address("192.0.2.1".parse().unwrap());
+        let other = UploadOwner::address("192.0.2.2".parse().unwrap());
+        let (a, c, d) = (SecretId::random(), SecretId::random(), SecretId::random());
+        assert_eq!(
+            b.reserve(&reservation(a, &me, 500, 2000), 0),
+            Reserved::Reserved
+        );
+        // Over the owner's budget: when its earliest reservation ends.
+        assert_eq!(
+            b.reserve(&reservation(c, &me, 200, 3000), 500),
+            Reserved::OwnerFull {
+                retry_after: Some(Duration::from_millis(1500))
+            }
+        );
+        // Replacing a reservation does not count it twice.
+        assert_eq!(
+            b.reserve(&reservation(a, &me, 600, 2000), 0),
+            Reserved::Reserved
+        );
+        assert_eq!(
+            b.reserve(&reservation(c, &other, 400, 3000), 0),
+            Reserved::Reserved
+        );
+        assert_eq!(
+            b.reserve(&reservation(d, &other, 1, 3000), 0),
+            Reserved::StoreFull
+        );
+        // Settling keeps the owner and is never refused.
+        let settle = Reservation {
+            owner: None,
+            settle: true,
+            global_limit: Some(0),
+            ..reservation(a, &me, 100, 2500)
+        };
+        assert_eq!(b.reserve(&settle, 0), Reserved::Reserved);
+        assert_eq!(b.owners[&me].0, 100);
+        assert_eq!(b.total, 500);
+        // Alone over the budget: no retry helps.
+        assert_eq!(
+            b.reserve(&reservation(d, &me, 700, 3000), 0),
+            Reserved::OwnerFull { retry_after: None }
+        );
+        b.release(&c);
+        assert_eq!(b.total, 100);
+        assert!(!b.owners.contains_key(&other));
+        // Expired reservations free their bytes.
+        b.prune(2500);
+        assert_eq!(b.total, 0);
+        assert!(b.entries.is_empty() && b.owners.is_empty() && b.by_expiry.is_empty());
     }
 }

@@ -320,7 +320,7 @@ pub enum Reserved {
     /// The global budget has no room for the bytes.
     StoreFull,
     /// The owner's budget has no room; its earliest reservation ends within `retry_after`
-    /// (`None` when it holds nothing, so the bytes alone are over its budget).
+    /// (`None` when the bytes alone are over its budget, so no wait helps).
     OwnerFull {
         retry_after: Option<Duration>,
     },

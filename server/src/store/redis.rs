@@ -438,6 +438,7 @@ if ARGV[8] == '1' then
   olimit, glimit = -1, -1
 end
 if owner ~= '' and olimit >= 0 then
+  if bytes > olimit then return {{2}} end
   local held = tonumber(redis.call('GET', kn) or '0')
   if oldowner == owner then held = held - oldn end
   if held + bytes > olimit then

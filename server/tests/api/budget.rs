@@ -400,3 +400,43 @@ async fn redis_default_budget_is_derived_from_maxmemory() {
     assert_eq!(resp.status(), 507);
     assert_eq!(error_code(resp).await, "insufficient_storage");
 }
+
+/// A managed Redis that refuses `CONFIG` (here an ACL user without it): the server starts and
+/// runs without a global budget, and `--max-stored-bytes` still gives it one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refusing_config_runs_without_a_global_budget_unless_set() {
+    let size = 6 << 20;
+    for flag in [None, Some(2 * size as u64 + 100)] {
+        let redis = crate::helpers::RedisServer::start();
+        let client = ::redis::Client::open(redis.dsn()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        // Read, this would make a default budget of 16 MiB: the third create would not fit.
+        let _: () = ::redis::cmd("CONFIG")
+            .arg(&["SET", "maxmemory", "32mb"][..])
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let _: () = ::redis::cmd("ACL")
+            .arg(
+                &[
+                    "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-config",
+                ][..],
+            )
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let dsn = format!("redis://app:pw@127.0.0.1:{}/0", redis.port);
+        let app = crate::helpers::spawn_with_redis(Some(redis), |c| {
+            c.redis_dsn = Some(dsn);
+            c.max_stored_bytes = flag;
+            c.max_stored_bytes_per_token = 0;
+        })
+        .await;
+        let token = app.user_token().to_owned();
+        for _ in 0..2 {
+            created(create_with(&app, Some(&token), size, 300).await).await;
+        }
+        let third = create_with(&app, Some(&token), size, 300).await.status();
+        assert_eq!(third, if flag.is_some() { 507 } else { 200 });
+    }
+}
