@@ -226,9 +226,9 @@ pub async fn create(
                 return Err(e);
             }
         };
-        if size != claim {
-            budget::settle(&state, &id, size, ttl).await;
-        }
+        // Settled even at the declared size: the secret's lifetime began when it was published,
+        // after the body arrived, so the reservation must end with it, not before.
+        budget::settle(&state, &id, size, ttl).await;
         let details = Created {
             user_type: uploader.user_type,
             ttl,
