@@ -55,6 +55,24 @@ async fn rejected(app: &TestApp, reason: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
 }
 
+/// A gauge without labels from `/metrics`.
+async fn gauge(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
 fn retry_after(resp: &reqwest::Response) -> u64 {
     resp.headers()["retry-after"]
         .to_str()
@@ -101,6 +119,8 @@ async fn a_full_store_answers_507_and_still_serves_reads(b: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 507);
     assert_eq!(rejected(&app, "storage_full").await, 3);
+    assert_eq!(gauge(&app, "hakanai_stored_bytes").await, 3000);
+    assert_eq!(gauge(&app, "hakanai_stored_bytes_limit").await, 3000);
 
     // Everything else still works.
     for path in ["/healthy", "/ready"] {
