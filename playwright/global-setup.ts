@@ -113,6 +113,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     // Every test uploads from 127.0.0.1, in parallel, and some leave uploads unfinished (errors,
     // revocation): the default cap of 10 open uploads per address would turn later ones into 429.
     "--max-open-uploads-per-address", "1000",
+    // The same for stored bytes: the whole suite's secrets come from one address, and an
+    // unfinished upload holds its size until its deadline.
+    "--max-stored-bytes-per-address", "0",
   ];
 
   const embeddedPort = await freePort();

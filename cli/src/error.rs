@@ -229,6 +229,16 @@ impl CliError {
                     Some("secrets can be read once; ask the sender for a new link".into())
                 }
                 (413, _) => Some("ask the server operator for a token with a higher limit".into()),
+                (429, "too_many_requests") if e.details.contains("stored bytes") => Some(
+                    "your token or address holds as many stored bytes as it may; retry once \
+                     one of your secrets is read or expires"
+                        .into(),
+                ),
+                (507, _) => Some(
+                    "the server stores as much as it may; retry later, once secrets are read \
+                     or expire"
+                        .into(),
+                ),
                 (501, _) => Some("the server is not configured for this restriction".into()),
                 _ => None,
             },

@@ -204,6 +204,23 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_MAX_OPEN_UPLOADS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open_uploads_per_address: u32,
 
+    /// Bytes all stored secrets (and open uploads) may hold together; a create over it gets 507.
+    /// Default: the embedded store takes half the memory available to the process (the cgroup
+    /// limit if there is one, else `MemAvailable`); Redis half of its own `maxmemory`,
+    /// read at startup (none when Redis has none or refuses `CONFIG`). `0`: no global budget.
+    #[arg(long, env = "HAKANAI_MAX_STORED_BYTES", value_parser = parse_budget)]
+    pub max_stored_bytes: Option<u64>,
+
+    /// Bytes one user token may hold stored at once (429 with Retry-After over it), unless the
+    /// token has its own `max_stored_bytes`. `0`: no budget.
+    #[arg(long, env = "HAKANAI_MAX_STORED_BYTES_PER_TOKEN", default_value = "1g", value_parser = parse_budget)]
+    pub max_stored_bytes_per_token: u64,
+
+    /// Bytes one client address (an IPv6 /64) may hold stored at once without a token (429 with
+    /// Retry-After over it). `0`: no budget.
+    #[arg(long, env = "HAKANAI_MAX_STORED_BYTES_PER_ADDRESS", default_value = "256m", value_parser = parse_budget)]
+    pub max_stored_bytes_per_address: u64,
+
     /// Lifetime of the one-time tokens users mint at `POST /api/v1/one-time-token`.
     #[arg(long, env = "HAKANAI_ONE_TIME_TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub one_time_token_ttl: Duration,
@@ -353,6 +370,14 @@ fn loopback() -> Vec<IpNet> {
 }
 
 /// Binary units: `32k` is 32 KiB, `1.5m` is 1.5 MiB.
+/// A size as for `parse_size`, or `0` (also `off`) for no budget.
+pub fn parse_budget(s: &str) -> Result<u64, String> {
+    match s.trim() {
+        "0" | "off" | "none" => Ok(0),
+        s => parse_size(s),
+    }
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let n = parse_size::Config::new()
         .with_binary()
@@ -406,6 +431,10 @@ mod tests {
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("0").is_err());
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_budget("0").unwrap(), 0);
+        assert_eq!(parse_budget("off").unwrap(), 0);
+        assert_eq!(parse_budget("1g").unwrap(), 1 << 30);
+        assert!(parse_budget("-1").is_err());
     }
 
     #[test]

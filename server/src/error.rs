@@ -47,6 +47,13 @@ pub enum AppError {
         retry_after: std::time::Duration,
         details: &'static str,
     },
+    /// The identity (token or address) holds as many stored bytes as it may; its earliest
+    /// secret expires within the duration.
+    #[error("over the storage budget")]
+    OverBudget(std::time::Duration),
+    /// The global storage budget is used up.
+    #[error("insufficient storage")]
+    InsufficientStorage,
     /// The request body stalled or arrived too slowly (`connections::RequestBody`).
     #[error("request body timed out")]
     RequestTimeout,
@@ -113,6 +120,13 @@ impl IntoResponse for AppError {
                 "too_many_requests",
                 (*details).into(),
             ),
+            AppError::OverBudget(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "you hold as many stored bytes as you may: retry once one of your secrets is \
+                 read or expires"
+                    .into(),
+            ),
             AppError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
@@ -126,6 +140,12 @@ impl IntoResponse for AppError {
             AppError::NotImplemented(d) => {
                 (StatusCode::NOT_IMPLEMENTED, "not_implemented", (*d).into())
             }
+            AppError::InsufficientStorage | AppError::Store(StoreError::Full) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the server stores as much as it may: try again once secrets are read or expire"
+                    .into(),
+            ),
             AppError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 (
@@ -148,6 +168,10 @@ impl IntoResponse for AppError {
             AppError::Unauthorized(_) | AppError::TokenRefused(_) => Some("token"),
             AppError::Forbidden(_) => Some("restriction"),
             AppError::Passphrase { .. } => Some("passphrase"),
+            AppError::OverBudget(_) => Some("identity_budget"),
+            AppError::InsufficientStorage | AppError::Store(StoreError::Full) => {
+                Some("storage_full")
+            }
             _ => None,
         };
         let mut resp = (status, Json(ErrorBody { error, details })).into_response();
@@ -159,7 +183,13 @@ impl IntoResponse for AppError {
             resp.headers_mut()
                 .insert(UPLOAD_OFFSET_HEADER, HeaderValue::from(at));
         }
-        if let AppError::TooManyRequests { retry_after, .. } = self {
+        let retry_after = match self {
+            AppError::TooManyRequests { retry_after, .. } | AppError::OverBudget(retry_after) => {
+                Some(retry_after)
+            }
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             // Whole seconds, rounded up, and at least one: a client must not retry at once.
             let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
             resp.headers_mut()

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod budget;
 pub mod client_ip;
 pub mod configuration;
 pub mod connections;
@@ -77,6 +78,12 @@ pub struct Settings {
     pub upload_deadline: Duration,
     pub max_open_uploads_per_token: u32,
     pub max_open_uploads_per_address: u32,
+    /// The global storage budget in bytes, 0 for none: `--max-stored-bytes`, or without it
+    /// what the store reports at startup (`budget::resolve_global`).
+    pub max_stored_bytes: std::sync::atomic::AtomicU64,
+    /// Bytes one token (without its own `max_stored_bytes`) / one address may hold stored.
+    pub max_stored_bytes_per_token: Option<u64>,
+    pub max_stored_bytes_per_address: Option<u64>,
     pub admin_enabled: bool,
     pub admin_ranges: Vec<IpNet>,
     /// Clients that may upload without a token (Hakanai v3's `--trusted-ip-ranges`).
@@ -123,6 +130,9 @@ impl Settings {
             upload_deadline: c.upload_deadline,
             max_open_uploads_per_token: c.max_open_uploads_per_token,
             max_open_uploads_per_address: c.max_open_uploads_per_address,
+            max_stored_bytes: c.max_stored_bytes.unwrap_or(0).into(),
+            max_stored_bytes_per_token: Some(c.max_stored_bytes_per_token).filter(|n| *n > 0),
+            max_stored_bytes_per_address: Some(c.max_stored_bytes_per_address).filter(|n| *n > 0),
             admin_enabled: c.enable_admin_token,
             admin_ranges: c.admin_ranges(),
             trusted_ip_ranges: c.trusted_ip_ranges.clone(),
@@ -829,6 +839,7 @@ impl Application {
         let connected = wait_for_store(state.store.as_ref(), &config, Some(&waiting)).await;
         waiting.stop().await;
         connected?;
+        budget::resolve_global(&state, config.max_stored_bytes).await;
         // Before the bootstrap, so that Hakanai's tokens count as existing ones.
         let imported = state.store.import_hakanai_v3().await?;
         if imported != Default::default() {

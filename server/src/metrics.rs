@@ -60,6 +60,9 @@ pub struct Metrics {
     pub secrets_destroyed: IntCounter,
     pub request_duration: HistogramVec,
     pub tokens_active: IntGauge,
+    /// Bytes reserved by stored secrets and open uploads, and the global budget (0: none).
+    pub stored_bytes: IntGauge,
+    pub stored_bytes_limit: IntGauge,
     pub redis_operations: IntCounterVec,
     pub requests_rejected: IntCounterVec,
     pub webhook_deliveries: IntCounterVec,
@@ -193,13 +196,37 @@ impl Metrics {
         registry
             .register(Box::new(tokens_active.clone()))
             .expect("unique");
+        let stored_bytes = IntGauge::new(
+            "hakanai_stored_bytes",
+            "Bytes held by stored secrets and open uploads, as counted against the storage \
+             budgets (refreshed on each scrape)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stored_bytes.clone()))
+            .expect("unique");
+        let stored_bytes_limit = IntGauge::new(
+            "hakanai_stored_bytes_limit",
+            "The global storage budget (--max-stored-bytes or its default), 0 for none",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stored_bytes_limit.clone()))
+            .expect("unique");
         let requests_rejected = counter_vec(
             "hakanai_requests_rejected_total",
-            "Refused requests by reason: size, token, restriction, passphrase",
+            "Refused requests by reason: size, token, restriction, passphrase, storage_full (507: the global storage budget), identity_budget (429: a token's or address's)",
             &["reason"],
         );
         // Pre-create the series so dashboards see zeros rather than gaps.
-        for reason in ["size", "token", "restriction", "passphrase"] {
+        for reason in [
+            "size",
+            "token",
+            "restriction",
+            "passphrase",
+            "storage_full",
+            "identity_budget",
+        ] {
             requests_rejected.with_label_values(&[reason]);
         }
         let gauge = |name: &str, help: &str| {
@@ -338,6 +365,8 @@ impl Metrics {
             ),
             request_duration,
             tokens_active,
+            stored_bytes,
+            stored_bytes_limit,
             redis_operations: counter_vec(
                 "hakanai_redis_operations_total",
                 "Redis store operations by operation and result (ok or error)",
@@ -365,7 +394,7 @@ impl Metrics {
     /// registry. Without an installed meter provider the meter is a no-op and this costs nothing.
     fn mirror_into(&self, meter: &Meter) {
         let h = &self.hakanai;
-        let counters: [&dyn Collector; 15] = [
+        let counters: [&dyn Collector; 17] = [
             &self.connections.open,
             &self.connections.cut,
             &self.secrets_created,
@@ -376,6 +405,8 @@ impl Metrics {
             &self.requests_rejected,
             &self.webhook_deliveries,
             &self.tokens_active,
+            &self.stored_bytes,
+            &self.stored_bytes_limit,
             &h.active_tokens,
             &h.active_secrets,
             &h.expired_secrets,
@@ -621,6 +652,15 @@ pub async fn refresh_gauges(state: &AppState) {
         state
             .metrics
             .set_secret_counts(counts.active, counts.expired);
+    }
+    if let Ok((bytes, _)) = state.store.budget_used(None).await {
+        let gauge = |n: u64| n.try_into().unwrap_or(i64::MAX);
+        state.metrics.stored_bytes.set(gauge(bytes));
+        let limit = state
+            .settings
+            .max_stored_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        state.metrics.stored_bytes_limit.set(gauge(limit));
     }
 }
 

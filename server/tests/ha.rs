@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hakanai_server::{Application, Config, StartupError};
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use helpers::{spawn_with_redis, TestApp};
@@ -487,6 +487,34 @@ fn info_field_cluster(port: u16) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// The storage budget's keys share their own slot (`{budget}`), apart from the secrets': the
+/// global budget and the owner's still hold, and a read releases its bytes.
+/// `token` is a fresh user token (this second app does not own the admin token).
+async fn budget_on_a_cluster(dsn: &str, token: String) {
+    let app = spawn_dsn(dsn.to_owned(), |c| {
+        c.max_stored_bytes = Some(2000);
+        c.max_stored_bytes_per_address = 1000;
+    })
+    .await;
+    let create = |token: Option<String>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/secret"))
+            .json(&json!({"data": "A".repeat(1000)}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let first: Value = create(Some(token.clone())).await.json().await.unwrap();
+    assert_eq!(create(None).await.status(), 200);
+    assert_eq!(create(None).await.status(), 429);
+    assert_eq!(create(Some(token.clone())).await.status(), 507);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(app.get_secret(id).await.status(), 200);
+    assert_eq!(create(Some(token)).await.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_api_and_failover_under_load() {
     let _alone = ONE_FAILOVER_AT_A_TIME.lock().await;
@@ -494,6 +522,10 @@ async fn cluster_api_and_failover_under_load() {
     let mut setup = ClusterSetup::start();
     eprintln!("cluster setup took {:?}", started.elapsed());
     let app = spawn_dsn(setup.dsn(), |c| c.allow_anonymous = false).await;
+    // First, while nothing else holds stored bytes (the budget is shared by every app on the
+    // cluster).
+    let (budget_token, _) = app.create_token(json!({})).await;
+    budget_on_a_cluster(&setup.dsn(), budget_token).await;
 
     // The whole API on a cluster: tokens (one hash key), secrets spread over all masters.
     let (token, token_id) = app.create_token(json!({"upload_size_limit": 1024})).await;

@@ -30,6 +30,11 @@ pub struct CreateTokenRequest {
     /// The token can create exactly one secret.
     #[serde(default)]
     pub one_time: bool,
+    /// Bytes the token may hold stored at once: bytes, or a size such as `500m`; `0` for no
+    /// budget. Defaults to `--max-stored-bytes-per-token`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub max_stored_bytes: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -49,6 +54,10 @@ pub struct TokenInfo {
     pub created_at: u64,
     /// Unix seconds.
     pub expires_at: Option<u64>,
+    /// The token's own storage budget in bytes (`0`: none), when it has one; else
+    /// `--max-stored-bytes-per-token` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
 }
 
 impl From<TokenRecord> for TokenInfo {
@@ -59,6 +68,7 @@ impl From<TokenRecord> for TokenInfo {
             one_time: r.one_time,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            max_stored_bytes: r.max_stored_bytes,
         }
     }
 }
@@ -127,8 +137,25 @@ pub async fn create_token(
     if req.ttl_seconds == Some(0) {
         return Err(AppError::BadRequest("ttl_seconds must be positive".into()));
     }
-    let (token, id) =
-        create_user_token(&state, limit.min(global), req.ttl_seconds, req.one_time).await?;
+    let max_stored_bytes =
+        match req.max_stored_bytes {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
+                AppError::BadRequest("max_stored_bytes must be a byte count".into())
+            })?),
+            Some(serde_json::Value::String(s)) => {
+                Some(crate::configuration::parse_budget(&s).map_err(AppError::BadRequest)?)
+            }
+            Some(_) => return Err(AppError::BadRequest("invalid max_stored_bytes".into())),
+        };
+    let (token, id) = create_user_token_with(
+        &state,
+        limit.min(global),
+        req.ttl_seconds,
+        req.one_time,
+        max_stored_bytes,
+    )
+    .await?;
     state
         .events
         .record(Event::TokenCreated, Subject::Token(&id), &headers);
@@ -141,6 +168,17 @@ pub(crate) async fn create_user_token(
     ttl_seconds: Option<u64>,
     one_time: bool,
 ) -> Result<(String, String), AppError> {
+    create_user_token_with(state, limit, ttl_seconds, one_time, None).await
+}
+
+/// As `create_user_token`, with the token's own storage budget.
+pub(crate) async fn create_user_token_with(
+    state: &AppState,
+    limit: u64,
+    ttl_seconds: Option<u64>,
+    one_time: bool,
+    max_stored_bytes: Option<u64>,
+) -> Result<(String, String), AppError> {
     let token = tokens::random_token();
     let now = now_secs();
     let record = TokenRecord {
@@ -149,6 +187,7 @@ pub(crate) async fn create_user_token(
         one_time,
         created_at: now,
         expires_at: ttl_seconds.map(|t| now.saturating_add(t)),
+        max_stored_bytes,
     };
     state
         .store

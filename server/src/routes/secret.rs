@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::budget;
 use crate::client_ip::{client_ip, proxy_header};
 use crate::configuration::parse_duration;
 use crate::error::{AppError, ErrorBody};
@@ -23,7 +24,8 @@ use crate::events::{Created, Event, Subject, UserType};
 use crate::id::SecretId;
 use crate::restrictions::{passphrase_opens, split_list, Restrictions, RestrictionsRequest};
 use crate::store::{
-    GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone, UploadSink,
+    now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
+    UploadOwner, UploadSink,
 };
 use crate::tokens;
 use crate::AppState;
@@ -99,6 +101,10 @@ pub(crate) struct Uploader {
     /// The token's hash, for any token (open uploads are counted per token).
     pub(crate) token: Option<crate::store::TokenHash>,
     pub(crate) user_type: UserType,
+    /// Whose storage budget the upload counts against (none for `--trusted-ip-ranges`), and
+    /// that budget in bytes.
+    pub(crate) budget_owner: Option<UploadOwner>,
+    pub(crate) stored_bytes_limit: Option<u64>,
 }
 
 #[utoipa::path(
@@ -115,8 +121,10 @@ pub(crate) struct Uploader {
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "The token or address holds as many stored bytes as it may; see Retry-After"),
         (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
-        (status = 503, body = ErrorBody)
+        (status = 503, body = ErrorBody),
+        (status = 507, body = ErrorBody, description = "The global storage budget (--max-stored-bytes) is used up")
     )
 )]
 /// Store a secret: JSON with base64 `data` (also when no Content-Type is sent), or a raw
@@ -148,10 +156,15 @@ pub async fn create(
         let upload = json_upload(&headers, body, uploader.limit).await?;
         upload.restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, upload.ttl)?;
-        burn_one_time_token(&state, &uploader).await?;
         let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
         let id = secret.id;
         let size = upload.data.len() as u64;
+        // Reserved before the one-time token is spent, so a refusal spends nothing.
+        budget::reserve(&state, &id, &uploader, size, expiry_ms(ttl)).await?;
+        if let Err(e) = burn_one_time_token(&state, &uploader).await {
+            budget::release(&state, &id).await;
+            return Err(e);
+        }
         let restrictions = secret.restrictions.clone();
         // The statistics entry travels with the secret (on Redis, both commands share one write
         // on the shared connection instead of a second round trip) and is taken back if the
@@ -167,6 +180,7 @@ pub async fn create(
             if noted.is_ok() {
                 let _ = state.store.stats_remove(&id).await;
             }
+            budget::release(&state, &id).await;
             return Err(e.into());
         }
         if let Err(e) = noted {
@@ -186,15 +200,35 @@ pub async fn create(
         let (ttl, restrictions) = raw_options(&headers, query)?;
         restrictions.ensure_checkable(&state.settings)?;
         let ttl = checked_ttl(&state, ttl)?;
+        let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
+        let id = secret.id;
+        // The body's length is not known until it ends: the declared length, else the upload
+        // limit, is reserved first and settled to the real size once stored.
+        let claim = declared_length(&headers)
+            .unwrap_or(uploader.limit)
+            .min(uploader.limit);
+        budget::reserve(&state, &id, &uploader, claim, expiry_ms(ttl)).await?;
         // Spent before a byte of the body is stored: a one-time token never carries two
         // bodies into the store at once, and an upload that fails halfway has used its chance
         // (as a multi-request upload does when it opens).
-        burn_one_time_token(&state, &uploader).await?;
-        let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
-        let id = secret.id;
-        let mut sink = state.store.begin_upload(secret);
-        let size = stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
-        sink.finish().await?;
+        let stored = async {
+            burn_one_time_token(&state, &uploader).await?;
+            let mut sink = state.store.begin_upload(secret);
+            let size = stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
+            sink.finish().await?;
+            Ok::<u64, AppError>(size)
+        }
+        .await;
+        let size = match stored {
+            Ok(size) => size,
+            Err(e) => {
+                budget::release(&state, &id).await;
+                return Err(e);
+            }
+        };
+        // Settled even at the declared size: the secret's lifetime began when it was published,
+        // after the body arrived, so the reservation must end with it, not before.
+        budget::settle(&state, &id, size, ttl).await;
         let details = Created {
             user_type: uploader.user_type,
             ttl,
@@ -230,7 +264,9 @@ pub(crate) async fn record_gone(
     id: &SecretId,
     headers: &HeaderMap,
 ) {
-    match state.store.stats_remove(id).await {
+    // The bytes it held are free again, whether or not the statistics knew it.
+    let (_, removed) = tokio::join!(budget::release(state, id), state.store.stats_remove(id));
+    match removed {
         Ok(Some(age)) if event == Event::SecretRead => state.metrics.observe_lifetime(age),
         Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
@@ -264,6 +300,11 @@ pub(crate) async fn burn_one_time_token(
         return Err(AppError::TokenRefused("token already used"));
     }
     Ok(())
+}
+
+/// Unix ms `ttl` from now.
+pub(crate) fn expiry_ms(ttl: Duration) -> u64 {
+    now_ms().saturating_add(ttl.as_millis() as u64)
 }
 
 pub(crate) fn new_secret(
@@ -337,19 +378,37 @@ pub(crate) async fn authorize_upload(
             one_time: record.one_time.then_some(hash),
             token: Some(hash),
             user_type: UserType::Authenticated,
+            budget_owner: Some(UploadOwner::token(&hash)),
+            stored_bytes_limit: match record.max_stored_bytes {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => settings.max_stored_bytes_per_token,
+            },
         },
         Caller::TrustedRange => Uploader {
             limit: settings.upload_size_limit,
             one_time: None,
             token: None,
             user_type: UserType::Whitelisted,
+            budget_owner: None,
+            stored_bytes_limit: None,
         },
-        Caller::Anonymous if settings.allow_anonymous => Uploader {
-            limit: settings.anonymous_size_limit,
-            one_time: None,
-            token: None,
-            user_type: UserType::Anonymous,
-        },
+        Caller::Anonymous if settings.allow_anonymous => {
+            let ip = client_ip(
+                peer,
+                headers,
+                &settings.trusted_ip_header,
+                &settings.trusted_proxies,
+            );
+            Uploader {
+                limit: settings.anonymous_size_limit,
+                one_time: None,
+                token: None,
+                user_type: UserType::Anonymous,
+                budget_owner: Some(UploadOwner::address(ip.unwrap_or(peer))),
+                stored_bytes_limit: settings.max_stored_bytes_per_address,
+            }
+        }
         Caller::Anonymous => {
             return Err(AppError::Unauthorized(
                 "a token is required to create secrets",

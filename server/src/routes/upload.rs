@@ -20,6 +20,7 @@ use super::secret::{
     authorize_upload, burn_one_time_token, checked_ttl, declared_length, header_str, new_secret,
     parse_id, read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
 };
+use crate::budget;
 use crate::client_ip::client_ip;
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
 use crate::events::Created;
@@ -78,9 +79,10 @@ pub struct UploadOffset {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "The token or address has the most uploads open it may; see Retry-After"),
+        (status = 429, body = ErrorBody, description = "The token or address has the most uploads open, or holds the most stored bytes, it may; see Retry-After"),
         (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),
-        (status = 503, body = ErrorBody)
+        (status = 503, body = ErrorBody),
+        (status = 507, body = ErrorBody, description = "The global storage budget (--max-stored-bytes) is used up")
     )
 )]
 /// Open a multi-request upload (token checked, and a one-time token used up, here).
@@ -125,16 +127,23 @@ pub async fn start(
     };
     let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions, ttl);
     let id = secret.id;
+    let deadline_ms = now_ms().saturating_add(s.upload_deadline.as_millis() as u64);
+    // The declared size, else the upload's limit, is held from the open to the deadline (or
+    // the finish, which settles it to the real size); a refusal opens nothing.
+    let claim = req.size.unwrap_or(uploader.limit);
+    budget::reserve(&state, &id, &uploader, claim, deadline_ms).await?;
     let session = UploadSession {
         ttl,
         limit: uploader.limit,
         user_type: uploader.user_type,
-        deadline_ms: now_ms().saturating_add(s.upload_deadline.as_millis() as u64),
+        deadline_ms,
         owner,
     };
-    if let Opened::TooMany { retry_after } =
-        state.store.upload_open(secret, session, max_open).await?
-    {
+    let opened = state.store.upload_open(secret, session, max_open).await;
+    if !matches!(opened, Ok(Opened::Opened)) {
+        budget::release(&state, &id).await;
+    }
+    if let Opened::TooMany { retry_after } = opened? {
         return Err(AppError::TooManyRequests {
             retry_after,
             details: "too many uploads are open: finish one, or wait until one expires",
@@ -146,6 +155,7 @@ pub async fn start(
         if let Err(gone) = state.store.upload_discard(&id).await {
             tracing::debug!(error = %gone, "upload not discarded");
         }
+        budget::release(&state, &id).await;
         return Err(e);
     }
     Ok(Json(StartUploadResponse {
@@ -215,6 +225,7 @@ pub async fn append(
                 if let Err(e) = state.store.upload_discard(&id).await {
                     tracing::debug!(error = %e, "upload not discarded");
                 }
+                budget::release(&state, &id).await;
             }
             return Err(AppError::PayloadTooLarge(n));
         }
@@ -230,7 +241,10 @@ pub async fn append(
     {
         Appended::At(offset) => Ok(Json(UploadOffset { offset })),
         Appended::OffsetMismatch(at) => Err(AppError::UploadOffset(at)),
-        Appended::TooLarge(limit) => Err(AppError::PayloadTooLarge(limit)),
+        Appended::TooLarge(limit) => {
+            budget::release(&state, &id).await;
+            Err(AppError::PayloadTooLarge(limit))
+        }
         Appended::Missing => Err(no_upload()),
         Appended::Forbidden => Err(AppError::Forbidden("wrong creator token")),
     }
@@ -262,6 +276,7 @@ pub async fn finish(
         Finished::Missing => return Err(no_upload()),
         Finished::Forbidden => return Err(AppError::Forbidden("wrong creator token")),
     };
+    budget::settle(&state, &id, published.size, published.ttl).await;
     // The restrictions live in the record; reading them back costs a round trip only here.
     let restrictions = match state.store.peek(&id).await {
         Ok(Peek::Live(meta)) => meta.restrictions,

@@ -15,9 +15,9 @@ use prometheus::IntCounterVec;
 use tracing::Instrument;
 
 use super::{
-    Appended, Finished, HakanaiV3Import, NewSecret, Opened, Peek, SecretCounts, SecretStore,
-    StoreError, TakeMode, Taken, TokenHash, TokenRecord, UploadSession, UploadSink, UploadState,
-    CREATOR_HASH_LEN,
+    Appended, Finished, HakanaiV3Import, NewSecret, Opened, Peek, Reservation, Reserved,
+    SecretCounts, SecretStore, StoreCapacity, StoreError, TakeMode, Taken, TokenHash, TokenRecord,
+    UploadOwner, UploadSession, UploadSink, UploadState, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 
@@ -219,6 +219,28 @@ impl SecretStore for CountedStore {
         self.telemetry
             .call("admin_set", self.inner.admin_hash_set(hash))
             .await
+    }
+
+    async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
+        self.telemetry
+            .call("budget_reserve", self.inner.budget_reserve(r))
+            .await
+    }
+
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.telemetry
+            .call("budget_release", self.inner.budget_release(id))
+            .await
+    }
+
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
+        self.telemetry
+            .call("budget_used", self.inner.budget_used(owner))
+            .await
+    }
+
+    async fn capacity(&self) -> StoreCapacity {
+        self.inner.capacity().await
     }
 
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {

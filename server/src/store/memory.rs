@@ -66,6 +66,122 @@ struct Inner {
     tokens: HashMap<TokenHash, TokenRecord>,
     admin: Option<TokenHash>,
     stats: Stats,
+    budget: Budget,
+}
+
+/// The storage budgets' reservations, as the Redis store keeps them (`BUDGET_RESERVE`).
+#[derive(Default)]
+struct Budget {
+    /// id → (bytes, owner, expiry in Unix ms).
+    entries: HashMap<SecretId, (u64, Option<UploadOwner>, u64)>,
+    by_expiry: BTreeSet<(u64, SecretId)>,
+    total: u64,
+    /// Per owner: bytes held and its reservations by expiry.
+    owners: HashMap<UploadOwner, (u64, BTreeSet<(u64, SecretId)>)>,
+}
+
+impl Budget {
+    fn release(&mut self, id: &SecretId) {
+        let Some((bytes, owner, expires)) = self.entries.remove(id) else {
+            return;
+        };
+        self.by_expiry.remove(&(expires, *id));
+        self.total = self.total.saturating_sub(bytes);
+        if let Some(owner) = owner {
+            if let Some((held, set)) = self.owners.get_mut(&owner) {
+                *held = held.saturating_sub(bytes);
+                set.remove(&(expires, *id));
+                if set.is_empty() {
+                    self.owners.remove(&owner);
+                }
+            }
+        }
+    }
+
+    /// Expired reservations free their bytes.
+    fn prune(&mut self, now_ms: u64) {
+        while let Some(&(expires, id)) = self.by_expiry.first() {
+            if expires > now_ms {
+                break;
+            }
+            self.release(&id);
+        }
+    }
+
+    fn reserve(&mut self, r: &Reservation, now_ms: u64) -> Reserved {
+        self.prune(now_ms);
+        // A reservation being replaced (settled) does not count against itself.
+        let (old, old_owner) = match self.entries.get(&r.id) {
+            Some((bytes, owner, _)) => (*bytes, owner.clone()),
+            None => (0, None),
+        };
+        // The owner's budget first: over both, its 429 says when to retry.
+        if let (false, Some(owner), Some(limit)) = (r.settle, &r.owner, r.owner_limit) {
+            let (held, set) = self
+                .owners
+                .get(owner)
+                .map(|(h, s)| (*h, Some(s)))
+                .unwrap_or((0, None));
+            let mine = if old_owner.as_ref() == Some(owner) {
+                old
+            } else {
+                0
+            };
+            // Alone over the budget: no wait makes room.
+            if r.bytes > limit {
+                return Reserved::OwnerFull { retry_after: None };
+            }
+            if held.saturating_sub(mine).saturating_add(r.bytes) > limit {
+                let first = set
+                    .and_then(|s| s.iter().find(|(_, id)| *id != r.id))
+                    .map(|(e, _)| Duration::from_millis(e.saturating_sub(now_ms)));
+                return Reserved::OwnerFull { retry_after: first };
+            }
+        }
+        if let (false, Some(limit)) = (r.settle, r.global_limit) {
+            if self.total.saturating_sub(old).saturating_add(r.bytes) > limit {
+                return Reserved::StoreFull;
+            }
+        }
+        let owner = if r.settle { old_owner } else { r.owner.clone() };
+        self.release(&r.id);
+        self.entries
+            .insert(r.id, (r.bytes, owner.clone(), r.expires_at_ms));
+        self.by_expiry.insert((r.expires_at_ms, r.id));
+        self.total += r.bytes;
+        if let Some(owner) = &owner {
+            let (held, set) = self.owners.entry(owner.clone()).or_default();
+            *held += r.bytes;
+            set.insert((r.expires_at_ms, r.id));
+        }
+        Reserved::Reserved
+    }
+}
+
+/// Half the memory this process may use: the cgroup's limit if it has one, else what the
+/// kernel reports available (`MemAvailable`, else `MemTotal`). Read once, at startup.
+pub fn machine_budget() -> Option<(u64, &'static str)> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        // cgroup v1 writes a huge number for "no limit".
+        .filter(|n| *n < 1 << 60);
+    if let Some(n) = cgroup {
+        return Some((n / 2, "half the cgroup memory limit"));
+    }
+    let meminfo = read("/proc/meminfo")?;
+    let field = |name: &str| {
+        meminfo.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+            let kib = rest.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+            Some(kib * 1024)
+        })
+    };
+    if let Some(n) = field("MemAvailable") {
+        return Some((n / 2, "half of MemAvailable"));
+    }
+    field("MemTotal").map(|n| (n / 2, "half of MemTotal"))
 }
 
 /// The statistics of `stats_*`, as the Redis store keeps them (a set ordered by score).
@@ -416,6 +532,35 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
+    async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
+        Ok(self.lock().budget.reserve(r, now_ms()))
+    }
+
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.lock().budget.release(id);
+        Ok(())
+    }
+
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
+        let mut g = self.lock();
+        g.budget.prune(now_ms());
+        let mine = owner
+            .and_then(|o| g.budget.owners.get(o))
+            .map_or(0, |(held, _)| *held);
+        Ok((g.budget.total, mine))
+    }
+
+    async fn capacity(&self) -> StoreCapacity {
+        match machine_budget() {
+            Some((bytes, rule)) => StoreCapacity::Bytes {
+                bytes,
+                source: rule.to_owned(),
+                warning: None,
+            },
+            None => StoreCapacity::Unknown("no /proc/meminfo to size the embedded store".into()),
+        }
+    }
+
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
         let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
         let stats = &mut self.lock().stats;
@@ -453,5 +598,76 @@ impl SecretStore for MemoryStore {
             active: stats.scores.len() as u64,
             expired: stats.expired,
         })
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn reservation(id: SecretId, owner: &UploadOwner, bytes: u64, expires: u64) -> Reservation {
+        Reservation {
+            id,
+            owner: Some(owner.clone()),
+            bytes,
+            expires_at_ms: expires,
+            global_limit: Some(1000),
+            owner_limit: Some(600),
+            settle: false,
+        }
+    }
+
+    #[test]
+    fn budgets_are_checked_replaced_settled_released_and_pruned() {
+        let mut b = Budget::default();
+        let me = UploadOwner::address("192.0.2.1".parse().unwrap());
+        let other = UploadOwner::address("192.0.2.2".parse().unwrap());
+        let (a, c, d) = (SecretId::random(), SecretId::random(), SecretId::random());
+        assert_eq!(
+            b.reserve(&reservation(a, &me, 500, 2000), 0),
+            Reserved::Reserved
+        );
+        // Over the owner's budget: when its earliest reservation ends.
+        assert_eq!(
+            b.reserve(&reservation(c, &me, 200, 3000), 500),
+            Reserved::OwnerFull {
+                retry_after: Some(Duration::from_millis(1500))
+            }
+        );
+        // Replacing a reservation does not count it twice.
+        assert_eq!(
+            b.reserve(&reservation(a, &me, 600, 2000), 0),
+            Reserved::Reserved
+        );
+        assert_eq!(
+            b.reserve(&reservation(c, &other, 400, 3000), 0),
+            Reserved::Reserved
+        );
+        assert_eq!(
+            b.reserve(&reservation(d, &other, 1, 3000), 0),
+            Reserved::StoreFull
+        );
+        // Settling keeps the owner and is never refused.
+        let settle = Reservation {
+            owner: None,
+            settle: true,
+            global_limit: Some(0),
+            ..reservation(a, &me, 100, 2500)
+        };
+        assert_eq!(b.reserve(&settle, 0), Reserved::Reserved);
+        assert_eq!(b.owners[&me].0, 100);
+        assert_eq!(b.total, 500);
+        // Alone over the budget: no retry helps.
+        assert_eq!(
+            b.reserve(&reservation(d, &me, 700, 3000), 0),
+            Reserved::OwnerFull { retry_after: None }
+        );
+        b.release(&c);
+        assert_eq!(b.total, 100);
+        assert!(!b.owners.contains_key(&other));
+        // Expired reservations free their bytes.
+        b.prune(2500);
+        assert_eq!(b.total, 0);
+        assert!(b.entries.is_empty() && b.owners.is_empty() && b.by_expiry.is_empty());
     }
 }

@@ -37,6 +37,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store timed out")]
     Timeout,
+    /// The store refused a write for lack of memory (Redis `OOM`).
+    #[error("store is full")]
+    Full,
     #[error("corrupt record: {0}")]
     Corrupt(&'static str),
 }
@@ -142,6 +145,9 @@ pub struct TokenRecord {
     pub one_time: bool,
     pub created_at: u64,
     pub expires_at: Option<u64>,
+    /// Bytes this token may hold stored at once; `None` takes `--max-stored-bytes-per-token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
 }
 
 impl TokenRecord {
@@ -289,6 +295,51 @@ impl UserType {
 /// How long a multi-request upload may sit between two requests before it is discarded.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(10 * 60);
 
+/// A claim on stored bytes (`SecretStore::budget_reserve`): `bytes` held by `owner` for secret
+/// `id` until `expires_at_ms` (then it frees itself, with no sweeper), unless released earlier.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: SecretId,
+    /// `None`: counted in the global budget only (clients in `--trusted-ip-ranges`).
+    pub owner: Option<UploadOwner>,
+    pub bytes: u64,
+    pub expires_at_ms: u64,
+    /// Most bytes all reservations may hold together; `None` for no global budget.
+    pub global_limit: Option<u64>,
+    /// Most bytes the owner's reservations may hold together; `None` for no budget.
+    pub owner_limit: Option<u64>,
+    /// Settles an upload: the id's reservation keeps its owner (`owner` is ignored) and takes
+    /// these bytes and expiry, without a check (it held at least as much since it opened).
+    pub settle: bool,
+}
+
+/// The result of [`SecretStore::budget_reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    Reserved,
+    /// The global budget has no room for the bytes.
+    StoreFull,
+    /// The owner's budget has no room; its earliest reservation ends within `retry_after`
+    /// (`None` when the bytes alone are over its budget, so no wait helps).
+    OwnerFull {
+        retry_after: Option<Duration>,
+    },
+}
+
+/// What a store says about its own room, read at startup for the default global budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreCapacity {
+    /// Bytes the store can hold, where that number comes from, and a warning to log about how
+    /// the store is configured.
+    Bytes {
+        bytes: u64,
+        source: String,
+        warning: Option<String>,
+    },
+    /// Unknown (Redis without `maxmemory`, or with `CONFIG` refused), and why.
+    Unknown(String),
+}
+
 /// What a store took over from Hakanai v3 at startup (see `store/redis/hakanai_v3.rs`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HakanaiV3Import {
@@ -358,6 +409,19 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn token_clear(&self) -> Result<(), StoreError>;
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError>;
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    // Storage budgets: bytes reserved per secret, checked atomically against a global and a
+    // per-owner budget (across replicas on Redis). A reservation ends when released or at its
+    // expiry, whichever is first.
+    /// Reserves `r.bytes` for `r.id` if both budgets have room, replacing an earlier
+    /// reservation of the same id (whose bytes do not count against the new one).
+    async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError>;
+    /// Ends the reservation of `id`, if any.
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError>;
+    /// Bytes held by all reservations, and by `owner`'s.
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError>;
+    /// The store's room, for the default of `--max-stored-bytes`.
+    async fn capacity(&self) -> StoreCapacity;
 
     // Statistics for Hakanai v3's gauges, kept as secrets come and go (never by scanning keys).
     /// Notes a secret just stored with this TTL.

@@ -370,11 +370,156 @@ fn session_owner(session: &str) -> Option<&str> {
     }
 }
 
+/// Storage budgets. Every budget key carries the `{budget}` hash tag, so one script sees the
+/// global and the owner's reservations together (on a cluster they share one slot, apart from
+/// the secrets' slots: a secret and its reservation are never changed in one script).
+/// `hk:{budget}:all`: reservations by expiry (Unix ms); `hk:{budget}:sizes`: id → "bytes owner";
+/// `hk:{budget}:total`: bytes reserved; per owner `hk:{budget}:o:<owner>` (by expiry) and
+/// `hk:{budget}:o:<owner>:n` (bytes). Each key expires with its last reservation; expired
+/// reservations are pruned by the next script that runs, so no sweeper is needed.
+const BUDGET_ALL_KEY: &str = "hk:{budget}:all";
+const BUDGET_SIZES_KEY: &str = "hk:{budget}:sizes";
+const BUDGET_TOTAL_KEY: &str = "hk:{budget}:total";
+
+fn budget_owner_key(owner: Option<&UploadOwner>) -> String {
+    format!("hk:{{budget}}:o:{}", owner.map_or("-", |o| o.as_str()))
+}
+
+/// `release(id)` and `prune(now)` over KEYS[1..3] (all, sizes, total); `extend(key, ttl)`.
+const BUDGET_LUA: &str = r#"
+local function release(id)
+  local v = redis.call('HGET', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  if not v then return end
+  redis.call('HDEL', KEYS[2], id)
+  local sp = string.find(v, ' ', 1, true)
+  local n = tonumber(string.sub(v, 1, sp - 1))
+  local owner = string.sub(v, sp + 1)
+  if redis.call('DECRBY', KEYS[3], n) <= 0 then redis.call('DEL', KEYS[3]) end
+  if owner ~= '' then
+    local z = 'hk:{budget}:o:' .. owner
+    redis.call('ZREM', z, id)
+    if redis.call('DECRBY', z .. ':n', n) <= 0 or redis.call('ZCARD', z) == 0 then
+      redis.call('DEL', z, z .. ':n')
+    end
+  end
+end
+local function prune(now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do release(id) end
+end
+local function extend(k, ttl)
+  local t = redis.call('PTTL', k)
+  if t ~= -2 and t < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+"#;
+
+/// KEYS: all, sizes, total, owner set, owner bytes. ARGV: now ms, id, bytes, expiry ms, global
+/// limit (-1: none), owner ('' : none), owner limit (-1: none), '1' to settle (keep the old
+/// owner, no checks).
+/// {0} reserved | {1} store full | {2, first expiry?} owner full
+static BUDGET_RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{BUDGET_LUA}
+local now = tonumber(ARGV[1])
+prune(now)
+local id, bytes, at = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local oldn, oldowner = 0, nil
+local old = redis.call('HGET', KEYS[2], id)
+if old then
+  local sp = string.find(old, ' ', 1, true)
+  oldn, oldowner = tonumber(string.sub(old, 1, sp - 1)), string.sub(old, sp + 1)
+end
+local owner, olimit, glimit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[5])
+local kz, kn = KEYS[4], KEYS[5]
+if ARGV[8] == '1' then
+  owner = oldowner or ''
+  kz = 'hk:{{budget}}:o:' .. owner
+  kn = kz .. ':n'
+  olimit, glimit = -1, -1
+end
+if owner ~= '' and olimit >= 0 then
+  if bytes > olimit then return {{2}} end
+  local held = tonumber(redis.call('GET', kn) or '0')
+  if oldowner == owner then held = held - oldn end
+  if held + bytes > olimit then
+    local first = redis.call('ZRANGE', kz, 0, 1, 'WITHSCORES')
+    for i = 1, #first, 2 do
+      if first[i] ~= id then return {{2, first[i + 1]}} end
+    end
+    return {{2}}
+  end
+end
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+if glimit >= 0 and total - oldn + bytes > glimit then return {{1}} end
+if old then release(id) end
+local ttl = at - now
+if ttl < 1 then ttl = 1 end
+redis.call('HSET', KEYS[2], id, bytes .. ' ' .. owner)
+redis.call('ZADD', KEYS[1], at, id)
+redis.call('INCRBY', KEYS[3], bytes)
+for i = 1, 3 do extend(KEYS[i], ttl) end
+if owner ~= '' then
+  redis.call('ZADD', kz, at, id)
+  redis.call('INCRBY', kn, bytes)
+  extend(kz, ttl)
+  extend(kn, ttl)
+end
+return {{0}}
+"#
+    ))
+});
+
+/// KEYS: all, sizes, total. ARGV: now ms, id.
+static BUDGET_RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{BUDGET_LUA}
+prune(tonumber(ARGV[1]))
+release(ARGV[2])
+return 1
+"#
+    ))
+});
+
+/// KEYS: all, sizes, total, owner bytes. ARGV: now ms. {total, owner's}
+static BUDGET_USED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{BUDGET_LUA}
+prune(tonumber(ARGV[1]))
+return {{tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET', KEYS[4]) or '0')}}
+"#
+    ))
+});
+
+/// A `CONFIG GET` reply (an array of name, value pairs, or a map under RESP3) as pairs.
+fn config_pairs(v: Value) -> Vec<(String, String)> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        _ => String::new(),
+    };
+    match v {
+        Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|p| match p {
+                [k, v] => Some((text(k), text(v))),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| (text(k), text(v))).collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn redis_err(e: RedisError) -> StoreError {
     let refused = e.kind() == ErrorKind::AuthenticationFailed
         || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"));
     if refused {
         return StoreError::Unavailable(format!("{REJECTED} in --redis-dsn: {e}"));
+    }
+    // Redis over maxmemory with noeviction: full, not down (507 rather than 503).
+    if e.code() == Some("OOM") {
+        return StoreError::Full;
     }
     StoreError::Unavailable(e.to_string())
 }
@@ -898,6 +1043,134 @@ impl SecretStore for RedisStore {
         self.query::<()>(::redis::cmd("SET").arg(ADMIN_KEY).arg(hex::encode(hash)))
             .await?;
         self.set_v3_admin(hash).await
+    }
+
+    async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
+        let now = now_ms();
+        let owner_set = budget_owner_key(r.owner.as_ref());
+        let limit = |l: Option<u64>| l.map_or(-1i128, i128::from).to_string();
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                BUDGET_RESERVE
+                    .key(BUDGET_ALL_KEY)
+                    .key(BUDGET_SIZES_KEY)
+                    .key(BUDGET_TOTAL_KEY)
+                    .key(&owner_set)
+                    .key(format!("{owner_set}:n"))
+                    .arg(now)
+                    .arg(r.id.storage_key())
+                    .arg(r.bytes)
+                    .arg(r.expires_at_ms)
+                    .arg(limit(r.global_limit))
+                    .arg(r.owner.as_ref().map_or("", |o| o.as_str()))
+                    .arg(limit(r.owner_limit))
+                    .arg(if r.settle { "1" } else { "0" })
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let score = |v: &Value| match v {
+            Value::BulkString(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok()),
+            Value::Double(d) => Some(*d),
+            Value::Int(n) => Some(*n as f64),
+            _ => None,
+        };
+        match v.as_slice() {
+            [Value::Int(0)] => Ok(Reserved::Reserved),
+            [Value::Int(1)] => Ok(Reserved::StoreFull),
+            [Value::Int(2)] => Ok(Reserved::OwnerFull { retry_after: None }),
+            [Value::Int(2), first] => {
+                let first = score(first).ok_or_else(|| corrupt("budget reply"))?;
+                Ok(Reserved::OwnerFull {
+                    retry_after: Some(Duration::from_millis((first as u64).saturating_sub(now))),
+                })
+            }
+            _ => Err(corrupt("budget reply")),
+        }
+    }
+
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            BUDGET_RELEASE
+                .key(BUDGET_ALL_KEY)
+                .key(BUDGET_SIZES_KEY)
+                .key(BUDGET_TOTAL_KEY)
+                .arg(now_ms())
+                .arg(id.storage_key())
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map_err(redis_err)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
+        let owner_bytes = format!("{}:n", budget_owner_key(owner));
+        let (total, mine): (i64, i64) = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                BUDGET_USED
+                    .key(BUDGET_ALL_KEY)
+                    .key(BUDGET_SIZES_KEY)
+                    .key(BUDGET_TOTAL_KEY)
+                    .key(&owner_bytes)
+                    .arg(now_ms())
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mine = if owner.is_some() { mine } else { 0 };
+        Ok((total.max(0) as u64, mine.max(0) as u64))
+    }
+
+    async fn capacity(&self) -> StoreCapacity {
+        let reply = self
+            .query::<Value>(::redis::cmd("CONFIG").arg("GET").arg("maxmemory*"))
+            .await;
+        let pairs = match reply {
+            Ok(v) => config_pairs(v),
+            Err(e) => {
+                return StoreCapacity::Unknown(format!(
+                    "Redis refused CONFIG GET maxmemory ({e}); managed Redis often does"
+                ))
+            }
+        };
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let policy = get("maxmemory-policy").unwrap_or("noeviction").to_owned();
+        let evicts = (policy != "noeviction").then(|| {
+            format!(
+                "Redis maxmemory-policy is {policy}: when full, Redis evicts secrets before \
+                 they are read; set it to noeviction"
+            )
+        });
+        match get("maxmemory").and_then(|v| v.parse::<u64>().ok()) {
+            // Half: the budget counts payload bytes, while Redis rounds each value up to its
+            // allocator's size class (up to 25% more: a 1 MiB secret takes 1.25 MiB), adds
+            // each key's overhead, and buffers the uploads in flight; past maxmemory it
+            // refuses writes, and with them the tombstone a read leaves.
+            Some(bytes) if bytes > 0 => StoreCapacity::Bytes {
+                bytes: bytes / 2,
+                source: "half of Redis maxmemory".into(),
+                warning: evicts,
+            },
+            _ => StoreCapacity::Unknown(format!(
+                "Redis has no maxmemory: nothing stops secrets from filling the machine's \
+                 memory{}",
+                evicts.map(|e| format!("; {e}")).unwrap_or_default()
+            )),
+        }
     }
 
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {

@@ -23,6 +23,7 @@ macro_rules! both_stores {
 }
 
 mod binary;
+mod budget;
 mod connections;
 mod dashboard;
 mod hakanai_v3;

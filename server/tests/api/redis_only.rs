@@ -446,8 +446,9 @@ async fn multi_request_upload_keys_expire_by_the_deadline() {
         assert!(pttl > 0 && pttl <= 5_000, "{k}: {pttl}");
         checked += 1;
     }
-    // The record, its session, and the owner's set.
-    assert_eq!(checked, 3);
+    // The record, its session, and the owner's set; the upload's storage reservation (all,
+    // sizes, total, and the owner's set and count), held until the deadline too.
+    assert_eq!(checked, 8);
 }
 
 /// A geo-restricted secret stored while the headers were configured, read after a restart

@@ -204,6 +204,7 @@ impl RedisStore {
                 .ok()
                 .filter(|t| *t > 0)
                 .map(|ms| now + ms.div_ceil(1000)),
+            max_stored_bytes: None,
         };
         let field = hex::encode(hash);
         let json = serde_json::to_vec(&record).map_err(|_| corrupt("token record"))?;
