@@ -679,7 +679,7 @@ fn undeliverable(to: &TokenDestination, e: std::io::Error) -> StartupError {
 /// The one log line about a new token: what and where, never the token.
 fn log_delivered(kind: TokenKind, to: &TokenDestination) {
     tracing::info!(
-        token = kind.label(),
+        token_kind = kind.label(),
         destination = %to.describe(),
         "created a new {} token; it was written to {} only (never to this log)",
         kind.label(),
@@ -857,7 +857,7 @@ async fn bootstrap_tokens(
 
 fn log_undelivered(kind: TokenKind, to: &TokenDestination, e: &std::io::Error) {
     tracing::error!(
-        token = kind.label(),
+        token_kind = kind.label(),
         destination = %to.describe(),
         error = %e,
         "could not write the new {} token to {}, so none was created; restart with \
