@@ -48,7 +48,8 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hakanai
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hakanai \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/hakanai
 COPY --from=build /out/hakanai-server /usr/local/bin/hakanai-server
 
 # Inside a container the server must listen on all interfaces; the published port decides
@@ -57,6 +58,10 @@ ENV HAKANAI_LISTEN_ADDRESS=0.0.0.0 \
     HAKANAI_PORT=8080 \
     RUST_LOG=info
 USER 10001:10001
+# New admin/user tokens are never logged: with no terminal they go to hakanai-tokens (0600) in
+# the working directory, which only the server's user may enter. Read them with
+# `docker exec <container> cat /var/lib/hakanai/hakanai-tokens`, or mount a volume here.
+WORKDIR /var/lib/hakanai
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${HAKANAI_PORT}/healthy\""]

@@ -13,7 +13,7 @@
 // Each server's stdout (the JSON log) goes to target/playwright/<name>.log (HK_LOG_<NAME>),
 // so tests can check that no key ever reaches it.
 import { ChildProcess, spawn } from "node:child_process";
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import { AddressInfo, createServer as netServer } from "node:net";
 import { extname, join, normalize, resolve } from "node:path";
@@ -49,6 +49,17 @@ async function waitFor(url: string, proc: ChildProcess, name: string): Promise<v
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${name} did not become ready at ${url}`);
+}
+
+/** The newest token of `kind` in a `--token-file` (lines `admin <token>` / `user <token>`). */
+function readToken(path: string, kind: "admin" | "user"): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const lines = readFileSync(path, "utf8").split("\n").reverse();
+  for (const line of lines) {
+    const [k, token] = line.split(" ");
+    if (k === kind && token) return token;
+  }
+  return undefined;
 }
 
 function start(name: string, cmd: string, args: string[]): ChildProcess {
@@ -138,10 +149,13 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   procs.push(viaRedis);
   process.env.HK_REDIS_URL = `http://127.0.0.1:${viaRedisPort}`;
 
-  // Without --allow-anonymous: uploads need a user token (printed once to stderr).
+  // Without --allow-anonymous: uploads need a user token, written once to --token-file
+  // (never to the server's output); the file of an earlier run is removed first.
   const tokenPort = await freePort();
+  const tokenFile = join(LOG_DIR, "server-token.tokens");
+  rmSync(tokenFile, { force: true });
   const withToken = start("server-token", SERVER_BIN, [
-    "--port", String(tokenPort), "--web-root", WEB_ROOT,
+    "--port", String(tokenPort), "--web-root", WEB_ROOT, "--token-file", tokenFile,
     // All of its tests share the one user token (see the address cap above).
     "--max-open-uploads-per-token", "1000",
     // Legal pages, linked from the footer.
@@ -176,11 +190,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await waitFor(`${process.env.HK_GEO_REDIS_URL}/healthy`, geoRedis, "hakanai-server (geo, redis)");
     let token: string | undefined;
     for (let i = 0; i < 50 && !token; i++) {
-      const stderr = readFileSync(join(LOG_DIR, "server-token.stderr.log"), "utf8");
-      token = /User token \(shown once, store it now\): (\S+)/.exec(stderr)?.[1];
+      token = readToken(tokenFile, "user");
       if (!token) await new Promise((r) => setTimeout(r, 100));
     }
-    if (!token) throw new Error("hakanai-server (token) printed no user token");
+    if (!token) throw new Error(`hakanai-server (token) wrote no user token to ${tokenFile}`);
     process.env.HK_USER_TOKEN = token;
   } catch (e) {
     for (const p of procs) p.kill("SIGTERM");

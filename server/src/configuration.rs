@@ -120,17 +120,26 @@ pub struct Config {
     #[arg(long, env = "HAKANAI_MAX_TTL", default_value = "7d", value_parser = parse_duration)]
     pub max_ttl: Duration,
 
-    /// Enable the admin API; an admin token is created and printed once if none exists.
+    /// Enable the admin API; an admin token is created and handed over once (see --token-file)
+    /// if none exists.
     #[arg(long, env = "HAKANAI_ENABLE_ADMIN_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub enable_admin_token: bool,
 
-    /// Create a new admin token, print it once and exit.
+    /// Create a new admin token, hand it over once (see --token-file) and exit.
     #[arg(long, env = "HAKANAI_RESET_ADMIN_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub reset_admin_token: bool,
 
-    /// Delete all user tokens, create one new default token, print it once and exit.
+    /// Delete all user tokens, create one new default token, hand it over once (see
+    /// --token-file) and exit.
     #[arg(long, env = "HAKANAI_RESET_USER_TOKENS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub reset_user_tokens: bool,
+
+    /// Where new bootstrap and reset tokens are written: appended as `admin <token>` or
+    /// `user <token>` lines to this file, created 0600 (an existing file readable by group or
+    /// others is refused). Default: the terminal if stderr is one, else
+    /// `$STATE_DIRECTORY/hakanai-tokens`, else `./hakanai-tokens`; never the log.
+    #[arg(long, env = "HAKANAI_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 
     /// Client IP ranges (comma-separated CIDRs) that may create secrets without a token, up to
     /// --upload-size-limit, and may reach the admin API. Default: none may upload without a

@@ -16,6 +16,7 @@ pub mod restrictions;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod token_file;
 pub mod tokens;
 pub mod webhook;
 
@@ -47,6 +48,7 @@ use metrics::Metrics;
 use routes::{admin, docs, health, one_time_token, pages, secret, upload};
 use store::counted::CountedStore;
 use store::{MemoryStore, RedisStore, SecretStore, StoreError};
+pub use token_file::{TokenDestination, TokenKind};
 use webhook::{Webhook, WebhookConfig};
 
 pub const CONTENT_SECURITY_POLICY: &str =
@@ -632,33 +634,67 @@ pub struct NewTokens {
     pub user: Option<String>,
 }
 
-/// `--reset-admin-token` / `--reset-user-tokens`: do the job and return the new tokens.
-pub async fn reset_tokens(config: &Config) -> Result<NewTokens, StartupError> {
+/// `--reset-admin-token` / `--reset-user-tokens`: do the job, hand the new tokens to `to`, and
+/// return them. Nothing is replaced or deleted unless `to` can be written; a token whose
+/// delivery failed is not kept.
+pub async fn reset_tokens(
+    config: &Config,
+    to: &TokenDestination,
+) -> Result<NewTokens, StartupError> {
     if config.redis_dsn.is_none() {
         return Err(StartupError::Config(
             "resetting tokens needs --redis-dsn; the embedded store forgets everything on exit"
                 .into(),
         ));
     }
+    to.check().map_err(|e| undeliverable(to, e))?;
     // No webhook: the process exits right after, before anything could be delivered.
     let state = build_state(config, false)?;
     wait_for_store(state.store.as_ref(), config, None).await?;
     let mut out = NewTokens::default();
     if config.reset_admin_token {
         let token = tokens::random_token();
+        // Delivered first: the old admin token stays valid if the new one cannot be handed over.
+        to.deliver(TokenKind::Admin, &token)
+            .map_err(|e| undeliverable(to, e))?;
         state
             .store
             .admin_hash_set(&tokens::hash_token(&token))
             .await?;
+        log_delivered(TokenKind::Admin, to);
         out.admin = Some(token);
     }
     if config.reset_user_tokens {
         state.store.token_clear().await?;
-        let (token, _) =
+        let (token, id) =
             admin::create_user_token(&state, config.upload_size_limit, None, false).await?;
+        if let Err(e) = to.deliver(TokenKind::User, &token) {
+            state.store.token_delete_by_id(&id).await?;
+            return Err(undeliverable(to, e));
+        }
+        log_delivered(TokenKind::User, to);
         out.user = Some(token);
     }
     Ok(out)
+}
+
+fn undeliverable(to: &TokenDestination, e: std::io::Error) -> StartupError {
+    StartupError::Config(format!(
+        "cannot write the new token to {}: {e}; no token was stored. Pass --token-file with a \
+         writable path, or run this on a terminal",
+        to.describe()
+    ))
+}
+
+/// The one log line about a new token: what and where, never the token.
+fn log_delivered(kind: TokenKind, to: &TokenDestination) {
+    tracing::info!(
+        token_kind = kind.label(),
+        destination = %to.describe(),
+        "created a new {} token; it was written to {} only (never to this log)",
+        kind.label(),
+        to.describe()
+    );
 }
 
 /// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
@@ -788,23 +824,57 @@ fn secret_value(
     Ok(v.filter(|t| !t.is_empty()))
 }
 
-/// Creates the admin token and the default user token when they are needed and missing.
-async fn bootstrap_tokens(state: &AppState, config: &Config) -> Result<NewTokens, StartupError> {
+/// Creates the admin token and the default user token when they are needed and missing, and
+/// hands each to `to`. A token that cannot be delivered is not stored (the admin token is
+/// delivered before it is stored, the user token removed again), so the next start with a
+/// writable destination creates it; the server runs on meanwhile.
+async fn bootstrap_tokens(
+    state: &AppState,
+    config: &Config,
+    to: &TokenDestination,
+) -> Result<NewTokens, StartupError> {
     let mut out = NewTokens::default();
     if config.enable_admin_token && state.store.admin_hash_get().await?.is_none() {
         let token = tokens::random_token();
-        state
-            .store
-            .admin_hash_set(&tokens::hash_token(&token))
-            .await?;
-        out.admin = Some(token);
+        match to.deliver(TokenKind::Admin, &token) {
+            Ok(()) => {
+                state
+                    .store
+                    .admin_hash_set(&tokens::hash_token(&token))
+                    .await?;
+                log_delivered(TokenKind::Admin, to);
+                out.admin = Some(token);
+            }
+            Err(e) => log_undelivered(TokenKind::Admin, to, &e),
+        }
     }
     if !config.allow_anonymous && state.store.token_list().await?.is_empty() {
-        let (token, _) =
+        let (token, id) =
             admin::create_user_token(state, config.upload_size_limit, None, false).await?;
-        out.user = Some(token);
+        match to.deliver(TokenKind::User, &token) {
+            Ok(()) => {
+                log_delivered(TokenKind::User, to);
+                out.user = Some(token);
+            }
+            Err(e) => {
+                state.store.token_delete_by_id(&id).await?;
+                log_undelivered(TokenKind::User, to, &e);
+            }
+        }
     }
     Ok(out)
+}
+
+fn log_undelivered(kind: TokenKind, to: &TokenDestination, e: &std::io::Error) {
+    tracing::error!(
+        token_kind = kind.label(),
+        destination = %to.describe(),
+        error = %e,
+        "could not write the new {} token to {}, so none was created; restart with \
+         --token-file <a writable path>, or on a terminal",
+        kind.label(),
+        to.describe()
+    );
 }
 
 pub struct Application {
@@ -813,7 +883,7 @@ pub struct Application {
     port: u16,
     /// The separate `/metrics` listener, when `--metrics-listen-address` is set.
     metrics: Option<(TcpListener, Router)>,
-    /// Tokens created by this start; `main` prints them once.
+    /// Tokens created by this start (already handed to the destination given to `build_with`).
     pub new_tokens: NewTokens,
     state: AppState,
     /// Set when metrics are pushed (OTLP): nobody may scrape, so gauges are refreshed on a timer.
@@ -823,7 +893,16 @@ pub struct Application {
 }
 
 impl Application {
+    /// New tokens are only returned in `new_tokens` (for programs and tests embedding the server).
     pub async fn build(config: Config) -> Result<Application, StartupError> {
+        Self::build_with(config, &TokenDestination::Returned).await
+    }
+
+    /// As `build`, handing new tokens to `tokens_to` too (the binary: terminal or file).
+    pub async fn build_with(
+        config: Config,
+        tokens_to: &TokenDestination,
+    ) -> Result<Application, StartupError> {
         let state = build_state(&config, true)?;
         // The port opens before Redis answers, so that health checks can see why the server is
         // not ready yet instead of a refused connection.
@@ -850,7 +929,7 @@ impl Application {
                 "took over what Hakanai v3 left in this Redis database"
             );
         }
-        let new_tokens = bootstrap_tokens(&state, &config).await?;
+        let new_tokens = bootstrap_tokens(&state, &config, tokens_to).await?;
         let listener = TcpListener::from_std(std_listener)?;
         let port = listener.local_addr()?.port();
         let metrics = match config.metrics_listen_address {

@@ -7,7 +7,7 @@ use clap::Parser;
 use hakanai_server::telemetry::{
     get_subscriber_with_otel, init_subscriber, otel_from_env, stdout_log_writer,
 };
-use hakanai_server::{reset_tokens, Application, Config};
+use hakanai_server::{reset_tokens, Application, Config, TokenDestination};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,26 +68,17 @@ async fn run(
     config: Config,
     gauge_refresh: Option<Duration>,
 ) -> Result<(), hakanai_server::StartupError> {
+    // Never the log stream (stderr ends up in journald and container logs): the terminal when
+    // a person watches, else a 0600 file.
+    let tokens_to = TokenDestination::choose(config.token_file.as_deref());
     if config.reset_admin_token || config.reset_user_tokens {
-        let tokens = reset_tokens(&config).await?;
-        print_tokens(&tokens);
+        reset_tokens(&config, &tokens_to).await?;
         return Ok(());
     }
-    let mut app = Application::build(config).await?;
+    let mut app = Application::build_with(config, &tokens_to).await?;
     if let Some(interval) = gauge_refresh {
         app.refresh_gauges_every(interval);
     }
-    print_tokens(&app.new_tokens);
     app.run_until_stopped().await?;
     Ok(())
-}
-
-/// Tokens go to stderr, outside the JSON log stream, and are shown this once only.
-fn print_tokens(tokens: &hakanai_server::NewTokens) {
-    if let Some(t) = &tokens.admin {
-        eprintln!("Admin token (shown once, store it now): {t}");
-    }
-    if let Some(t) = &tokens.user {
-        eprintln!("User token (shown once, store it now): {t}");
-    }
 }

@@ -4,7 +4,7 @@
 //! decode them, and grep them and the server's stdout for the credentials and content the
 //! requests carried.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,9 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
 use prost::Message;
 use sha2::{Digest, Sha256};
+
+#[path = "api/token_file.rs"]
+mod token_file;
 
 /// Everything is expected well within this; the exporters are set to export every few hundred ms.
 const WAIT: Duration = Duration::from_secs(10);
@@ -239,23 +242,26 @@ fn free_port() -> u16 {
 }
 
 /// The server binary with a clean environment plus `env`; stdout collected by a thread, the
-/// user token read from stderr.
+/// user token read from its `--token-file`.
 struct Server {
     child: Child,
     port: u16,
     token: String,
     stdout: std::thread::JoinHandle<String>,
+    _tokens: token_file::TokenFile,
 }
 
 impl Server {
     fn start(env: &[(&str, String)]) -> Server {
         let port = free_port();
+        let tokens = token_file::TokenFile::new();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hakanai-server"));
         cmd.env_clear()
             .env("RUST_LOG", "info")
             .env("HAKANAI_PORT", port.to_string())
+            .env("HAKANAI_TOKEN_FILE", tokens.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -266,24 +272,13 @@ impl Server {
             let _ = out.read_to_string(&mut s);
             s
         });
-        // Read stderr to the end, so that a late write never meets a closed pipe.
-        let err = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                if line.contains("User token") {
-                    let _ = tx.send(line.rsplit(' ').next().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let token = rx
-            .recv_timeout(WAIT)
-            .expect("the server prints the user token at startup");
+        let token = tokens.wait_for("user");
         Server {
             child,
             port,
             token,
             stdout,
+            _tokens: tokens,
         }
     }
 

@@ -640,6 +640,9 @@ impl Drop for Container {
     }
 }
 
+/// Where the image's server writes new tokens by default: its WORKDIR (Dockerfile).
+const IMAGE_TOKEN_FILE: &str = "/var/lib/hakanai/hakanai-tokens";
+
 /// The server of one smoke run: `buildah run` of the image's entrypoint, and the server
 /// process inside (found by its root directory, the container's mount).
 struct Running {
@@ -654,7 +657,10 @@ impl Running {
         if entrypoint.is_empty() {
             return Err(Error::new("the image has no ENTRYPOINT"));
         }
-        let proc = Proc::server(ctr.run(env, &entrypoint), port, admin)?;
+        // No --token-file: the image's default must work, `hakanai-tokens` in its WORKDIR,
+        // which the server's user may write (read here through the container's mount).
+        let tokens = ctr.mount.join(IMAGE_TOKEN_FILE.trim_start_matches('/'));
+        let proc = Proc::server(ctr.run(env, &entrypoint), port, admin, &tokens)?;
         let pid = server_pid(proc.child.id())?;
         Ok(Running {
             proc,

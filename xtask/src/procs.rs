@@ -1,10 +1,10 @@
 //! Child processes that steps start and talk to: `redis-server` and `hakanai-server` on free
 //! ports, killed on drop so a failed step leaves nothing running.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::shell::{free_port, Error, Result};
@@ -12,8 +12,8 @@ use crate::shell::{free_port, Error, Result};
 pub struct Proc {
     pub child: Child,
     pub port: u16,
-    /// The bootstrap tokens a server printed at startup (empty for Redis, or when the
-    /// server was not asked for one).
+    /// The bootstrap tokens a server wrote to its token file at startup (empty for Redis, or
+    /// when the server was not asked for one).
     pub admin_token: String,
     pub user_token: String,
 }
@@ -39,24 +39,27 @@ impl Proc {
         Ok(redis)
     }
 
-    /// Starts a `hakanai-server` command that listens on `port`, reads the tokens it prints
-    /// once at startup (the admin token only if `admin`; the default user token always,
-    /// since anonymous uploads stay off), and waits until `/ready` answers 200.
-    pub fn server(mut cmd: Command, port: u16, admin: bool) -> Result<Proc> {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    /// Starts a `hakanai-server` command that listens on `port` and writes its new tokens to
+    /// `token_file` (a path on this machine: the caller passes `--token-file`, or for a
+    /// container the file the image's default puts in the container's root), reads them from
+    /// there (the admin token only if `admin`; the default user token always, since anonymous
+    /// uploads stay off), and waits until `/ready` answers 200. An earlier run's file is removed
+    /// first, so only this start's tokens are read.
+    pub fn server(mut cmd: Command, port: u16, admin: bool, token_file: &Path) -> Result<Proc> {
+        match std::fs::remove_file(token_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::new(format!("{}: {e}", token_file.display())))
+            }
+            _ => {}
+        }
+        // The server writes nothing to stderr when its tokens go to a file; inherited, so that a
+        // startup error shows up in the step's output.
+        cmd.stdout(Stdio::null());
         let shown = format!("{cmd:?}");
         println!("$ {shown}");
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(|e| Error::new(format!("cannot start {shown}: {e}")))?;
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stderr after the tokens, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                let _ = tx.send(line);
-            }
-        });
         let mut server = Proc {
             child,
             port,
@@ -65,17 +68,25 @@ impl Proc {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while (admin && server.admin_token.is_empty()) || server.user_token.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .map_err(|_| Error::new("hakanai-server printed no tokens"))?;
-            let token = line.rsplit(' ').next().unwrap_or("").to_owned();
-            if line.starts_with("Admin token") {
-                server.admin_token = token;
-            } else if line.starts_with("User token") {
-                server.user_token = token;
+            if Instant::now() > deadline {
+                return Err(Error::new(format!(
+                    "hakanai-server wrote no tokens to {}",
+                    token_file.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            // The documented format: `admin <token>` / `user <token>` lines.
+            let text = std::fs::read_to_string(token_file).unwrap_or_default();
+            for line in text.lines() {
+                match line.split_once(' ') {
+                    Some(("admin", t)) => server.admin_token = t.to_owned(),
+                    Some(("user", t)) => server.user_token = t.to_owned(),
+                    _ => {}
+                }
             }
         }
+        // Read: a throw-away server's tokens need not lie around afterwards.
+        let _ = std::fs::remove_file(token_file);
         wait_for(
             port,
             b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -2,7 +2,9 @@
 //! starts `hakanai-server` on the embedded store at http://127.0.0.1:8080, serving the page
 //! built into the binary (its build script builds the page when its sources changed). Flags
 //! after `--` go to the server (e.g. `--allow-anonymous`; `--web-root web/dist` to serve a page
-//! from `cargo xtask web` instead).
+//! from `cargo xtask web` instead). The server's stderr is this terminal's, so a newcomer sees
+//! the first user token printed there; without a terminal it goes to `./hakanai-tokens` (0600),
+//! and the log says so.
 
 use crate::shell::{Cmd, Result};
 

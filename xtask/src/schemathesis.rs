@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::procs::Proc;
-use crate::shell::{flags, free_port, target_dir, Cmd, Result};
+use crate::shell::{flags, free_port, target_dir, Cmd, Error, Result};
 
 /// Pinned: a new release may add checks or change the CLI, which must not break CI by itself.
 pub const VERSION: &str = "4.32.5";
@@ -100,5 +100,12 @@ fn server(redis_dsn: Option<&str>) -> Result<Proc> {
     if let Some(dsn) = redis_dsn {
         cmd.args(["--redis-dsn", dsn]);
     }
-    Proc::server(cmd, port, true)
+    // The tokens come from a file, never the server's output (per port: runs may overlap).
+    let tokens = target_dir()
+        .join("xtask")
+        .join(format!("schemathesis-tokens-{port}"));
+    std::fs::create_dir_all(target_dir().join("xtask"))
+        .map_err(|e| Error::new(format!("target/xtask: {e}")))?;
+    cmd.arg("--token-file").arg(&tokens);
+    Proc::server(cmd, port, true, &tokens)
 }

@@ -1042,11 +1042,16 @@ fn legal_pages_and_custom_assets_volumes() {
     let env = env_of(&objs);
     assert_eq!(env["HAKANAI_IMPRESSUM_FILE"]["value"], "/srv/imp.txt");
     assert!(!env.contains_key("HAKANAI_PRIVACY_FILE"));
-    // Nothing configured: no volumes at all.
+    // Nothing configured: only the in-memory directory the bootstrap tokens are written to.
     let objs = render(&default_values()).unwrap();
-    assert!(find(&objs, "Deployment")["spec"]["template"]["spec"]
-        .get("volumes")
-        .is_none());
+    let spec = &find(&objs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(spec["volumes"].as_array().unwrap().len(), 1);
+    assert_eq!(spec["volumes"][0]["name"], "state");
+    assert_eq!(spec["volumes"][0]["emptyDir"]["medium"], "Memory");
+    assert_eq!(
+        container(&objs)["volumeMounts"][0]["mountPath"],
+        "/var/lib/hakanai"
+    );
 }
 
 #[test]

@@ -1,12 +1,16 @@
-//! The real binary: startup lines, the token printed once, graceful exit on SIGTERM.
+//! The real binary: startup lines, where bootstrap tokens go, graceful exit on SIGTERM.
 
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// With stderr not a terminal (journald, a container runtime), the token goes to
+/// `./hakanai-tokens` (0600, `user <token>`), and the log says where, without the token.
 #[test]
-fn binary_starts_prints_token_once_and_stops_on_sigterm() {
+fn binary_writes_the_token_to_a_private_file_and_stops_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -16,19 +20,179 @@ fn binary_starts_prints_token_once_and_stops_on_sigterm() {
         .env_clear()
         .env("RUST_LOG", "info")
         .env("HAKANAI_PORT", port.to_string())
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_ready(port);
+    let (exit, out, err) = sigterm(&mut child);
+    assert!(exit.success(), "{exit:?}");
+    assert!(out.contains("secrets live in this process only"), "{out}");
+    assert!(out.contains("shutting down"), "{out}");
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
+        assert!(v["level"].is_string());
+    }
+    let file = dir.path().join("hakanai-tokens");
+    let lines = crate::token_file::lines(&file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (kind, token) = &lines[0];
+    assert_eq!(kind, "user");
+    assert_eq!(token.len(), 43, "{token}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        !out.contains(token.as_str()),
+        "the token never reaches the log"
+    );
+    assert!(!err.contains(token.as_str()), "nor stderr: {err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("created a new user token") && l.contains("hakanai-tokens")),
+        "{out}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from `script`) the token is printed there, as before, and
+/// no file is written.
+#[test]
+fn binary_prints_the_token_on_a_terminal() {
+    if !Command::new("script")
+        .args(["-qfec", "true", "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("no `script` or no pseudo-terminal: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let command = format!(
+        "timeout -s TERM 8 {} --port {port}",
+        env!("CARGO_BIN_EXE_hakanai-server")
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains("User token (shown once, store it now): "),
+        "{out}"
+    );
+    assert!(out.contains("the terminal (stderr)"), "{out}");
+    assert!(!dir.path().join("hakanai-tokens").exists());
+}
+
+/// A token file that cannot be written: an error naming the path and the remedy, the server
+/// keeps running, and no token is stored — so the next start with a writable `--token-file`
+/// still creates both. `--reset-user-tokens` appends to the file, and deletes nothing when it
+/// cannot write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritable_token_file_stores_no_token() {
+    use serde_json::json;
+    let redis = crate::helpers::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("missing-dir").join("tokens");
+    let start = |token_file: &std::path::Path| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+            .env_clear()
+            .args(["--port", &port.to_string(), "--redis-dsn", &redis.dsn()])
+            .arg("--enable-admin-token")
+            .arg("--token-file")
+            .arg(token_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_ready(port);
+        (child, port)
+    };
+    let (mut child, _) = start(&bad);
+    let (exit, out, _) = sigterm(&mut child);
+    assert!(exit.success(), "kept running until SIGTERM: {exit:?}");
+    for kind in ["admin", "user"] {
+        assert!(
+            out.lines().any(|l| l.contains("ERROR")
+                && l.contains(&format!("new {kind} token"))
+                && l.contains(&bad.display().to_string())
+                && l.contains("--token-file")),
+            "{out}"
+        );
+    }
+
+    let good = crate::token_file::TokenFile::new();
+    let (mut child, port) = start(&good.path());
+    let user = good.wait_for("user");
+    good.wait_for("admin");
+    let client = reqwest::Client::new();
+    let post = |token: String| {
+        client
+            .post(format!("http://127.0.0.1:{port}/api/v1/secret"))
+            .bearer_auth(token)
+            .json(&json!({"data": "eA=="}))
+            .send()
+    };
+    assert_eq!(post(user.clone()).await.unwrap().status(), 200);
+
+    let reset = |token_file: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
+            .env_clear()
+            .args(["--redis-dsn", &redis.dsn(), "--reset-user-tokens"])
+            .arg("--token-file")
+            .arg(token_file)
+            .output()
+            .unwrap()
+    };
+    let refused = reset(&bad);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--token-file"));
+    assert_eq!(
+        post(user.clone()).await.unwrap().status(),
+        200,
+        "nothing deleted"
+    );
+
+    let done = reset(&good.path());
+    assert!(done.status.success(), "{done:?}");
+    let lines = crate::token_file::lines(&good.path());
+    let kinds: Vec<&str> = lines.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["admin", "user", "user"]);
+    let new_user = good.wait_for("user");
+    let shown = String::from_utf8_lossy(&done.stdout) + String::from_utf8_lossy(&done.stderr);
+    assert!(!shown.contains(&new_user), "{shown}");
+    assert_eq!(post(user).await.unwrap().status(), 403);
+    assert_eq!(post(new_user).await.unwrap().status(), 200);
+    sigterm(&mut child);
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(resp) = http::get_ready(port) {
             assert_eq!(resp, 200);
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "server did not come up");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// SIGTERM, then the exit status (within 5 s) and everything written to stdout and stderr.
+fn sigterm(child: &mut std::process::Child) -> (std::process::ExitStatus, String, String) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -45,8 +209,6 @@ fn binary_starts_prints_token_once_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(exit.success(), "{exit:?}");
-
     let mut out = String::new();
     child
         .stdout
@@ -61,16 +223,7 @@ fn binary_starts_prints_token_once_and_stops_on_sigterm() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(out.contains("secrets live in this process only"), "{out}");
-    assert!(out.contains("shutting down"), "{out}");
-    for line in out.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
-        assert!(v["level"].is_string());
-    }
-    let token_lines: Vec<&str> = err.lines().filter(|l| l.contains("User token")).collect();
-    assert_eq!(token_lines.len(), 1, "{err}");
-    let token = token_lines[0].rsplit(' ').next().unwrap();
-    assert!(!out.contains(token), "the token never reaches the log");
+    (exit, out, err)
 }
 
 /// The one binary: started from an empty directory with no `--web-root` (and no
@@ -240,6 +393,8 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
     }
     // The seed's unit: Environment=HAKANAI_WEBHOOK_TOKEN_FILE=… and its ExecStart= flags.
     cmd.env("HAKANAI_WEBHOOK_TOKEN_FILE", &webhook_token);
+    // As systemd's StateDirectory= sets it: the admin token goes to a file in there.
+    cmd.env("STATE_DIRECTORY", dir.path());
     let dsn = redis.dsn();
     let mut child = cmd
         .args(["--redis-dsn", &dsn, "--enable-admin-token"])
@@ -309,15 +464,13 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
         preflight.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
-    // The admin token printed once works from the trusted range; it mints a user token that
-    // mints an invite.
-    let printed = stderr();
-    let admin = printed
-        .lines()
-        .find(|l| l.starts_with("Admin token"))
-        .and_then(|l| l.rsplit(' ').next())
-        .unwrap_or_else(|| panic!("no admin token in {printed}"))
-        .to_owned();
+    // The admin token, written once to $STATE_DIRECTORY/hakanai-tokens (not to stderr), works
+    // from the trusted range; it mints a user token that mints an invite.
+    let (kind, admin) = crate::token_file::lines(&dir.path().join("hakanai-tokens"))
+        .pop()
+        .unwrap_or_else(|| panic!("no admin token; stderr: {}", stderr()));
+    assert_eq!(kind, "admin");
+    assert!(!stderr().contains(&admin));
     let minted: serde_json::Value = client
         .post(format!("{base}/api/v1/admin/tokens"))
         .bearer_auth(&admin)

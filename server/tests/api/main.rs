@@ -32,4 +32,5 @@ mod one_time;
 mod ops;
 mod redis_only;
 mod suite;
+mod token_file;
 mod upload;

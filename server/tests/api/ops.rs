@@ -1222,7 +1222,7 @@ fn flag_scanner_finds_flags_and_skips_lookalikes() {
 /// body, passphrase, creator token or webhook key.
 #[tokio::test]
 async fn logs_of_the_real_binary_hold_no_secrets() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     use std::process::{Command, Stdio};
 
     let free_port = || {
@@ -1233,10 +1233,13 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
             .port()
     };
     let (port, dead) = (free_port(), free_port());
+    let tokens = crate::token_file::TokenFile::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
         .env_clear()
         .env("RUST_LOG", "debug")
         .args(["--port", &port.to_string(), "--enable-admin-token"])
+        .arg("--token-file")
+        .arg(tokens.path())
         .args(["--webhook-url", &format!("http://127.0.0.1:{dead}/hook")])
         .args(["--webhook-token", "webhook-key-marker"])
         .args(["--webhook-headers", "user-agent"])
@@ -1244,22 +1247,9 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The tokens are printed once to stderr before the server listens.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut admin, mut user) = (String::new(), String::new());
-    while admin.is_empty() || user.is_empty() {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no tokens printed"
-        );
-        let token = line.trim().rsplit(' ').next().unwrap().to_owned();
-        if line.starts_with("Admin token") {
-            admin = token;
-        } else if line.starts_with("User token") {
-            user = token;
-        }
-    }
+    // The tokens go to --token-file, never to the output this test searches for secrets.
+    let admin = tokens.wait_for("admin");
+    let user = tokens.wait_for("user");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1323,6 +1313,13 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
         .read_to_string(&mut out)
         .unwrap();
     assert!(out.contains("\"route\":\"/api/v1/secret/{id}\""), "{out}");
+    // Stderr is searched as well: with --token-file no token is printed there either.
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     for needle in [
         admin.as_str(),
         &user,

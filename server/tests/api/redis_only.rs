@@ -95,7 +95,9 @@ async fn tokens_survive_restart_and_reset_replaces_them() {
     config.redis_dsn = Some(dsn.clone());
     config.reset_user_tokens = true;
     config.reset_admin_token = true;
-    let new = hakanai_server::reset_tokens(&config).await.unwrap();
+    let new = hakanai_server::reset_tokens(&config, &hakanai_server::TokenDestination::Returned)
+        .await
+        .unwrap();
     let new_user = new.user.unwrap();
     let new_admin = new.admin.unwrap();
     assert_eq!(post(&second, &user).await.unwrap().status(), 403);
@@ -112,7 +114,11 @@ async fn tokens_survive_restart_and_reset_replaces_them() {
 
     let mut memory = crate::helpers::base_config();
     memory.reset_user_tokens = true;
-    assert!(hakanai_server::reset_tokens(&memory).await.is_err());
+    assert!(
+        hakanai_server::reset_tokens(&memory, &hakanai_server::TokenDestination::Returned)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
