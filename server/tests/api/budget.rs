@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{created, error_code, spawn_app, Backend, TestApp};
+use crate::helpers::{created, error_code, metric, metrics_text, spawn_app, Backend, TestApp};
 
 both_stores!(
     a_full_store_answers_507_and_still_serves_reads,
@@ -39,38 +39,17 @@ async fn create_with(
 
 /// `hakanai_requests_rejected_total{reason}` from `/metrics`.
 async fn rejected(app: &TestApp, reason: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("hakanai_requests_rejected_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+    let text = metrics_text(app, app.addr).await;
+    metric(
+        &text,
+        "hakanai_requests_rejected_total",
+        &[("reason", reason)],
+    ) as u64
 }
 
 /// A gauge without labels from `/metrics`.
 async fn gauge(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    metric(&metrics_text(app, app.addr).await, name, &[]) as u64
 }
 
 fn retry_after(resp: &reqwest::Response) -> u64 {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{metric, metrics_text, spawn_app, Backend, TestApp};
 
 both_stores!(
     refused_uploads_reach_a_client_still_sending,
@@ -52,20 +52,12 @@ fn parse_response(raw: &[u8]) -> (String, String, Value) {
 }
 
 async fn cut_count(app: &TestApp, addr: SocketAddr, reason: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let wanted = format!("hakanai_connections_cut_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&wanted))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {wanted} in the scrape"))
+    let text = metrics_text(app, addr).await;
+    metric(
+        &text,
+        "hakanai_connections_cut_total",
+        &[("reason", reason)],
+    )
 }
 
 /// A head dribbled a byte at a time is cut at `--header-read-timeout`, on the API listener and
@@ -239,18 +231,14 @@ async fn connections_over_the_cap_get_503() {
             break;
         }
     }
-    let refused: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hakanai_connections_cut_total{reason=\"over_capacity\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no over_capacity count in {text:?}"));
+    let refused = metric(
+        &text,
+        "hakanai_connections_cut_total",
+        &[("reason", "over_capacity")],
+    );
     assert!(refused >= 2.0, "{refused}");
     // The two still held and the scrape's own.
-    let open: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hakanai_connections_open "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
+    let open = metric(&text, "hakanai_connections_open", &[]);
     assert_eq!(open, 3.0);
 }
 
@@ -354,20 +342,11 @@ async fn honest_requests_pass_while_slow_connections_are_open(b: Backend) {
         worst < Duration::from_secs(1),
         "slowest create+read {worst:?}"
     );
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let open: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hakanai_connections_open "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
+    let open = metric(
+        &metrics_text(&app, app.addr).await,
+        "hakanai_connections_open",
+        &[],
+    );
     assert!(open >= 200.0, "{open}");
     drop(slow);
 }

@@ -274,3 +274,36 @@ pub fn earlier_forms(ulid: &str) -> (String, String) {
         uuid::Uuid::from_u128(bits).to_string(),
     )
 }
+
+/// The `/metrics` text of the listener at `addr` (the API's, or a separate metrics listener).
+pub async fn metrics_text(app: &TestApp, addr: SocketAddr) -> String {
+    app.client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the counter or gauge `name` whose labels include `labels`, in Prometheus text;
+/// panics when the scrape has no such series.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid Prometheus text");
+    let values: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => panic!("{name} is not a plain value"),
+        })
+        .collect();
+    assert!(!values.is_empty(), "no {name}{labels:?} in {text:?}");
+    values.iter().sum()
+}
