@@ -25,7 +25,7 @@ pub(crate) async fn reserve(
     let global = state.settings.max_stored_bytes.load(Ordering::Relaxed);
     let reservation = Reservation {
         id: *id,
-        owner: uploader.budget_owner.clone(),
+        owner: uploader.budget_owner().cloned(),
         bytes,
         expires_at_ms,
         global_limit: (global > 0).then_some(global),

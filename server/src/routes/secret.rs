@@ -98,13 +98,20 @@ struct Upload {
 pub(crate) struct Uploader {
     pub(crate) limit: u64,
     pub(crate) one_time: Option<crate::store::TokenHash>,
-    /// The token's hash, for any token (open uploads are counted per token).
-    pub(crate) token: Option<crate::store::TokenHash>,
     pub(crate) user_type: UserType,
-    /// Whose storage budget the upload counts against (none for `--trusted-ip-ranges`), and
-    /// that budget in bytes.
-    pub(crate) budget_owner: Option<UploadOwner>,
+    /// Whom the upload counts against (open uploads, storage budget): its token, wherever it
+    /// comes from, else the client's address.
+    pub(crate) owner: UploadOwner,
+    /// The owner's storage budget in bytes, if it has one.
     pub(crate) stored_bytes_limit: Option<u64>,
+}
+
+impl Uploader {
+    /// The owner whose storage budget the upload is reserved against: none for clients in
+    /// `--trusted-ip-ranges`, which count against the global budget only.
+    pub(crate) fn budget_owner(&self) -> Option<&UploadOwner> {
+        (self.user_type != UserType::Whitelisted).then_some(&self.owner)
+    }
 }
 
 #[utoipa::path(
@@ -372,13 +379,22 @@ pub(crate) async fn authorize_upload(
     headers: &HeaderMap,
 ) -> Result<Uploader, AppError> {
     let settings = &state.settings;
+    // Computed only for callers without a token.
+    let address = || {
+        let ip = client_ip(
+            peer,
+            headers,
+            &settings.trusted_ip_header,
+            &settings.trusted_proxies,
+        );
+        UploadOwner::address(ip.unwrap_or(peer))
+    };
     Ok(match identify_caller(state, peer, headers).await? {
         Caller::Token { hash, record } => Uploader {
             limit: record.upload_size_limit.min(settings.upload_size_limit),
             one_time: record.one_time.then_some(hash),
-            token: Some(hash),
             user_type: UserType::Authenticated,
-            budget_owner: Some(UploadOwner::token(&hash)),
+            owner: UploadOwner::token(&hash),
             stored_bytes_limit: match record.max_stored_bytes {
                 Some(0) => None,
                 Some(n) => Some(n),
@@ -388,27 +404,17 @@ pub(crate) async fn authorize_upload(
         Caller::TrustedRange => Uploader {
             limit: settings.upload_size_limit,
             one_time: None,
-            token: None,
             user_type: UserType::Whitelisted,
-            budget_owner: None,
+            owner: address(),
             stored_bytes_limit: None,
         },
-        Caller::Anonymous if settings.allow_anonymous => {
-            let ip = client_ip(
-                peer,
-                headers,
-                &settings.trusted_ip_header,
-                &settings.trusted_proxies,
-            );
-            Uploader {
-                limit: settings.anonymous_size_limit,
-                one_time: None,
-                token: None,
-                user_type: UserType::Anonymous,
-                budget_owner: Some(UploadOwner::address(ip.unwrap_or(peer))),
-                stored_bytes_limit: settings.max_stored_bytes_per_address,
-            }
-        }
+        Caller::Anonymous if settings.allow_anonymous => Uploader {
+            limit: settings.anonymous_size_limit,
+            one_time: None,
+            user_type: UserType::Anonymous,
+            owner: address(),
+            stored_bytes_limit: settings.max_stored_bytes_per_address,
+        },
         Caller::Anonymous => {
             return Err(AppError::Unauthorized(
                 "a token is required to create secrets",

@@ -21,15 +21,14 @@ use super::secret::{
     parse_id, read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
 };
 use crate::budget;
-use crate::client_ip::client_ip;
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
 use crate::events::Created;
 use crate::restrictions::{Restrictions, RestrictionsRequest};
 use crate::store::{
-    now_ms, Appended, Finished, Opened, PayloadKind, Peek, UploadOwner, UploadSession, UploadState,
+    now_ms, Appended, Finished, Opened, PayloadKind, Peek, UploadSession, UploadState,
     CREATOR_HASH_LEN,
 };
-use crate::tokens;
+use crate::tokens::{self, UserType};
 use crate::AppState;
 
 /// The largest chunk one request may carry. Small enough for default reverse-proxy body limits
@@ -110,20 +109,11 @@ pub async fn start(
     let s = &state.settings;
     // A token's uploads count against the token, wherever they come from; uploads without one
     // against the client's address.
-    let (owner, max_open) = match &uploader.token {
-        Some(hash) => (UploadOwner::token(hash), s.max_open_uploads_per_token),
-        None => {
-            let ip = client_ip(
-                peer.ip(),
-                &headers,
-                &s.trusted_ip_header,
-                &s.trusted_proxies,
-            );
-            (
-                UploadOwner::address(ip.unwrap_or(peer.ip())),
-                s.max_open_uploads_per_address,
-            )
-        }
+    let owner = uploader.owner.clone();
+    let max_open = if uploader.user_type == UserType::Authenticated {
+        s.max_open_uploads_per_token
+    } else {
+        s.max_open_uploads_per_address
     };
     let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions, ttl);
     let id = secret.id;
