@@ -27,6 +27,9 @@ pub struct UploadOptions {
     pub allowed_asns: Vec<u32>,
     /// `X-Secret-Passphrase-Hash`: hex SHA-256 of the verifier.
     pub passphrase_hash: Option<String>,
+    /// `X-Secret-Read-Token-Hash`: hex SHA-256 of the read token (`docs/FORMAT.md` § Read
+    /// token), so the id alone reads nothing.
+    pub read_token_hash: Option<String>,
 }
 
 /// The answer to an upload.
@@ -174,6 +177,9 @@ impl Api {
         if let Some(hash) = &options.passphrase_hash {
             req = req.header("X-Secret-Passphrase-Hash", hash);
         }
+        if let Some(hash) = &options.read_token_hash {
+            req = req.header("X-Secret-Read-Token-Hash", hash);
+        }
 
         // A thread reads (and encrypts) while the runtime sends: at most a few chunks queued.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
@@ -218,11 +224,19 @@ impl Api {
     }
 
     /// `GET /api/v1/secret/{id}`: the envelope as a stream. Consumes the secret.
-    pub fn download(&self, id: &str, verifier_hex: Option<&str>) -> Result<Response, CliError> {
+    pub fn download(
+        &self,
+        id: &str,
+        verifier_hex: Option<&str>,
+        read_token_hex: Option<&str>,
+    ) -> Result<Response, CliError> {
         let url = self.url(&format!("/api/v1/secret/{id}"));
         let mut req = self.http.get(&url);
         if let Some(v) = verifier_hex {
             req = req.header("X-Secret-Passphrase", v);
+        }
+        if let Some(t) = read_token_hex {
+            req = req.header("X-Secret-Read-Token", t);
         }
         // The id is a read capability: keep it out of error messages.
         self.send(req, &self.url("/api/v1/secret/…"))

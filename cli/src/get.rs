@@ -81,7 +81,12 @@ pub fn run(global: &Cli, args: &GetArgs) -> Result<(), CliError> {
             Keys::Envelope(k) => k.verifier().map(|v| v.to_hex()),
             Keys::HakanaiV3(k) => k.passphrase_header().map(str::to_owned),
         };
-        match api.download(&id, verifier.as_deref()) {
+        // Hakanai v3 secrets have no read token.
+        let read_token = match &keys {
+            Keys::Envelope(k) => Some(k.read_token().to_hex()),
+            Keys::HakanaiV3(_) => None,
+        };
+        match api.download(&id, verifier.as_deref(), read_token.as_deref()) {
             Ok(response) => break (keys, response),
             // Asking without a passphrase costs no attempt: prompt once if we can.
             Err(CliError::Api(e))

@@ -47,6 +47,7 @@ pub fn run(global: &Cli, args: &SendArgs) -> Result<(), CliError> {
         allowed_countries: args.allow_countries.clone(),
         allowed_asns: args.allow_asns.clone(),
         passphrase_hash: keys.verifier().map(|v| v.server_hash_hex()),
+        read_token_hash: Some(keys.read_token().server_hash_hex()),
     };
 
     let encryptor = run_ready(Encryptor::new(

@@ -196,6 +196,35 @@ fn separate_key() {
     assert_eq!(ok(&out), "split");
 }
 
+/// `hakanai send` stores a read-token hash (`docs/FORMAT.md` § Read token): a GET with the id
+/// alone is told the secret does not exist and consumes nothing; `hakanai get`, which derives
+/// the token from the link, still reads it.
+#[test]
+fn the_id_alone_reads_nothing() {
+    let server = Server::start_embedded();
+    let link = send_text(&server, "locked\n", &[]);
+    let id = link
+        .rsplit_once("/s/")
+        .unwrap()
+        .1
+        .split('#')
+        .next()
+        .unwrap();
+    let addr = server.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        conn,
+        "GET /api/v1/secret/{id} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    assert_eq!(ok(&out), "locked\n");
+}
+
 #[test]
 fn wrong_key_is_a_decryption_failure() {
     let server = Server::start();

@@ -13,6 +13,7 @@ const INFO_ARGON2_SALT: &[u8] = b"argon2id salt";
 const INFO_VERIFIER: &[u8] = b"passphrase verifier";
 const INFO_PAYLOAD: &[u8] = b"payload key";
 const INFO_HEADER_MAC: &[u8] = b"header mac key";
+const INFO_READ_TOKEN: &[u8] = b"read token";
 
 /// Argon2id cost parameters, as stored in the envelope header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,38 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// The value a reader presents to the server (header `X-Secret-Read-Token`) to show it holds the
+/// link key: without it the server neither hands out the secret, nor counts a passphrase attempt,
+/// nor says whether the id exists. It depends on the fragment key alone (no passphrase), so a
+/// reader has it before anything is fetched; an independent HKDF output, it does not help
+/// decrypt. See `docs/FORMAT.md` § Read token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReadToken(Zeroizing<[u8; 32]>);
+
+impl ReadToken {
+    /// The read token of the secret whose link carries `key`.
+    pub fn derive(key: &SecretKey) -> ReadToken {
+        ReadToken(expand(&extract(key.as_bytes()), INFO_READ_TOKEN, &[]))
+    }
+
+    /// Lowercase hex, as sent in `X-Secret-Read-Token`.
+    pub fn to_hex(&self) -> String {
+        hex::encode(*self.0)
+    }
+
+    /// `hex(SHA-256(to_hex()))`: what the sender uploads as `restrictions.read_token_hash`; the
+    /// server keeps only this, which cannot be presented in place of the token.
+    pub fn server_hash_hex(&self) -> String {
+        hex::encode(Sha256::digest(self.to_hex().as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for ReadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadToken(<redacted>)")
+    }
+}
+
 #[derive(Clone)]
 struct Passphrase {
     bytes: Zeroizing<Vec<u8>>,
@@ -178,6 +211,11 @@ impl KeySchedule {
     /// The Argon2id parameters, if a passphrase is set.
     pub fn argon2_params(&self) -> Option<Argon2Params> {
         self.passphrase.as_ref().map(|p| p.params)
+    }
+
+    /// The read token of this secret (from the fragment key alone).
+    pub fn read_token(&self) -> ReadToken {
+        ReadToken::derive(&self.key)
     }
 
     /// The server-side verifier, if a passphrase is set.
@@ -307,6 +345,28 @@ mod tests {
             *keys.payload, *va.0,
             "verifier and payload key are independent outputs"
         );
+    }
+
+    #[test]
+    fn read_token_depends_on_the_key_alone() {
+        let k1 = SecretKey::from_bytes([1; 32]);
+        let plain = KeySchedule::new(k1.clone());
+        let locked = KeySchedule::with_passphrase(k1.clone(), b"pw", FAST).unwrap();
+        let token = plain.read_token();
+        assert_eq!(
+            token,
+            locked.read_token(),
+            "a reader has it before the passphrase"
+        );
+        assert_ne!(token, ReadToken::derive(&SecretKey::from_bytes([2; 32])));
+        let payload = plain.envelope_keys(&[0; 16], None).unwrap().payload;
+        assert_ne!(*payload, *token.0);
+        assert_ne!(locked.verifier().unwrap().to_hex(), token.to_hex());
+        // The hash the server keeps is not the token, and is what the reader's value hashes to.
+        let hash = token.server_hash_hex();
+        assert_ne!(hash, token.to_hex());
+        assert_eq!(hash, hex::encode(Sha256::digest(token.to_hex().as_bytes())));
+        assert_eq!(format!("{token:?}"), "ReadToken(<redacted>)");
     }
 
     #[test]

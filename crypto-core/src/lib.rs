@@ -47,7 +47,7 @@ pub use backend::{Backend, Pure, SegmentCipher};
 #[cfg(all(target_arch = "wasm32", feature = "webcrypto"))]
 pub use backend::{WebCrypto, WebCryptoCipher};
 pub use error::Error;
-pub use kdf::{Argon2Params, KeySchedule, Verifier};
+pub use kdf::{Argon2Params, KeySchedule, ReadToken, Verifier};
 pub use keys::{SecretKey, KEY_LEN, KEY_TEXT_LEN};
 pub use link::{build_link, parse_key, parse_link, ParsedLink};
 pub use metadata::{sanitize_file_name, Kind, Metadata, MAX_METADATA_LEN};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     decrypt, encrypt, parse_link, Argon2Params, Backend, EncryptOptions, Error, HeaderRandomness,
-    KeySchedule, Kind, Metadata, SecretKey,
+    KeySchedule, Kind, Metadata, ReadToken, SecretKey,
 };
 
 /// The envelope vectors, as committed.
@@ -118,6 +118,12 @@ pub struct EnvelopeVector {
     pub argon2: Option<VectorArgon2>,
     /// The verifier the reader presents to the server (hex), for passphrase vectors.
     pub verifier: Option<String>,
+    /// The read token the reader presents to the server (hex, `docs/FORMAT.md` § Read token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
+    /// What the sender uploads for it: `hex(SHA-256(read_token))`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_token_hash: Option<String>,
     /// Plaintext segment size used to encode.
     pub segment_size: u32,
     /// Header salt (hex), so encoders can reproduce the envelope.
@@ -185,6 +191,17 @@ pub async fn check_envelope<B: Backend + Clone>(
         let got = keys.verifier().map(|x| x.to_hex());
         if got.as_deref() != Some(expected.as_str()) {
             return Err(format!("{}: verifier {got:?} != {expected}", v.name));
+        }
+    }
+    let token = keys.read_token();
+    if let Some(expected) = &v.read_token {
+        if &token.to_hex() != expected {
+            return Err(format!("{}: read token differs", v.name));
+        }
+    }
+    if let Some(expected) = &v.read_token_hash {
+        if &token.server_hash_hex() != expected {
+            return Err(format!("{}: read token hash differs", v.name));
         }
     }
     let envelope = unhex(&v.name, "envelope", &v.envelope)?;
@@ -441,6 +458,8 @@ fn to_vector(
             p_cost: FAST_ARGON2.p_cost,
         }))),
         verifier,
+        read_token: Some(ReadToken::derive(&key).to_hex()),
+        read_token_hash: Some(ReadToken::derive(&key).server_hash_hex()),
         segment_size: spec.segment_size,
         salt: hex::encode(arr::<16>(spec.key_seed + 100)),
         nonce_prefix: hex::encode(arr::<7>(spec.key_seed + 200)),
@@ -703,7 +722,10 @@ pub fn generate_envelope_vectors() -> Vec<EnvelopeVector> {
         &env,
         None,
     );
-    wrong_key.key = SecretKey::from_bytes([0xEE; 32]).to_text();
+    let reader_key = SecretKey::from_bytes([0xEE; 32]);
+    wrong_key.key = reader_key.to_text();
+    wrong_key.read_token = Some(ReadToken::derive(&reader_key).to_hex());
+    wrong_key.read_token_hash = Some(ReadToken::derive(&reader_key).server_hash_hex());
     out.push(wrong_key);
     out
 }

@@ -233,7 +233,7 @@ impl Events {
             put("user_type", c.user_type.label().to_owned());
             put("ttl", humantime::format_duration(c.ttl).to_string());
             put("size", c.size.to_string());
-            if !c.restrictions.is_empty() {
+            if c.restrictions.limits_readers() {
                 put("restrictions", restriction_text(c.restrictions));
             }
         }

@@ -1,4 +1,5 @@
-//! Who may read a secret: IP ranges, countries, ASNs and a passphrase verifier.
+//! Who may read a secret: the holder of its read token, IP ranges, countries, ASNs and a
+//! passphrase verifier.
 
 use std::net::IpAddr;
 
@@ -27,6 +28,28 @@ pub struct Restrictions {
     /// [`passphrase_opens`]); never itself a value that unlocks the secret.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "p")]
     pub passphrase_hash: Option<String>,
+    /// The read lock: lowercase hex of `SHA-256(hex(read token))` (`docs/FORMAT.md` § Read
+    /// token). Without the token a reader is told the secret does not exist. The stores copy it
+    /// into the tombstone, so "already read" needs the token too.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "r")]
+    pub read_lock: Option<String>,
+}
+
+/// Whether the `X-Secret-Read-Token` value `given` opens a secret locked with `lock` (hex of
+/// `SHA-256(token)`). No lock: anything opens it, as before read tokens existed.
+pub fn read_token_opens(lock: Option<&str>, given: Option<&[u8]>) -> bool {
+    let Some(lock) = lock else {
+        return true;
+    };
+    let mut expected = [0u8; 32];
+    if hex::decode_to_slice(lock, &mut expected).is_err() {
+        return false;
+    }
+    let Some(given) = given else {
+        return false;
+    };
+    let given: [u8; 32] = Sha256::digest(given).into();
+    bool::from(given.ct_eq(&expected))
 }
 
 /// What is stored for the `passphrase_hash` a sender uploads: `hex(SHA-256(sent))`.
@@ -72,11 +95,19 @@ impl Restrictions {
         Ok(())
     }
 
+    /// Nothing to check before a read: the stores hand such a secret out in one step.
     pub fn is_empty(&self) -> bool {
-        self.allowed_ips.is_empty()
-            && self.allowed_countries.is_empty()
-            && self.allowed_asns.is_empty()
-            && self.passphrase_hash.is_none()
+        self.read_lock.is_none() && !self.limits_readers()
+    }
+
+    /// Whether the creator restricted who may read (addresses, countries, networks or a
+    /// passphrase): what events and metrics call a restricted secret. The read lock is not a
+    /// creator's choice but how every current client stores a secret, so it does not count.
+    pub fn limits_readers(&self) -> bool {
+        !self.allowed_ips.is_empty()
+            || !self.allowed_countries.is_empty()
+            || !self.allowed_asns.is_empty()
+            || self.passphrase_hash.is_some()
     }
 }
 
@@ -97,6 +128,11 @@ pub struct RestrictionsRequest {
     /// `hex(SHA-256(passphrase))` (the reader sends the same).
     #[serde(default)]
     pub passphrase_hash: Option<String>,
+    /// 64 hex characters, `hex(SHA-256(hex(read token)))` (`docs/FORMAT.md` § Read token):
+    /// readers must then send the token in `X-Secret-Read-Token`, or are told the secret does
+    /// not exist. Optional, so Hakanai v3's clients keep working without one.
+    #[serde(default)]
+    pub read_token_hash: Option<String>,
 }
 
 const MAX_ENTRIES: usize = 256;
@@ -126,6 +162,17 @@ impl RestrictionsRequest {
                 ));
             }
             out.passphrase_hash = Some(passphrase_lock(&h));
+        }
+        if let Some(h) = self.read_token_hash {
+            let h = h.trim().to_ascii_lowercase();
+            if h.len() != 64 || hex::decode(&h).is_err() {
+                return Err(AppError::BadRequest(
+                    "read_token_hash must be 64 hex characters (SHA-256)".into(),
+                ));
+            }
+            // Kept as sent: it is already a hash of the token, which the server never sees
+            // before a read.
+            out.read_lock = Some(h);
         }
         if out.allowed_ips.len() + out.allowed_countries.len() + out.allowed_asns.len()
             > MAX_ENTRIES
@@ -165,6 +212,7 @@ mod tests {
             allowed_countries: Some(vec!["de".into()]),
             allowed_asns: Some(vec![64512]),
             passphrase_hash: Some("AB".repeat(32)),
+            read_token_hash: None,
         }
         .validate()
         .unwrap();
@@ -224,5 +272,27 @@ mod tests {
         for r in bad {
             assert!(r.validate().is_err());
         }
+    }
+
+    #[test]
+    fn a_read_lock_is_opened_by_its_token_only() {
+        let token = "ab".repeat(32);
+        let lock = hex::encode(Sha256::digest(token.as_bytes()));
+        let r = RestrictionsRequest {
+            read_token_hash: Some(lock.to_uppercase()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(r.read_lock.as_deref(), Some(lock.as_str()));
+        // Something to check before a read, but not a restriction a creator chose.
+        assert!(!r.is_empty());
+        assert!(!r.limits_readers());
+        assert!(read_token_opens(Some(&lock), Some(token.as_bytes())));
+        assert!(!read_token_opens(Some(&lock), Some(lock.as_bytes())));
+        assert!(!read_token_opens(Some(&lock), None));
+        assert!(!read_token_opens(Some("not hex"), Some(token.as_bytes())));
+        assert!(read_token_opens(None, None));
+        assert!(read_token_opens(None, Some(b"anything")));
     }
 }

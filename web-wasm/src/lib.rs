@@ -195,6 +195,26 @@ impl SecretKeys {
         }
     }
 
+    /// What the reader sends in `X-Secret-Read-Token` (hex, `docs/FORMAT.md` § Read token);
+    /// `undefined` for Hakanai v3 keys, whose secrets have none.
+    #[wasm_bindgen(getter, js_name = readToken)]
+    pub fn read_token(&self) -> Option<String> {
+        match &self.0 {
+            Keys::Envelope(k) => Some(k.read_token().to_hex()),
+            Keys::HakanaiV3(_) => None,
+        }
+    }
+
+    /// What the sender uploads as `restrictions.read_token_hash`; `undefined` for Hakanai v3
+    /// keys.
+    #[wasm_bindgen(getter, js_name = readTokenHash)]
+    pub fn read_token_hash(&self) -> Option<String> {
+        match &self.0 {
+            Keys::Envelope(k) => Some(k.read_token().server_hash_hex()),
+            Keys::HakanaiV3(_) => None,
+        }
+    }
+
     /// What the sender uploads as `restrictions.passphrase_hash`; `undefined` without
     /// passphrase (and for Hakanai v3 keys, which only read).
     #[wasm_bindgen(getter, js_name = serverHash)]

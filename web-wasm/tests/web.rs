@@ -132,6 +132,13 @@ async fn js_api_one_shot_with_passphrase() {
     ]);
     let keys = SecretKeys::new(&key, Some("pw".into()), fast.clone()).unwrap();
     assert_eq!(keys.verifier().unwrap().len(), 64);
+    // The read token is the key's alone: the same with or without the passphrase.
+    let plain = SecretKeys::new(&key, None, JsValue::UNDEFINED).unwrap();
+    assert_eq!(keys.read_token(), plain.read_token());
+    let expected =
+        crypto_core::KeySchedule::new(crypto_core::SecretKey::parse(&key).unwrap()).read_token();
+    assert_eq!(keys.read_token().unwrap(), expected.to_hex());
+    assert_eq!(keys.read_token_hash().unwrap(), expected.server_hash_hex());
     for backend in ["pure", "webcrypto", "auto"] {
         let options = object(&[("backend", backend.into())]);
         let envelope = bytes(encrypt(

@@ -22,7 +22,9 @@ use crate::configuration::parse_duration;
 use crate::error::{AppError, ErrorBody};
 use crate::events::{Created, Event, Subject, UserType};
 use crate::id::SecretId;
-use crate::restrictions::{passphrase_opens, split_list, Restrictions, RestrictionsRequest};
+use crate::restrictions::{
+    passphrase_opens, read_token_opens, split_list, Restrictions, RestrictionsRequest,
+};
 use crate::store::{
     now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
     UploadOwner, UploadSink,
@@ -32,6 +34,7 @@ use crate::AppState;
 
 pub const PASSPHRASE_HEADER: &str = "x-secret-passphrase";
 pub const CREATOR_TOKEN_HEADER: &str = "x-creator-token";
+pub const READ_TOKEN_HEADER: &str = "x-secret-read-token";
 
 /// Room for JSON syntax and restrictions around the base64 payload.
 const JSON_OVERHEAD: u64 = 64 * 1024;
@@ -58,8 +61,8 @@ pub struct CreateSecretResponse {
 }
 
 /// Options for raw uploads, as query parameters (headers `X-Secret-TTL`, `X-Secret-Allowed-IPs`,
-/// `X-Secret-Allowed-Countries`, `X-Secret-Allowed-ASNs`, `X-Secret-Passphrase-Hash` take
-/// precedence).
+/// `X-Secret-Allowed-Countries`, `X-Secret-Allowed-ASNs`, `X-Secret-Passphrase-Hash`,
+/// `X-Secret-Read-Token-Hash` take precedence).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct RawUploadQuery {
     /// Lifetime: seconds or a duration such as `1h`.
@@ -72,6 +75,8 @@ pub struct RawUploadQuery {
     pub allowed_asns: Option<String>,
     /// Hex SHA-256 of the passphrase verifier.
     pub passphrase_hash: Option<String>,
+    /// Hex SHA-256 of the hex read token: readers must then send the token.
+    pub read_token_hash: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -491,6 +496,9 @@ fn raw_options(
         passphrase_hash: header_str(headers, "x-secret-passphrase-hash")
             .map(str::to_owned)
             .or(query.passphrase_hash),
+        read_token_hash: header_str(headers, "x-secret-read-token-hash")
+            .map(str::to_owned)
+            .or(query.read_token_hash),
     }
     .validate()?;
     Ok((ttl, restrictions))
@@ -555,17 +563,19 @@ pub(crate) async fn read_limited(
     get, path = "/api/v1/secret/{id}", tag = "secret",
     params(
         ("id" = String, Path, description = "Secret id: a ULID (26 Crockford base32 characters), or the 22-character base64url or hyphenated UUID form of earlier links", pattern = r"^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}|[A-Za-z0-9_-]{21}[AQgw]|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"),
-        ("X-Secret-Passphrase" = Option<String>, Header, description = "Passphrase verifier, if the secret requires one")
+        ("X-Secret-Passphrase" = Option<String>, Header, description = "Passphrase verifier, if the secret requires one"),
+        ("X-Secret-Read-Token" = Option<String>, Header, description = "Read token derived from the link key (docs/FORMAT.md § Read token); required by secrets stored with a read_token_hash")
     ),
     responses(
         (status = 200, description = "The stored bytes, consumed on the spot: base64 text (text/plain) for JSON uploads, raw bytes for raw uploads"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "Passphrase missing or wrong; see X-Passphrase-Attempts-Remaining"),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such secret, it expired, or it needs a read token that was not sent"),
         (status = 410, body = ErrorBody), (status = 501, body = ErrorBody),
         (status = 503, body = ErrorBody)
     )
 )]
-/// Read a secret once; restrictions and passphrase are checked before it is consumed.
+/// Read a secret once; its read token, restrictions and passphrase are checked before it is
+/// consumed.
 pub async fn read(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -584,12 +594,17 @@ pub(crate) async fn read_secret(
     let id = parse_id(id)?;
     let mut taken = state.store.take(&id, TakeMode::ReadIfUnrestricted).await?;
     if let Taken::Restricted(meta) = taken {
+        // First, so that without the token nothing else is told or counted.
+        if !holds_read_token(headers, meta.restrictions.read_lock.as_deref()) {
+            return Err(not_found());
+        }
         check_restrictions(state, peer, headers, &meta)?;
         check_passphrase(state, headers, &id, &meta).await?;
         taken = state.store.take(&id, TakeMode::Read).await?;
     }
     match taken {
         Taken::Missing => Err(not_found()),
+        Taken::Gone(t) if !holds_read_token(headers, t.read_lock.as_deref()) => Err(not_found()),
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
         Taken::Data { kind, data } => {
@@ -612,6 +627,11 @@ pub(crate) async fn read_secret(
 
 pub(crate) fn parse_id(id: &str) -> Result<SecretId, AppError> {
     SecretId::parse(id).ok_or_else(|| AppError::BadRequest("malformed secret id".into()))
+}
+
+/// Whether the request carries the read token of a secret locked with `lock` (always, if none).
+fn holds_read_token(headers: &HeaderMap, lock: Option<&str>) -> bool {
+    read_token_opens(lock, headers.get(READ_TOKEN_HEADER).map(|v| v.as_bytes()))
 }
 
 fn not_found() -> AppError {
@@ -720,6 +740,15 @@ async fn check_passphrase(
     }
 }
 
+/// [`creator_matches`], except that for a read-locked secret (`hidden`) any refusal is the answer
+/// for an unknown id: a wrong or missing creator token must not tell that the id exists.
+fn creator_or_hidden(headers: &HeaderMap, expected: &[u8], hidden: bool) -> Result<(), AppError> {
+    match creator_matches(headers, expected) {
+        Err(_) if hidden => Err(not_found()),
+        checked => checked,
+    }
+}
+
 pub(crate) fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<(), AppError> {
     let Some(token) = header_str(headers, CREATOR_TOKEN_HEADER) else {
         return Err(AppError::Unauthorized("X-Creator-Token is required"));
@@ -753,10 +782,14 @@ pub async fn revoke(
     match state.store.peek(&id).await? {
         Peek::Missing => return Err(not_found()),
         Peek::Gone(t) => {
-            creator_matches(&headers, &t.creator_hash)?;
+            creator_or_hidden(&headers, &t.creator_hash, t.read_lock.is_some())?;
             return Err(gone(&t));
         }
-        Peek::Live(meta) => creator_matches(&headers, &meta.creator_hash)?,
+        Peek::Live(meta) => creator_or_hidden(
+            &headers,
+            &meta.creator_hash,
+            meta.restrictions.read_lock.is_some(),
+        )?,
     }
     match state.store.take(&id, TakeMode::Revoke).await? {
         Taken::Data { .. } => {
@@ -791,15 +824,27 @@ pub async fn status(
     if header_str(&headers, CREATOR_TOKEN_HEADER).is_none() {
         return Err(AppError::Unauthorized("X-Creator-Token is required"));
     }
+    // Nothing is kept after expiry, so an expired secret and an unknown id look the same; so
+    // does a read-locked secret asked about with a wrong creator token.
+    let expired = || SecretStatus {
+        status: "expired".into(),
+        expires_at: None,
+        at: None,
+    };
+    let creator_refused = |expected: &[u8], locked: bool| match creator_matches(&headers, expected)
+    {
+        Err(_) if locked => Some(Ok(expired())),
+        Err(e) => Some(Err(e)),
+        Ok(()) => None,
+    };
     let status = match state.store.peek(&id).await? {
-        // Nothing is kept after expiry, so an expired secret and an unknown id look the same.
-        Peek::Missing => SecretStatus {
-            status: "expired".into(),
-            expires_at: None,
-            at: None,
-        },
+        Peek::Missing => expired(),
         Peek::Live(meta) => {
-            creator_matches(&headers, &meta.creator_hash)?;
+            if let Some(answer) =
+                creator_refused(&meta.creator_hash, meta.restrictions.read_lock.is_some())
+            {
+                return answer.map(Json);
+            }
             SecretStatus {
                 status: "pending".into(),
                 expires_at: Some(rfc3339(Duration::from_millis(meta.expires_at_ms))),
@@ -807,7 +852,9 @@ pub async fn status(
             }
         }
         Peek::Gone(t) => {
-            creator_matches(&headers, &t.creator_hash)?;
+            if let Some(answer) = creator_refused(&t.creator_hash, t.read_lock.is_some()) {
+                return answer.map(Json);
+            }
             let status = match t.reason {
                 GoneReason::Read => "read",
                 GoneReason::Revoked => "revoked",

@@ -338,6 +338,7 @@ impl SecretStore for MemoryStore {
             reason: mode.reason(),
             at: now_secs(),
             creator_hash: creator_hash(&blob),
+            read_lock: codec::read_lock_of(&blob)?,
         });
         drop(g);
         let (kind, data) = codec::decode_payload(blob)?;
@@ -361,10 +362,12 @@ impl SecretStore for MemoryStore {
         let n = *attempts;
         if n >= max {
             let creator_hash = creator_hash(blob);
+            let read_lock = codec::read_lock_of(blob)?;
             e.slot = Slot::Gone(Tombstone {
                 reason: GoneReason::Destroyed,
                 at: now_secs(),
                 creator_hash,
+                read_lock,
             });
         }
         Ok(Some(n))

@@ -28,8 +28,10 @@ pub const CREATOR_HASH_LEN: usize = 16;
 const FORMAT_VERSION: u8 = 1;
 /// version, kind, u32 restrictions length, creator hash.
 pub const HEADER_LEN: usize = 2 + 4 + CREATOR_HASH_LEN;
-/// kind, u64 seconds, creator hash.
+/// kind, u64 seconds, creator hash; then, for a secret stored with a read lock, the lock (64 hex
+/// characters), so "already read" is told only to a reader with the read token.
 pub const TOMBSTONE_LEN: usize = 1 + 8 + CREATOR_HASH_LEN;
+const READ_LOCK_HEX_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,6 +78,8 @@ pub struct Tombstone {
     /// Unix seconds.
     pub at: u64,
     pub creator_hash: [u8; CREATOR_HASH_LEN],
+    /// The secret's read lock (`Restrictions::read_lock`), if it had one.
+    pub read_lock: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -487,6 +491,26 @@ pub mod stats_score {
 }
 
 #[cfg(test)]
+mod tombstone_tests {
+    use super::*;
+
+    #[test]
+    fn a_tombstone_keeps_the_read_lock() {
+        let mut t = codec::tombstone_prefix(GoneReason::Read, 7);
+        t.extend_from_slice(&[3; CREATOR_HASH_LEN]);
+        let plain = codec::decode_tombstone(&t).unwrap();
+        assert_eq!(plain.read_lock, None);
+        let lock = "0f".repeat(32);
+        t.extend_from_slice(lock.as_bytes());
+        let locked = codec::decode_tombstone(&t).unwrap();
+        assert_eq!(locked.read_lock, Some(lock));
+        assert_eq!((locked.at, locked.creator_hash), (7, [3; CREATOR_HASH_LEN]));
+        t.pop();
+        assert!(codec::decode_tombstone(&t).is_err());
+    }
+}
+
+#[cfg(test)]
 mod owner_tests {
     use super::UploadOwner;
 
@@ -609,10 +633,24 @@ pub(crate) mod codec {
         &blob[6..HEADER_LEN]
     }
 
+    /// The read lock of a stored secret, for its tombstone.
+    pub fn read_lock_of(blob: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(decode_meta(blob, 0)?.restrictions.read_lock)
+    }
+
     pub fn decode_tombstone(buf: &[u8]) -> Result<Tombstone, StoreError> {
-        if buf.len() != TOMBSTONE_LEN {
-            return Err(StoreError::Corrupt("tombstone"));
-        }
+        let read_lock = match buf.len() {
+            TOMBSTONE_LEN => None,
+            n if n == TOMBSTONE_LEN + READ_LOCK_HEX_LEN => {
+                let lock = std::str::from_utf8(&buf[TOMBSTONE_LEN..])
+                    .ok()
+                    .filter(|l| l.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .ok_or(StoreError::Corrupt("tombstone"))?;
+                Some(lock.to_owned())
+            }
+            _ => return Err(StoreError::Corrupt("tombstone")),
+        };
+        let buf = &buf[..TOMBSTONE_LEN];
         let reason = match buf[0] {
             b'r' => GoneReason::Read,
             b'x' => GoneReason::Revoked,
@@ -627,6 +665,7 @@ pub(crate) mod codec {
             reason,
             at: u64::from_be_bytes(at),
             creator_hash,
+            read_lock,
         })
     }
 }

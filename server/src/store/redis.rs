@@ -58,6 +58,20 @@ return {redis.call('ZCARD', KEYS[1]), e}
     )
 });
 
+/// Lua `read_lock(h)`: the read lock (`Restrictions::read_lock`, 64 hex characters) of the
+/// secret at KEYS[1] whose header is `h`, or '' if it has none, for its tombstone. Only a secret
+/// with restrictions pays the extra read.
+const READ_LOCK_LUA: &str = r#"
+local function read_lock(h)
+  local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
+          + string.byte(h, 5) * 256 + string.byte(h, 6)
+  if n == 0 then return '' end
+  local ok, r = pcall(cjson.decode, redis.call('GETRANGE', KEYS[1], 22, 21 + n))
+  if ok and type(r) == 'table' and type(r['r']) == 'string' then return r['r'] end
+  return ''
+end
+"#;
+
 /// {0} | {1, header+restrictions, pttl} | {2, tombstone}
 static PEEK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -80,51 +94,53 @@ return {1, h, redis.call('PTTL', KEYS[1])}
 /// ARGV[2] == '1': return the payload. ARGV[3] == '1': only if unrestricted, else act as PEEK.
 /// {0} | {1, blob?} | {2, tombstone} | {3, header+restrictions, pttl}
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+    Script::new(&format!(
+        r#"{READ_LOCK_LUA}
 local h = redis.call('GETRANGE', KEYS[1], 0, 21)
 if h == '' then
   local t = redis.call('GET', KEYS[2])
-  if t then return {2, t} end
-  return {0}
+  if t then return {{2, t}} end
+  return {{0}}
 end
 if ARGV[3] == '1' then
   local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
           + string.byte(h, 5) * 256 + string.byte(h, 6)
   if n > 0 then
-    return {3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}
+    return {{3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}}
   end
 end
 local ttl = redis.call('PTTL', KEYS[1])
 local v = false
 if ARGV[2] == '1' then v = redis.call('GET', KEYS[1]) end
+local lock = read_lock(h)
 redis.call('DEL', KEYS[1], KEYS[3])
 if ttl > 0 then
-  redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22), 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22) .. lock, 'PX', ttl)
 end
-if v then return {1, v} end
-return {1}
-"#,
-    )
+if v then return {{1, v}} end
+return {{1}}
+"#
+    ))
 });
 
 /// Counts a failed attempt; at ARGV[1] the secret is destroyed with tombstone prefix ARGV[2].
 /// Returns the count, or -1 if the secret is gone.
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+    Script::new(&format!(
+        r#"{READ_LOCK_LUA}
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return -1 end
 local n = redis.call('INCR', KEYS[3])
 if n == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 if n >= tonumber(ARGV[1]) then
-  local h = redis.call('GETRANGE', KEYS[1], 6, 21)
+  local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+  local lock = read_lock(h)
   redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('SET', KEYS[2], ARGV[2] .. h, 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[2] .. string.sub(h, 7, 22) .. lock, 'PX', ttl)
 end
 return n
-"#,
-    )
+"#
+    ))
 });
 
 /// Publishes a streamed upload: the temporary key becomes the secret with its real TTL.

@@ -30,6 +30,7 @@ mod hakanai_v3;
 mod helpers;
 mod one_time;
 mod ops;
+mod read_token;
 mod redis_only;
 mod suite;
 mod token_file;
