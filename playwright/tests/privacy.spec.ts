@@ -34,6 +34,31 @@ const CAPTURE_XHR = `
   };
 `;
 
+// docs/FORMAT.md § Read token: what the page stores answers a request with the id alone (a
+// proxy log, a chat unfurler) as an unknown id, consuming nothing; the page's own reader sends
+// the token derived from the key and reads it once, and only it is told it was read.
+test("the id alone reads nothing: not the secret, not a passphrase attempt, not 'already read'", async ({ page, newContext, request }) => {
+  const passphrase = "read-token-" + Date.now();
+  const { link } = await createSecret(page, { text: "locked by the key", passphrase });
+  const id = new URL(link).pathname.split("/").pop()!;
+  for (const headers of [{}, { "X-Secret-Passphrase": "wrong" }, { "X-Secret-Read-Token": "0".repeat(64) }]) {
+    const res = await request.get(`/api/v1/secret/${id}`, { headers });
+    expect(res.status()).toBe(404);
+    expect((await res.json()).error).toBe("not_found");
+  }
+  const ctx = await newContext();
+  const reader = await ctx.newPage();
+  await reveal(reader, link);
+  await reader.getByLabel("Passphrase", { exact: true }).fill(passphrase);
+  await reader.getByRole("button", { name: "Reveal secret" }).click();
+  await expect(reader.locator("#secret-text")).toHaveValue("locked by the key");
+  // Read: the id alone still looks unknown, while the link's holder is told it was read.
+  expect((await request.get(`/api/v1/secret/${id}`)).status()).toBe(404);
+  const again = await ctx.newPage();
+  await reveal(again, link);
+  await expect(again.getByText(/already been opened/i).first()).toBeVisible();
+});
+
 test("zero knowledge: no request and no server log line carries the key or passphrase", async ({ page, newContext, serverLog }) => {
   const seen: Seen[] = [];
   page.context().on("request", (r) => void record(r, seen));

@@ -106,11 +106,21 @@ export function authHeaders(token: string): Record<string, string> {
 
 const secretUrl = (id: string) => `/api/v1/secret/${encodeURIComponent(id)}`;
 
+/**
+ * What the server keeps to check a reader, from `SecretKeys` (`readTokenHash`, `serverHash`):
+ * the read token's hash (docs/FORMAT.md § Read token), so the id alone reads nothing, and the
+ * passphrase verifier's hash when there is a passphrase.
+ */
+export interface Locks {
+  readTokenHash?: string;
+  passphraseHash?: string;
+}
+
 /** `POST /api/v1/secret`: the whole envelope in one request. */
 export async function createSecret(
   envelope: Blob,
   ttlSeconds: string,
-  passphraseHash: string | undefined,
+  locks: Locks,
   auth: Record<string, string>,
   onProgress: (loaded: number) => void,
   restrictions: Restrictions = {},
@@ -120,7 +130,8 @@ export async function createSecret(
     "Content-Type": "application/octet-stream",
     "X-Secret-TTL": ttlSeconds,
   };
-  if (passphraseHash) headers["X-Secret-Passphrase-Hash"] = passphraseHash;
+  if (locks.passphraseHash) headers["X-Secret-Passphrase-Hash"] = locks.passphraseHash;
+  if (locks.readTokenHash) headers["X-Secret-Read-Token-Hash"] = locks.readTokenHash;
   // The raw upload takes its restrictions as comma-separated headers.
   if (restrictions.allowed_ips) headers["X-Secret-Allowed-IPs"] = restrictions.allowed_ips.join(",");
   if (restrictions.allowed_countries) headers["X-Secret-Allowed-Countries"] = restrictions.allowed_countries.join(",");
@@ -138,14 +149,14 @@ export interface Upload extends Created {
 export async function openUpload(
   size: number,
   ttlSeconds: number,
-  passphraseHash: string | undefined,
+  locks: Locks,
   auth: Record<string, string>,
   restrictions: Restrictions = {},
 ): Promise<Upload> {
   const start = {
     expires_in: ttlSeconds,
     size,
-    restrictions: { ...restrictions, passphrase_hash: passphraseHash },
+    restrictions: { ...restrictions, passphrase_hash: locks.passphraseHash, read_token_hash: locks.readTokenHash },
   };
   return json<Upload>(
     await send("POST", "/api/v1/upload", JSON.stringify(start), { ...auth, "Content-Type": "application/json" }),
@@ -221,10 +232,16 @@ export async function revokeSecret(created: Created): Promise<void> {
 
 /**
  * `GET /api/v1/secret/{id}`: the envelope, as a stream; this read consumes the secret.
- * `verifier` answers a passphrase restriction (`X-Secret-Passphrase`).
+ * `readToken` opens a secret stored with a read-token hash (`X-Secret-Read-Token`; Hakanai v3
+ * keys have none); `verifier` answers a passphrase restriction (`X-Secret-Passphrase`).
  */
-export async function readSecret(id: string, verifier: string | undefined): Promise<Response> {
+export async function readSecret(
+  id: string,
+  readToken: string | undefined,
+  verifier: string | undefined,
+): Promise<Response> {
   const headers: Record<string, string> = {};
+  if (readToken) headers["X-Secret-Read-Token"] = readToken;
   if (verifier) headers["X-Secret-Passphrase"] = verifier;
   const res = await request(secretUrl(id), {
     headers,

@@ -3,7 +3,7 @@
 
 import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
 import { $, CUSTOM_TTL, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, renderTtlOptions, say, show, translatePage, ttlLabel } from "./common";
-import { ApiError, Created, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
+import { ApiError, Created, Locks, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
 import { RestrictionError, RestrictionField, Restrictions, readRestrictions } from "./restrictions";
@@ -235,6 +235,11 @@ async function* fileSlices(file: File): AsyncGenerator<Uint8Array> {
   }
 }
 
+/** What the server keeps to check readers of a secret made with `keys`. */
+function locksOf(keys: SecretKeys): Locks {
+  return { readTokenHash: keys.readTokenHash, passphraseHash: keys.serverHash };
+}
+
 /** One request: fine for envelopes up to one chunk. */
 async function uploadWhole(keys: SecretKeys, c: Content, o: Options): Promise<Created> {
   const body = await encryptWhole(keys, c);
@@ -242,7 +247,7 @@ async function uploadWhole(keys: SecretKeys, c: Content, o: Options): Promise<Cr
   return createSecret(
     body,
     String(o.ttl),
-    keys.serverHash,
+    locksOf(keys),
     o.auth,
     (loaded) => setProgress("create.busy.upload", body.size ? loaded / body.size : 1),
     o.restrictions,
@@ -259,7 +264,7 @@ async function uploadInChunks(
   total: number,
   o: Options,
 ): Promise<Created> {
-  const upload = await openUpload(total, o.ttl, keys.serverHash, o.auth, o.restrictions);
+  const upload = await openUpload(total, o.ttl, locksOf(keys), o.auth, o.restrictions);
   const chunkSize = Math.min(CHUNK, upload.max_chunk);
   let queued = 0;
   let acknowledged = 0;

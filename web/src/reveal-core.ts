@@ -142,7 +142,7 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
     keys = new SecretKeys(k, pass || undefined, {});
     let res: Response;
     try {
-      res = await readSecret(page.id, keys.verifier || undefined);
+      res = await readSecret(page.id, keys.readToken || undefined, keys.verifier || undefined);
     } catch (e) {
       if (e instanceof NetworkError) return inline("network", () => t("reveal.err.network"));
       if (e instanceof ApiError) return onRefusal(e, pass !== "");

@@ -194,7 +194,7 @@ async function onCreate(ev: SubmitEvent): Promise<void> {
   try {
     keys = new SecretKeys(generateKey(), undefined, {});
     const body = await encryptToBlob(keys, c);
-    const stored = await createSecret(body, ttlSelect.value, undefined, authHeaders(token.value), (loaded) => {
+    const stored = await createSecret(body, ttlSelect.value, { readTokenHash: keys.readTokenHash }, authHeaders(token.value), (loaded) => {
       progress.value = body.size ? loaded / body.size : 1;
       statusLine.textContent = t("create.busy.upload", { percent: Math.floor(progress.value * 100) });
     });
