@@ -200,7 +200,8 @@ pub struct Config {
     pub max_passphrase_attempts: u32,
 
     /// A multi-request upload is discarded this long after it opened, however active it is (as
-    /// well as after 10 minutes without a request).
+    /// well as after 10 minutes without a request); a single request body still arriving after
+    /// this long is cut with 408.
     #[arg(long, env = "HAKANAI_UPLOAD_DEADLINE", default_value = "1h", value_parser = parse_positive_duration)]
     pub upload_deadline: Duration,
 

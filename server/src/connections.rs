@@ -3,10 +3,13 @@
 //!
 //! - A request head must arrive within `--header-read-timeout`; the same timer closes a
 //!   keep-alive connection that stays idle that long (hyper's `header_read_timeout`).
-//! - A request body that stalls for `--body-idle-timeout`, or that arrives slower than
-//!   `--min-body-rate` once `--min-body-rate-grace` has passed, is cut: the handler gets an
-//!   error it answers with 408 ([`RequestBody`]). Only time spent waiting on the client counts,
-//!   so a handler that reads slowly (a slow store) never gets its client cut.
+//! - A request body that stalls for `--body-idle-timeout`, that arrives slower than
+//!   `--min-body-rate` once `--min-body-rate-grace` has passed, or that is still arriving after
+//!   `--upload-deadline`, is cut: the handler gets an error it answers with 408
+//!   ([`RequestBody`]). Only time spent waiting on the client counts, so a handler that reads
+//!   slowly (a slow store) never gets its client cut. The deadline is what bounds a client that
+//!   keeps exactly to the minimum rate: a 1 GiB body at 1 KiB/s would otherwise hold its
+//!   connection and its storage reservation for twelve days.
 //! - A response the client stops reading for `--body-idle-timeout` ends the connection.
 //! - At most `--max-connections` connections are served at once; one more gets a 503 with
 //!   `Retry-After` as soon as its request head is in, and is closed ([`refuse`]), instead of
@@ -67,6 +70,9 @@ pub struct Limits {
     /// Bytes per second; 0 turns the rate check off.
     pub min_body_rate: u64,
     pub min_body_rate_grace: Duration,
+    /// Longest a request body may keep the server waiting in all (`--upload-deadline`, which
+    /// bounds a multi-request upload the same way).
+    pub body_deadline: Duration,
     pub max_connections: usize,
 }
 
@@ -77,6 +83,7 @@ impl Limits {
             body_idle_timeout: c.body_idle_timeout,
             min_body_rate: c.min_body_rate,
             min_body_rate_grace: c.min_body_rate_grace,
+            body_deadline: c.upload_deadline,
             max_connections: c.max_connections as usize,
         }
     }
@@ -92,6 +99,8 @@ pub enum Cut {
     BodyIdle,
     /// A request body slower than `--min-body-rate`.
     BodyRate,
+    /// A request body still arriving after `--upload-deadline`.
+    BodyDeadline,
     /// A response the client did not read for `--body-idle-timeout`.
     ResponseIdle,
     /// Refused with 503: `--max-connections` were open.
@@ -99,10 +108,11 @@ pub enum Cut {
 }
 
 impl Cut {
-    pub const ALL: [Cut; 5] = [
+    pub const ALL: [Cut; 6] = [
         Cut::HeaderTimeout,
         Cut::BodyIdle,
         Cut::BodyRate,
+        Cut::BodyDeadline,
         Cut::ResponseIdle,
         Cut::OverCapacity,
     ];
@@ -112,6 +122,7 @@ impl Cut {
             Cut::HeaderTimeout => "header_timeout",
             Cut::BodyIdle => "body_idle",
             Cut::BodyRate => "body_rate",
+            Cut::BodyDeadline => "body_deadline",
             Cut::ResponseIdle => "response_idle",
             Cut::OverCapacity => "over_capacity",
         }
@@ -354,6 +365,7 @@ struct RequestBody {
     idle: Duration,
     min_rate: u64,
     grace: Duration,
+    max_wait: Duration,
     received: u64,
     /// Time spent waiting on the client so far, not counting the wait in progress.
     waited: Duration,
@@ -373,6 +385,7 @@ impl RequestBody {
             idle: limits.body_idle_timeout,
             min_rate: limits.min_body_rate,
             grace: limits.min_body_rate_grace,
+            max_wait: limits.body_deadline,
             received: 0,
             waited: Duration::ZERO,
             waiting_since: None,
@@ -380,20 +393,31 @@ impl RequestBody {
         }
     }
 
-    /// When the wait that began at `since` becomes a cut, and why: after `idle`, or once the
-    /// time spent waiting passes both the grace period and the time the bytes received so far
-    /// would take at the minimum rate.
+    /// When the wait that began at `since` becomes a cut, and why: after `idle`; once the time
+    /// spent waiting passes both the grace period and the time the bytes received so far would
+    /// take at the minimum rate; or once it passes the body deadline.
     fn deadline(&self, since: Instant) -> (Instant, Cut) {
-        let idle = (since + self.idle, Cut::BodyIdle);
-        if self.min_rate == 0 {
-            return idle;
+        let mut first = (since + self.idle, Cut::BodyIdle);
+        let mut sooner = |allowed: Duration, cut: Cut| {
+            if let Some(at) = since.checked_add(allowed.saturating_sub(self.waited)) {
+                if at < first.0 {
+                    first = (at, cut);
+                }
+            }
+        };
+        sooner(self.max_wait, Cut::BodyDeadline);
+        // A rate of 0 turns the check off.
+        if let Some(earned_ms) = self
+            .received
+            .saturating_mul(1000)
+            .checked_div(self.min_rate)
+        {
+            sooner(
+                self.grace.max(Duration::from_millis(earned_ms)),
+                Cut::BodyRate,
+            );
         }
-        let earned = Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
-        let allowed = self.grace.max(earned).saturating_sub(self.waited);
-        match since.checked_add(allowed) {
-            Some(at) if at < idle.0 => (at, Cut::BodyRate),
-            _ => idle,
-        }
+        first
     }
 
     fn cut(&mut self, reason: Cut) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {

@@ -130,7 +130,9 @@ impl IntoResponse for AppError {
             AppError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
-                "the request body stalled or arrived too slowly; the connection is closed".into(),
+                "the request body stalled, arrived too slowly or took longer than the upload \
+                 deadline; the connection is closed"
+                    .into(),
             ),
             AppError::UnsupportedMediaType(accepted) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -341,7 +341,7 @@ impl Metrics {
             ),
             cut: counter_vec(
                 "hakanai_connections_cut_total",
-                "Connections the server gave up on, by reason: header_timeout, body_idle, body_rate, response_idle, over_capacity (refused with 503)",
+                "Connections the server gave up on, by reason: header_timeout, body_idle, body_rate, body_deadline, response_idle, over_capacity (refused with 503)",
                 &["reason"],
             ),
         };

@@ -131,7 +131,7 @@ impl Uploader {
         (status = 200, body = CreateSecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "The token is unknown, expired or already used"),
-        (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
+        (status = 408, body = ErrorBody, description = "The body stalled, arrived too slowly or outlasted --upload-deadline"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "The token or address holds as many stored bytes as it may; see Retry-After"),
         (status = 501, body = ErrorBody, description = "Country or ASN restrictions, but the server has no --country-header / --asn-header to check them"),

@@ -170,7 +170,7 @@ pub async fn start(
         (status = 200, body = UploadOffset),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 408, body = ErrorBody, description = "The body stalled or arrived too slowly"),
+        (status = 408, body = ErrorBody, description = "The body stalled, arrived too slowly or outlasted --upload-deadline"),
         (status = 409, body = ErrorBody, description = "The upload stands elsewhere; see the Upload-Offset header"),
         (status = 413, body = ErrorBody, description = "Over the chunk or upload limit; the upload is discarded when over the upload limit"),
         (status = 503, body = ErrorBody)

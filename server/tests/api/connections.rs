@@ -107,6 +107,59 @@ async fn dribbled_headers_are_cut_at_the_timeout() {
     assert_eq!(cut_count(&app, metrics, "header_timeout").await, before);
 }
 
+/// RELIABILITY.md § A 1 GiB body dribbled: a client that keeps just above `--min-body-rate` is
+/// still cut at `--upload-deadline` (408), and the storage it reserved for its declared length
+/// is free again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_outlasts_the_upload_deadline_gets_408() {
+    let app = spawn_app(Backend::Memory, |c| {
+        c.upload_deadline = Duration::from_secs(3);
+        c.min_body_rate = 1024;
+        c.min_body_rate_grace = Duration::from_secs(1);
+        c.upload_size_limit = 2 << 30;
+        c.max_stored_bytes = Some(1 << 40);
+        c.max_stored_bytes_per_token = 4 << 30;
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/secret HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        app.user_token(),
+        1u64 << 30
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut rd, mut wr) = stream.into_split();
+    // 1.5 KiB/s: never idle, never below the minimum rate.
+    let writer = tokio::spawn(async move {
+        while wr.write_all(&[7u8; 150]).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(15), rd.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(n > 0, "closed without a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let elapsed = started.elapsed();
+    writer.abort();
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"));
+    assert!(
+        elapsed >= Duration::from_millis(2900) && elapsed < Duration::from_secs(8),
+        "{elapsed:?}"
+    );
+    assert_eq!(cut_count(&app, app.addr, "body_deadline").await, 1.0);
+    assert_eq!(cut_count(&app, app.addr, "body_rate").await, 0.0);
+    let text = metrics_text(&app, app.addr).await;
+    assert_eq!(metric(&text, "hakanai_stored_bytes", &[]), 0.0);
+}
+
 /// A body that stops arriving gets 408 after `--body-idle-timeout`; one that trickles in below
 /// `--min-body-rate` gets 408 once the grace period is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,6 +275,7 @@ async fn ids_alone_consume_none_of_a_thousand_secrets(b: Backend) {
         secrets.push((s.id, token, i % 10 == 0));
     }
     let mut refused = 0;
+    let started = std::time::Instant::now();
     for (id, _, _) in &secrets {
         for headers in [
             vec![],
@@ -287,6 +288,7 @@ async fn ids_alone_consume_none_of_a_thousand_secrets(b: Backend) {
         }
     }
     assert_eq!(refused, 3000);
+    let probing = started.elapsed();
     for (i, (id, token, locked)) in secrets.iter().enumerate() {
         let mut headers = vec![("x-secret-read-token", token.as_str())];
         let verifier = "aa".repeat(32);
@@ -300,4 +302,10 @@ async fn ids_alone_consume_none_of_a_thousand_secrets(b: Backend) {
             STANDARD.encode(format!("secret {i}"))
         );
     }
+    eprintln!(
+        "{b:?}: 1,000 read-locked secrets (100 with a one-attempt passphrase); 3,000 reads with \
+         the id alone, a wrong token or a wrong passphrase: all 404 in {:.2} s; then all 1,000 \
+         read (200) by their token holders",
+        probing.as_secs_f64()
+    );
 }

@@ -267,3 +267,104 @@ async fn ten_thousand_uploads_from_one_address_open_only_the_cap() {
     assert_eq!(statuses.get(&429), Some(&(ATTEMPTS - 10)));
     assert!(memory_after.saturating_sub(memory_before) < 1024 * 1024);
 }
+
+/// A client that declares a 1 GiB body and sends it at 1 KiB/s — exactly `--min-body-rate`, so
+/// neither the idle timer nor the rate check ever fires — is cut with 408 at `--upload-deadline`
+/// (20 s here, 1 h by default), and the 1 GiB it reserved in the storage budget is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_dribbled_at_a_kibibyte_per_second_ends_at_the_deadline() {
+    const DEADLINE: Duration = Duration::from_secs(20);
+    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let redis = RedisServer::start();
+    let server = Replica::start(
+        &redis.dsn(),
+        "10s",
+        &[
+            "--upload-deadline",
+            "20s",
+            "--upload-size-limit",
+            "2g",
+            "--anonymous-upload-size-limit",
+            "2g",
+            "--max-stored-bytes-per-address",
+            "2g",
+            "--max-stored-bytes",
+            "4g",
+        ],
+    )
+    .await;
+    let stored_bytes = || {
+        let url = server.url("/metrics");
+        async move {
+            let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+            crate::helpers::metric(&text, "hakanai_stored_bytes", &[])
+        }
+    };
+    let rss_before = server.rss_kib();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /api/v1/secret HTTP/1.1\r\nHost: x\r\nContent-Type: \
+                 application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                1u64 << 30
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (mut rd, mut wr) = stream.into_split();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    // 128 bytes every 125 ms: 1,024 bytes a second, evenly.
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(125));
+        loop {
+            tick.tick().await;
+            if wr.write_all(&[7u8; 128]).await.is_err() {
+                return;
+            }
+            counter.fetch_add(128, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let reserved_meanwhile = stored_bytes().await;
+    let rss_meanwhile = server.rss_kib();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE + Duration::from_secs(20), rd.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(n > 0, "closed without a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let cut = started.elapsed();
+    writer.abort();
+    let status = String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let reserved_after = stored_bytes().await;
+    eprintln!(
+        "1 GiB declared, dribbled at 1 KiB/s: {status} after {:.2} s, {} bytes sent; budget \
+         reserved {reserved_meanwhile} bytes meanwhile, {reserved_after} after; server RSS {} \
+         KiB before, {} KiB meanwhile",
+        cut.as_secs_f64(),
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        rss_before,
+        rss_meanwhile
+    );
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(
+        cut >= DEADLINE - Duration::from_millis(100) && cut < DEADLINE + Duration::from_secs(5),
+        "{cut:?}"
+    );
+    assert_eq!(reserved_meanwhile, (1u64 << 30) as f64);
+    assert_eq!(reserved_after, 0.0);
+}
