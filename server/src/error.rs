@@ -10,9 +10,9 @@ use crate::connections::BodyStalled;
 use crate::metrics::Rejection;
 use crate::store::StoreError;
 
-pub const ATTEMPTS_HEADER: &str = "x-passphrase-attempts-remaining";
+pub const ATTEMPTS_HEADER: &str = crate::headers::ATTEMPTS_REMAINING;
 /// Where a multi-request upload stands, in payload bytes (the name tus uses).
-pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
+pub const UPLOAD_OFFSET_HEADER: &str = crate::headers::UPLOAD_OFFSET;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

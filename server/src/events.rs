@@ -26,14 +26,7 @@ pub use crate::tokens::UserType;
 use crate::webhook::{Delivery, Webhook};
 
 /// Request headers that may never be forwarded, whatever `--webhook-headers` says.
-pub const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    crate::routes::secret::PASSPHRASE_HEADER,
-    crate::routes::secret::CREATOR_TOKEN_HEADER,
-    "x-secret-passphrase-hash",
-];
+pub const NEVER_FORWARDED: &[&str] = crate::headers::CREDENTIALS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {

@@ -51,7 +51,7 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Hakanai's request id header. A client's value, when it passes [`client_request_id`], becomes
 /// the request's `request_id`.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: &str = crate::headers::REQUEST_ID;
 
 /// The longest client request id taken.
 const MAX_REQUEST_ID_LEN: usize = 128;

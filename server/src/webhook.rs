@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
-pub const TIMESTAMP_HEADER: &str = "x-hakanai-timestamp";
-pub const SIGNATURE_HEADER: &str = "x-hakanai-signature";
-pub const EVENT_HEADER: &str = "x-hakanai-event";
+pub const TIMESTAMP_HEADER: &str = crate::headers::WEBHOOK_TIMESTAMP;
+pub const SIGNATURE_HEADER: &str = crate::headers::WEBHOOK_SIGNATURE;
+pub const EVENT_HEADER: &str = crate::headers::WEBHOOK_EVENT;
 
 /// Events waiting for delivery; beyond this they are dropped (and counted).
 pub const QUEUE_CAPACITY: usize = 1024;

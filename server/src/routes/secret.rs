@@ -32,9 +32,10 @@ use crate::store::{
 use crate::tokens;
 use crate::AppState;
 
-pub const PASSPHRASE_HEADER: &str = "x-secret-passphrase";
-pub const CREATOR_TOKEN_HEADER: &str = "x-creator-token";
-pub const READ_TOKEN_HEADER: &str = "x-secret-read-token";
+pub use crate::headers::{
+    CREATOR_TOKEN as CREATOR_TOKEN_HEADER, PASSPHRASE as PASSPHRASE_HEADER,
+    READ_TOKEN as READ_TOKEN_HEADER,
+};
 
 /// Room for JSON syntax and restrictions around the base64 payload.
 const JSON_OVERHEAD: u64 = 64 * 1024;
@@ -470,7 +471,7 @@ fn raw_options(
     headers: &HeaderMap,
     query: RawUploadQuery,
 ) -> Result<(Option<Duration>, Restrictions), AppError> {
-    let ttl = header_str(headers, "x-secret-ttl")
+    let ttl = header_str(headers, crate::headers::TTL)
         .map(str::to_owned)
         .or(query.ttl)
         .map(|s| parse_duration(&s).map_err(AppError::BadRequest))
@@ -481,7 +482,7 @@ fn raw_options(
             .or(q)
             .map(|s| split_list(&s))
     };
-    let asns = list("x-secret-allowed-asns", query.allowed_asns)
+    let asns = list(crate::headers::ALLOWED_ASNS, query.allowed_asns)
         .map(|v| {
             v.iter()
                 .map(|a| a.trim_start_matches("AS").parse::<u32>())
@@ -490,13 +491,13 @@ fn raw_options(
         .transpose()
         .map_err(|_| AppError::BadRequest("invalid ASN".into()))?;
     let restrictions = RestrictionsRequest {
-        allowed_ips: list("x-secret-allowed-ips", query.allowed_ips),
-        allowed_countries: list("x-secret-allowed-countries", query.allowed_countries),
+        allowed_ips: list(crate::headers::ALLOWED_IPS, query.allowed_ips),
+        allowed_countries: list(crate::headers::ALLOWED_COUNTRIES, query.allowed_countries),
         allowed_asns: asns,
-        passphrase_hash: header_str(headers, "x-secret-passphrase-hash")
+        passphrase_hash: header_str(headers, crate::headers::PASSPHRASE_HASH)
             .map(str::to_owned)
             .or(query.passphrase_hash),
-        read_token_hash: header_str(headers, "x-secret-read-token-hash")
+        read_token_hash: header_str(headers, crate::headers::READ_TOKEN_HASH)
             .map(str::to_owned)
             .or(query.read_token_hash),
     }

@@ -706,14 +706,25 @@ async fn unknown_webhook_events_are_refused_at_startup() {
 
 #[tokio::test]
 async fn credential_headers_cannot_be_forwarded() {
-    let mut config = crate::helpers::base_config();
-    config.webhook_url = Some("http://127.0.0.1:9/hook".into());
-    config.webhook_headers = vec!["Authorization".into()];
-    let err = hakanai_server::Application::build(config)
-        .await
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("authorization"), "{err}");
+    for header in [
+        "Authorization",
+        "X-Secret-Passphrase",
+        "X-Secret-Read-Token",
+        "X-Creator-Token",
+        "X-Secret-Read-Token-Hash",
+    ] {
+        let mut config = crate::helpers::base_config();
+        config.webhook_url = Some("http://127.0.0.1:9/hook".into());
+        config.webhook_headers = vec![header.into()];
+        let err = hakanai_server::Application::build(config)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains(&header.to_ascii_lowercase()),
+            "{err}"
+        );
+    }
 }
 
 /// Creates and reads secrets, asserting each request is fast despite the receiver.

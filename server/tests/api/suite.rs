@@ -992,7 +992,7 @@ async fn cors_allows_only_configured_origins() {
             .header("access-control-request-method", "POST")
             .header(
                 "access-control-request-headers",
-                "authorization, content-type",
+                "authorization, content-type, x-secret-read-token, x-secret-read-token-hash",
             )
             .send()
     };
@@ -1001,6 +1001,14 @@ async fn cors_allows_only_configured_origins() {
         resp.headers()["access-control-allow-origin"],
         "https://app.example"
     );
+    // An embedding app sends the read token and its hash like the page does.
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in ["x-secret-read-token", "x-secret-read-token-hash", "x-secret-passphrase"] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
     let resp = preflight("https://evil.example").await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 
