@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod headers;
 pub mod id;
+pub mod labels;
 pub mod metrics;
 pub mod restrictions;
 mod router;

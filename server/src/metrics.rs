@@ -4,13 +4,12 @@
 //! operations): never a concrete path, a secret id, a token or a header value, because the path
 //! of a read carries the secret's id and labels end up in long-lived monitoring systems.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use opentelemetry::metrics::{Histogram, Meter};
@@ -24,6 +23,7 @@ use prometheus::{
 
 use crate::connections::{ConnectionMetrics, Cut};
 use crate::events::UserType;
+use crate::labels;
 use crate::store::now_secs;
 use crate::AppState;
 
@@ -540,43 +540,6 @@ impl Metrics {
     }
 }
 
-/// Route label: the matched template, or a fixed word for everything else (static files, 404s).
-/// Parameters are written `:id` rather than axum's `{id}`: some text-format parsers in the wild
-/// (prometheus-parse among them) drop samples whose label values contain braces.
-/// Hakanai v3's form of a route template (`/api/v1/secret/:id`); borrowed, unless the template
-/// has a parameter.
-fn route_label(matched: Option<&MatchedPath>) -> Cow<'_, str> {
-    let Some(path) = matched.map(MatchedPath::as_str) else {
-        return Cow::Borrowed("(other)");
-    };
-    if !path.contains(['{', '}']) {
-        return Cow::Borrowed(path);
-    }
-    let mut label = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '{' => label.push(':'),
-            '}' => {}
-            c => label.push(c),
-        }
-    }
-    Cow::Owned(label)
-}
-
-/// Arbitrary method strings would let a client create unbounded series (or span names).
-pub(crate) fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "other",
-    }
-}
-
 /// What [`Metrics::observe_request`] records of one request.
 pub struct FinishedRequest<'a> {
     pub route: &'a str,
@@ -613,8 +576,8 @@ pub async fn track_requests(
     next: Next,
 ) -> Response {
     let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = route_label(matched.as_ref());
-    let method = method_label(req.method());
+    let route = labels::route(matched.as_ref());
+    let method = labels::method(req.method());
     let request_bytes = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -156,11 +156,9 @@ pub fn init_subscriber(subscriber: impl Subscriber + Send + Sync) {
 /// a fresh one. With spans exported, a W3C `traceparent` (and `tracestate`) from the client makes
 /// the span a child of the caller's, in the caller's trace.
 pub fn request_span<B>(req: &Request<B>) -> Span {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(static)", MatchedPath::as_str);
-    let method = crate::metrics::method_label(req.method());
+    let route = crate::labels::route(req.extensions().get::<MatchedPath>());
+    let route: &str = &route;
+    let method = crate::labels::method(req.method());
     let client = client_request_id(req);
     let own;
     let request_id: &dyn std::fmt::Display = match &client {

@@ -558,7 +558,7 @@ mod tests {
         assert!(inner["span"].get("key").is_none());
         let request: serde_json::Value = serde_json::from_str(new_lines[9]).unwrap();
         assert_eq!(request["fields"]["status"], 201);
-        assert_eq!(request["span"]["otel.name"], "POST (static)");
+        assert_eq!(request["span"]["otel.name"], "POST (other)");
         assert_eq!(request["span"]["request_id"], "from-the-proxy-1");
     }
 

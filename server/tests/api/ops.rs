@@ -1323,7 +1323,7 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
-    assert!(out.contains("\"route\":\"/api/v1/secret/{id}\""), "{out}");
+    assert!(out.contains("\"route\":\"/api/v1/secret/:id\""), "{out}");
     // Stderr is searched as well: with --token-file no token is printed there either.
     child
         .stderr

@@ -1006,7 +1006,11 @@ async fn cors_allows_only_configured_origins() {
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
-    for h in ["x-secret-read-token", "x-secret-read-token-hash", "x-secret-passphrase"] {
+    for h in [
+        "x-secret-read-token",
+        "x-secret-read-token-hash",
+        "x-secret-passphrase",
+    ] {
         assert!(allowed.contains(h), "{allowed}");
     }
     let resp = preflight("https://evil.example").await.unwrap();
