@@ -143,7 +143,7 @@ impl ConnectionMetrics {
 }
 
 /// The error a request body gives its reader when the client stalled: handlers answer 408
-/// ([`crate::error::AppError::from_body_error`]).
+/// ([`crate::routes::response::body_error`]).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the request body stalled ({})", .0.label())]
 pub struct BodyStalled(pub Cut);

@@ -9,6 +9,7 @@ use axum::http::HeaderName;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::domain::Services;
 use crate::error::AppError;
 use crate::events::{self, Events};
 use crate::metrics::{self, Metrics};
@@ -282,7 +283,7 @@ fn log_delivered(kind: TokenKind, to: &TokenDestination) {
 
 /// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
 fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupError> {
-    let settings = Settings::from_config(config)?;
+    let settings = Settings::from_config(config).map_err(StartupError::Config)?;
     let pages = Pages::load(&settings, config)?;
     let metrics = Arc::new(Metrics::new());
     let forward = webhook_headers(config)?;
@@ -291,16 +292,18 @@ fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupE
         _ => None,
     };
     Ok(AppState {
-        store: build_store(config, &metrics)?,
-        settings: Arc::new(settings),
+        services: Services {
+            store: build_store(config, &metrics)?,
+            settings: Arc::new(settings),
+            events: Arc::new(Events::new(
+                metrics.clone(),
+                webhook,
+                forward,
+                webhook_events(config)?,
+            )),
+            metrics,
+        },
         pages: Arc::new(pages),
-        events: Arc::new(Events::new(
-            metrics.clone(),
-            webhook,
-            forward,
-            webhook_events(config)?,
-        )),
-        metrics,
     })
 }
 

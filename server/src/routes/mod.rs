@@ -5,5 +5,6 @@ pub mod docs;
 pub mod health;
 pub mod one_time_token;
 pub mod pages;
+pub mod response;
 pub mod secret;
 pub mod upload;

@@ -526,7 +526,7 @@ async fn stream_limited(
     let mut total: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(AppError::from_body_error)?;
+        let chunk = chunk.map_err(crate::routes::response::body_error)?;
         total += chunk.len() as u64;
         if total > limit {
             return Err(AppError::PayloadTooLarge(limit));
@@ -551,7 +551,7 @@ pub(crate) async fn read_limited(
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(cap) as usize);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(AppError::from_body_error)?;
+        let chunk = chunk.map_err(crate::routes::response::body_error)?;
         if (buf.len() + chunk.len()) as u64 > cap {
             return Err(AppError::PayloadTooLarge(limit));
         }
