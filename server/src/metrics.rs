@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::KeyValue;
 use prometheus::core::Collector;
@@ -24,8 +24,6 @@ use prometheus::{
 use crate::connections::{ConnectionMetrics, Cut};
 use crate::events::UserType;
 use crate::labels;
-use crate::store::now_secs;
-use crate::AppState;
 
 /// Whether histograms are also recorded into OpenTelemetry: only while metrics are exported, so
 /// a server without export builds no attribute lists per request.
@@ -599,43 +597,4 @@ pub async fn track_requests(
         metrics.requests_rejected.with_label_values(&[reason]).inc();
     }
     resp
-}
-
-/// Recounts the gauges: active tokens, and active and expired secrets (the store's statistics,
-/// which this also corrects for secrets whose time ran out). Counting (on scrape, or on a timer
-/// when metrics are pushed) keeps the gauges right across restarts and several instances sharing
-/// one Redis; a failed count leaves the last value rather than failing the scrape.
-pub async fn refresh_gauges(state: &AppState) {
-    if let Ok(tokens) = state.store.token_list().await {
-        let now = now_secs();
-        let live = tokens.iter().filter(|t| !t.is_expired(now)).count();
-        state.metrics.set_active_tokens(live as u64);
-    }
-    if let Ok(counts) = state.store.stats_counts().await {
-        state
-            .metrics
-            .set_secret_counts(counts.active, counts.expired);
-    }
-    if let Ok((bytes, _)) = state.store.budget_used(None).await {
-        let gauge = |n: u64| n.try_into().unwrap_or(i64::MAX);
-        state.metrics.stored_bytes.set(gauge(bytes));
-        let limit = state
-            .settings
-            .max_stored_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        state.metrics.stored_bytes_limit.set(gauge(limit));
-    }
-}
-
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>) -> Response {
-    refresh_gauges(&state).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
 }

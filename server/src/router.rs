@@ -68,7 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/impressum", get(pages::impressum))
         .route("/privacy", get(pages::privacy));
     let api = if state.settings.metrics_on_main {
-        api.route("/metrics", get(metrics::scrape))
+        api.route("/metrics", get(health::scrape))
     } else {
         api
     };
@@ -159,7 +159,7 @@ pub fn app(state: AppState) -> Router {
 /// The separate metrics listener: `/metrics` and nothing else.
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics::scrape))
+        .route("/metrics", get(health::scrape))
         .fallback(not_found)
         .with_state(state)
 }

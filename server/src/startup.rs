@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::domain::Services;
 use crate::error::AppError;
 use crate::events::{self, Events};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::routes::admin;
 use crate::store::counted::CountedStore;
 use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
@@ -569,7 +569,7 @@ impl Application {
                 let mut tick = tokio::time::interval(interval);
                 loop {
                     tick.tick().await;
-                    metrics::refresh_gauges(&state).await;
+                    crate::domain::refresh_gauges(&state).await;
                 }
             })
         });

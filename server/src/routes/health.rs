@@ -1,7 +1,7 @@
-//! Liveness, readiness against the store, and the options the page needs.
+//! Liveness, readiness against the store, the options the page needs, and the Prometheus scrape.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -119,4 +119,17 @@ pub async fn config(State(state): State<AppState>) -> Json<PublicConfig> {
             .map(|_| "/impressum".to_owned()),
         privacy_url: state.pages.privacy.as_ref().map(|_| "/privacy".to_owned()),
     })
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    crate::domain::refresh_gauges(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
