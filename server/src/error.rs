@@ -5,6 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::restrictions::RestrictionError;
 use crate::store::StoreError;
 
 pub const ATTEMPTS_HEADER: &str = crate::headers::ATTEMPTS_REMAINING;
@@ -63,6 +64,15 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<RestrictionError> for AppError {
+    fn from(e: RestrictionError) -> AppError {
+        match e {
+            RestrictionError::Invalid(d) => AppError::BadRequest(d),
+            RestrictionError::Unsupported(d) => AppError::NotImplemented(d),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

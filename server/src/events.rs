@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::id::SecretId;
 use crate::metrics::Metrics;
@@ -256,11 +255,4 @@ fn hakanai_secret_id(secret_ref: &str) -> String {
     ulid::Ulid::from_bytes(bytes).to_string()
 }
 
-/// Hex SHA-256 of the id's storage form (the same whichever form a link shows), domain-separated
-/// so it matches no other hash in the system.
-pub fn secret_ref(id: &SecretId) -> String {
-    let mut h = Sha256::new();
-    h.update(b"hakanai-secret-ref:");
-    h.update(id.storage_key().as_bytes());
-    hex::encode(h.finalize())
-}
+pub use crate::id::secret_ref;

@@ -70,6 +70,16 @@ impl fmt::Debug for SecretId {
     }
 }
 
+/// Hex SHA-256 of the id's storage form (the same whichever form a link shows), domain-separated
+/// so it matches no other hash in the system.
+pub fn secret_ref(id: &SecretId) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"hakanai-secret-ref:");
+    h.update(id.storage_key().as_bytes());
+    hex::encode(h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,8 +22,8 @@ use prometheus::{
 };
 
 use crate::connections::{ConnectionMetrics, Cut};
-use crate::events::UserType;
 use crate::labels;
+use crate::tokens::UserType;
 
 /// Whether histograms are also recorded into OpenTelemetry: only while metrics are exported, so
 /// a server without export builds no attribute lists per request.

@@ -9,7 +9,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use crate::error::AppError;
+/// Restrictions a client asked for that cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestrictionError {
+    /// Malformed (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Well-formed, but this server could never check it (Hakanai v3's 501).
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
 
 /// Hakanai v3's messages for its 501, so scripts that matched them keep working.
 pub const COUNTRY_UNSUPPORTED: &str = "Country restrictions are not supported by the server";
@@ -85,12 +94,12 @@ impl Restrictions {
     /// Refuses, with Hakanai v3's 501, restrictions this server could never check: a country or
     /// ASN list without the header that carries it. Called when a secret is created, before a
     /// one-time token is spent, so nobody stores a secret that no reader could open.
-    pub fn ensure_checkable(&self, settings: &crate::Settings) -> Result<(), AppError> {
+    pub fn ensure_checkable(&self, settings: &crate::Settings) -> Result<(), RestrictionError> {
         if !self.allowed_countries.is_empty() && settings.country_header.is_none() {
-            return Err(AppError::NotImplemented(COUNTRY_UNSUPPORTED));
+            return Err(RestrictionError::Unsupported(COUNTRY_UNSUPPORTED));
         }
         if !self.allowed_asns.is_empty() && settings.asn_header.is_none() {
-            return Err(AppError::NotImplemented(ASN_UNSUPPORTED));
+            return Err(RestrictionError::Unsupported(ASN_UNSUPPORTED));
         }
         Ok(())
     }
@@ -138,18 +147,20 @@ pub struct RestrictionsRequest {
 const MAX_ENTRIES: usize = 256;
 
 impl RestrictionsRequest {
-    pub fn validate(self) -> Result<Restrictions, AppError> {
+    pub fn validate(self) -> Result<Restrictions, RestrictionError> {
         let mut out = Restrictions::default();
         for ip in self.allowed_ips.unwrap_or_default() {
             out.allowed_ips
                 .push(parse_ip_or_net(ip.trim()).ok_or_else(|| {
-                    AppError::BadRequest(format!("invalid IP address or range: {ip}"))
+                    RestrictionError::Invalid(format!("invalid IP address or range: {ip}"))
                 })?);
         }
         for c in self.allowed_countries.unwrap_or_default() {
             let c = c.trim().to_ascii_uppercase();
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(AppError::BadRequest(format!("invalid country code: {c}")));
+                return Err(RestrictionError::Invalid(format!(
+                    "invalid country code: {c}"
+                )));
             }
             out.allowed_countries.push(c);
         }
@@ -157,7 +168,7 @@ impl RestrictionsRequest {
         if let Some(h) = self.passphrase_hash {
             let h = h.trim().to_ascii_lowercase();
             if h.len() != 64 || hex::decode(&h).is_err() {
-                return Err(AppError::BadRequest(
+                return Err(RestrictionError::Invalid(
                     "passphrase_hash must be 64 hex characters (SHA-256)".into(),
                 ));
             }
@@ -166,7 +177,7 @@ impl RestrictionsRequest {
         if let Some(h) = self.read_token_hash {
             let h = h.trim().to_ascii_lowercase();
             if h.len() != 64 || hex::decode(&h).is_err() {
-                return Err(AppError::BadRequest(
+                return Err(RestrictionError::Invalid(
                     "read_token_hash must be 64 hex characters (SHA-256)".into(),
                 ));
             }
@@ -177,7 +188,9 @@ impl RestrictionsRequest {
         if out.allowed_ips.len() + out.allowed_countries.len() + out.allowed_asns.len()
             > MAX_ENTRIES
         {
-            return Err(AppError::BadRequest("too many restriction entries".into()));
+            return Err(RestrictionError::Invalid(
+                "too many restriction entries".into(),
+            ));
         }
         Ok(out)
     }

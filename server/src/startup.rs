@@ -284,7 +284,7 @@ fn log_delivered(kind: TokenKind, to: &TokenDestination) {
 /// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
 fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupError> {
     let settings = Settings::from_config(config).map_err(StartupError::Config)?;
-    let pages = Pages::load(&settings, config)?;
+    let pages = Pages::load(&settings, config).map_err(StartupError::Config)?;
     let metrics = Arc::new(Metrics::new());
     let forward = webhook_headers(config)?;
     let webhook = match (&config.webhook_url, with_webhook) {

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use crate::assets;
 use crate::domain::Services;
 use crate::routes::{docs, pages};
-use crate::startup::StartupError;
 use crate::{Config, Settings};
 
 /// Pages rendered once at startup.
@@ -36,15 +35,13 @@ pub struct Pages {
 
 impl Pages {
     /// A missing legal page file is a startup error: silently dropping it could break the law.
-    pub fn load(settings: &Settings, config: &Config) -> Result<Pages, StartupError> {
+    pub fn load(settings: &Settings, config: &Config) -> Result<Pages, String> {
         let legal = |path: &Option<PathBuf>, title: &str| {
             path.as_ref()
                 .map(|p| {
                     std::fs::read_to_string(p)
                         .map(|content| Bytes::from(pages::legal_page(title, &content)))
-                        .map_err(|e| {
-                            StartupError::Config(format!("cannot read {}: {e}", p.display()))
-                        })
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))
                 })
                 .transpose()
         };

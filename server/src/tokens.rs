@@ -1,12 +1,14 @@
 //! Random bearer tokens. Only their SHA-256 is ever stored; the token itself is shown once.
 
-use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
-use crate::store::{TokenHash, CREATOR_HASH_LEN};
+/// SHA-256 of a token: all the store keeps of it.
+pub type TokenHash = [u8; 32];
+
+/// Length of the creator-token hash kept with a secret; 128 bits of SHA-256 cannot be inverted.
+pub const CREATOR_HASH_LEN: usize = 16;
 
 /// Who created a secret, as Hakanai v3 labels it (`user_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,22 +58,4 @@ pub fn creator_hash(token: &str) -> [u8; CREATOR_HASH_LEN] {
     let mut out = [0u8; CREATOR_HASH_LEN];
     out.copy_from_slice(&full[..CREATOR_HASH_LEN]);
     out
-}
-
-/// `Authorization: Bearer <token>`; an error when the header exists but is not a bearer token.
-pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
-    let malformed = AppError::Unauthorized("expected Authorization: Bearer <token>");
-    let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let Ok(v) = v.to_str() else {
-        return Err(malformed);
-    };
-    let Some((scheme, token)) = v.split_once(' ') else {
-        return Err(malformed);
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(malformed);
-    }
-    Ok(Some(token.trim()))
 }

@@ -88,7 +88,7 @@ async fn authorize(
             "the admin API is not available from this address",
         ));
     }
-    let Ok(Some(token)) = tokens::bearer(headers) else {
+    let Ok(Some(token)) = crate::routes::extract::bearer(headers) else {
         return Err(AppError::Unauthorized("admin token required"));
     };
     let Some(expected) = state.store.admin_hash_get().await? else {

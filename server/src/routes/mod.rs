@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod docs;
+pub mod extract;
 pub mod health;
 pub mod one_time_token;
 pub mod pages;

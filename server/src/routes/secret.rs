@@ -361,7 +361,7 @@ pub(crate) async fn identify_caller(
     headers: &HeaderMap,
 ) -> Result<Caller, AppError> {
     let s = &state.settings;
-    if let Some(token) = tokens::bearer(headers)? {
+    if let Some(token) = crate::routes::extract::bearer(headers)? {
         let hash = tokens::hash_token(token);
         let Some(record) = state.store.token_get(&hash).await? else {
             return Err(AppError::TokenRefused("invalid or expired token"));

@@ -23,8 +23,7 @@ pub use crate::tokens::UserType;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
-/// Length of the creator-token hash kept with a secret; 128 bits of SHA-256 cannot be inverted.
-pub const CREATOR_HASH_LEN: usize = 16;
+pub use crate::tokens::{TokenHash, CREATOR_HASH_LEN};
 const FORMAT_VERSION: u8 = 1;
 /// version, kind, u32 restrictions length, creator hash.
 pub const HEADER_LEN: usize = 2 + 4 + CREATOR_HASH_LEN;
@@ -159,8 +158,6 @@ impl TokenRecord {
         self.expires_at.is_some_and(|e| e <= now)
     }
 }
-
-pub type TokenHash = [u8; 32];
 
 /// A secret being streamed into the store. Nothing is visible to readers until `finish`; an
 /// upload that is dropped unfinished leaves nothing behind (or, in Redis, a temporary key that

@@ -159,7 +159,7 @@ impl RedisStore {
             })
             .await?;
         if moved == 1 {
-            tracing::info!(secret_ref = %crate::events::secret_ref(id), "took over a Hakanai v3 secret");
+            tracing::info!(secret_ref = %crate::id::secret_ref(id), "took over a Hakanai v3 secret");
         }
         // Moved now, or by a concurrent import: either way it is ours to look up again.
         Ok(true)
