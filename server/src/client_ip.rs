@@ -5,6 +5,17 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 
+/// An address (as a single-address range) or a CIDR range, normalised: host bits cleared, an
+/// IPv4-mapped IPv6 address as IPv4.
+pub fn parse_ip_or_net(s: &str) -> Option<IpNet> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Some(net.trunc());
+    }
+    s.parse::<IpAddr>()
+        .ok()
+        .map(|ip| IpNet::from(ip.to_canonical()))
+}
+
 pub fn in_ranges(ip: IpAddr, ranges: &[IpNet]) -> bool {
     let ip = ip.to_canonical();
     ranges.iter().any(|r| r.contains(&ip))

@@ -8,7 +8,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 use ipnet::IpNet;
 
-use crate::restrictions::parse_ip_or_net;
+use crate::client_ip::parse_ip_or_net;
 
 /// Hakanai v3's default `WEBHOOK_HEADERS`.
 pub const DEFAULT_WEBHOOK_HEADERS: &str =

@@ -1,8 +1,6 @@
 //! Who may read a secret: the holder of its read token, IP ranges, countries, ASNs and a
 //! passphrase verifier.
 
-use std::net::IpAddr;
-
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -196,14 +194,7 @@ impl RestrictionsRequest {
     }
 }
 
-pub fn parse_ip_or_net(s: &str) -> Option<IpNet> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Some(net.trunc());
-    }
-    s.parse::<IpAddr>()
-        .ok()
-        .map(|ip| IpNet::from(ip.to_canonical()))
-}
+pub use crate::client_ip::parse_ip_or_net;
 
 /// Splits a comma-separated header or query value.
 pub fn split_list(s: &str) -> Vec<String> {

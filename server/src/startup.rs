@@ -2,25 +2,27 @@
 //! webhook, both listeners, and the shutdown on SIGTERM or Ctrl-C.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderName;
 use axum::Router;
+use bytes::Bytes;
 use tokio::net::TcpListener;
 
 use crate::domain::Services;
 use crate::error::AppError;
 use crate::events::{self, Events};
 use crate::metrics::Metrics;
-use crate::routes::admin;
+use crate::routes::{admin, docs, pages};
 use crate::store::counted::CountedStore;
 use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
 use crate::token_file::{TokenDestination, TokenKind};
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::{
-    app, budget, configuration, connections, error, metrics_app, store, tokens, webhook, AppState,
-    Config, Pages, Settings,
+    app, assets, budget, configuration, connections, error, metrics_app, store, tokens, webhook,
+    AppState, Config, Pages, Settings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +286,7 @@ fn log_delivered(kind: TokenKind, to: &TokenDestination) {
 /// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
 fn build_state(config: &Config, with_webhook: bool) -> Result<AppState, StartupError> {
     let settings = Settings::from_config(config).map_err(StartupError::Config)?;
-    let pages = Pages::load(&settings, config).map_err(StartupError::Config)?;
+    let pages = load_pages(&settings, config).map_err(StartupError::Config)?;
     let metrics = Arc::new(Metrics::new());
     let forward = webhook_headers(config)?;
     let webhook = match (&config.webhook_url, with_webhook) {
@@ -619,4 +621,55 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The pages, rendered once. A missing legal page file is a startup error: silently dropping it
+/// could break the law.
+fn load_pages(settings: &Settings, config: &Config) -> Result<Pages, String> {
+    let legal = |path: &Option<PathBuf>, title: &str| {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map(|content| Bytes::from(pages::legal_page(title, &content)))
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))
+            })
+            .transpose()
+    };
+    let from_dir = |dir: Option<&std::path::Path>, name: &str| {
+        dir.and_then(|d| std::fs::read(d.join(name)).ok())
+            .map(Bytes::from)
+    };
+    // The page's own file: the web root's, else the built-in one.
+    let stock = |name: &str| {
+        from_dir(settings.web_root.as_deref(), name).or_else(|| {
+            assets::find(settings.web_assets, &format!("/{name}"))
+                .map(|a| Bytes::from_static(a.body))
+        })
+    };
+    let page =
+        |name: &str| from_dir(settings.custom_assets_dir.as_deref(), name).or_else(|| stock(name));
+    let reveal = page("reveal.html")
+        .unwrap_or_else(|| Bytes::from_static(pages::EMBEDDED_REVEAL_PAGE.as_bytes()));
+    let no_page = || Bytes::from_static(pages::EMBEDDED_INDEX_PAGE.as_bytes());
+    let create = page("index.html").unwrap_or_else(no_page);
+    // Hakanai v3's custom style.css is appended to the stock one, never replaces it.
+    let style = from_dir(settings.custom_assets_dir.as_deref(), "style.css").map(|custom| {
+        let mut css = stock("style.css").map(Vec::from).unwrap_or_default();
+        css.extend_from_slice(b"\n/* --custom-assets-dir style.css */\n");
+        css.extend_from_slice(&custom);
+        Bytes::from(css)
+    });
+    Ok(Pages {
+        reveal,
+        create,
+        get: page("get.html").unwrap_or_else(no_page),
+        share: page("share.html").unwrap_or_else(no_page),
+        one_time_token: page("one-time-token.html").unwrap_or_else(no_page),
+        style,
+        index: no_page(),
+        docs: Bytes::from(docs::docs_html()),
+        openapi: Bytes::from(docs::openapi_json()),
+        impressum: legal(&config.impressum_file, "Impressum")?,
+        privacy: legal(&config.privacy_file, "Privacy policy")?,
+    })
 }
