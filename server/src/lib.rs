@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
-pub mod budget;
 pub mod client_ip;
 pub mod configuration;
 pub mod connections;

@@ -11,7 +11,7 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::domain::Services;
+use crate::domain::{budget, Services};
 use crate::error::AppError;
 use crate::events::{self, Events};
 use crate::metrics::Metrics;
@@ -21,8 +21,8 @@ use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
 use crate::token_file::{TokenDestination, TokenKind};
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::{
-    app, assets, budget, configuration, connections, error, metrics_app, store, tokens, webhook,
-    AppState, Config, Pages, Settings,
+    app, assets, configuration, connections, error, metrics_app, store, tokens, webhook, AppState,
+    Config, Pages, Settings,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,9 @@
 //! store, the settings and the events — never of HTTP. Handlers (`routes/`) extract a request's
 //! parts, call a function here, and map its result to a response.
 
+pub mod budget;
+pub mod callers;
+
 use std::sync::Arc;
 
 use crate::events::Events;

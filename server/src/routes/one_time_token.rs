@@ -7,10 +7,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
+use crate::domain::callers::{identify_caller, Caller};
 use crate::error::{AppError, ErrorBody};
 use crate::events::{Event, Subject};
 use crate::routes::admin::{create_user_token, CreateTokenResponse};
-use crate::routes::secret::{identify_caller, Caller};
+use crate::routes::extract::requester;
 use crate::AppState;
 
 #[utoipa::path(
@@ -29,21 +30,22 @@ pub async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<CreateTokenResponse>, AppError> {
-    let limit = match identify_caller(&state, peer.ip(), &headers).await? {
-        // Hakanai v3 let a one-time token mint another, which turns "once" into "for ever".
-        Caller::Token { record, .. } if record.one_time => {
-            return Err(AppError::TokenRefused(
-                "a one-time token cannot create one-time tokens",
-            ))
-        }
-        Caller::Token { record, .. } => record.upload_size_limit,
-        Caller::TrustedRange => state.settings.upload_size_limit,
-        Caller::Anonymous => {
-            return Err(AppError::Unauthorized(
-                "a token is required to create one-time tokens",
-            ))
-        }
-    };
+    let limit =
+        match identify_caller(&state, &requester(&state.settings, peer.ip(), &headers)?).await? {
+            // Hakanai v3 let a one-time token mint another, which turns "once" into "for ever".
+            Caller::Token { record, .. } if record.one_time => {
+                return Err(AppError::TokenRefused(
+                    "a one-time token cannot create one-time tokens",
+                ))
+            }
+            Caller::Token { record, .. } => record.upload_size_limit,
+            Caller::TrustedRange => state.settings.upload_size_limit,
+            Caller::Anonymous => {
+                return Err(AppError::Unauthorized(
+                    "a token is required to create one-time tokens",
+                ))
+            }
+        };
     let ttl = state.settings.one_time_token_ttl.as_secs().max(1);
     let (token, id) = create_user_token(&state, limit, Some(ttl), true).await?;
     state

@@ -16,18 +16,20 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::budget;
 use crate::client_ip::{client_ip, proxy_header};
 use crate::configuration::parse_duration;
+use crate::domain::budget;
+use crate::domain::callers::{authorize_upload, burn_one_time_token};
 use crate::error::{AppError, ErrorBody};
-use crate::events::{Created, Event, Subject, UserType};
+use crate::events::{Created, Event, Subject};
 use crate::id::SecretId;
 use crate::restrictions::{
     passphrase_opens, read_token_opens, split_list, Restrictions, RestrictionsRequest,
 };
+use crate::routes::extract::requester;
 use crate::store::{
     now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
-    UploadOwner, UploadSink,
+    UploadSink,
 };
 use crate::tokens;
 use crate::AppState;
@@ -100,26 +102,6 @@ struct Upload {
     restrictions: Restrictions,
 }
 
-/// Who is uploading, and what they may upload.
-pub(crate) struct Uploader {
-    pub(crate) limit: u64,
-    pub(crate) one_time: Option<crate::store::TokenHash>,
-    pub(crate) user_type: UserType,
-    /// Whom the upload counts against (open uploads, storage budget): its token, wherever it
-    /// comes from, else the client's address.
-    pub(crate) owner: UploadOwner,
-    /// The owner's storage budget in bytes, if it has one.
-    pub(crate) stored_bytes_limit: Option<u64>,
-}
-
-impl Uploader {
-    /// The owner whose storage budget the upload is reserved against: none for clients in
-    /// `--trusted-ip-ranges`, which count against the global budget only.
-    pub(crate) fn budget_owner(&self) -> Option<&UploadOwner> {
-        (self.user_type != UserType::Whitelisted).then_some(&self.owner)
-    }
-}
-
 #[utoipa::path(
     post, path = "/api/v1/secret", tag = "secret",
     request_body(content(
@@ -152,7 +134,8 @@ pub async fn create(
     let Ok(Query(query)) = query else {
         return Err(AppError::BadRequest("malformed query string".into()));
     };
-    let uploader = authorize_upload(&state, peer.ip(), &headers).await?;
+    let uploader =
+        authorize_upload(&state, &requester(&state.settings, peer.ip(), &headers)?).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -299,22 +282,6 @@ pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Dur
     Ok(ttl)
 }
 
-/// Spends a one-time token: after a JSON body has been read and checked (it is not stored
-/// yet), and before any body of a raw or multi-request upload reaches the store.
-#[tracing::instrument(skip_all)]
-pub(crate) async fn burn_one_time_token(
-    state: &AppState,
-    uploader: &Uploader,
-) -> Result<(), AppError> {
-    let Some(hash) = &uploader.one_time else {
-        return Ok(());
-    };
-    if !state.store.token_take(hash).await? {
-        return Err(AppError::TokenRefused("token already used"));
-    }
-    Ok(())
-}
-
 /// Unix ms `ttl` from now.
 pub(crate) fn expiry_ms(ttl: Duration) -> u64 {
     now_ms().saturating_add(ttl.as_millis() as u64)
@@ -341,91 +308,6 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     Json(CreateSecretResponse {
         id: id.to_string(),
         creator_token,
-    })
-}
-
-/// Who is asking to store something, in Hakanai v3's order: a bearer token decides when one is
-/// given; without one, a client in `--trusted-ip-ranges`, else an anonymous client.
-pub(crate) enum Caller {
-    Token {
-        hash: crate::store::TokenHash,
-        record: crate::store::TokenRecord,
-    },
-    TrustedRange,
-    Anonymous,
-}
-
-pub(crate) async fn identify_caller(
-    state: &AppState,
-    peer: IpAddr,
-    headers: &HeaderMap,
-) -> Result<Caller, AppError> {
-    let s = &state.settings;
-    if let Some(token) = crate::routes::extract::bearer(headers)? {
-        let hash = tokens::hash_token(token);
-        let Some(record) = state.store.token_get(&hash).await? else {
-            return Err(AppError::TokenRefused("invalid or expired token"));
-        };
-        return Ok(Caller::Token { hash, record });
-    }
-    let trusted = !s.trusted_ip_ranges.is_empty()
-        && client_ip(peer, headers, &s.trusted_ip_header, &s.trusted_proxies)
-            .is_some_and(|ip| crate::client_ip::in_ranges(ip, &s.trusted_ip_ranges));
-    Ok(if trusted {
-        Caller::TrustedRange
-    } else {
-        Caller::Anonymous
-    })
-}
-
-#[tracing::instrument(skip_all)]
-pub(crate) async fn authorize_upload(
-    state: &AppState,
-    peer: IpAddr,
-    headers: &HeaderMap,
-) -> Result<Uploader, AppError> {
-    let settings = &state.settings;
-    // Computed only for callers without a token.
-    let address = || {
-        let ip = client_ip(
-            peer,
-            headers,
-            &settings.trusted_ip_header,
-            &settings.trusted_proxies,
-        );
-        UploadOwner::address(ip.unwrap_or(peer))
-    };
-    Ok(match identify_caller(state, peer, headers).await? {
-        Caller::Token { hash, record } => Uploader {
-            limit: record.upload_size_limit.min(settings.upload_size_limit),
-            one_time: record.one_time.then_some(hash),
-            user_type: UserType::Authenticated,
-            owner: UploadOwner::token(&hash),
-            stored_bytes_limit: match record.max_stored_bytes {
-                Some(0) => None,
-                Some(n) => Some(n),
-                None => settings.max_stored_bytes_per_token,
-            },
-        },
-        Caller::TrustedRange => Uploader {
-            limit: settings.upload_size_limit,
-            one_time: None,
-            user_type: UserType::Whitelisted,
-            owner: address(),
-            stored_bytes_limit: None,
-        },
-        Caller::Anonymous if settings.allow_anonymous => Uploader {
-            limit: settings.anonymous_size_limit,
-            one_time: None,
-            user_type: UserType::Anonymous,
-            owner: address(),
-            stored_bytes_limit: settings.max_stored_bytes_per_address,
-        },
-        Caller::Anonymous => {
-            return Err(AppError::Unauthorized(
-                "a token is required to create secrets",
-            ))
-        }
     })
 }
 

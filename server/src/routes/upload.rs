@@ -16,11 +16,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::extract::requester;
 use super::secret::{
-    authorize_upload, burn_one_time_token, checked_ttl, declared_length, header_str, new_secret,
-    parse_id, read_limited, record_created, CreateSecretResponse, CREATOR_TOKEN_HEADER,
+    checked_ttl, declared_length, header_str, new_secret, parse_id, read_limited, record_created,
+    CreateSecretResponse, CREATOR_TOKEN_HEADER,
 };
-use crate::budget;
+use crate::domain::budget;
+use crate::domain::callers::{authorize_upload, burn_one_time_token};
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
 use crate::events::Created;
 use crate::restrictions::{Restrictions, RestrictionsRequest};
@@ -91,7 +93,8 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<StartUploadResponse>, AppError> {
-    let uploader = authorize_upload(&state, peer.ip(), &headers).await?;
+    let uploader =
+        authorize_upload(&state, &requester(&state.settings, peer.ip(), &headers)?).await?;
     let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
     if !is_json {

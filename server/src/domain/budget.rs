@@ -8,15 +8,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::domain::callers::Uploader;
+use crate::domain::Services;
 use crate::error::AppError;
 use crate::id::SecretId;
-use crate::routes::secret::Uploader;
 use crate::store::{now_ms, Reservation, Reserved, StoreCapacity};
-use crate::AppState;
 
 /// Reserves `bytes` for `id` until `expires_at_ms`, for `uploader`.
 pub(crate) async fn reserve(
-    state: &AppState,
+    state: &Services,
     id: &SecretId,
     uploader: &Uploader,
     bytes: u64,
@@ -47,7 +47,7 @@ pub(crate) async fn reserve(
 
 /// A finished upload holds `bytes` until `ttl` from now, whatever it reserved at its start.
 /// Never refused: the upload reserved at least this much when it opened.
-pub(crate) async fn settle(state: &AppState, id: &SecretId, bytes: u64, ttl: Duration) {
+pub(crate) async fn settle(state: &Services, id: &SecretId, bytes: u64, ttl: Duration) {
     let reservation = Reservation {
         id: *id,
         owner: None,
@@ -64,7 +64,7 @@ pub(crate) async fn settle(state: &AppState, id: &SecretId, bytes: u64, ttl: Dur
 
 /// The secret (or upload) `id` no longer holds its bytes. A failure only delays their release
 /// until the reservation expires.
-pub(crate) async fn release(state: &AppState, id: &SecretId) {
+pub(crate) async fn release(state: &Services, id: &SecretId) {
     if let Err(e) = state.store.budget_release(id).await {
         tracing::warn!(error = %e, "storage budget not released");
     }
@@ -73,7 +73,7 @@ pub(crate) async fn release(state: &AppState, id: &SecretId) {
 /// Without `--max-stored-bytes`, the global budget is what the store says it can hold: half the
 /// memory available to this process for the embedded store, half of Redis's
 /// `maxmemory` for Redis.
-pub(crate) async fn resolve_global(state: &AppState, flag: Option<u64>) {
+pub(crate) async fn resolve_global(state: &Services, flag: Option<u64>) {
     if let Some(bytes) = flag {
         if bytes == 0 {
             tracing::info!("no global storage budget (--max-stored-bytes 0)");
