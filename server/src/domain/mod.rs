@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod callers;
+pub mod secrets;
 
 use std::sync::Arc;
 

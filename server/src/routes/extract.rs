@@ -5,10 +5,45 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-use crate::client_ip::client_ip;
+use crate::client_ip::{client_ip, proxy_header};
 use crate::domain::callers::Requester;
+use crate::domain::secrets::Reader;
 use crate::error::AppError;
+use crate::headers;
 use crate::Settings;
+
+/// A reader of a secret, as the domain layer sees it: its address and geo headers through
+/// `--trusted-proxies`, its read token and passphrase verifier.
+pub fn reader<'a>(settings: &Settings, peer: IpAddr, headers: &'a HeaderMap) -> Reader<'a> {
+    let through_proxies = |h: &Option<axum::http::HeaderName>| {
+        h.as_ref()
+            .and_then(|h| proxy_header(peer, headers, h, &settings.trusted_proxies))
+    };
+    Reader {
+        address: client_ip(
+            peer,
+            headers,
+            &settings.trusted_ip_header,
+            &settings.trusted_proxies,
+        ),
+        country: through_proxies(&settings.country_header),
+        asn: through_proxies(&settings.asn_header)
+            .and_then(|v| v.trim_start_matches("AS").parse::<u32>().ok()),
+        read_token: headers.get(headers::READ_TOKEN).map(|v| v.as_bytes()),
+        passphrase: headers.get(headers::PASSPHRASE).map(|v| v.as_bytes()),
+        headers,
+    }
+}
+
+/// A header's value as text, if it is one.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `X-Creator-Token`, if given.
+pub fn creator_token(headers: &HeaderMap) -> Option<&str> {
+    header_str(headers, headers::CREATOR_TOKEN)
+}
 
 /// The sender of a request, as the domain layer sees it: its bearer token (a malformed
 /// `Authorization` header is refused here) and its address through `--trusted-proxies`.

@@ -13,31 +13,20 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::client_ip::{client_ip, proxy_header};
 use crate::configuration::parse_duration;
 use crate::domain::budget;
 use crate::domain::callers::{authorize_upload, burn_one_time_token};
+use crate::domain::secrets::{self, checked_ttl, expiry_ms, new_secret, record_created, Status};
 use crate::error::{AppError, ErrorBody};
-use crate::events::{Created, Event, Subject};
+use crate::events::Created;
 use crate::id::SecretId;
-use crate::restrictions::{
-    passphrase_opens, read_token_opens, split_list, Restrictions, RestrictionsRequest,
-};
+use crate::restrictions::{split_list, Restrictions, RestrictionsRequest};
+use crate::routes::extract;
 use crate::routes::extract::requester;
-use crate::store::{
-    now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
-    UploadSink,
-};
-use crate::tokens;
+use crate::store::{GoneReason, NewSecret, PayloadKind, UploadSink};
 use crate::AppState;
-
-pub use crate::headers::{
-    CREATOR_TOKEN as CREATOR_TOKEN_HEADER, PASSPHRASE as PASSPHRASE_HEADER,
-    READ_TOKEN as READ_TOKEN_HEADER,
-};
 
 /// Room for JSON syntax and restrictions around the base64 payload.
 const JSON_OVERHEAD: u64 = 64 * 1024;
@@ -239,71 +228,6 @@ pub async fn create(
     ))
 }
 
-/// A secret was stored: the statistics behind Hakanai's gauges, metrics and the webhook. The
-/// statistics never fail a request: the gauges are a best effort, corrected as secrets expire.
-pub(crate) async fn record_created(
-    state: &AppState,
-    id: &SecretId,
-    created: &Created<'_>,
-    headers: &HeaderMap,
-) {
-    if let Err(e) = state.store.stats_add(id, created.ttl).await {
-        tracing::debug!(error = %e, "secret statistics not updated");
-    }
-    state.events.created(id, created, headers);
-}
-
-/// A secret left the store by `event` (read, revoked, destroyed).
-pub(crate) async fn record_gone(
-    state: &AppState,
-    event: Event,
-    id: &SecretId,
-    headers: &HeaderMap,
-) {
-    // The bytes it held are free again, whether or not the statistics knew it.
-    let (_, removed) = tokio::join!(budget::release(state, id), state.store.stats_remove(id));
-    match removed {
-        Ok(Some(age)) if event == Event::SecretRead => state.metrics.observe_lifetime(age),
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
-    }
-    state.events.record(event, Subject::Secret(id), headers);
-}
-
-#[tracing::instrument(skip_all)]
-pub(crate) fn checked_ttl(state: &AppState, ttl: Option<Duration>) -> Result<Duration, AppError> {
-    let ttl = ttl.unwrap_or(state.settings.default_ttl);
-    if ttl.is_zero() || ttl > state.settings.max_ttl {
-        return Err(AppError::BadRequest(format!(
-            "expires_in must be between 1 and {} seconds",
-            state.settings.max_ttl.as_secs()
-        )));
-    }
-    Ok(ttl)
-}
-
-/// Unix ms `ttl` from now.
-pub(crate) fn expiry_ms(ttl: Duration) -> u64 {
-    now_ms().saturating_add(ttl.as_millis() as u64)
-}
-
-pub(crate) fn new_secret(
-    kind: PayloadKind,
-    restrictions: Restrictions,
-    ttl: Duration,
-) -> (NewSecret, String) {
-    let creator_token = tokens::random_token();
-    let secret = NewSecret {
-        id: SecretId::random(),
-        kind,
-        creator_hash: tokens::creator_hash(&creator_token),
-        restrictions,
-        data: bytes::Bytes::new(),
-        ttl,
-    };
-    (secret, creator_token)
-}
-
 fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
     Json(CreateSecretResponse {
         id: id.to_string(),
@@ -345,21 +269,17 @@ fn decoded_len(data: &str) -> Result<u64, AppError> {
     Ok(total)
 }
 
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn raw_options(
     headers: &HeaderMap,
     query: RawUploadQuery,
 ) -> Result<(Option<Duration>, Restrictions), AppError> {
-    let ttl = header_str(headers, crate::headers::TTL)
+    let ttl = extract::header_str(headers, crate::headers::TTL)
         .map(str::to_owned)
         .or(query.ttl)
         .map(|s| parse_duration(&s).map_err(AppError::BadRequest))
         .transpose()?;
     let list = |h: &str, q: Option<String>| {
-        header_str(headers, h)
+        extract::header_str(headers, h)
             .map(str::to_owned)
             .or(q)
             .map(|s| split_list(&s))
@@ -376,10 +296,10 @@ fn raw_options(
         allowed_ips: list(crate::headers::ALLOWED_IPS, query.allowed_ips),
         allowed_countries: list(crate::headers::ALLOWED_COUNTRIES, query.allowed_countries),
         allowed_asns: asns,
-        passphrase_hash: header_str(headers, crate::headers::PASSPHRASE_HASH)
+        passphrase_hash: extract::header_str(headers, crate::headers::PASSPHRASE_HASH)
             .map(str::to_owned)
             .or(query.passphrase_hash),
-        read_token_hash: header_str(headers, crate::headers::READ_TOKEN_HASH)
+        read_token_hash: extract::header_str(headers, crate::headers::READ_TOKEN_HASH)
             .map(str::to_owned)
             .or(query.read_token_hash),
     }
@@ -388,7 +308,7 @@ fn raw_options(
 }
 
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
+    extract::header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Streams the body into the store, answering 413 as soon as `limit` is passed; the partial
@@ -468,6 +388,7 @@ pub async fn read(
     read_secret(&state, peer.ip(), &headers, &id).await
 }
 
+/// The read, also for Hakanai v3's CLI at `/s/{id}` (`pages.rs`).
 pub(crate) async fn read_secret(
     state: &AppState,
     peer: IpAddr,
@@ -475,171 +396,24 @@ pub(crate) async fn read_secret(
     id: &str,
 ) -> Result<Response, AppError> {
     let id = parse_id(id)?;
-    let mut taken = state.store.take(&id, TakeMode::ReadIfUnrestricted).await?;
-    if let Taken::Restricted(meta) = taken {
-        // First, so that without the token nothing else is told or counted.
-        if !holds_read_token(headers, meta.restrictions.read_lock.as_deref()) {
-            return Err(not_found());
-        }
-        check_restrictions(state, peer, headers, &meta)?;
-        check_passphrase(state, headers, &id, &meta).await?;
-        taken = state.store.take(&id, TakeMode::Read).await?;
-    }
-    match taken {
-        Taken::Missing => Err(not_found()),
-        Taken::Gone(t) if !holds_read_token(headers, t.read_lock.as_deref()) => Err(not_found()),
-        Taken::Gone(t) => Err(gone(&t)),
-        Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
-        Taken::Data { kind, data } => {
-            record_gone(state, Event::SecretRead, &id, headers).await;
-            let content_type = match kind {
-                PayloadKind::Base64Text => "text/plain; charset=utf-8",
-                PayloadKind::Raw => "application/octet-stream",
-            };
-            Ok((
-                [
-                    (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                ],
-                data,
-            )
-                .into_response())
-        }
-    }
+    let reader = extract::reader(&state.settings, peer, headers);
+    let (kind, data) = secrets::read(state, &id, &reader).await?;
+    let content_type = match kind {
+        PayloadKind::Base64Text => "text/plain; charset=utf-8",
+        PayloadKind::Raw => "application/octet-stream",
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<SecretId, AppError> {
     SecretId::parse(id).ok_or_else(|| AppError::BadRequest("malformed secret id".into()))
-}
-
-/// Whether the request carries the read token of a secret locked with `lock` (always, if none).
-fn holds_read_token(headers: &HeaderMap, lock: Option<&str>) -> bool {
-    read_token_opens(lock, headers.get(READ_TOKEN_HEADER).map(|v| v.as_bytes()))
-}
-
-fn not_found() -> AppError {
-    AppError::NotFound("the secret does not exist or has expired")
-}
-
-fn gone(t: &Tombstone) -> AppError {
-    AppError::Gone(match t.reason {
-        GoneReason::Read => "the secret has already been read",
-        GoneReason::Revoked => "the secret was deleted by its creator",
-        GoneReason::Destroyed => "the secret was destroyed after too many wrong passphrases",
-    })
-}
-
-#[tracing::instrument(skip_all)]
-fn check_restrictions(
-    state: &AppState,
-    peer: IpAddr,
-    headers: &HeaderMap,
-    meta: &SecretMeta,
-) -> Result<(), AppError> {
-    let s = &state.settings;
-    let r = &meta.restrictions;
-    if !r.allowed_ips.is_empty() {
-        let ip = client_ip(peer, headers, &s.trusted_ip_header, &s.trusted_proxies);
-        let ok = ip.is_some_and(|ip| crate::client_ip::in_ranges(ip, &r.allowed_ips));
-        if !ok {
-            return Err(AppError::Forbidden(
-                "access from this IP address is not allowed",
-            ));
-        }
-    }
-    if !r.allowed_countries.is_empty() {
-        let Some(h) = &s.country_header else {
-            return Err(AppError::NotImplemented(
-                "country restrictions need --country-header on the server",
-            ));
-        };
-        let country = proxy_header(peer, headers, h, &s.trusted_proxies);
-        let ok = country.is_some_and(|c| {
-            r.allowed_countries
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(c))
-        });
-        if !ok {
-            return Err(AppError::Forbidden(
-                "access from this country is not allowed",
-            ));
-        }
-    }
-    if !r.allowed_asns.is_empty() {
-        let Some(h) = &s.asn_header else {
-            return Err(AppError::NotImplemented(
-                "ASN restrictions need --asn-header on the server",
-            ));
-        };
-        let asn = proxy_header(peer, headers, h, &s.trusted_proxies)
-            .and_then(|v| v.trim_start_matches("AS").parse::<u32>().ok());
-        if !asn.is_some_and(|a| r.allowed_asns.contains(&a)) {
-            return Err(AppError::Forbidden(
-                "access from this network is not allowed",
-            ));
-        }
-    }
-    Ok(())
-}
-
-#[tracing::instrument(skip_all)]
-async fn check_passphrase(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &SecretId,
-    meta: &SecretMeta,
-) -> Result<(), AppError> {
-    let Some(expected) = &meta.restrictions.passphrase_hash else {
-        return Ok(());
-    };
-    let max = state.settings.max_passphrase_attempts;
-    let Some(given) = headers.get(PASSPHRASE_HEADER) else {
-        // Asking without a passphrase is how a client learns that one is needed; it costs nothing.
-        return Err(AppError::Passphrase {
-            remaining: max,
-            details: "this secret requires a passphrase",
-        });
-    };
-    if passphrase_opens(expected, given.as_bytes()) {
-        return Ok(());
-    }
-    match state.store.fail_attempt(id, max).await? {
-        // Another reader read or destroyed it since we looked.
-        None => match state.store.peek(id).await? {
-            Peek::Gone(t) => Err(gone(&t)),
-            _ => Err(not_found()),
-        },
-        Some(n) if n >= max => {
-            record_gone(state, Event::SecretDestroyed, id, headers).await;
-            Err(AppError::Passphrase {
-                remaining: 0,
-                details: "wrong passphrase; the secret has been destroyed",
-            })
-        }
-        Some(n) => Err(AppError::Passphrase {
-            remaining: max - n,
-            details: "wrong passphrase",
-        }),
-    }
-}
-
-/// [`creator_matches`], except that for a read-locked secret (`hidden`) any refusal is the answer
-/// for an unknown id: a wrong or missing creator token must not tell that the id exists.
-fn creator_or_hidden(headers: &HeaderMap, expected: &[u8], hidden: bool) -> Result<(), AppError> {
-    match creator_matches(headers, expected) {
-        Err(_) if hidden => Err(not_found()),
-        checked => checked,
-    }
-}
-
-pub(crate) fn creator_matches(headers: &HeaderMap, expected: &[u8]) -> Result<(), AppError> {
-    let Some(token) = header_str(headers, CREATOR_TOKEN_HEADER) else {
-        return Err(AppError::Unauthorized("X-Creator-Token is required"));
-    };
-    if bool::from(tokens::creator_hash(token).ct_eq(expected)) {
-        return Ok(());
-    }
-    Err(AppError::Forbidden("wrong creator token"))
 }
 
 #[utoipa::path(
@@ -662,27 +436,8 @@ pub async fn revoke(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     let id = parse_id(&id)?;
-    match state.store.peek(&id).await? {
-        Peek::Missing => return Err(not_found()),
-        Peek::Gone(t) => {
-            creator_or_hidden(&headers, &t.creator_hash, t.read_lock.is_some())?;
-            return Err(gone(&t));
-        }
-        Peek::Live(meta) => creator_or_hidden(
-            &headers,
-            &meta.creator_hash,
-            meta.restrictions.read_lock.is_some(),
-        )?,
-    }
-    match state.store.take(&id, TakeMode::Revoke).await? {
-        Taken::Data { .. } => {
-            record_gone(&state, Event::SecretRevoked, &id, &headers).await;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Taken::Gone(t) => Err(gone(&t)),
-        Taken::Missing => Err(not_found()),
-        Taken::Restricted(_) => Err(AppError::Internal("restricted on revoke".into())),
-    }
+    secrets::revoke(&state, &id, extract::creator_token(&headers), &headers).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -704,51 +459,30 @@ pub async fn status(
     headers: HeaderMap,
 ) -> Result<Json<SecretStatus>, AppError> {
     let id = parse_id(&id)?;
-    if header_str(&headers, CREATOR_TOKEN_HEADER).is_none() {
+    let Some(creator_token) = extract::creator_token(&headers) else {
         return Err(AppError::Unauthorized("X-Creator-Token is required"));
-    }
-    // Nothing is kept after expiry, so an expired secret and an unknown id look the same; so
-    // does a read-locked secret asked about with a wrong creator token.
-    let expired = || SecretStatus {
-        status: "expired".into(),
-        expires_at: None,
-        at: None,
     };
-    let creator_refused = |expected: &[u8], locked: bool| match creator_matches(&headers, expected)
-    {
-        Err(_) if locked => Some(Ok(expired())),
-        Err(e) => Some(Err(e)),
-        Ok(()) => None,
-    };
-    let status = match state.store.peek(&id).await? {
-        Peek::Missing => expired(),
-        Peek::Live(meta) => {
-            if let Some(answer) =
-                creator_refused(&meta.creator_hash, meta.restrictions.read_lock.is_some())
-            {
-                return answer.map(Json);
-            }
-            SecretStatus {
-                status: "pending".into(),
-                expires_at: Some(rfc3339(Duration::from_millis(meta.expires_at_ms))),
-                at: None,
-            }
-        }
-        Peek::Gone(t) => {
-            if let Some(answer) = creator_refused(&t.creator_hash, t.read_lock.is_some()) {
-                return answer.map(Json);
-            }
-            let status = match t.reason {
+    let status = match secrets::status(&state, &id, creator_token).await? {
+        Status::Expired => SecretStatus {
+            status: "expired".into(),
+            expires_at: None,
+            at: None,
+        },
+        Status::Pending { expires_at_ms } => SecretStatus {
+            status: "pending".into(),
+            expires_at: Some(rfc3339(Duration::from_millis(expires_at_ms))),
+            at: None,
+        },
+        Status::Gone { reason, at } => SecretStatus {
+            status: match reason {
                 GoneReason::Read => "read",
                 GoneReason::Revoked => "revoked",
                 GoneReason::Destroyed => "destroyed",
-            };
-            SecretStatus {
-                status: status.into(),
-                expires_at: None,
-                at: Some(rfc3339(Duration::from_secs(t.at))),
             }
-        }
+            .into(),
+            expires_at: None,
+            at: Some(rfc3339(Duration::from_secs(at))),
+        },
     };
     Ok(Json(status))
 }

@@ -16,13 +16,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::requester;
-use super::secret::{
-    checked_ttl, declared_length, header_str, new_secret, parse_id, read_limited, record_created,
-    CreateSecretResponse, CREATOR_TOKEN_HEADER,
-};
+use super::extract::{creator_token, header_str, requester};
+use super::secret::{declared_length, parse_id, read_limited, CreateSecretResponse};
 use crate::domain::budget;
 use crate::domain::callers::{authorize_upload, burn_one_time_token};
+use crate::domain::secrets::{checked_ttl, new_secret, record_created};
 use crate::error::{AppError, ErrorBody, UPLOAD_OFFSET_HEADER};
 use crate::events::Created;
 use crate::restrictions::{Restrictions, RestrictionsRequest};
@@ -285,14 +283,12 @@ pub async fn finish(
     Ok(Json(CreateSecretResponse {
         id: id.to_string(),
         // Echoed so the finish response has the shape of a single-request create.
-        creator_token: header_str(&headers, CREATOR_TOKEN_HEADER)
-            .unwrap_or_default()
-            .to_owned(),
+        creator_token: creator_token(&headers).unwrap_or_default().to_owned(),
     }))
 }
 
 fn creator_hash(headers: &HeaderMap) -> Result<[u8; CREATOR_HASH_LEN], AppError> {
-    header_str(headers, CREATOR_TOKEN_HEADER)
+    creator_token(headers)
         .map(tokens::creator_hash)
         .ok_or(AppError::Unauthorized("X-Creator-Token is required"))
 }

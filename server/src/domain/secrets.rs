@@ -1,0 +1,313 @@
+//! A secret's life after it is stored: read once (read token, restrictions and passphrase
+//! checked first, in that order), revoked by its creator, asked about by its creator; and what
+//! each of these records (statistics, metrics, events).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use subtle::ConstantTimeEq;
+
+use crate::error::AppError;
+use crate::events::{Created, Event, Subject};
+use crate::id::SecretId;
+use crate::restrictions::{passphrase_opens, read_token_opens, Restrictions};
+use crate::store::{
+    now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
+};
+use crate::tokens;
+
+use super::{budget, Services};
+
+/// What a reader presents, read from the request by the HTTP layer.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    /// The client's address through `--trusted-proxies` (`None`: a trusted proxy sent garbage).
+    pub address: Option<IpAddr>,
+    /// The country code from `--country-header`, through `--trusted-proxies`.
+    pub country: Option<&'a str>,
+    /// The ASN from `--asn-header`, through `--trusted-proxies`.
+    pub asn: Option<u32>,
+    /// `X-Secret-Read-Token`.
+    pub read_token: Option<&'a [u8]>,
+    /// `X-Secret-Passphrase`.
+    pub passphrase: Option<&'a [u8]>,
+    /// The request's headers, for the ones the webhook forwards.
+    pub headers: &'a HeaderMap,
+}
+
+/// Reads a secret once: the read token first (so that without it nothing else is told or
+/// counted), then the restrictions, then the passphrase; only then is it consumed.
+pub async fn read(
+    s: &Services,
+    id: &SecretId,
+    r: &Reader<'_>,
+) -> Result<(PayloadKind, Bytes), AppError> {
+    let mut taken = s.store.take(id, TakeMode::ReadIfUnrestricted).await?;
+    if let Taken::Restricted(meta) = taken {
+        if !read_token_opens(meta.restrictions.read_lock.as_deref(), r.read_token) {
+            return Err(not_found());
+        }
+        check_restrictions(s, r, &meta)?;
+        check_passphrase(s, r, id, &meta).await?;
+        taken = s.store.take(id, TakeMode::Read).await?;
+    }
+    match taken {
+        Taken::Missing => Err(not_found()),
+        Taken::Gone(t) if !read_token_opens(t.read_lock.as_deref(), r.read_token) => {
+            Err(not_found())
+        }
+        Taken::Gone(t) => Err(gone(&t)),
+        Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
+        Taken::Data { kind, data } => {
+            record_gone(s, Event::SecretRead, id, r.headers).await;
+            Ok((kind, data))
+        }
+    }
+}
+
+/// Deletes a secret before anyone reads it.
+pub async fn revoke(
+    s: &Services,
+    id: &SecretId,
+    creator_token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    match s.store.peek(id).await? {
+        Peek::Missing => return Err(not_found()),
+        Peek::Gone(t) => {
+            creator_or_hidden(creator_token, &t.creator_hash, t.read_lock.is_some())?;
+            return Err(gone(&t));
+        }
+        Peek::Live(meta) => creator_or_hidden(
+            creator_token,
+            &meta.creator_hash,
+            meta.restrictions.read_lock.is_some(),
+        )?,
+    }
+    match s.store.take(id, TakeMode::Revoke).await? {
+        Taken::Data { .. } => {
+            record_gone(s, Event::SecretRevoked, id, headers).await;
+            Ok(())
+        }
+        Taken::Gone(t) => Err(gone(&t)),
+        Taken::Missing => Err(not_found()),
+        Taken::Restricted(_) => Err(AppError::Internal("restricted on revoke".into())),
+    }
+}
+
+/// Where a secret stands, as its creator may learn it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting to be read; expires at this Unix ms.
+    Pending { expires_at_ms: u64 },
+    /// Read, revoked or destroyed at this Unix second.
+    Gone { reason: GoneReason, at: u64 },
+    /// Nothing is kept after expiry, so an expired secret and an unknown id look the same; so
+    /// does a read-locked secret asked about with a wrong creator token.
+    Expired,
+}
+
+pub async fn status(s: &Services, id: &SecretId, creator_token: &str) -> Result<Status, AppError> {
+    let refused =
+        |expected: &[u8], locked: bool| match creator_matches(Some(creator_token), expected) {
+            Err(_) if locked => Some(Ok(Status::Expired)),
+            Err(e) => Some(Err(e)),
+            Ok(()) => None,
+        };
+    match s.store.peek(id).await? {
+        Peek::Missing => Ok(Status::Expired),
+        Peek::Live(meta) => refused(&meta.creator_hash, meta.restrictions.read_lock.is_some())
+            .unwrap_or(Ok(Status::Pending {
+                expires_at_ms: meta.expires_at_ms,
+            })),
+        Peek::Gone(t) => {
+            refused(&t.creator_hash, t.read_lock.is_some()).unwrap_or(Ok(Status::Gone {
+                reason: t.reason,
+                at: t.at,
+            }))
+        }
+    }
+}
+
+/// A secret was stored: the statistics behind Hakanai's gauges, metrics and the webhook. The
+/// statistics never fail a request: the gauges are a best effort, corrected as secrets expire.
+pub async fn record_created(
+    s: &Services,
+    id: &SecretId,
+    created: &Created<'_>,
+    headers: &HeaderMap,
+) {
+    if let Err(e) = s.store.stats_add(id, created.ttl).await {
+        tracing::debug!(error = %e, "secret statistics not updated");
+    }
+    s.events.created(id, created, headers);
+}
+
+/// A secret left the store by `event` (read, revoked, destroyed).
+pub async fn record_gone(s: &Services, event: Event, id: &SecretId, headers: &HeaderMap) {
+    // The bytes it held are free again, whether or not the statistics knew it.
+    let (_, removed) = tokio::join!(budget::release(s, id), s.store.stats_remove(id));
+    match removed {
+        Ok(Some(age)) if event == Event::SecretRead => s.metrics.observe_lifetime(age),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+    }
+    s.events.record(event, Subject::Secret(id), headers);
+}
+
+/// The TTL asked for, or the default, within `--max-ttl`.
+#[tracing::instrument(skip_all)]
+pub fn checked_ttl(s: &Services, ttl: Option<Duration>) -> Result<Duration, AppError> {
+    let ttl = ttl.unwrap_or(s.settings.default_ttl);
+    if ttl.is_zero() || ttl > s.settings.max_ttl {
+        return Err(AppError::BadRequest(format!(
+            "expires_in must be between 1 and {} seconds",
+            s.settings.max_ttl.as_secs()
+        )));
+    }
+    Ok(ttl)
+}
+
+/// Unix ms `ttl` from now.
+pub fn expiry_ms(ttl: Duration) -> u64 {
+    now_ms().saturating_add(ttl.as_millis() as u64)
+}
+
+/// A new secret (without its payload) and the creator token that lets its creator revoke it.
+pub fn new_secret(
+    kind: PayloadKind,
+    restrictions: Restrictions,
+    ttl: Duration,
+) -> (NewSecret, String) {
+    let creator_token = tokens::random_token();
+    let secret = NewSecret {
+        id: SecretId::random(),
+        kind,
+        creator_hash: tokens::creator_hash(&creator_token),
+        restrictions,
+        data: Bytes::new(),
+        ttl,
+    };
+    (secret, creator_token)
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("the secret does not exist or has expired")
+}
+
+fn gone(t: &Tombstone) -> AppError {
+    AppError::Gone(match t.reason {
+        GoneReason::Read => "the secret has already been read",
+        GoneReason::Revoked => "the secret was deleted by its creator",
+        GoneReason::Destroyed => "the secret was destroyed after too many wrong passphrases",
+    })
+}
+
+#[tracing::instrument(skip_all)]
+fn check_restrictions(s: &Services, r: &Reader<'_>, meta: &SecretMeta) -> Result<(), AppError> {
+    let rules = &meta.restrictions;
+    if !rules.allowed_ips.is_empty() {
+        let ok = r
+            .address
+            .is_some_and(|ip| crate::client_ip::in_ranges(ip, &rules.allowed_ips));
+        if !ok {
+            return Err(AppError::Forbidden(
+                "access from this IP address is not allowed",
+            ));
+        }
+    }
+    if !rules.allowed_countries.is_empty() {
+        if s.settings.country_header.is_none() {
+            return Err(AppError::NotImplemented(
+                "country restrictions need --country-header on the server",
+            ));
+        }
+        let ok = r.country.is_some_and(|c| {
+            rules
+                .allowed_countries
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(c))
+        });
+        if !ok {
+            return Err(AppError::Forbidden(
+                "access from this country is not allowed",
+            ));
+        }
+    }
+    if !rules.allowed_asns.is_empty() {
+        if s.settings.asn_header.is_none() {
+            return Err(AppError::NotImplemented(
+                "ASN restrictions need --asn-header on the server",
+            ));
+        }
+        if !r.asn.is_some_and(|a| rules.allowed_asns.contains(&a)) {
+            return Err(AppError::Forbidden(
+                "access from this network is not allowed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+async fn check_passphrase(
+    s: &Services,
+    r: &Reader<'_>,
+    id: &SecretId,
+    meta: &SecretMeta,
+) -> Result<(), AppError> {
+    let Some(expected) = &meta.restrictions.passphrase_hash else {
+        return Ok(());
+    };
+    let max = s.settings.max_passphrase_attempts;
+    let Some(given) = r.passphrase else {
+        // Asking without a passphrase is how a client learns that one is needed; it costs nothing.
+        return Err(AppError::Passphrase {
+            remaining: max,
+            details: "this secret requires a passphrase",
+        });
+    };
+    if passphrase_opens(expected, given) {
+        return Ok(());
+    }
+    match s.store.fail_attempt(id, max).await? {
+        // Another reader read or destroyed it since we looked.
+        None => match s.store.peek(id).await? {
+            Peek::Gone(t) => Err(gone(&t)),
+            _ => Err(not_found()),
+        },
+        Some(n) if n >= max => {
+            record_gone(s, Event::SecretDestroyed, id, r.headers).await;
+            Err(AppError::Passphrase {
+                remaining: 0,
+                details: "wrong passphrase; the secret has been destroyed",
+            })
+        }
+        Some(n) => Err(AppError::Passphrase {
+            remaining: max - n,
+            details: "wrong passphrase",
+        }),
+    }
+}
+
+/// [`creator_matches`], except that for a read-locked secret (`hidden`) any refusal is the answer
+/// for an unknown id: a wrong or missing creator token must not tell that the id exists.
+fn creator_or_hidden(token: Option<&str>, expected: &[u8], hidden: bool) -> Result<(), AppError> {
+    match creator_matches(token, expected) {
+        Err(_) if hidden => Err(not_found()),
+        checked => checked,
+    }
+}
+
+/// Whether `token` is the creator token of the secret whose creator hash is `expected`.
+pub fn creator_matches(token: Option<&str>, expected: &[u8]) -> Result<(), AppError> {
+    let Some(token) = token else {
+        return Err(AppError::Unauthorized("X-Creator-Token is required"));
+    };
+    if bool::from(tokens::creator_hash(token).ct_eq(expected)) {
+        return Ok(());
+    }
+    Err(AppError::Forbidden("wrong creator token"))
+}
