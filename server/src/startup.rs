@@ -11,11 +11,11 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::domain::{budget, Services};
+use crate::domain::{self, budget, Services};
 use crate::error::AppError;
 use crate::events::{self, Events};
 use crate::metrics::Metrics;
-use crate::routes::{admin, docs, pages};
+use crate::routes::{docs, pages};
 use crate::store::counted::CountedStore;
 use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
 use crate::token_file::{TokenDestination, TokenKind};
@@ -253,7 +253,7 @@ pub async fn reset_tokens(
     if config.reset_user_tokens {
         state.store.token_clear().await?;
         let (token, id) =
-            admin::create_user_token(&state, config.upload_size_limit, None, false).await?;
+            domain::tokens::create_user_token(&state, plain_user_token(config)).await?;
         if let Err(e) = to.deliver(TokenKind::User, &token) {
             state.store.token_delete_by_id(&id).await?;
             return Err(undeliverable(to, e));
@@ -438,7 +438,7 @@ async fn bootstrap_tokens(
     }
     if !config.allow_anonymous && state.store.token_list().await?.is_empty() {
         let (token, id) =
-            admin::create_user_token(state, config.upload_size_limit, None, false).await?;
+            domain::tokens::create_user_token(state, plain_user_token(config)).await?;
         match to.deliver(TokenKind::User, &token) {
             Ok(()) => {
                 log_delivered(TokenKind::User, to);
@@ -672,4 +672,12 @@ fn load_pages(settings: &Settings, config: &Config) -> Result<Pages, String> {
         impressum: legal(&config.impressum_file, "Impressum")?,
         privacy: legal(&config.privacy_file, "Privacy policy")?,
     })
+}
+
+/// The user token created at startup: the full upload limit, no expiry, not one-time.
+fn plain_user_token(config: &Config) -> domain::tokens::TokenGrant {
+    domain::tokens::TokenGrant {
+        limit: config.upload_size_limit,
+        ..Default::default()
+    }
 }

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod callers;
 pub mod secrets;
+pub mod tokens;
 
 use std::sync::Arc;
 

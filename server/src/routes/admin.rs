@@ -6,15 +6,15 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use crate::client_ip::{client_ip, in_ranges};
 use crate::configuration::parse_size;
+use crate::domain::callers::Requester;
+use crate::domain::tokens::{self, TokenGrant};
 use crate::error::{AppError, ErrorBody};
 use crate::events::{Event, Subject};
-use crate::store::{now_secs, TokenRecord};
-use crate::tokens;
+use crate::routes::extract::{bearer, sender};
+use crate::store::TokenRecord;
 use crate::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -78,26 +78,13 @@ async fn authorize(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<(), AppError> {
-    let s = &state.settings;
-    if !s.admin_enabled {
-        return Err(AppError::NotFound("the admin API is disabled"));
-    }
-    let ip = client_ip(peer.ip(), headers, &s.trusted_ip_header, &s.trusted_proxies);
-    if !ip.is_some_and(|ip| in_ranges(ip, &s.admin_ranges)) {
-        return Err(AppError::Forbidden(
-            "the admin API is not available from this address",
-        ));
-    }
-    let Ok(Some(token)) = crate::routes::extract::bearer(headers) else {
-        return Err(AppError::Unauthorized("admin token required"));
+    // A malformed Authorization header is no admin token either, refused only after the
+    // address is checked, as a missing one is.
+    let requester = Requester {
+        bearer: bearer(headers).ok().flatten(),
+        ..sender(&state.settings, peer.ip(), headers)
     };
-    let Some(expected) = state.store.admin_hash_get().await? else {
-        return Err(AppError::TokenRefused("invalid admin token"));
-    };
-    if !bool::from(tokens::hash_token(token).ct_eq(&expected)) {
-        return Err(AppError::TokenRefused("invalid admin token"));
-    }
-    Ok(())
+    tokens::authorize_admin(state, &requester).await
 }
 
 #[utoipa::path(
@@ -148,52 +135,17 @@ pub async fn create_token(
             }
             Some(_) => return Err(AppError::BadRequest("invalid max_stored_bytes".into())),
         };
-    let (token, id) = create_user_token_with(
-        &state,
-        limit.min(global),
-        req.ttl_seconds,
-        req.one_time,
+    let grant = TokenGrant {
+        limit,
+        ttl_seconds: req.ttl_seconds,
+        one_time: req.one_time,
         max_stored_bytes,
-    )
-    .await?;
+    };
+    let (token, id) = tokens::create_user_token(&state, grant).await?;
     state
         .events
         .record(Event::TokenCreated, Subject::Token(&id), &headers);
     Ok(Json(CreateTokenResponse { token, id }))
-}
-
-pub(crate) async fn create_user_token(
-    state: &AppState,
-    limit: u64,
-    ttl_seconds: Option<u64>,
-    one_time: bool,
-) -> Result<(String, String), AppError> {
-    create_user_token_with(state, limit, ttl_seconds, one_time, None).await
-}
-
-/// As `create_user_token`, with the token's own storage budget.
-pub(crate) async fn create_user_token_with(
-    state: &AppState,
-    limit: u64,
-    ttl_seconds: Option<u64>,
-    one_time: bool,
-    max_stored_bytes: Option<u64>,
-) -> Result<(String, String), AppError> {
-    let token = tokens::random_token();
-    let now = now_secs();
-    let record = TokenRecord {
-        id: tokens::random_token_id(),
-        upload_size_limit: limit,
-        one_time,
-        created_at: now,
-        expires_at: ttl_seconds.map(|t| now.saturating_add(t)),
-        max_stored_bytes,
-    };
-    state
-        .store
-        .token_put(&tokens::hash_token(&token), &record)
-        .await?;
-    Ok((token, record.id))
 }
 
 #[utoipa::path(
@@ -211,19 +163,8 @@ pub async fn list_tokens(
     headers: HeaderMap,
 ) -> Result<Json<Vec<TokenInfo>>, AppError> {
     authorize(&state, peer, &headers).await?;
-    let mut list: Vec<TokenInfo> = state
-        .store
-        .token_list()
-        .await?
-        .into_iter()
-        .map(|r: TokenRecord| TokenInfo {
-            // Tokens without a limit of their own (taken over from Hakanai v3) get the server's.
-            upload_size_limit: r.upload_size_limit.min(state.settings.upload_size_limit),
-            ..r.into()
-        })
-        .collect();
-    list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(Json(list))
+    let list = tokens::list_user_tokens(&state).await?;
+    Ok(Json(list.into_iter().map(TokenInfo::from).collect()))
 }
 
 #[utoipa::path(
@@ -244,8 +185,6 @@ pub async fn revoke_token(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     authorize(&state, peer, &headers).await?;
-    if state.store.token_delete_by_id(&id).await? {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    Err(AppError::NotFound("no such token"))
+    tokens::revoke_user_token(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -54,6 +54,14 @@ pub fn requester<'a>(
 ) -> Result<Requester<'a>, AppError> {
     Ok(Requester {
         bearer: bearer(headers)?,
+        ..sender(settings, peer, headers)
+    })
+}
+
+/// The sender's address, without looking at its `Authorization` header.
+pub fn sender<'a>(settings: &Settings, peer: IpAddr, headers: &HeaderMap) -> Requester<'a> {
+    Requester {
+        bearer: None,
         address: client_ip(
             peer,
             headers,
@@ -61,7 +69,7 @@ pub fn requester<'a>(
             &settings.trusted_proxies,
         ),
         peer,
-    })
+    }
 }
 
 /// `Authorization: Bearer <token>`; an error when the header exists but is not a bearer token.

@@ -7,10 +7,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
-use crate::domain::callers::{identify_caller, Caller};
+use crate::domain::tokens;
 use crate::error::{AppError, ErrorBody};
 use crate::events::{Event, Subject};
-use crate::routes::admin::{create_user_token, CreateTokenResponse};
+use crate::routes::admin::CreateTokenResponse;
 use crate::routes::extract::requester;
 use crate::AppState;
 
@@ -30,24 +30,8 @@ pub async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<CreateTokenResponse>, AppError> {
-    let limit =
-        match identify_caller(&state, &requester(&state.settings, peer.ip(), &headers)?).await? {
-            // Hakanai v3 let a one-time token mint another, which turns "once" into "for ever".
-            Caller::Token { record, .. } if record.one_time => {
-                return Err(AppError::TokenRefused(
-                    "a one-time token cannot create one-time tokens",
-                ))
-            }
-            Caller::Token { record, .. } => record.upload_size_limit,
-            Caller::TrustedRange => state.settings.upload_size_limit,
-            Caller::Anonymous => {
-                return Err(AppError::Unauthorized(
-                    "a token is required to create one-time tokens",
-                ))
-            }
-        };
-    let ttl = state.settings.one_time_token_ttl.as_secs().max(1);
-    let (token, id) = create_user_token(&state, limit, Some(ttl), true).await?;
+    let requester = requester(&state.settings, peer.ip(), &headers)?;
+    let (token, id) = tokens::mint_one_time_token(&state, &requester).await?;
     state
         .events
         .record(Event::TokenCreated, Subject::Token(&id), &headers);
