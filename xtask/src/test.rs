@@ -202,7 +202,8 @@ fn steps() -> Vec<Step> {
 }
 
 /// The fast tier of `test native`: every crate's unit tests, crypto-core's vectors, round
-/// trips and io adapters, and the server's HTTP suite on the embedded store. The CLI, fault,
+/// trips and io adapters, the server's module layering, and its HTTP suite on the embedded
+/// store. The CLI, fault,
 /// HA and telemetry suites (Redis topologies, failovers, collectors) run in the full tier only.
 /// Every command says `--workspace` and picks targets by name: selecting packages with `-p`
 /// would resolve features differently and recompile some eighty crates after a full run.
@@ -210,6 +211,7 @@ fn fast_tests() -> Result<String> {
     Cmd::cargo()
         .args(["test", "--workspace", "--lib", "--bins"])
         .args(["--test", "vectors", "--test", "roundtrip", "--test", "io"])
+        .args(["--test", "layers"])
         .run()?;
     // Test names are `<module>::memory::<case>` for the embedded store (see `both_stores!`).
     Cmd::cargo()
