@@ -1,7 +1,7 @@
 // Shared fixtures: the project options (`store`, `hideSubtle`), fresh browser contexts
 // configured like the project, and helpers for creating and revealing secrets.
 import { test as base, expect, Browser, BrowserContext, Page, TestInfo } from "@playwright/test";
-import { createHash } from "node:crypto";
+import { createHash, hkdfSync } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -98,6 +98,16 @@ export async function reveal(page: Page, link: string): Promise<void> {
   await page.goto(link);
   await expect(page.locator("html[data-ready=true]")).toHaveCount(1);
   await page.getByRole("button", { name: "Reveal secret" }).click();
+}
+
+/**
+ * A key's read token as docs/FORMAT.md § Read token defines it (HKDF-SHA256, salt
+ * "hakanai/v1", info "read token"), computed here independently of crypto-core: what a reader
+ * sends in X-Secret-Read-Token.
+ */
+export function readTokenOf(key: string): string {
+  const ikm = Buffer.from(key.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  return Buffer.from(hkdfSync("sha256", ikm, "hakanai/v1", "read token", 32)).toString("hex");
 }
 
 export function sha256(data: Buffer | Uint8Array): string {

@@ -225,7 +225,14 @@ impl CliError {
                 (404, "not_found") if e.details.contains("admin") => {
                     Some("start the server with --enable-admin-token".into())
                 }
-                (404, _) | (410, _) if e.details.contains("secret") => {
+                // The server cannot tell an unknown id from a key that does not match it (the
+                // read token comes from the key): nothing was consumed either way.
+                (404, _) if e.details.contains("secret") => Some(
+                    "check that the link (and its key) is complete and exact; secrets can be \
+                     read once, so otherwise ask the sender for a new link"
+                        .into(),
+                ),
+                (410, _) if e.details.contains("secret") => {
                     Some("secrets can be read once; ask the sender for a new link".into())
                 }
                 (413, _) => Some("ask the server operator for a token with a higher limit".into()),

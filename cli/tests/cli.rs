@@ -225,12 +225,42 @@ fn the_id_alone_reads_nothing() {
     assert_eq!(ok(&out), "locked\n");
 }
 
+/// A wrong key derives a wrong read token (`docs/FORMAT.md` § Read token): the server answers
+/// as for an unknown id and consumes nothing, so the right link still reads the secret.
 #[test]
-fn wrong_key_is_a_decryption_failure() {
+fn wrong_key_reads_nothing_and_burns_nothing() {
     let server = Server::start();
     let link = send_text(&server, "x", &[]);
     let (base, _) = link.split_once('#').unwrap();
     let other = format!("{base}#{}", "A".repeat(43));
+    let out = run(server.hakanai().args(["get", &other]), b"");
+    let err = fails(&out, NOT_FOUND);
+    assert!(err.contains("its key"), "{err}");
+    let out = run(server.hakanai().args(["get", &link]), b"");
+    assert_eq!(ok(&out), "x");
+}
+
+/// A secret stored without a read-token hash (as Hakanai v3's clients store them) and read
+/// with the wrong key is consumed and fails to decrypt: the key is checked only by decryption.
+#[test]
+fn wrong_key_for_a_secret_without_read_token_is_a_decryption_failure() {
+    use crypto_core::{build_link, encrypt_sync, KeySchedule, Metadata, SecretKey};
+    let server = Server::start();
+    let keys = KeySchedule::new(SecretKey::generate().unwrap());
+    let envelope = encrypt_sync(&keys, &Metadata::text(1), b"x").unwrap();
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/secret", server.url))
+        .bearer_auth(&server.user_token)
+        .header("content-type", "application/octet-stream")
+        .body(envelope)
+        .send()
+        .unwrap();
+    let id = resp.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = SecretKey::from_bytes([0x41; 32]);
+    let other = build_link(&server.url, &id, Some(&wrong)).unwrap();
     let out = run(server.hakanai().args(["get", &other]), b"");
     let err = fails(&out, 6);
     assert!(err.contains("wrong key"), "{err}");
@@ -540,12 +570,15 @@ fn interoperates_with_other_crypto_core_clients() {
     // Sent by `hakanai send`, read by another client.
     let link = run(server.hakanai().arg("send"), "grüße".as_bytes());
     let parsed = parse_link(ok(&link).trim()).unwrap();
+    // Like any current client, it sends the read token derived from the link's key.
+    let read_token = KeySchedule::new(parsed.require_key().unwrap().clone()).read_token();
     let envelope = http
         .get(format!(
             "{}/api/v1/secret/{}",
             server.url,
             parsed.require_id().unwrap()
         ))
+        .header("x-secret-read-token", read_token.to_hex())
         .send()
         .unwrap()
         .bytes()

@@ -138,7 +138,9 @@ test("restrictions: a server that cannot check countries refuses with 501 and th
     page.getByRole("button", { name: "Create secret link" }).click(),
   ]);
   expect(open.status()).toBe(501);
-  expect(open.request().postDataJSON().restrictions).toEqual({ allowed_asns: [64500] });
+  const { read_token_hash, ...restrictions } = open.request().postDataJSON().restrictions;
+  expect(restrictions).toEqual({ allowed_asns: [64500] });
+  expect(read_token_hash).toMatch(/^[0-9a-f]{64}$/);
   await expect(page.locator("#create-error")).toHaveText(message);
 });
 

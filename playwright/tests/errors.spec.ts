@@ -26,6 +26,19 @@ test("broken links: truncated key, bad characters, empty fragment", async ({ pag
   await expect(reader.locator("#secret-text")).toHaveValue("never opened");
 });
 
+test("a well-formed but wrong key reads nothing: 'does not exist … or the link is incomplete', and the right link still opens", async ({ page, newContext }) => {
+  const { link } = await createSecret(page, { text: "still here" });
+  const [base] = link.split("#");
+  const ctx = await newContext();
+  const wrong = await ctx.newPage();
+  await reveal(wrong, `${base}#${"A".repeat(43)}`);
+  await expect(wrong.locator("#failure")).toHaveAttribute("data-kind", "not-found");
+  await expect(wrong.locator("#failure-text")).toContainText("the link is incomplete");
+  const right = await ctx.newPage();
+  await reveal(right, link);
+  await expect(right.locator("#secret-text")).toHaveValue("still here");
+});
+
 test("unknown secret id gives 'does not exist or has expired'", async ({ page }) => {
   await page.goto("/s/AAAAAAAAAAAAAAAAAAAAAA#" + "A".repeat(43));
   await expect(page.locator("html[data-ready=true]")).toHaveCount(1);

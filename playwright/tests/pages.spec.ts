@@ -2,7 +2,7 @@
 // (clipboard JSON for the iOS Shortcut; the installed app's share target), /one-time-token
 // (invite links), and the app manifest with its icons.
 import { Page } from "@playwright/test";
-import { test, expect, createSecret, downloadHash, sha256 } from "../fixtures";
+import { test, expect, createSecret, downloadHash, readTokenOf, sha256 } from "../fixtures";
 import { oldSend } from "../oracle";
 
 async function openGet(page: Page, base = ""): Promise<void> {
@@ -39,7 +39,7 @@ test("/get: an id with the key and the passphrase given separately", async ({ pa
 });
 
 test("/get: a link without a key, and no key typed, says what is missing and reads nothing", async ({ page, newContext, request, baseURL }) => {
-  const { link } = await createSecret(page, { text: "keep me", separate: true });
+  const { link, key } = await createSecret(page, { text: "keep me", separate: true });
   const reader = await (await newContext()).newPage();
   await openGet(reader);
   await reader.getByLabel("Link or secret id").fill("not a link/at all");
@@ -48,9 +48,10 @@ test("/get: a link without a key, and no key typed, says what is missing and rea
   await reader.getByLabel("Link or secret id").fill(link);
   await reader.getByRole("button", { name: "Reveal secret" }).click();
   await expect(reader.locator("#reveal-error")).toContainText("key");
-  // Nothing was read: the secret is still there.
+  // Nothing was read: the secret is still there for the key's holder.
   const id = new URL(link).pathname.split("/").pop()!;
-  expect((await request.get(`${baseURL}/api/v1/secret/${id}`)).status()).toBe(200);
+  const read = await request.get(`${baseURL}/api/v1/secret/${id}`, { headers: { "X-Secret-Read-Token": readTokenOf(key) } });
+  expect(read.status()).toBe(200);
 });
 
 test("/get: a Hakanai v3 link (ULID, #key:hash) opens", async ({ page, baseURL }) => {

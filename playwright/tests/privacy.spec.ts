@@ -41,7 +41,8 @@ test("the id alone reads nothing: not the secret, not a passphrase attempt, not 
   const passphrase = "read-token-" + Date.now();
   const { link } = await createSecret(page, { text: "locked by the key", passphrase });
   const id = new URL(link).pathname.split("/").pop()!;
-  for (const headers of [{}, { "X-Secret-Passphrase": "wrong" }, { "X-Secret-Read-Token": "0".repeat(64) }]) {
+  const probes: Record<string, string>[] = [{}, { "X-Secret-Passphrase": "wrong" }, { "X-Secret-Read-Token": "0".repeat(64) }];
+  for (const headers of probes) {
     const res = await request.get(`/api/v1/secret/${id}`, { headers });
     expect(res.status()).toBe(404);
     expect((await res.json()).error).toBe("not_found");

@@ -9,9 +9,14 @@ async function create(event) {
   event.preventDefault();
   const keys = new SecretKeys(generateKey());
   const envelope = await encrypt(new TextEncoder().encode($("secret").value), keys, { kind: "text" });
+  // The server keeps the read token's hash: a reader needs the key, not just the id.
   const res = await fetch(`${server()}/api/v1/secret`, {
     method: "POST",
-    headers: { "Content-Type": "application/octet-stream", "X-Secret-TTL": "3600" },
+    headers: {
+      "Content-Type": "application/octet-stream",
+      "X-Secret-TTL": "3600",
+      "X-Secret-Read-Token-Hash": keys.readTokenHash,
+    },
     body: envelope,
   });
   if (!res.ok) throw new Error(`upload failed: ${res.status}`);
@@ -23,9 +28,10 @@ async function create(event) {
 async function open(event) {
   event.preventDefault();
   const { base, id, key } = parseLink($("to-open").value);
-  const res = await fetch(`${base ?? server()}/api/v1/secret/${id}`, { referrerPolicy: "no-referrer" });
-  if (!res.ok) throw new Error(`read failed: ${res.status}`);
   const keys = new SecretKeys(key);
+  const headers = keys.readToken ? { "X-Secret-Read-Token": keys.readToken } : {};
+  const res = await fetch(`${base ?? server()}/api/v1/secret/${id}`, { headers, referrerPolicy: "no-referrer" });
+  if (!res.ok) throw new Error(`read failed: ${res.status}`);
   const { plaintext } = await decrypt(new Uint8Array(await res.arrayBuffer()), keys);
   $("opened").textContent = new TextDecoder().decode(plaintext);
   keys.free();
