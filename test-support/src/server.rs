@@ -93,7 +93,8 @@ impl ServerBuilder {
         self
     }
 
-    /// stderr also to `path` (it is always kept in memory for the error of a failed start).
+    /// stderr also to `path` (it is always kept in memory: [`HakanaiServer::stderr`], and the
+    /// error of a failed start).
     pub fn stderr_file(mut self, path: &Path) -> Self {
         self.stderr_file = Some(path.to_owned());
         self
@@ -166,6 +167,7 @@ impl ServerBuilder {
             user_token: None,
             token_file,
             captured,
+            stderr: stderr_text.clone(),
             threads: vec![stdout_thread, stderr_thread],
             _work: work,
         };
@@ -317,6 +319,7 @@ pub struct HakanaiServer {
     pub user_token: Option<String>,
     token_file: PathBuf,
     captured: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
     threads: Vec<JoinHandle<()>>,
     _work: TempDir,
 }
@@ -327,6 +330,8 @@ pub struct Stopped {
     pub status: Option<ExitStatus>,
     /// Its JSON log, when started with [`ServerBuilder::capture_log`].
     pub log: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
 }
 
 impl HakanaiServer {
@@ -388,6 +393,11 @@ impl HakanaiServer {
         String::from_utf8_lossy(&self.captured.lock().unwrap()).into_owned()
     }
 
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
     /// SIGTERM, then up to `grace` for a graceful exit (killed after that).
     pub fn stop(mut self, grace: Duration) -> Stopped {
         let mut status = None;
@@ -412,6 +422,7 @@ impl HakanaiServer {
         Stopped {
             status,
             log: self.log(),
+            stderr: self.stderr(),
         }
     }
 
