@@ -184,9 +184,10 @@ impl ServerBuilder {
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // stdout closed without a "listening" line: wait for the exit status.
                     let status = server.child.as_mut().and_then(|c| c.wait().ok());
+                    let status = status.map_or("?".to_owned(), |s| s.to_string());
                     return Err(failed(
                         &mut server,
-                        format!("exited ({status:?}) before listening"),
+                        format!("exited ({status}) before listening"),
                     ));
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
