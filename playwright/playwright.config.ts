@@ -1,6 +1,7 @@
 // End-to-end tests of the web page in Debian's Chromium (/usr/bin/chromium; never
-// `npx playwright install`). global-setup.ts starts hakanai-server twice on free ports
-// (embedded store; Redis) plus a static server for the embedding example.
+// `npx playwright install`). global-setup.ts starts the servers through
+// `cargo xtask test-servers` (embedded store, Redis, token, geo) plus a static server for the
+// embedding example.
 // Run from the repository root: `npx playwright test -c playwright` (after `cargo xtask web`
 // and `cargo build -p hakanai-server`), or `cargo xtask test`.
 import { defineConfig } from "@playwright/test";

@@ -406,11 +406,7 @@ fn usage_and_network_errors() {
     let err = fails(&out, USAGE);
     assert!(err.contains("hint:"), "{err}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = hakanai_test_support::unused_port();
     let out = run(
         Command::new(bin)
             .args(["--server", &format!("http://127.0.0.1:{port}")])

@@ -453,11 +453,9 @@ impl Target for OldServer {
 impl OldServer {
     fn start(redis: &common::RedisServer, admin: &str) -> OldServer {
         let exe = oracle_cli().with_file_name("hakanai-server");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Hakanai's server is not ours to teach port 0; a port free a moment ago will do for a
+        // test that runs it once.
+        let port = hakanai_test_support::unused_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(exe)
             .args(["-p", &port.to_string(), "-r", &redis.dsn()])

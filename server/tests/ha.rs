@@ -8,8 +8,6 @@ mod helpers;
 
 #[path = "ha/load.rs"]
 mod load;
-#[path = "ha/procs.rs"]
-mod procs;
 
 use std::time::{Duration, Instant};
 
@@ -19,12 +17,20 @@ use hakanai_server::{Application, Config, StartupError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use hakanai_test_support::{unused_port, RedisCluster, RedisServer, SentinelSetup, TempDir};
 use helpers::{spawn_with_redis, TestApp};
-use procs::{admin, free_port, info_field, wait_until, Proc, TempDir};
 
 /// Held by each failover test for its whole run: two failovers at once on two cores
 /// would measure each other's load, not the store's recovery.
 static ONE_FAILOVER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A synchronous admin connection.
+fn admin(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap()
+}
 
 fn config(dsn: &str) -> Config {
     let mut c = helpers::base_config();
@@ -144,17 +150,15 @@ async fn chunked_round_trip(app: &TestApp) {
 async fn unix_socket_dsn() {
     let dir = TempDir::new("unix");
     let sock = dir.path().join("redis.sock");
-    let port = free_port();
-    let _redis = Proc::redis(
-        dir.path(),
-        port,
-        &[
+    let redis = RedisServer::builder()
+        .args([
             "--unixsocket",
             sock.to_str().unwrap(),
             "--unixsocketperm",
             "700",
-        ],
-    );
+        ])
+        .start();
+    let port = redis.port;
     let app = spawn_dsn(format!("redis+unix://{}?db=3", sock.display()), |_| {}).await;
     round_trip(&app).await;
     // db=3 was honoured: the secrets went there, not to database 0.
@@ -174,23 +178,11 @@ async fn tls_dsn_trusts_only_the_given_ca() {
     let key_file = dir.path().join("redis.key");
     std::fs::write(&cert_file, cert.cert.pem()).unwrap();
     std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
-    let tls_port = free_port();
-    let _redis = Proc::redis(
-        dir.path(),
-        free_port(),
-        &[
-            "--tls-port",
-            &tls_port.to_string(),
-            "--tls-cert-file",
-            cert_file.to_str().unwrap(),
-            "--tls-key-file",
-            key_file.to_str().unwrap(),
-            "--tls-ca-cert-file",
-            cert_file.to_str().unwrap(),
-            "--tls-auth-clients",
-            "no",
-        ],
-    );
+    let redis = RedisServer::builder()
+        .dir(dir.path())
+        .tls(&cert_file, &key_file)
+        .start();
+    let tls_port = redis.tls_port.unwrap();
     let dsn = format!("rediss://localhost:{tls_port}/0");
 
     // Without the CA the certificate is not trusted: a clear startup failure, not a hang.
@@ -233,9 +225,10 @@ async fn startup_errors_are_clear() {
     assert!(e.to_string().contains("--redis-ca-file"), "{e}");
 
     // Wrong credentials: no retrying, the reason is named.
-    let dir = TempDir::new("auth");
-    let port = free_port();
-    let _redis = Proc::redis(dir.path(), port, &["--requirepass", "right"]);
+    let redis = RedisServer::builder()
+        .args(["--requirepass", "right"])
+        .start();
+    let port = redis.port;
     let started = Instant::now();
     let mut c = config(&format!("redis://:wrong@127.0.0.1:{port}/0"));
     c.redis_timeout = Some(Duration::from_millis(500));
@@ -249,7 +242,7 @@ async fn startup_errors_are_clear() {
     assert!(ok.is_ok());
 
     // Unreachable: retried with backoff for --redis-startup-timeout, then a clear error.
-    let mut c = config(&format!("redis://127.0.0.1:{}/0", free_port()));
+    let mut c = config(&format!("redis://127.0.0.1:{}/0", unused_port()));
     c.redis_startup_timeout = Duration::from_secs(2);
     c.redis_timeout = Some(Duration::from_millis(300));
     let started = Instant::now();
@@ -264,18 +257,15 @@ async fn startup_errors_are_clear() {
     assert!(took < Duration::from_secs(4), "gave up after {took:?}");
     assert!(e.to_string().contains("still unreachable"), "{e}");
 
-    // ...and a Redis that comes up during the wait is picked up.
-    let port = free_port();
-    let late_dir = TempDir::new("late");
-    let late = tokio::task::spawn_blocking({
-        let dir = late_dir.path().to_owned();
-        move || {
-            std::thread::sleep(Duration::from_millis(700));
-            Proc::redis(&dir, port, &[])
-        }
+    // ...and a Redis that comes up during the wait is picked up (on the port the server was
+    // given before it existed, so on exactly that port).
+    let port = unused_port();
+    let late = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        RedisServer::start_on(port)
     });
     // Meanwhile the port is open and /healthy says what is going on.
-    let http_port = free_port();
+    let http_port = unused_port();
     let probe = tokio::spawn(async move {
         let url = format!("http://127.0.0.1:{http_port}/healthy");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -305,70 +295,6 @@ async fn startup_errors_are_clear() {
     drop(late.await.unwrap());
 }
 
-/// Master + replica + 3 sentinels (quorum 2, down-after 1 s).
-struct SentinelSetup {
-    _dir: TempDir,
-    master: Proc,
-    _replica: Proc,
-    sentinels: Vec<Proc>,
-}
-
-impl SentinelSetup {
-    fn start() -> SentinelSetup {
-        let dir = TempDir::new("sentinel");
-        let master = Proc::redis(dir.path(), free_port(), &[]);
-        let replica_of = master.port.to_string();
-        let replica = Proc::redis(
-            dir.path(),
-            free_port(),
-            &["--replicaof", "127.0.0.1", &replica_of],
-        );
-        let rp = replica.port;
-        wait_until(Duration::from_secs(10), "the replica to sync", || {
-            info_field(rp, "replication", "master_link_status").as_deref() == Some("up")
-        });
-        let sentinels: Vec<Proc> = (0..3)
-            .map(|_| Proc::sentinel(dir.path(), free_port(), master.port))
-            .collect();
-        // Sentinels find each other and the replica through hello messages every 2 s; a
-        // failover needs both.
-        for s in &sentinels {
-            let port = s.port;
-            wait_until(Duration::from_secs(20), "sentinel discovery", || {
-                let mut c = admin(port);
-                let m: Vec<String> = redis::cmd("SENTINEL")
-                    .arg("MASTER")
-                    .arg("mymaster")
-                    .query(&mut c)
-                    .unwrap_or_default();
-                let field = |k: &str| {
-                    m.iter()
-                        .position(|x| x == k)
-                        .and_then(|i| m.get(i + 1))
-                        .cloned()
-                };
-                field("num-other-sentinels").as_deref() == Some("2")
-                    && field("num-slaves").as_deref() == Some("1")
-            });
-        }
-        SentinelSetup {
-            _dir: dir,
-            master,
-            _replica: replica,
-            sentinels,
-        }
-    }
-
-    fn dsn(&self) -> String {
-        let list: Vec<String> = self
-            .sentinels
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.port))
-            .collect();
-        format!("redis-sentinel://{}/mymaster/0", list.join(","))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_under_load() {
     let _alone = ONE_FAILOVER_AT_A_TIME.lock().await;
@@ -389,102 +315,6 @@ async fn sentinel_failover_under_load() {
     );
     round_trip(&app).await;
     eprintln!("sentinel test took {:?}", started.elapsed());
-}
-
-/// 3 masters + 3 replicas made by `redis-cli --cluster create`, node timeout 1 s.
-struct ClusterSetup {
-    _dir: TempDir,
-    nodes: Vec<Proc>,
-}
-
-impl ClusterSetup {
-    fn start() -> ClusterSetup {
-        let dir = TempDir::new("cluster");
-        let nodes: Vec<Proc> = (0..6)
-            .map(|_| {
-                let port = free_port();
-                Proc::redis(
-                    dir.path(),
-                    port,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        &format!("nodes-{port}.conf"),
-                        "--cluster-node-timeout",
-                        "1000",
-                    ],
-                )
-            })
-            .collect();
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = std::process::Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("redis-cli must be installed (cargo xtask setup)");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        for n in &nodes {
-            let port = n.port;
-            wait_until(Duration::from_secs(20), "cluster_state:ok", || {
-                info_field_cluster(port).as_deref() == Some("ok")
-            });
-        }
-        // A replica that never synced has no data age and cannot be promoted.
-        for n in &nodes {
-            let port = n.port;
-            wait_until(Duration::from_secs(20), "replicas to sync", || {
-                info_field(port, "replication", "role").as_deref() == Some("master")
-                    || info_field(port, "replication", "master_link_status").as_deref()
-                        == Some("up")
-            });
-        }
-        ClusterSetup { _dir: dir, nodes }
-    }
-
-    fn dsn(&self) -> String {
-        format!(
-            "redis-cluster://127.0.0.1:{},127.0.0.1:{}",
-            self.nodes[0].port, self.nodes[1].port
-        )
-    }
-
-    /// The index of a master that holds slots and is not one of the DSN's seed nodes.
-    fn a_master(&self) -> usize {
-        let mut c = admin(self.nodes[0].port);
-        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
-        let masters: Vec<u16> = nodes
-            .lines()
-            .filter(|l| l.contains("master") && !l.contains("fail"))
-            .filter_map(|l| {
-                let addr = l.split_whitespace().nth(1)?;
-                addr.split(['@', ':']).nth(1)?.parse().ok()
-            })
-            .collect();
-        (0..self.nodes.len())
-            .rev()
-            .find(|&i| masters.contains(&self.nodes[i].port))
-            .expect("a master")
-    }
-}
-
-fn info_field_cluster(port: u16) -> Option<String> {
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .ok()?
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("cluster_state:"))
-        .map(|v| v.trim().to_owned())
 }
 
 /// The storage budget's keys share their own slot (`{budget}`), apart from the secrets': the
@@ -519,7 +349,7 @@ async fn budget_on_a_cluster(dsn: &str, token: String) {
 async fn cluster_api_and_failover_under_load() {
     let _alone = ONE_FAILOVER_AT_A_TIME.lock().await;
     let started = Instant::now();
-    let mut setup = ClusterSetup::start();
+    let mut setup = RedisCluster::start();
     eprintln!("cluster setup took {:?}", started.elapsed());
     let app = spawn_dsn(setup.dsn(), |c| c.allow_anonymous = false).await;
     // First, while nothing else holds stored bytes (the budget is shared by every app on the

@@ -5,8 +5,7 @@
 //! requests carried.
 
 use std::io::Read;
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use hakanai_test_support::HakanaiServer;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -30,9 +30,6 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
 use prost::Message;
 use sha2::{Digest, Sha256};
-
-#[path = "api/token_file.rs"]
-mod token_file;
 
 /// Everything is expected well within this; the exporters are set to export every few hundred ms.
 const WAIT: Duration = Duration::from_secs(10);
@@ -233,89 +230,37 @@ mod grpc {
     }
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The server binary with a clean environment plus `env`; stdout collected by a thread, the
-/// user token read from its `--token-file`.
+/// The server binary with a clean environment plus `env`, through the shared test-support
+/// crate: a port of its own, its JSON log (stdout) captured, the user token read from its
+/// `--token-file`, ready once `/ready` answers.
 struct Server {
-    child: Child,
-    port: u16,
+    inner: HakanaiServer,
     token: String,
-    stdout: std::thread::JoinHandle<String>,
-    _tokens: token_file::TokenFile,
 }
 
 impl Server {
     fn start(env: &[(&str, String)]) -> Server {
-        let port = free_port();
-        let tokens = token_file::TokenFile::new();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hakanai-server"));
-        cmd.env_clear()
-            .env("RUST_LOG", "info")
-            .env("HAKANAI_PORT", port.to_string())
-            .env("HAKANAI_TOKEN_FILE", tokens.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        let mut builder = HakanaiServer::builder(env!("CARGO_BIN_EXE_hakanai-server"))
+            .rust_log("info")
+            .capture_log();
         for (k, v) in env {
-            cmd.env(k, v);
+            builder = builder.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        let token = tokens.wait_for("user");
-        Server {
-            child,
-            port,
-            token,
-            stdout,
-            _tokens: tokens,
-        }
+        let inner = builder.start();
+        let token = inner.user_token().to_owned();
+        Server { inner, token }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = reqwest::get(self.url("/ready")).await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.inner.url(path)
     }
 
     /// SIGTERM, a graceful exit, and the JSON log it wrote.
-    fn stop(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        let exit = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(started.elapsed() < WAIT, "no graceful exit");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+    fn stop(self) -> String {
+        let stopped = self.inner.stop(WAIT);
+        let exit = stopped.status.expect("no graceful exit");
         assert!(exit.success(), "{exit:?}");
-        self.stdout.join().unwrap()
+        stopped.log
     }
 }
 
@@ -641,7 +586,6 @@ fn otel_env(port: u16, protocol: &str, delay_ms: u32, gzip: bool) -> Vec<(&'stat
 async fn exports_reach(port: u16, inbox: Inbox, protocol: &str, flush_only: bool, gzip: bool) {
     let delay = if flush_only { 600_000 } else { 200 };
     let server = Server::start(&otel_env(port, protocol, delay, gzip));
-    server.wait_ready().await;
     traced_requests(&server).await;
     let sensitive = create_and_read(&server).await;
 
@@ -860,7 +804,6 @@ async fn without_the_endpoint_nothing_connects() {
         ("OTEL_METRIC_EXPORT_INTERVAL", "100".to_owned()),
     ];
     let server = Server::start(&env);
-    server.wait_ready().await;
     traced_requests(&server).await;
     create_and_read(&server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -893,7 +836,7 @@ async fn an_unsupported_compression_stops_the_server_with_a_message() {
     let out = tokio::task::spawn_blocking(|| {
         Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
             .env_clear()
-            .env("HAKANAI_PORT", free_port().to_string())
+            .env("HAKANAI_PORT", "0")
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
             .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")
             .output()
@@ -914,7 +857,7 @@ async fn an_unsupported_protocol_stops_the_server_with_a_message() {
     let out = tokio::task::spawn_blocking(|| {
         Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
             .env_clear()
-            .env("HAKANAI_PORT", free_port().to_string())
+            .env("HAKANAI_PORT", "0")
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
             .output()

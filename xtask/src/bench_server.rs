@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::bench::{machine, replace_section, today_utc};
 use crate::setup::on_path;
 use crate::shell::{flags, free_port, root, target_dir, Cmd, Error, Result};
+use hakanai_test_support::RedisServer;
 
 const START: &str = "<!-- bench:server:start -->";
 const END: &str = "<!-- bench:server:end -->";
@@ -141,14 +142,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
     let (json_body, raw_body) = write_bodies(&work)?;
-    let redis_port = free_port()?;
-    let mut redis = Command::new("redis-server")
-        .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(file(&work.join("redis.log"))?)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::new(format!("cannot start redis-server: {e}")))?;
+    let redis = RedisServer::builder()
+        .log_file(&work.join("redis.log"))
+        .try_start()
+        .map_err(Error::new)?;
+    let redis_port = redis.port;
     let bench = Bench {
         ours,
         hakanai,
@@ -165,8 +163,7 @@ pub fn run(args: &[String]) -> Result<()> {
         work,
     };
     let result = bench.all(quick, profile);
-    let _ = redis.kill();
-    let _ = redis.wait();
+    drop(redis);
     let report = result?;
     println!("\n{report}");
     if quick {

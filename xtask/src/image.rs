@@ -26,6 +26,7 @@ use crate::lint;
 use crate::procs::Proc;
 use crate::setup::{find_on_path, on_path};
 use crate::shell::{flags, free_port, human_bytes, pids, root, target_dir, Cmd, Error, Result};
+use hakanai_test_support::RedisServer;
 
 /// The image `cargo xtask image` builds.
 const IMAGE: &str = "localhost/hakanai:latest";
@@ -817,7 +818,7 @@ fn one_time_cycle(base: &str, token: &str) -> Result<()> {
     Ok(())
 }
 
-fn redis_keys(redis: &Proc) -> Result<u64> {
+fn redis_keys(redis: &RedisServer) -> Result<u64> {
     let out = Cmd::new("redis-cli")
         .args(["-p", &redis.port.to_string(), "DBSIZE"])
         .read()?;
@@ -831,7 +832,7 @@ fn smoke_test(image: &'static str) -> Result<String> {
     let mut notes = Vec::new();
 
     // The image's own settings, with only the Redis DSN and a free port given.
-    let redis = Proc::redis(&[])?;
+    let redis = RedisServer::builder().try_start().map_err(Error::new)?;
     let port = free_port()?;
     let env = vec![
         (
@@ -975,7 +976,10 @@ for arg in services["redis"]["command"]:
         )));
     }
     let args: Vec<&str> = redis_cmd[1..].iter().map(String::as_str).collect();
-    let redis = Proc::redis(&args)?;
+    let redis = RedisServer::builder()
+        .args(&args)
+        .try_start()
+        .map_err(Error::new)?;
     let (port, metrics) = (free_port()?, free_port()?);
     for (key, value) in env.iter_mut() {
         match key.as_str() {

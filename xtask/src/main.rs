@@ -14,6 +14,7 @@ mod schemathesis;
 mod setup;
 mod shell;
 mod test;
+mod test_servers;
 mod vectors;
 mod wasm;
 mod web;
@@ -81,6 +82,8 @@ fn main() -> ExitCode {
         "bench-server" => bench_server::run(rest),
         // Started by bench-server only, so not in HELP.
         "bench-floor-server" => bench_floor::run(rest),
+        // Started by Playwright's global setup only, so not in HELP.
+        "test-servers" => test_servers::run(rest),
         "schemathesis" => schemathesis::task(rest),
         "lint" => lint::task(rest),
         "image" => image::task(rest),

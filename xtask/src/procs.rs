@@ -1,5 +1,7 @@
-//! Child processes that steps start and talk to: `redis-server` and `hakanai-server` on free
-//! ports, killed on drop so a failed step leaves nothing running.
+//! The image's server in a container (`cargo xtask image`), killed on drop so a failed step
+//! leaves nothing running. Everything else (`redis-server`, the debug `hakanai-server`) is
+//! started through `hakanai-test-support`, on ports it owns; a container is given its port
+//! through the image's environment, so this one takes a port that was free a moment ago.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,38 +9,17 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::shell::{free_port, Error, Result};
+use crate::shell::{Error, Result};
 
 pub struct Proc {
     pub child: Child,
-    pub port: u16,
-    /// The bootstrap tokens a server wrote to its token file at startup (empty for Redis, or
-    /// when the server was not asked for one).
+    /// The bootstrap tokens the server wrote to its token file at startup (empty when it was
+    /// not asked for one).
     pub admin_token: String,
     pub user_token: String,
 }
 
 impl Proc {
-    /// A throw-away `redis-server` on loopback (no snapshots), with `extra` arguments.
-    pub fn redis(extra: &[&str]) -> Result<Proc> {
-        let port = free_port()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot start redis-server: {e}")))?;
-        let redis = Proc {
-            child,
-            port,
-            admin_token: String::new(),
-            user_token: String::new(),
-        };
-        wait_for(port, b"PING\r\n", b"+PONG")?;
-        Ok(redis)
-    }
-
     /// Starts a `hakanai-server` command that listens on `port` and writes its new tokens to
     /// `token_file` (a path on this machine: the caller passes `--token-file`, or for a
     /// container the file the image's default puts in the container's root), reads them from
@@ -62,7 +43,6 @@ impl Proc {
             .map_err(|e| Error::new(format!("cannot start {shown}: {e}")))?;
         let mut server = Proc {
             child,
-            port,
             admin_token: String::new(),
             user_token: String::new(),
         };

@@ -4,10 +4,9 @@
 //! the target directory, so nothing outside the checkout changes.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::procs::Proc;
-use crate::shell::{flags, free_port, target_dir, Cmd, Error, Result};
+use crate::shell::{flags, target_dir, Cmd, Error, Result};
+use hakanai_test_support::{HakanaiServer, RedisServer};
 
 /// Pinned: a new release may add checks or change the CLI, which must not break CI by itself.
 pub const VERSION: &str = "4.32.5";
@@ -59,17 +58,17 @@ pub fn task(args: &[String]) -> Result<()> {
 /// health operations with a user token, admin operations with the admin token. Needs the debug
 /// `hakanai-server` (see `shell::build_debug_binaries`).
 pub fn run() -> Result<String> {
-    let redis = Proc::redis(&[])?;
+    let redis = RedisServer::builder().try_start().map_err(Error::new)?;
     let mut runs = 0;
-    for dsn in [None, Some(format!("redis://127.0.0.1:{}/0", redis.port))] {
+    for dsn in [None, Some(redis.dsn())] {
         let server = server(dsn.as_deref())?;
         let schema = format!("http://127.0.0.1:{}/api/openapi.json", server.port);
         for (token, paths) in [
             (
-                &server.user_token,
+                server.user_token(),
                 "^/(api/v1/secret|api/v1/upload|config.json|ready|healthy)",
             ),
-            (&server.admin_token, "^/api/v1/admin/"),
+            (server.admin_token(), "^/api/v1/admin/"),
         ] {
             Cmd::new(exe())
                 .args(["run", &schema, "--checks", CHECKS])
@@ -88,24 +87,18 @@ pub fn run() -> Result<String> {
     ))
 }
 
-/// A debug server with an admin token, on the embedded store or on `redis_dsn`.
-fn server(redis_dsn: Option<&str>) -> Result<Proc> {
-    let port = free_port()?;
-    let mut cmd = Command::new(target_dir().join("debug").join("hakanai-server"));
-    cmd.env_clear().env("RUST_LOG", "error").args([
-        "--port",
-        &port.to_string(),
-        "--enable-admin-token",
-    ]);
+/// A debug server with an admin token, on the embedded store or on `redis_dsn`: its own port,
+/// its tokens from its `--token-file` (test-support).
+fn server(redis_dsn: Option<&str>) -> Result<HakanaiServer> {
+    let mut server = HakanaiServer::builder(target_dir().join("debug").join("hakanai-server"))
+        .rust_log("error")
+        .admin_token();
     if let Some(dsn) = redis_dsn {
-        cmd.args(["--redis-dsn", dsn]);
+        server = server.redis(dsn);
     }
-    // The tokens come from a file, never the server's output (per port: runs may overlap).
-    let tokens = target_dir()
-        .join("xtask")
-        .join(format!("schemathesis-tokens-{port}"));
-    std::fs::create_dir_all(target_dir().join("xtask"))
-        .map_err(|e| Error::new(format!("target/xtask: {e}")))?;
-    cmd.arg("--token-file").arg(&tokens);
-    Proc::server(cmd, port, true, &tokens)
+    let server = server.try_start().map_err(Error::new)?;
+    if server.admin_token.is_none() || server.user_token.is_none() {
+        return Err(Error::new("hakanai-server wrote no admin and user token"));
+    }
+    Ok(server)
 }

@@ -188,8 +188,8 @@ fn steps() -> Vec<Step> {
         // The Dockerfile's runtime stage on the binary built above (page included), smoke-tested
         // with buildah; the full image build (`cargo xtask image`, ~25 min) runs outside CI.
         Step::new("image (runtime stage)", || image::run(true)).full_only(),
-        // Type-checks the suite, which then starts its own hakanai-server (embedded store;
-        // Redis) on free ports.
+        // Type-checks the suite, whose global setup then starts its servers (embedded store,
+        // Redis, token, geo) through `cargo xtask test-servers`.
         Step::new("playwright", || {
             Cmd::new("tsc").args(["-p", "playwright"]).run()?;
             Cmd::new("npx")

@@ -1233,41 +1233,23 @@ fn flag_scanner_finds_flags_and_skips_lookalikes() {
 /// body, passphrase, creator token or webhook key.
 #[tokio::test]
 async fn logs_of_the_real_binary_hold_no_secrets() {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (port, dead) = (free_port(), free_port());
-    let tokens = crate::token_file::TokenFile::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
-        .env_clear()
-        .env("RUST_LOG", "debug")
-        .args(["--port", &port.to_string(), "--enable-admin-token"])
-        .arg("--token-file")
-        .arg(tokens.path())
+    // A port nothing listens on: the webhook's deliveries fail and are logged.
+    let dead = hakanai_test_support::unused_port();
+    // The tokens go to --token-file, never to the output this test searches for secrets.
+    let server = hakanai_test_support::HakanaiServer::builder(env!("CARGO_BIN_EXE_hakanai-server"))
+        .rust_log("debug")
+        .capture_log()
+        .admin_token()
         .args(["--webhook-url", &format!("http://127.0.0.1:{dead}/hook")])
         .args(["--webhook-token", "webhook-key-marker"])
-        .args(["--webhook-headers", "user-agent"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .args(["--webhook-headers", "user-agent"]);
+    let server = tokio::task::spawn_blocking(move || server.start())
+        .await
         .unwrap();
-    // The tokens go to --token-file, never to the output this test searches for secrets.
-    let admin = tokens.wait_for("admin");
-    let user = tokens.wait_for("user");
-    let base = format!("http://127.0.0.1:{port}");
+    let admin = server.admin_token().to_owned();
+    let user = server.user_token().to_owned();
+    let base = server.base_url();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client.get(format!("{base}/ready")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let body = "Ym9keS1tYXJrZXItbm90LWluLWxvZ3M="; // "body-marker-not-in-logs"
     let created: Json = client
         .post(format!("{base}/api/v1/secret"))
@@ -1310,27 +1292,15 @@ async fn logs_of_the_real_binary_hold_no_secrets() {
     let new_token = new_token["token"].as_str().unwrap().to_owned();
     // Let a webhook attempt fail and be logged.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
+    let stopped = tokio::task::spawn_blocking(move || server.stop(Duration::from_secs(30)))
+        .await
         .unwrap();
-    let exit = child.wait().unwrap();
+    let exit = stopped.status.expect("a graceful exit");
     assert!(exit.success(), "{exit:?}");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let mut out = stopped.log;
     assert!(out.contains("\"route\":\"/api/v1/secret/:id\""), "{out}");
     // Stderr is searched as well: with --token-file no token is printed there either.
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    out.push_str(&stopped.stderr);
     for needle in [
         admin.as_str(),
         &user,

@@ -1,6 +1,6 @@
 //! The bootstrap tokens of a real `hakanai-server` process, read from its `--token-file`
-//! (never from its output). Shared by every test that starts the binary (`#[path]` from
-//! `tests/otel.rs`).
+//! (never from its output): for the tests of the token file itself and of the binary's own
+//! flags; everything else starts the binary through `hakanai-test-support`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

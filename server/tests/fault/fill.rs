@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::harness::Replica;
+use crate::harness;
 use crate::helpers::{spawn_app, Backend, RedisServer};
 
 const MAXMEMORY: u64 = 256 << 20;
@@ -97,7 +97,7 @@ async fn filling_the_store_refuses_creates_with_507_and_keeps_serving_reads() {
             .await
             .unwrap();
     }
-    let server = Replica::start(
+    let server = harness::start(
         &redis.dsn(),
         "10s",
         &[

@@ -1,5 +1,5 @@
 //! Fault tests: real `hakanai-server` processes (the binary, several at once) against a real
-//! `redis-server`, all on free loopback ports, each test bounded in time and stopping what it
+//! `redis-server`, all on loopback ports of their own (`hakanai-test-support`), each test bounded in time and stopping what it
 //! starts. Measurements are printed (`cargo test --test fault -- --nocapture`) and recorded in
 //! RELIABILITY.md.
 

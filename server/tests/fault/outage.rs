@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::Replica;
+use crate::harness;
 use crate::helpers::RedisServer;
 
 /// `--redis-timeout` of the node under test: the bound no request may exceed by much.
@@ -57,7 +57,7 @@ async fn redis_killed_and_restarted_under_load() {
     let _alone = crate::ONE_AT_A_TIME.lock().await;
     let mut redis = RedisServer::start();
     let redis_port = redis.port;
-    let node = Arc::new(Replica::start(&redis.dsn(), "1s", &[]).await);
+    let node = Arc::new(harness::start(&redis.dsn(), "1s", &[]).await);
     // The client's own timeout is far above the server's, so a hanging server shows up as a
     // long sample instead of being hidden by the client.
     let client = reqwest::Client::builder()

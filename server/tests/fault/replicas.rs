@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use crate::harness::Replica;
+use crate::harness;
 use crate::helpers::{created, RedisServer};
 
 const REPLICAS: usize = 3;
@@ -21,7 +21,7 @@ async fn concurrent_reads_across_replicas_succeed_exactly_once() {
     // Generous: 1000 simultaneous reads on a shared 2-core machine must not turn into 503s.
     let mut replicas = Vec::new();
     for _ in 0..REPLICAS {
-        replicas.push(Replica::start(&redis.dsn(), "10s", &[]).await);
+        replicas.push(harness::start(&redis.dsn(), "10s", &[]).await);
     }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::Replica;
+use crate::harness;
 use crate::helpers::{created, RedisServer};
 
 const SLOW: usize = 1000;
@@ -56,7 +56,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn slow_header_connections_are_cut_and_honest_clients_keep_their_latency() {
     let _alone = crate::ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
-    let server = Replica::start(&redis.dsn(), "10s", &[]).await;
+    let server = harness::start(&redis.dsn(), "10s", &[]).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -218,7 +218,7 @@ async fn ten_thousand_uploads_from_one_address_open_only_the_cap() {
     const ATTEMPTS: usize = 10_000;
     let _alone = crate::ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
-    let server = Replica::start(&redis.dsn(), "10s", &[]).await;
+    let server = harness::start(&redis.dsn(), "10s", &[]).await;
     let client = reqwest::Client::new();
     let used_memory = || {
         let dsn = redis.dsn();
@@ -276,7 +276,7 @@ async fn a_gibibyte_dribbled_at_a_kibibyte_per_second_ends_at_the_deadline() {
     const DEADLINE: Duration = Duration::from_secs(20);
     let _alone = crate::ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
-    let server = Replica::start(
+    let server = harness::start(
         &redis.dsn(),
         "10s",
         &[
