@@ -143,7 +143,12 @@ impl Budget {
                 return Reserved::StoreFull;
             }
         }
-        let owner = if r.settle { old_owner } else { r.owner.clone() };
+        // An owner without a budget of its own is counted in the global budget only.
+        let owner = if r.settle {
+            old_owner
+        } else {
+            r.owner.clone().filter(|_| r.owner_limit.is_some())
+        };
         self.release(&r.id);
         self.entries
             .insert(r.id, (r.bytes, owner.clone(), r.expires_at_ms));

@@ -416,6 +416,12 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Reserves `r.bytes` for `r.id` if both budgets have room, replacing an earlier
     /// reservation of the same id (whose bytes do not count against the new one).
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError>;
+    /// Reserves `r` for `secret` and, if reserved, stores the secret and notes it in the
+    /// statistics: a whole create. On a Redis node or Sentinel master that is one script (one
+    /// round trip, all or nothing); elsewhere the steps of [`create_in_steps`].
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        create_in_steps(self, secret, r).await
+    }
     /// Ends the reservation of `id`, if any.
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError>;
     /// Bytes held by all reservations, and by `owner`'s.
@@ -430,6 +436,43 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError>;
     /// Counts noted secrets whose time is up as expired; returns the live and expired counts.
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError>;
+}
+
+/// [`SecretStore::create`] as separate store calls: the reservation, then [`put_reserved`].
+pub async fn create_in_steps<S: SecretStore + ?Sized>(
+    store: &S,
+    secret: NewSecret,
+    r: &Reservation,
+) -> Result<Reserved, StoreError> {
+    let reserved = store.budget_reserve(r).await?;
+    if reserved == Reserved::Reserved {
+        put_reserved(store, secret).await?;
+    }
+    Ok(reserved)
+}
+
+/// Stores a secret whose bytes are reserved, and its statistics entry beside it (on Redis,
+/// their commands share a write); a secret that could not be stored gives both back. The
+/// statistics never fail a create: they are a best effort, corrected as secrets expire.
+pub async fn put_reserved<S: SecretStore + ?Sized>(
+    store: &S,
+    secret: NewSecret,
+) -> Result<(), StoreError> {
+    let (id, ttl) = (secret.id, secret.ttl);
+    let (stored, noted) = tokio::join!(store.put(secret), store.stats_add(&id, ttl));
+    if let Err(e) = stored {
+        if noted.is_ok() {
+            let _ = store.stats_remove(&id).await;
+        }
+        if let Err(e) = store.budget_release(&id).await {
+            tracing::warn!(error = %e, "storage budget not released");
+        }
+        return Err(e);
+    }
+    if let Err(e) = noted {
+        tracing::debug!(error = %e, "secret statistics not updated");
+    }
+    Ok(())
 }
 
 /// Secrets noted by `stats_add` and not yet removed, and those that expired unread.

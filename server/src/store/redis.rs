@@ -372,11 +372,13 @@ fn session_owner(session: &str) -> Option<&str> {
 
 /// Storage budgets. Every budget key carries the `{budget}` hash tag, so one script sees the
 /// global and the owner's reservations together (on a cluster they share one slot, apart from
-/// the secrets' slots: a secret and its reservation are never changed in one script).
+/// the secrets' slots: a secret and its reservation are changed in one script only where there
+/// are no slots, on a single node or a Sentinel-managed master; see `create`).
 /// `hk:{budget}:all`: reservations by expiry (Unix ms); `hk:{budget}:sizes`: id → "bytes owner";
-/// `hk:{budget}:total`: bytes reserved; per owner `hk:{budget}:o:<owner>` (by expiry) and
-/// `hk:{budget}:o:<owner>:n` (bytes). Each key expires with its last reservation; expired
-/// reservations are pruned by the next script that runs, so no sweeper is needed.
+/// `hk:{budget}:total`: bytes reserved; for owners with a budget of their own,
+/// `hk:{budget}:o:<owner>` (by expiry) and `hk:{budget}:o:<owner>:n` (bytes). Each key expires
+/// with its last reservation; expired reservations are pruned by the scripts that run, so no
+/// sweeper is needed.
 const BUDGET_ALL_KEY: &str = "hk:{budget}:all";
 const BUDGET_SIZES_KEY: &str = "hk:{budget}:sizes";
 const BUDGET_TOTAL_KEY: &str = "hk:{budget}:total";
@@ -385,7 +387,8 @@ fn budget_owner_key(owner: Option<&UploadOwner>) -> String {
     format!("hk:{{budget}}:o:{}", owner.map_or("-", |o| o.as_str()))
 }
 
-/// `release(id)` and `prune(now)` over KEYS[1..3] (all, sizes, total); `extend(key, ttl)`.
+/// `release(id)` and `prune(now, most)` over KEYS[1..3] (all, sizes, total); `extend(key, ttl,
+/// had_ttl)`.
 const BUDGET_LUA: &str = r#"
 local function release(id)
   local v = redis.call('HGET', KEYS[2], id)
@@ -404,76 +407,150 @@ local function release(id)
     end
   end
 end
-local function prune(now)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do release(id) end
+-- At most `most` (nil: all) expired reservations per call, so a create or read does bounded
+-- work however many expired meanwhile; each call prunes more than it adds, so none pile up.
+local function prune(now, most)
+  local ids
+  if most then
+    ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, most)
+  else
+    ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+  end
+  for _, id in ipairs(ids) do release(id) end
 end
-local function extend(k, ttl)
+-- A key that held bytes before this script (`had_ttl`) has an expiry already, which GT moves in
+-- one command; Redis before 7.0 refuses GT and takes the PTTL way, as does a key that may be new.
+local function extend(k, ttl, had_ttl)
+  if had_ttl and type(redis.pcall('PEXPIRE', k, ttl, 'GT')) == 'number' then return end
   local t = redis.call('PTTL', k)
   if t ~= -2 and t < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 "#;
 
-/// KEYS: all, sizes, total, owner set, owner bytes. ARGV: now ms, id, bytes, expiry ms, global
-/// limit (-1: none), owner ('' : none), owner limit (-1: none), '1' to settle (keep the old
-/// owner, no checks).
+/// KEYS: all, sizes, total, owner set, owner bytes[, secret, statistics]. ARGV: now ms, id,
+/// bytes, expiry ms, global limit (-1: none), owner ('': none, or the owner has no budget),
+/// owner limit, '1' to settle (keep the old owner, no checks)[, secret value, its TTL in ms, its
+/// statistics score]. With the secret's keys, a reservation made stores the secret and notes it
+/// in the statistics (a whole create, on a server without cluster slots).
 /// {0} reserved | {1} store full | {2, first expiry?} owner full
-static BUDGET_RESERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{BUDGET_LUA}
+const BUDGET_RESERVE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
-prune(now)
 local id, bytes, at = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local oldn, oldowner = 0, nil
-local old = redis.call('HGET', KEYS[2], id)
-if old then
-  local sp = string.find(old, ' ', 1, true)
-  oldn, oldowner = tonumber(string.sub(old, 1, sp - 1)), string.sub(old, sp + 1)
-end
-local owner, olimit, glimit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[5])
+local glimit, owner, olimit = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local kz, kn = KEYS[4], KEYS[5]
-if ARGV[8] == '1' then
-  owner = oldowner or ''
-  kz = 'hk:{{budget}}:o:' .. owner
-  kn = kz .. ':n'
-  olimit, glimit = -1, -1
-end
-if owner ~= '' and olimit >= 0 then
-  if bytes > olimit then return {{2}} end
-  local held = tonumber(redis.call('GET', kn) or '0')
-  if oldowner == owner then held = held - oldn end
-  if held + bytes > olimit then
-    local first = redis.call('ZRANGE', kz, 0, 1, 'WITHSCORES')
-    for i = 1, #first, 2 do
-      if first[i] ~= id then return {{2, first[i + 1]}} end
-    end
-    return {{2}}
-  end
-end
-local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-if glimit >= 0 and total - oldn + bytes > glimit then return {{1}} end
-if old then release(id) end
 local ttl = at - now
 if ttl < 1 then ttl = 1 end
-redis.call('HSET', KEYS[2], id, bytes .. ' ' .. owner)
-redis.call('ZADD', KEYS[1], at, id)
-redis.call('INCRBY', KEYS[3], bytes)
-for i = 1, 3 do extend(KEYS[i], ttl) end
-if owner ~= '' then
-  redis.call('ZADD', kz, at, id)
-  redis.call('INCRBY', kn, bytes)
-  extend(kz, ttl)
-  extend(kn, ttl)
+prune(now, 32)
+
+-- Adds `bytes` to counter k if it then holds at most `limit` (< 0: no limit); expired
+-- reservations the bounded prune has not reached yet are dropped (`drop`) before a refusal.
+-- Returns what k held before, or nil when refused.
+local function count(k, limit, drop)
+  local held = redis.call('INCRBY', k, bytes)
+  if limit < 0 or held <= limit then return held - bytes end
+  redis.call('DECRBY', k, bytes)
+  drop()
+  held = redis.call('INCRBY', k, bytes)
+  if held <= limit then return held - bytes end
+  if redis.call('DECRBY', k, bytes) <= 0 then redis.call('DEL', k) end
+  return nil
 end
-return {{0}}
-"#
-    ))
-});
+
+-- A new id, already entered in sizes: no old reservation to look up or replace.
+local function fresh()
+  local oheld = 0
+  if owner ~= '' then
+    oheld = count(kn, olimit, function()
+      for _, x in ipairs(redis.call('ZRANGEBYSCORE', kz, '-inf', now)) do release(x) end
+    end)
+    if not oheld then
+      redis.call('HDEL', KEYS[2], id)
+      local first = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')[2]
+      if first then return {2, first} end
+      return {2}
+    end
+  end
+  local held = count(KEYS[3], glimit, function() prune(now) end)
+  if not held then
+    redis.call('HDEL', KEYS[2], id)
+    if owner ~= '' and redis.call('DECRBY', kn, bytes) <= 0 then redis.call('DEL', kn) end
+    return {1}
+  end
+  redis.call('ZADD', KEYS[1], at, id)
+  for i = 1, 3 do extend(KEYS[i], ttl, held > 0) end
+  if owner ~= '' then
+    redis.call('ZADD', kz, at, id)
+    extend(kz, ttl, oheld > 0)
+    extend(kn, ttl, oheld > 0)
+  end
+  return {0}
+end
+
+-- An id that holds a reservation (an upload settling): it is replaced, and its bytes do not
+-- count against the new one.
+local function replace()
+  local oldn, oldowner = 0, nil
+  local old = redis.call('HGET', KEYS[2], id)
+  if old then
+    local sp = string.find(old, ' ', 1, true)
+    oldn, oldowner = tonumber(string.sub(old, 1, sp - 1)), string.sub(old, sp + 1)
+  end
+  local owner, olimit, glimit, kz, kn = owner, olimit, glimit, kz, kn
+  if ARGV[8] == '1' then
+    owner = oldowner or ''
+    kz = 'hk:{budget}:o:' .. owner
+    kn = kz .. ':n'
+    olimit, glimit = -1, -1
+  end
+  if owner ~= '' and olimit >= 0 then
+    local held = tonumber(redis.call('GET', kn) or '0')
+    if oldowner == owner then held = held - oldn end
+    if held + bytes > olimit then
+      local first = redis.call('ZRANGE', kz, 0, 1, 'WITHSCORES')
+      for i = 1, #first, 2 do
+        if first[i] ~= id then return {2, first[i + 1]} end
+      end
+      return {2}
+    end
+  end
+  local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if glimit >= 0 and total - oldn + bytes > glimit then return {1} end
+  if old then release(id) end
+  redis.call('HSET', KEYS[2], id, bytes .. ' ' .. owner)
+  redis.call('ZADD', KEYS[1], at, id)
+  redis.call('INCRBY', KEYS[3], bytes)
+  for i = 1, 3 do extend(KEYS[i], ttl, false) end
+  if owner ~= '' then
+    redis.call('ZADD', kz, at, id)
+    redis.call('INCRBY', kn, bytes)
+    extend(kz, ttl, false)
+    extend(kn, ttl, false)
+  end
+  return {0}
+end
+
+local r
+if ARGV[8] ~= '1' and owner ~= '' and bytes > olimit then return {2} end
+if ARGV[8] ~= '1' and redis.call('HSETNX', KEYS[2], id, bytes .. ' ' .. owner) == 1 then
+  r = fresh()
+else
+  r = replace()
+end
+if r[1] == 0 and KEYS[6] then
+  redis.call('SET', KEYS[6], ARGV[9], 'PX', ARGV[10])
+  redis.call('ZADD', KEYS[7], ARGV[11], id)
+end
+return r
+"#;
+
+static BUDGET_RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{BUDGET_LUA}{BUDGET_RESERVE_LUA}")));
 
 /// KEYS: all, sizes, total. ARGV: now ms, id.
 static BUDGET_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{BUDGET_LUA}
-prune(tonumber(ARGV[1]))
+prune(tonumber(ARGV[1]), 32)
 release(ARGV[2])
 return 1
 "#
@@ -489,6 +566,52 @@ return {{tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET',
 "#
     ))
 });
+
+/// The reservation script's call for `r` at `now`; `create` adds the secret's keys and values.
+fn reserve_call(r: &Reservation, now: u64) -> ::redis::ScriptInvocation<'static> {
+    // Owners without a budget of their own are counted in the global budget only.
+    let owner = r.owner.as_ref().filter(|_| r.owner_limit.is_some());
+    let owner_set = budget_owner_key(owner);
+    let limit = |l: Option<u64>| l.map_or(-1i128, i128::from).to_string();
+    let mut call = BUDGET_RESERVE.key(BUDGET_ALL_KEY);
+    call.key(BUDGET_SIZES_KEY)
+        .key(BUDGET_TOTAL_KEY)
+        .key(&owner_set)
+        .key(format!("{owner_set}:n"))
+        .arg(now)
+        .arg(r.id.storage_key())
+        .arg(r.bytes)
+        .arg(r.expires_at_ms)
+        .arg(limit(r.global_limit))
+        .arg(owner.map_or("", |o| o.as_str()))
+        .arg(limit(r.owner_limit))
+        .arg(if r.settle { "1" } else { "0" });
+    call
+}
+
+/// The reservation script's reply, made at `now`.
+fn reserved(v: &[Value], now: u64) -> Result<Reserved, StoreError> {
+    let score = |v: &Value| match v {
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok()),
+        Value::Double(d) => Some(*d),
+        Value::Int(n) => Some(*n as f64),
+        _ => None,
+    };
+    match v {
+        [Value::Int(0)] => Ok(Reserved::Reserved),
+        [Value::Int(1)] => Ok(Reserved::StoreFull),
+        [Value::Int(2)] => Ok(Reserved::OwnerFull { retry_after: None }),
+        [Value::Int(2), first] => {
+            let first = score(first).ok_or_else(|| corrupt("budget reply"))?;
+            Ok(Reserved::OwnerFull {
+                retry_after: Some(Duration::from_millis((first as u64).saturating_sub(now))),
+            })
+        }
+        _ => Err(corrupt("budget reply")),
+    }
+}
 
 /// A `CONFIG GET` reply (an array of name, value pairs, or a map under RESP3) as pairs.
 fn config_pairs(v: Value) -> Vec<(String, String)> {
@@ -1047,50 +1170,40 @@ impl SecretStore for RedisStore {
 
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         let now = now_ms();
-        let owner_set = budget_owner_key(r.owner.as_ref());
-        let limit = |l: Option<u64>| l.map_or(-1i128, i128::from).to_string();
+        let call = reserve_call(r, now);
         let v: Vec<Value> = self
             .timed(async {
                 let mut c = self.conn().await?;
-                BUDGET_RESERVE
-                    .key(BUDGET_ALL_KEY)
-                    .key(BUDGET_SIZES_KEY)
-                    .key(BUDGET_TOTAL_KEY)
-                    .key(&owner_set)
-                    .key(format!("{owner_set}:n"))
-                    .arg(now)
-                    .arg(r.id.storage_key())
-                    .arg(r.bytes)
-                    .arg(r.expires_at_ms)
-                    .arg(limit(r.global_limit))
-                    .arg(r.owner.as_ref().map_or("", |o| o.as_str()))
-                    .arg(limit(r.owner_limit))
-                    .arg(if r.settle { "1" } else { "0" })
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
+                call.invoke_async(&mut c).await.map_err(redis_err)
             })
             .await?;
-        let score = |v: &Value| match v {
-            Value::BulkString(b) => std::str::from_utf8(b)
-                .ok()
-                .and_then(|t| t.parse::<f64>().ok()),
-            Value::Double(d) => Some(*d),
-            Value::Int(n) => Some(*n as f64),
-            _ => None,
-        };
-        match v.as_slice() {
-            [Value::Int(0)] => Ok(Reserved::Reserved),
-            [Value::Int(1)] => Ok(Reserved::StoreFull),
-            [Value::Int(2)] => Ok(Reserved::OwnerFull { retry_after: None }),
-            [Value::Int(2), first] => {
-                let first = score(first).ok_or_else(|| corrupt("budget reply"))?;
-                Ok(Reserved::OwnerFull {
-                    retry_after: Some(Duration::from_millis((first as u64).saturating_sub(now))),
-                })
-            }
-            _ => Err(corrupt("budget reply")),
+        reserved(&v, now)
+    }
+
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        // A cluster keeps the secret and the budget in different slots, which no one script may
+        // touch together. A large secret goes in its own SET: a script would copy its value.
+        if self.backend.is_cluster() || secret.data.len() > UPLOAD_PIECE {
+            return create_in_steps(self, secret, r).await;
         }
+        debug_assert_eq!(secret.id, r.id);
+        let now = now_ms();
+        let k = keys(&secret.id);
+        let ttl_ms = secret.ttl.as_millis().max(1) as u64;
+        let score = stats_score::encode(now_secs() + secret.ttl.as_secs(), secret.ttl.as_secs());
+        let mut call = reserve_call(r, now);
+        call.key(&k.data)
+            .key(STATS_LIVE_KEY)
+            .arg(codec::encode_secret(&secret))
+            .arg(ttl_ms)
+            .arg(score);
+        let v: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                call.invoke_async(&mut c).await.map_err(redis_err)
+            })
+            .await?;
+        reserved(&v, now)
     }
 
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
