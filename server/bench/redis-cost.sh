@@ -58,19 +58,22 @@ phase() {
     rc INFO commandstats | tr -d '\r' | python3 -c '
 import sys
 ops, name, cpu, failed = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
-calls, top = {}, 0
+calls, usec = {}, {}
 for line in sys.stdin:
     if not line.startswith("cmdstat_"):
         continue
     cmd, fields = line[len("cmdstat_"):].split(":", 1)
-    n = int(dict(f.split("=") for f in fields.split(","))["calls"])
-    calls[cmd] = n
+    f = dict(f.split("=") for f in fields.split(","))
+    calls[cmd] = int(f["calls"])
+    usec[cmd] = int(f["usec"])
 inner = sum(n for c, n in calls.items() if c not in ("evalsha", "eval", "info", "config", "flushall"))
 scripts = calls.get("evalsha", 0) + calls.get("eval", 0)
+script_us = usec.get("evalsha", 0) + usec.get("eval", 0)
 detail = " ".join(f"{c}={n / ops:.2f}" for c, n in sorted(calls.items(), key=lambda kv: -kv[1])
                   if c not in ("info", "config", "flushall"))
 print(f"{name}: {ops} ok, {failed} failed; per {name}: Redis CPU {cpu * 1e6 / ops:.1f} us, "
-      f"{scripts / ops:.2f} scripts, {inner / ops:.2f} other commands (inside scripts included) "
+      f"{scripts / ops:.2f} scripts ({script_us / ops:.1f} us in them), "
+      f"{inner / ops:.2f} other commands (inside scripts included) "
       f"| {detail}")
 ' "$ops" "$name" "$(python3 -c "print($after - $before)")" "$failed"
 }

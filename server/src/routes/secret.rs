@@ -258,21 +258,17 @@ pub(crate) async fn record_created(
     state.events.created(id, created, headers);
 }
 
-/// A secret left the store by `event` (read, revoked, destroyed).
-pub(crate) async fn record_gone(
-    state: &AppState,
-    event: Event,
-    id: &SecretId,
-    headers: &HeaderMap,
-) {
+/// A secret was destroyed by too many wrong passphrases. (A read or revoke takes the secret,
+/// and the take releases its bytes and statistics entry itself.)
+pub(crate) async fn record_destroyed(state: &AppState, id: &SecretId, headers: &HeaderMap) {
     // The bytes it held are free again, whether or not the statistics knew it.
     let (_, removed) = tokio::join!(budget::release(state, id), state.store.stats_remove(id));
-    match removed {
-        Ok(Some(age)) if event == Event::SecretRead => state.metrics.observe_lifetime(age),
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+    if let Err(e) = removed {
+        tracing::debug!(error = %e, "secret statistics not updated");
     }
-    state.events.record(event, Subject::Secret(id), headers);
+    state
+        .events
+        .record(Event::SecretDestroyed, Subject::Secret(id), headers);
 }
 
 #[tracing::instrument(skip_all)]
@@ -586,8 +582,13 @@ pub(crate) async fn read_secret(
         Taken::Missing => Err(not_found()),
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
-        Taken::Data { kind, data } => {
-            record_gone(state, Event::SecretRead, &id, headers).await;
+        Taken::Data { kind, data, age } => {
+            if let Some(age) = age {
+                state.metrics.observe_lifetime(age);
+            }
+            state
+                .events
+                .record(Event::SecretRead, Subject::Secret(&id), headers);
             let content_type = match kind {
                 PayloadKind::Base64Text => "text/plain; charset=utf-8",
                 PayloadKind::Raw => "application/octet-stream",
@@ -701,7 +702,7 @@ async fn check_passphrase(
             _ => Err(not_found()),
         },
         Some(n) if n >= max => {
-            record_gone(state, Event::SecretDestroyed, id, headers).await;
+            record_destroyed(state, id, headers).await;
             Err(AppError::Passphrase {
                 remaining: 0,
                 details: "wrong passphrase; the secret has been destroyed",
@@ -754,7 +755,9 @@ pub async fn revoke(
     }
     match state.store.take(&id, TakeMode::Revoke).await? {
         Taken::Data { .. } => {
-            record_gone(&state, Event::SecretRevoked, &id, &headers).await;
+            state
+                .events
+                .record(Event::SecretRevoked, Subject::Secret(&id), &headers);
             Ok(StatusCode::NO_CONTENT)
         }
         Taken::Gone(t) => Err(gone(&t)),

@@ -197,6 +197,15 @@ struct Stats {
     expired: u64,
 }
 
+impl Stats {
+    /// Forgets a noted secret; its age.
+    fn remove(&mut self, id: &SecretId) -> Option<Duration> {
+        let score = self.scores.remove(id)?;
+        self.by_score.remove(&(score, *id));
+        Some(Duration::from_secs(stats_score::age(score, now_secs())))
+    }
+}
+
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
@@ -344,6 +353,8 @@ impl SecretStore for MemoryStore {
             at: now_secs(),
             creator_hash: creator_hash(&blob),
         });
+        g.budget.release(id);
+        let age = g.stats.remove(id);
         drop(g);
         let (kind, data) = codec::decode_payload(blob)?;
         let data = if mode == TakeMode::Revoke {
@@ -351,7 +362,7 @@ impl SecretStore for MemoryStore {
         } else {
             data
         };
-        Ok(Taken::Data { kind, data })
+        Ok(Taken::Data { kind, data, age })
     }
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
@@ -577,15 +588,7 @@ impl SecretStore for MemoryStore {
     }
 
     async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
-        let stats = &mut self.lock().stats;
-        let Some(score) = stats.scores.remove(id) else {
-            return Ok(None);
-        };
-        stats.by_score.remove(&(score, *id));
-        Ok(Some(Duration::from_secs(stats_score::age(
-            score,
-            now_secs(),
-        ))))
+        Ok(self.lock().stats.remove(id))
     }
 
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {

@@ -117,10 +117,12 @@ impl TakeMode {
 #[derive(Debug)]
 pub enum Taken {
     Missing,
-    /// `data` is empty for [`TakeMode::Revoke`].
+    /// `data` is empty for [`TakeMode::Revoke`]. The secret's reservation and statistics entry
+    /// went with it; `age` is how long ago it was stored, if the statistics had noted it.
     Data {
         kind: PayloadKind,
         data: Bytes,
+        age: Option<Duration>,
     },
     Gone(Tombstone),
     /// Only for [`TakeMode::ReadIfUnrestricted`]: nothing was consumed.
@@ -360,7 +362,9 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Reads the metadata without consuming anything.
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError>;
     /// Atomically removes the secret and leaves a tombstone until its original expiry; exactly
-    /// one caller ever receives `Taken::Data` for a secret.
+    /// one caller ever receives `Taken::Data` for a secret. Its storage budget reservation is
+    /// released and its statistics entry removed with it (in the same Redis script on a node or
+    /// Sentinel master); those two are a best effort that never fails the take.
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError>;
     /// Counts a wrong passphrase; at `max` the secret is destroyed. `None` if it no longer exists.
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;

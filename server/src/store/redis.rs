@@ -78,21 +78,24 @@ return {1, h, redis.call('PTTL', KEYS[1])}
 
 /// Removes the secret and leaves a tombstone (ARGV[1] .. creator hash) for the remaining TTL.
 /// ARGV[2] == '1': return the payload. ARGV[3] == '1': only if unrestricted, else act as PEEK.
-/// {0} | {1, blob?} | {2, tombstone} | {3, header+restrictions, pttl}
+/// Where one script may touch the budget's and the statistics' keys too (no cluster slots):
+/// KEYS[4..6] the budget's all, sizes, total and KEYS[7] the statistics' live set, ARGV[4] now
+/// (ms) and ARGV[5] the id; a secret taken then gives its reservation and statistics entry back.
+/// {0} | {1, blob?, statistics score?} | {2, tombstone} | {3, header+restrictions, pttl}
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+    Script::new(&format!(
+        r#"{}
 local h = redis.call('GETRANGE', KEYS[1], 0, 21)
 if h == '' then
   local t = redis.call('GET', KEYS[2])
-  if t then return {2, t} end
-  return {0}
+  if t then return {{2, t}} end
+  return {{0}}
 end
 if ARGV[3] == '1' then
   local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
           + string.byte(h, 5) * 256 + string.byte(h, 6)
   if n > 0 then
-    return {3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}
+    return {{3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}}
   end
 end
 local ttl = redis.call('PTTL', KEYS[1])
@@ -102,10 +105,17 @@ redis.call('DEL', KEYS[1], KEYS[3])
 if ttl > 0 then
   redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22), 'PX', ttl)
 end
-if v then return {1, v} end
-return {1}
+local s = false
+if KEYS[7] then
+  prune(tonumber(ARGV[4]), 32)
+  release(ARGV[5])
+  s = redis.call('ZSCORE', KEYS[7], ARGV[5])
+  if s then redis.call('ZREM', KEYS[7], ARGV[5]) end
+end
+return {{1, v, s}}
 "#,
-    )
+        budget_lua(4)
+    ))
 });
 
 /// Counts a failed attempt; at ARGV[1] the secret is destroyed with tombstone prefix ARGV[2].
@@ -387,18 +397,26 @@ fn budget_owner_key(owner: Option<&UploadOwner>) -> String {
     format!("hk:{{budget}}:o:{}", owner.map_or("-", |o| o.as_str()))
 }
 
-/// `release(id)` and `prune(now, most)` over KEYS[1..3] (all, sizes, total); `extend(key, ttl,
-/// had_ttl)`.
-const BUDGET_LUA: &str = r#"
+/// `release(id)` and `prune(now, most)` over the budget's all, sizes and total keys, which are
+/// KEYS[first..first + 2] (`bk` in the script); `extend(key, ttl, had_ttl)`.
+fn budget_lua(first: usize) -> String {
+    format!(
+        "local bk = {{KEYS[{first}], KEYS[{}], KEYS[{}]}}\n{BUDGET_LUA_BODY}",
+        first + 1,
+        first + 2
+    )
+}
+
+const BUDGET_LUA_BODY: &str = r#"
 local function release(id)
-  local v = redis.call('HGET', KEYS[2], id)
-  redis.call('ZREM', KEYS[1], id)
+  local v = redis.call('HGET', bk[2], id)
+  redis.call('ZREM', bk[1], id)
   if not v then return end
-  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', bk[2], id)
   local sp = string.find(v, ' ', 1, true)
   local n = tonumber(string.sub(v, 1, sp - 1))
   local owner = string.sub(v, sp + 1)
-  if redis.call('DECRBY', KEYS[3], n) <= 0 then redis.call('DEL', KEYS[3]) end
+  if redis.call('DECRBY', bk[3], n) <= 0 then redis.call('DEL', bk[3]) end
   if owner ~= '' then
     local z = 'hk:{budget}:o:' .. owner
     redis.call('ZREM', z, id)
@@ -412,9 +430,9 @@ end
 local function prune(now, most)
   local ids
   if most then
-    ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, most)
+    ids = redis.call('ZRANGEBYSCORE', bk[1], '-inf', now, 'LIMIT', 0, most)
   else
-    ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+    ids = redis.call('ZRANGEBYSCORE', bk[1], '-inf', now)
   end
   for _, id in ipairs(ids) do release(id) end
 end
@@ -544,26 +562,28 @@ return r
 "#;
 
 static BUDGET_RESERVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&format!("{BUDGET_LUA}{BUDGET_RESERVE_LUA}")));
+    LazyLock::new(|| Script::new(&format!("{}{BUDGET_RESERVE_LUA}", budget_lua(1))));
 
 /// KEYS: all, sizes, total. ARGV: now ms, id.
 static BUDGET_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r#"{BUDGET_LUA}
+        r#"{}
 prune(tonumber(ARGV[1]), 32)
 release(ARGV[2])
 return 1
-"#
+"#,
+        budget_lua(1)
     ))
 });
 
 /// KEYS: all, sizes, total, owner bytes. ARGV: now ms. {total, owner's}
 static BUDGET_USED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r#"{BUDGET_LUA}
+        r#"{}
 prune(tonumber(ARGV[1]))
 return {{tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET', KEYS[4]) or '0')}}
-"#
+"#,
+        budget_lua(1)
     ))
 });
 
@@ -793,10 +813,22 @@ impl SecretStore for RedisStore {
     }
 
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
-        match self.take_once(id, mode).await? {
-            Taken::Missing if self.import_v3_secret(id).await? => self.take_once(id, mode).await,
-            taken => Ok(taken),
+        let mut taken = match self.take_once(id, mode).await? {
+            Taken::Missing if self.import_v3_secret(id).await? => self.take_once(id, mode).await?,
+            taken => taken,
+        };
+        // On a cluster the script could not reach the budget's and statistics' slots.
+        if let (true, Taken::Data { age, .. }) = (self.backend.is_cluster(), &mut taken) {
+            let (released, removed) = tokio::join!(self.budget_release(id), self.stats_remove(id));
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "storage budget not released");
+            }
+            match removed {
+                Ok(a) => *age = a,
+                Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+            }
         }
+        Ok(taken)
     }
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
@@ -1540,6 +1572,15 @@ impl RedisStore {
             .arg(prefix)
             .arg(if want_data { "1" } else { "0" })
             .arg(if only_open { "1" } else { "0" });
+        if !self.backend.is_cluster() {
+            invocation
+                .key(BUDGET_ALL_KEY)
+                .key(BUDGET_SIZES_KEY)
+                .key(BUDGET_TOTAL_KEY)
+                .key(STATS_LIVE_KEY)
+                .arg(now_ms())
+                .arg(id.storage_key());
+        }
         let reply = invocation.invoke_async(&mut c);
         let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
             Ok(reply) => reply.map_err(redis_err)?,
@@ -1556,17 +1597,23 @@ impl RedisStore {
         let mut it = v.into_iter();
         match it.next() {
             Some(Value::Int(0)) => Ok(Taken::Missing),
-            Some(Value::Int(1)) => match it.next() {
-                Some(Value::BulkString(blob)) => {
-                    let (kind, data) = codec::decode_payload(Bytes::from(blob))?;
-                    Ok(Taken::Data { kind, data })
-                }
-                // The kind is irrelevant to a caller that did not want the data.
-                _ => Ok(Taken::Data {
-                    kind: PayloadKind::Raw,
-                    data: Bytes::new(),
-                }),
-            },
+            Some(Value::Int(1)) => {
+                let (kind, data) = match it.next() {
+                    Some(Value::BulkString(blob)) => codec::decode_payload(Bytes::from(blob))?,
+                    // The kind is irrelevant to a caller that did not want the data.
+                    _ => (PayloadKind::Raw, Bytes::new()),
+                };
+                let score = match it.next() {
+                    Some(Value::BulkString(b)) => std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok()),
+                    Some(Value::Double(d)) => Some(d),
+                    _ => None,
+                };
+                let age =
+                    score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs())));
+                Ok(Taken::Data { kind, data, age })
+            }
             Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
                 it.next().ok_or(corrupt("take reply"))?,
             )?)),
