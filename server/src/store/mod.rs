@@ -421,8 +421,9 @@ pub trait SecretStore: Send + Sync + 'static {
     /// reservation of the same id (whose bytes do not count against the new one).
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError>;
     /// Reserves `r` for `secret` and, if reserved, stores the secret and notes it in the
-    /// statistics: a whole create. On a Redis node or Sentinel master that is one script (one
-    /// round trip, all or nothing); elsewhere the steps of [`create_in_steps`].
+    /// statistics: a whole create. On a Redis node or Sentinel master that is one round trip
+    /// (the secret's `SET`, then a script that reserves and notes it, or deletes it if refused);
+    /// elsewhere the steps of [`create_in_steps`].
     async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
         create_in_steps(self, secret, r).await
     }

@@ -447,9 +447,10 @@ end
 
 /// KEYS: all, sizes, total, owner set, owner bytes[, secret, statistics]. ARGV: now ms, id,
 /// bytes, expiry ms, global limit (-1: none), owner ('': none, or the owner has no budget),
-/// owner limit, '1' to settle (keep the old owner, no checks)[, secret value, its TTL in ms, its
-/// statistics score]. With the secret's keys, a reservation made stores the secret and notes it
-/// in the statistics (a whole create, on a server without cluster slots).
+/// owner limit, '1' to settle (keep the old owner, no checks)[, the secret's statistics score].
+/// With the secret's keys (a create, on a server without cluster slots, whose `SET` came just
+/// before in the same round trip): a reservation made notes the secret in the statistics, a
+/// refused one deletes it.
 /// {0} reserved | {1} store full | {2, first expiry?} owner full
 const BUDGET_RESERVE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
@@ -547,16 +548,16 @@ local function replace()
   return {0}
 end
 
-local r
-if ARGV[8] ~= '1' and owner ~= '' and bytes > olimit then return {2} end
-if ARGV[8] ~= '1' and redis.call('HSETNX', KEYS[2], id, bytes .. ' ' .. owner) == 1 then
-  r = fresh()
-else
-  r = replace()
+local function reserve()
+  if ARGV[8] ~= '1' and owner ~= '' and bytes > olimit then return {2} end
+  if ARGV[8] ~= '1' and redis.call('HSETNX', KEYS[2], id, bytes .. ' ' .. owner) == 1 then
+    return fresh()
+  end
+  return replace()
 end
-if r[1] == 0 and KEYS[6] then
-  redis.call('SET', KEYS[6], ARGV[9], 'PX', ARGV[10])
-  redis.call('ZADD', KEYS[7], ARGV[11], id)
+local r = reserve()
+if KEYS[6] then
+  if r[1] == 0 then redis.call('ZADD', KEYS[7], ARGV[9], id) else redis.call('DEL', KEYS[6]) end
 end
 return r
 "#;
@@ -1214,7 +1215,8 @@ impl SecretStore for RedisStore {
 
     async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
         // A cluster keeps the secret and the budget in different slots, which no one script may
-        // touch together. A large secret goes in its own SET: a script would copy its value.
+        // touch together. A large secret is reserved before it is stored (below, a refused one
+        // would take its room in Redis for a moment).
         if self.backend.is_cluster() || secret.data.len() > UPLOAD_PIECE {
             return create_in_steps(self, secret, r).await;
         }
@@ -1224,18 +1226,58 @@ impl SecretStore for RedisStore {
         let ttl_ms = secret.ttl.as_millis().max(1) as u64;
         let score = stats_score::encode(now_secs() + secret.ttl.as_secs(), secret.ttl.as_secs());
         let mut call = reserve_call(r, now);
-        call.key(&k.data)
-            .key(STATS_LIVE_KEY)
+        call.key(&k.data).key(STATS_LIVE_KEY).arg(score);
+        // One round trip: the secret's own SET, then the reservation script, which deletes the
+        // secret again if it refuses. Nobody knows the id before this returns, so a refused
+        // secret is never seen; and the value, passed through Lua instead, would cost Redis more
+        // than the whole SET does.
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors()
+            .cmd("SET")
+            .arg(&k.data)
             .arg(codec::encode_secret(&secret))
+            .arg("PX")
             .arg(ttl_ms)
-            .arg(score);
-        let v: Vec<Value> = self
+            .invoke_script(&call);
+        let (stored, reply) = self
             .timed(async {
                 let mut c = self.conn().await?;
-                call.invoke_async(&mut c).await.map_err(redis_err)
+                let v: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
+                let mut v = v.into_iter();
+                let (Some(stored), Some(reply)) = (v.next(), v.next()) else {
+                    return Err(corrupt("create reply"));
+                };
+                let reply = match reply {
+                    // The script is not loaded yet (a new or restarted Redis, a new master):
+                    // this loads and runs it.
+                    Value::ServerError(e)
+                        if e.kind() == Some(::redis::ServerErrorKind::NoScript) =>
+                    {
+                        call.invoke_async(&mut c).await
+                    }
+                    Value::ServerError(e) => Err(e.into()),
+                    v => Ok(v),
+                };
+                Ok((stored, reply))
             })
             .await?;
-        reserved(&v, now)
+        match (stored, reply) {
+            (Value::ServerError(e), reply) => {
+                // Not stored (Redis full): whatever the script reserved goes back.
+                if matches!(&reply, Ok(Value::Array(v)) if matches!(v.first(), Some(Value::Int(0))))
+                {
+                    let (_, _) = tokio::join!(self.budget_release(&r.id), self.stats_remove(&r.id));
+                }
+                Err(redis_err(e.into()))
+            }
+            (_, Err(e)) => {
+                // Stored, but not reserved: the secret goes again.
+                let _ = self.query::<()>(::redis::cmd("DEL").arg(&k.data)).await;
+                Err(redis_err(e))
+            }
+            (_, Ok(Value::Array(v))) => reserved(&v, now),
+            _ => Err(corrupt("budget reply")),
+        }
     }
 
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
