@@ -1239,7 +1239,7 @@ impl SecretStore for RedisStore {
             .arg("PX")
             .arg(ttl_ms)
             .invoke_script(&call);
-        let (stored, reply) = self
+        let sent = self
             .timed(async {
                 let mut c = self.conn().await?;
                 let v: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
@@ -1260,7 +1260,22 @@ impl SecretStore for RedisStore {
                 };
                 Ok((stored, reply))
             })
-            .await?;
+            .await;
+        let (stored, reply) = match sent {
+            Ok(replies) => replies,
+            Err(e) => {
+                // Lost in transport or late: whatever was stored and reserved goes back (the
+                // client hears of a failure), as when storing fails in steps.
+                let mut del = ::redis::cmd("DEL");
+                del.arg(&k.data);
+                let _ = tokio::join!(
+                    self.query::<()>(&mut del),
+                    self.budget_release(&r.id),
+                    self.stats_remove(&r.id)
+                );
+                return Err(e);
+            }
+        };
         match (stored, reply) {
             (Value::ServerError(e), reply) => {
                 // Not stored (Redis full): whatever the script reserved goes back.
