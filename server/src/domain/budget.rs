@@ -22,8 +22,22 @@ pub(crate) async fn reserve(
     bytes: u64,
     expires_at_ms: u64,
 ) -> Result<(), AppError> {
+    let r = reservation(state, id, uploader, bytes, expires_at_ms);
+    let reserved = state.store.budget_reserve(&r).await?;
+    check(reserved, uploader)
+}
+
+/// What `reserve` asks of the store, for callers that hand it to the store with the secret
+/// (`SecretStore::create`).
+pub(crate) fn reservation(
+    state: &Services,
+    id: &SecretId,
+    uploader: &Uploader,
+    bytes: u64,
+    expires_at_ms: u64,
+) -> Reservation {
     let global = state.settings.max_stored_bytes.load(Ordering::Relaxed);
-    let reservation = Reservation {
+    Reservation {
         id: *id,
         owner: uploader.budget_owner().cloned(),
         bytes,
@@ -31,8 +45,12 @@ pub(crate) async fn reserve(
         global_limit: (global > 0).then_some(global),
         owner_limit: uploader.stored_bytes_limit,
         settle: false,
-    };
-    match state.store.budget_reserve(&reservation).await? {
+    }
+}
+
+/// The answer to an uploader whose reservation came back as `reserved`.
+pub(crate) fn check(reserved: Reserved, uploader: &Uploader) -> Result<(), AppError> {
+    match reserved {
         Reserved::Reserved => Ok(()),
         Reserved::StoreFull => Err(AppError::InsufficientStorage),
         Reserved::OwnerFull {

@@ -60,8 +60,13 @@ pub async fn read(
         }
         Taken::Gone(t) => Err(gone(&t)),
         Taken::Restricted(_) => Err(AppError::Internal("restricted after check".into())),
-        Taken::Data { kind, data } => {
-            record_gone(s, Event::SecretRead, id, r.headers).await;
+        Taken::Data { kind, data, age } => {
+            // The take gave the secret's bytes and statistics entry back with it.
+            if let Some(age) = age {
+                s.metrics.observe_lifetime(age);
+            }
+            s.events
+                .record(Event::SecretRead, Subject::Secret(id), r.headers);
             Ok((kind, data))
         }
     }
@@ -88,7 +93,8 @@ pub async fn revoke(
     }
     match s.store.take(id, TakeMode::Revoke).await? {
         Taken::Data { .. } => {
-            record_gone(s, Event::SecretRevoked, id, headers).await;
+            s.events
+                .record(Event::SecretRevoked, Subject::Secret(id), headers);
             Ok(())
         }
         Taken::Gone(t) => Err(gone(&t)),
@@ -145,16 +151,16 @@ pub async fn record_created(
     s.events.created(id, created, headers);
 }
 
-/// A secret left the store by `event` (read, revoked, destroyed).
-pub async fn record_gone(s: &Services, event: Event, id: &SecretId, headers: &HeaderMap) {
+/// A secret was destroyed by too many wrong passphrases. (A read or revoke takes the secret,
+/// and the take gives its bytes and statistics entry back itself.)
+pub async fn record_destroyed(s: &Services, id: &SecretId, headers: &HeaderMap) {
     // The bytes it held are free again, whether or not the statistics knew it.
     let (_, removed) = tokio::join!(budget::release(s, id), s.store.stats_remove(id));
-    match removed {
-        Ok(Some(age)) if event == Event::SecretRead => s.metrics.observe_lifetime(age),
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+    if let Err(e) = removed {
+        tracing::debug!(error = %e, "secret statistics not updated");
     }
-    s.events.record(event, Subject::Secret(id), headers);
+    s.events
+        .record(Event::SecretDestroyed, Subject::Secret(id), headers);
 }
 
 /// The TTL asked for, or the default, within `--max-ttl`.
@@ -279,7 +285,7 @@ async fn check_passphrase(
             _ => Err(not_found()),
         },
         Some(n) if n >= max => {
-            record_gone(s, Event::SecretDestroyed, id, r.headers).await;
+            record_destroyed(s, id, r.headers).await;
             Err(AppError::Passphrase {
                 remaining: 0,
                 details: "wrong passphrase; the secret has been destroyed",

@@ -144,32 +144,26 @@ pub async fn create(
         let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
         let id = secret.id;
         let size = upload.data.len() as u64;
-        // Reserved before the one-time token is spent, so a refusal spends nothing.
-        budget::reserve(&state, &id, &uploader, size, expiry_ms(ttl)).await?;
-        if let Err(e) = burn_one_time_token(&state, &uploader).await {
-            budget::release(&state, &id).await;
-            return Err(e);
-        }
         let restrictions = secret.restrictions.clone();
-        // The statistics entry travels with the secret (on Redis, both commands share one write
-        // on the shared connection instead of a second round trip) and is taken back if the
-        // secret could not be stored.
-        let (stored, noted) = tokio::join!(
-            state.store.put(NewSecret {
-                data: upload.data,
-                ..secret
-            }),
-            state.store.stats_add(&id, ttl)
-        );
-        if let Err(e) = stored {
-            if noted.is_ok() {
-                let _ = state.store.stats_remove(&id).await;
+        let reservation = budget::reservation(&state, &id, &uploader, size, expiry_ms(ttl));
+        let secret = NewSecret {
+            data: upload.data,
+            ..secret
+        };
+        if uploader.one_time.is_none() {
+            // Reservation, secret and statistics entry in one store call: one round trip to a
+            // Redis node.
+            budget::check(state.store.create(secret, &reservation).await?, &uploader)?;
+        } else {
+            // Reserved before the one-time token is spent, so a refusal spends nothing; stored
+            // only once it is spent.
+            let reserved = state.store.budget_reserve(&reservation).await?;
+            budget::check(reserved, &uploader)?;
+            if let Err(e) = burn_one_time_token(&state, &uploader).await {
+                budget::release(&state, &id).await;
+                return Err(e);
             }
-            budget::release(&state, &id).await;
-            return Err(e.into());
-        }
-        if let Err(e) = noted {
-            tracing::debug!(error = %e, "secret statistics not updated");
+            crate::store::put_reserved(&*state.store, secret).await?;
         }
         let details = Created {
             user_type: uploader.user_type,

@@ -227,6 +227,12 @@ impl SecretStore for CountedStore {
             .await
     }
 
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        self.telemetry
+            .call("create", self.inner.create(secret, r))
+            .await
+    }
+
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
         self.telemetry
             .call("budget_release", self.inner.budget_release(id))

@@ -143,7 +143,12 @@ impl Budget {
                 return Reserved::StoreFull;
             }
         }
-        let owner = if r.settle { old_owner } else { r.owner.clone() };
+        // An owner without a budget of its own is counted in the global budget only.
+        let owner = if r.settle {
+            old_owner
+        } else {
+            r.owner.clone().filter(|_| r.owner_limit.is_some())
+        };
         self.release(&r.id);
         self.entries
             .insert(r.id, (r.bytes, owner.clone(), r.expires_at_ms));
@@ -190,6 +195,15 @@ struct Stats {
     scores: HashMap<SecretId, u64>,
     by_score: BTreeSet<(u64, SecretId)>,
     expired: u64,
+}
+
+impl Stats {
+    /// Forgets a noted secret; its age.
+    fn remove(&mut self, id: &SecretId) -> Option<Duration> {
+        let score = self.scores.remove(id)?;
+        self.by_score.remove(&(score, *id));
+        Some(Duration::from_secs(stats_score::age(score, now_secs())))
+    }
 }
 
 #[derive(Clone)]
@@ -340,6 +354,8 @@ impl SecretStore for MemoryStore {
             creator_hash: creator_hash(&blob),
             read_lock: codec::read_lock_of(&blob)?,
         });
+        g.budget.release(id);
+        let age = g.stats.remove(id);
         drop(g);
         let (kind, data) = codec::decode_payload(blob)?;
         let data = if mode == TakeMode::Revoke {
@@ -347,7 +363,7 @@ impl SecretStore for MemoryStore {
         } else {
             data
         };
-        Ok(Taken::Data { kind, data })
+        Ok(Taken::Data { kind, data, age })
     }
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
@@ -575,15 +591,7 @@ impl SecretStore for MemoryStore {
     }
 
     async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
-        let stats = &mut self.lock().stats;
-        let Some(score) = stats.scores.remove(id) else {
-            return Ok(None);
-        };
-        stats.by_score.remove(&(score, *id));
-        Ok(Some(Duration::from_secs(stats_score::age(
-            score,
-            now_secs(),
-        ))))
+        Ok(self.lock().stats.remove(id))
     }
 
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {

@@ -120,10 +120,12 @@ impl TakeMode {
 #[derive(Debug)]
 pub enum Taken {
     Missing,
-    /// `data` is empty for [`TakeMode::Revoke`].
+    /// `data` is empty for [`TakeMode::Revoke`]. The secret's reservation and statistics entry
+    /// went with it; `age` is how long ago it was stored, if the statistics had noted it.
     Data {
         kind: PayloadKind,
         data: Bytes,
+        age: Option<Duration>,
     },
     Gone(Tombstone),
     /// Only for [`TakeMode::ReadIfUnrestricted`]: nothing was consumed.
@@ -361,7 +363,9 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Reads the metadata without consuming anything.
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError>;
     /// Atomically removes the secret and leaves a tombstone until its original expiry; exactly
-    /// one caller ever receives `Taken::Data` for a secret.
+    /// one caller ever receives `Taken::Data` for a secret. Its storage budget reservation is
+    /// released and its statistics entry removed with it (in the same Redis script on a node or
+    /// Sentinel master); those two are a best effort that never fails the take.
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError>;
     /// Counts a wrong passphrase; at `max` the secret is destroyed. `None` if it no longer exists.
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;
@@ -417,6 +421,13 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Reserves `r.bytes` for `r.id` if both budgets have room, replacing an earlier
     /// reservation of the same id (whose bytes do not count against the new one).
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError>;
+    /// Reserves `r` for `secret` and, if reserved, stores the secret and notes it in the
+    /// statistics: a whole create. On a Redis node or Sentinel master that is one round trip
+    /// (the secret's `SET`, then a script that reserves and notes it, or deletes it if refused);
+    /// elsewhere the steps of [`create_in_steps`].
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        create_in_steps(self, secret, r).await
+    }
     /// Ends the reservation of `id`, if any.
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError>;
     /// Bytes held by all reservations, and by `owner`'s.
@@ -431,6 +442,43 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError>;
     /// Counts noted secrets whose time is up as expired; returns the live and expired counts.
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError>;
+}
+
+/// [`SecretStore::create`] as separate store calls: the reservation, then [`put_reserved`].
+pub async fn create_in_steps<S: SecretStore + ?Sized>(
+    store: &S,
+    secret: NewSecret,
+    r: &Reservation,
+) -> Result<Reserved, StoreError> {
+    let reserved = store.budget_reserve(r).await?;
+    if reserved == Reserved::Reserved {
+        put_reserved(store, secret).await?;
+    }
+    Ok(reserved)
+}
+
+/// Stores a secret whose bytes are reserved, and its statistics entry beside it (on Redis,
+/// their commands share a write); a secret that could not be stored gives both back. The
+/// statistics never fail a create: they are a best effort, corrected as secrets expire.
+pub async fn put_reserved<S: SecretStore + ?Sized>(
+    store: &S,
+    secret: NewSecret,
+) -> Result<(), StoreError> {
+    let (id, ttl) = (secret.id, secret.ttl);
+    let (stored, noted) = tokio::join!(store.put(secret), store.stats_add(&id, ttl));
+    if let Err(e) = stored {
+        if noted.is_ok() {
+            let _ = store.stats_remove(&id).await;
+        }
+        if let Err(e) = store.budget_release(&id).await {
+            tracing::warn!(error = %e, "storage budget not released");
+        }
+        return Err(e);
+    }
+    if let Err(e) = noted {
+        tracing::debug!(error = %e, "secret statistics not updated");
+    }
+    Ok(())
 }
 
 /// Secrets noted by `stats_add` and not yet removed, and those that expired unread.

@@ -92,10 +92,13 @@ return {1, h, redis.call('PTTL', KEYS[1])}
 
 /// Removes the secret and leaves a tombstone (ARGV[1] .. creator hash) for the remaining TTL.
 /// ARGV[2] == '1': return the payload. ARGV[3] == '1': only if unrestricted, else act as PEEK.
-/// {0} | {1, blob?} | {2, tombstone} | {3, header+restrictions, pttl}
+/// Where one script may touch the budget's and the statistics' keys too (no cluster slots):
+/// KEYS[4..6] the budget's all, sizes, total and KEYS[7] the statistics' live set, ARGV[4] now
+/// (ms) and ARGV[5] the id; a secret taken then gives its reservation and statistics entry back.
+/// {0} | {1, blob?, statistics score?} | {2, tombstone} | {3, header+restrictions, pttl}
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r#"{READ_LOCK_LUA}
+        r#"{}{}
 local h = redis.call('GETRANGE', KEYS[1], 0, 21)
 if h == '' then
   local t = redis.call('GET', KEYS[2])
@@ -117,9 +120,17 @@ redis.call('DEL', KEYS[1], KEYS[3])
 if ttl > 0 then
   redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22) .. lock, 'PX', ttl)
 end
-if v then return {{1, v}} end
-return {{1}}
-"#
+local s = false
+if KEYS[7] then
+  prune(tonumber(ARGV[4]), 32)
+  release(ARGV[5])
+  s = redis.call('ZSCORE', KEYS[7], ARGV[5])
+  if s then redis.call('ZREM', KEYS[7], ARGV[5]) end
+end
+return {{1, v, s}}
+"#,
+        budget_lua(4),
+        READ_LOCK_LUA
     ))
 });
 
@@ -388,11 +399,13 @@ fn session_owner(session: &str) -> Option<&str> {
 
 /// Storage budgets. Every budget key carries the `{budget}` hash tag, so one script sees the
 /// global and the owner's reservations together (on a cluster they share one slot, apart from
-/// the secrets' slots: a secret and its reservation are never changed in one script).
+/// the secrets' slots: a secret and its reservation are changed in one script only where there
+/// are no slots, on a single node or a Sentinel-managed master; see `create`).
 /// `hk:{budget}:all`: reservations by expiry (Unix ms); `hk:{budget}:sizes`: id → "bytes owner";
-/// `hk:{budget}:total`: bytes reserved; per owner `hk:{budget}:o:<owner>` (by expiry) and
-/// `hk:{budget}:o:<owner>:n` (bytes). Each key expires with its last reservation; expired
-/// reservations are pruned by the next script that runs, so no sweeper is needed.
+/// `hk:{budget}:total`: bytes reserved; for owners with a budget of their own,
+/// `hk:{budget}:o:<owner>` (by expiry) and `hk:{budget}:o:<owner>:n` (bytes). Each key expires
+/// with its last reservation; expired reservations are pruned by the scripts that run, so no
+/// sweeper is needed.
 const BUDGET_ALL_KEY: &str = "hk:{budget}:all";
 const BUDGET_SIZES_KEY: &str = "hk:{budget}:sizes";
 const BUDGET_TOTAL_KEY: &str = "hk:{budget}:total";
@@ -401,17 +414,26 @@ fn budget_owner_key(owner: Option<&UploadOwner>) -> String {
     format!("hk:{{budget}}:o:{}", owner.map_or("-", |o| o.as_str()))
 }
 
-/// `release(id)` and `prune(now)` over KEYS[1..3] (all, sizes, total); `extend(key, ttl)`.
-const BUDGET_LUA: &str = r#"
+/// `release(id)` and `prune(now, most)` over the budget's all, sizes and total keys, which are
+/// KEYS[first..first + 2] (`bk` in the script); `extend(key, ttl, had_ttl)`.
+fn budget_lua(first: usize) -> String {
+    format!(
+        "local bk = {{KEYS[{first}], KEYS[{}], KEYS[{}]}}\n{BUDGET_LUA_BODY}",
+        first + 1,
+        first + 2
+    )
+}
+
+const BUDGET_LUA_BODY: &str = r#"
 local function release(id)
-  local v = redis.call('HGET', KEYS[2], id)
-  redis.call('ZREM', KEYS[1], id)
+  local v = redis.call('HGET', bk[2], id)
+  redis.call('ZREM', bk[1], id)
   if not v then return end
-  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', bk[2], id)
   local sp = string.find(v, ' ', 1, true)
   local n = tonumber(string.sub(v, 1, sp - 1))
   local owner = string.sub(v, sp + 1)
-  if redis.call('DECRBY', KEYS[3], n) <= 0 then redis.call('DEL', KEYS[3]) end
+  if redis.call('DECRBY', bk[3], n) <= 0 then redis.call('DEL', bk[3]) end
   if owner ~= '' then
     local z = 'hk:{budget}:o:' .. owner
     redis.call('ZREM', z, id)
@@ -420,91 +442,214 @@ local function release(id)
     end
   end
 end
-local function prune(now)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do release(id) end
+-- At most `most` (nil: all) expired reservations per call, so a create or read does bounded
+-- work however many expired meanwhile; each call prunes more than it adds, so none pile up.
+local function prune(now, most)
+  local ids
+  if most then
+    ids = redis.call('ZRANGEBYSCORE', bk[1], '-inf', now, 'LIMIT', 0, most)
+  else
+    ids = redis.call('ZRANGEBYSCORE', bk[1], '-inf', now)
+  end
+  for _, id in ipairs(ids) do release(id) end
 end
-local function extend(k, ttl)
+-- A key that held bytes before this script (`had_ttl`) has an expiry already, which GT moves in
+-- one command; Redis before 7.0 refuses GT and takes the PTTL way, as does a key that may be new.
+local function extend(k, ttl, had_ttl)
+  if had_ttl and type(redis.pcall('PEXPIRE', k, ttl, 'GT')) == 'number' then return end
   local t = redis.call('PTTL', k)
   if t ~= -2 and t < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 "#;
 
-/// KEYS: all, sizes, total, owner set, owner bytes. ARGV: now ms, id, bytes, expiry ms, global
-/// limit (-1: none), owner ('' : none), owner limit (-1: none), '1' to settle (keep the old
-/// owner, no checks).
+/// KEYS: all, sizes, total, owner set, owner bytes[, secret, statistics]. ARGV: now ms, id,
+/// bytes, expiry ms, global limit (-1: none), owner ('': none, or the owner has no budget),
+/// owner limit, '1' to settle (keep the old owner, no checks)[, the secret's statistics score].
+/// With the secret's keys (a create, on a server without cluster slots, whose `SET` came just
+/// before in the same round trip): a reservation made notes the secret in the statistics, a
+/// refused one deletes it.
 /// {0} reserved | {1} store full | {2, first expiry?} owner full
-static BUDGET_RESERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{BUDGET_LUA}
+const BUDGET_RESERVE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
-prune(now)
 local id, bytes, at = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local oldn, oldowner = 0, nil
-local old = redis.call('HGET', KEYS[2], id)
-if old then
-  local sp = string.find(old, ' ', 1, true)
-  oldn, oldowner = tonumber(string.sub(old, 1, sp - 1)), string.sub(old, sp + 1)
-end
-local owner, olimit, glimit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[5])
+local glimit, owner, olimit = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local kz, kn = KEYS[4], KEYS[5]
-if ARGV[8] == '1' then
-  owner = oldowner or ''
-  kz = 'hk:{{budget}}:o:' .. owner
-  kn = kz .. ':n'
-  olimit, glimit = -1, -1
-end
-if owner ~= '' and olimit >= 0 then
-  if bytes > olimit then return {{2}} end
-  local held = tonumber(redis.call('GET', kn) or '0')
-  if oldowner == owner then held = held - oldn end
-  if held + bytes > olimit then
-    local first = redis.call('ZRANGE', kz, 0, 1, 'WITHSCORES')
-    for i = 1, #first, 2 do
-      if first[i] ~= id then return {{2, first[i + 1]}} end
-    end
-    return {{2}}
-  end
-end
-local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-if glimit >= 0 and total - oldn + bytes > glimit then return {{1}} end
-if old then release(id) end
 local ttl = at - now
 if ttl < 1 then ttl = 1 end
-redis.call('HSET', KEYS[2], id, bytes .. ' ' .. owner)
-redis.call('ZADD', KEYS[1], at, id)
-redis.call('INCRBY', KEYS[3], bytes)
-for i = 1, 3 do extend(KEYS[i], ttl) end
-if owner ~= '' then
-  redis.call('ZADD', kz, at, id)
-  redis.call('INCRBY', kn, bytes)
-  extend(kz, ttl)
-  extend(kn, ttl)
+prune(now, 32)
+
+-- Adds `bytes` to counter k if it then holds at most `limit` (< 0: no limit); expired
+-- reservations the bounded prune has not reached yet are dropped (`drop`) before a refusal.
+-- Returns what k held before, or nil when refused.
+local function count(k, limit, drop)
+  local held = redis.call('INCRBY', k, bytes)
+  if limit < 0 or held <= limit then return held - bytes end
+  redis.call('DECRBY', k, bytes)
+  drop()
+  held = redis.call('INCRBY', k, bytes)
+  if held <= limit then return held - bytes end
+  if redis.call('DECRBY', k, bytes) <= 0 then redis.call('DEL', k) end
+  return nil
 end
-return {{0}}
-"#
-    ))
-});
+
+-- A new id, already entered in sizes: no old reservation to look up or replace.
+local function fresh()
+  local oheld = 0
+  if owner ~= '' then
+    oheld = count(kn, olimit, function()
+      for _, x in ipairs(redis.call('ZRANGEBYSCORE', kz, '-inf', now)) do release(x) end
+    end)
+    if not oheld then
+      redis.call('HDEL', KEYS[2], id)
+      local first = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')[2]
+      if first then return {2, first} end
+      return {2}
+    end
+  end
+  local held = count(KEYS[3], glimit, function() prune(now) end)
+  if not held then
+    redis.call('HDEL', KEYS[2], id)
+    if owner ~= '' and redis.call('DECRBY', kn, bytes) <= 0 then redis.call('DEL', kn) end
+    return {1}
+  end
+  redis.call('ZADD', KEYS[1], at, id)
+  for i = 1, 3 do extend(KEYS[i], ttl, held > 0) end
+  if owner ~= '' then
+    redis.call('ZADD', kz, at, id)
+    extend(kz, ttl, oheld > 0)
+    extend(kn, ttl, oheld > 0)
+  end
+  return {0}
+end
+
+-- An id that holds a reservation (an upload settling): it is replaced, and its bytes do not
+-- count against the new one.
+local function replace()
+  local oldn, oldowner = 0, nil
+  local old = redis.call('HGET', KEYS[2], id)
+  if old then
+    local sp = string.find(old, ' ', 1, true)
+    oldn, oldowner = tonumber(string.sub(old, 1, sp - 1)), string.sub(old, sp + 1)
+  end
+  local owner, olimit, glimit, kz, kn = owner, olimit, glimit, kz, kn
+  if ARGV[8] == '1' then
+    owner = oldowner or ''
+    kz = 'hk:{budget}:o:' .. owner
+    kn = kz .. ':n'
+    olimit, glimit = -1, -1
+  end
+  if owner ~= '' and olimit >= 0 then
+    local held = tonumber(redis.call('GET', kn) or '0')
+    if oldowner == owner then held = held - oldn end
+    if held + bytes > olimit then
+      local first = redis.call('ZRANGE', kz, 0, 1, 'WITHSCORES')
+      for i = 1, #first, 2 do
+        if first[i] ~= id then return {2, first[i + 1]} end
+      end
+      return {2}
+    end
+  end
+  local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if glimit >= 0 and total - oldn + bytes > glimit then return {1} end
+  if old then release(id) end
+  redis.call('HSET', KEYS[2], id, bytes .. ' ' .. owner)
+  redis.call('ZADD', KEYS[1], at, id)
+  redis.call('INCRBY', KEYS[3], bytes)
+  for i = 1, 3 do extend(KEYS[i], ttl, false) end
+  if owner ~= '' then
+    redis.call('ZADD', kz, at, id)
+    redis.call('INCRBY', kn, bytes)
+    extend(kz, ttl, false)
+    extend(kn, ttl, false)
+  end
+  return {0}
+end
+
+local function reserve()
+  if ARGV[8] ~= '1' and owner ~= '' and bytes > olimit then return {2} end
+  if ARGV[8] ~= '1' and redis.call('HSETNX', KEYS[2], id, bytes .. ' ' .. owner) == 1 then
+    return fresh()
+  end
+  return replace()
+end
+local r = reserve()
+if KEYS[6] then
+  if r[1] == 0 then redis.call('ZADD', KEYS[7], ARGV[9], id) else redis.call('DEL', KEYS[6]) end
+end
+return r
+"#;
+
+static BUDGET_RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{}{BUDGET_RESERVE_LUA}", budget_lua(1))));
 
 /// KEYS: all, sizes, total. ARGV: now ms, id.
 static BUDGET_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r#"{BUDGET_LUA}
-prune(tonumber(ARGV[1]))
+        r#"{}
+prune(tonumber(ARGV[1]), 32)
 release(ARGV[2])
 return 1
-"#
+"#,
+        budget_lua(1)
     ))
 });
 
 /// KEYS: all, sizes, total, owner bytes. ARGV: now ms. {total, owner's}
 static BUDGET_USED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r#"{BUDGET_LUA}
+        r#"{}
 prune(tonumber(ARGV[1]))
 return {{tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET', KEYS[4]) or '0')}}
-"#
+"#,
+        budget_lua(1)
     ))
 });
+
+/// The reservation script's call for `r` at `now`; `create` adds the secret's keys and values.
+fn reserve_call(r: &Reservation, now: u64) -> ::redis::ScriptInvocation<'static> {
+    // Owners without a budget of their own are counted in the global budget only.
+    let owner = r.owner.as_ref().filter(|_| r.owner_limit.is_some());
+    let owner_set = budget_owner_key(owner);
+    let limit = |l: Option<u64>| l.map_or(-1i128, i128::from).to_string();
+    let mut call = BUDGET_RESERVE.key(BUDGET_ALL_KEY);
+    call.key(BUDGET_SIZES_KEY)
+        .key(BUDGET_TOTAL_KEY)
+        .key(&owner_set)
+        .key(format!("{owner_set}:n"))
+        .arg(now)
+        .arg(r.id.storage_key())
+        .arg(r.bytes)
+        .arg(r.expires_at_ms)
+        .arg(limit(r.global_limit))
+        .arg(owner.map_or("", |o| o.as_str()))
+        .arg(limit(r.owner_limit))
+        .arg(if r.settle { "1" } else { "0" });
+    call
+}
+
+/// The reservation script's reply, made at `now`.
+fn reserved(v: &[Value], now: u64) -> Result<Reserved, StoreError> {
+    let score = |v: &Value| match v {
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok()),
+        Value::Double(d) => Some(*d),
+        Value::Int(n) => Some(*n as f64),
+        _ => None,
+    };
+    match v {
+        [Value::Int(0)] => Ok(Reserved::Reserved),
+        [Value::Int(1)] => Ok(Reserved::StoreFull),
+        [Value::Int(2)] => Ok(Reserved::OwnerFull { retry_after: None }),
+        [Value::Int(2), first] => {
+            let first = score(first).ok_or_else(|| corrupt("budget reply"))?;
+            Ok(Reserved::OwnerFull {
+                retry_after: Some(Duration::from_millis((first as u64).saturating_sub(now))),
+            })
+        }
+        _ => Err(corrupt("budget reply")),
+    }
+}
 
 /// A `CONFIG GET` reply (an array of name, value pairs, or a map under RESP3) as pairs.
 fn config_pairs(v: Value) -> Vec<(String, String)> {
@@ -686,10 +831,22 @@ impl SecretStore for RedisStore {
     }
 
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
-        match self.take_once(id, mode).await? {
-            Taken::Missing if self.import_v3_secret(id).await? => self.take_once(id, mode).await,
-            taken => Ok(taken),
+        let mut taken = match self.take_once(id, mode).await? {
+            Taken::Missing if self.import_v3_secret(id).await? => self.take_once(id, mode).await?,
+            taken => taken,
+        };
+        // On a cluster the script could not reach the budget's and statistics' slots.
+        if let (true, Taken::Data { age, .. }) = (self.backend.is_cluster(), &mut taken) {
+            let (released, removed) = tokio::join!(self.budget_release(id), self.stats_remove(id));
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "storage budget not released");
+            }
+            match removed {
+                Ok(a) => *age = a,
+                Err(e) => tracing::debug!(error = %e, "secret statistics not updated"),
+            }
         }
+        Ok(taken)
     }
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
@@ -1063,48 +1220,94 @@ impl SecretStore for RedisStore {
 
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         let now = now_ms();
-        let owner_set = budget_owner_key(r.owner.as_ref());
-        let limit = |l: Option<u64>| l.map_or(-1i128, i128::from).to_string();
+        let call = reserve_call(r, now);
         let v: Vec<Value> = self
             .timed(async {
                 let mut c = self.conn().await?;
-                BUDGET_RESERVE
-                    .key(BUDGET_ALL_KEY)
-                    .key(BUDGET_SIZES_KEY)
-                    .key(BUDGET_TOTAL_KEY)
-                    .key(&owner_set)
-                    .key(format!("{owner_set}:n"))
-                    .arg(now)
-                    .arg(r.id.storage_key())
-                    .arg(r.bytes)
-                    .arg(r.expires_at_ms)
-                    .arg(limit(r.global_limit))
-                    .arg(r.owner.as_ref().map_or("", |o| o.as_str()))
-                    .arg(limit(r.owner_limit))
-                    .arg(if r.settle { "1" } else { "0" })
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
+                call.invoke_async(&mut c).await.map_err(redis_err)
             })
             .await?;
-        let score = |v: &Value| match v {
-            Value::BulkString(b) => std::str::from_utf8(b)
-                .ok()
-                .and_then(|t| t.parse::<f64>().ok()),
-            Value::Double(d) => Some(*d),
-            Value::Int(n) => Some(*n as f64),
-            _ => None,
-        };
-        match v.as_slice() {
-            [Value::Int(0)] => Ok(Reserved::Reserved),
-            [Value::Int(1)] => Ok(Reserved::StoreFull),
-            [Value::Int(2)] => Ok(Reserved::OwnerFull { retry_after: None }),
-            [Value::Int(2), first] => {
-                let first = score(first).ok_or_else(|| corrupt("budget reply"))?;
-                Ok(Reserved::OwnerFull {
-                    retry_after: Some(Duration::from_millis((first as u64).saturating_sub(now))),
-                })
+        reserved(&v, now)
+    }
+
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        // A cluster keeps the secret and the budget in different slots, which no one script may
+        // touch together. A large secret is reserved before it is stored (below, a refused one
+        // would take its room in Redis for a moment).
+        if self.backend.is_cluster() || secret.data.len() > UPLOAD_PIECE {
+            return create_in_steps(self, secret, r).await;
+        }
+        debug_assert_eq!(secret.id, r.id);
+        let now = now_ms();
+        let k = keys(&secret.id);
+        let ttl_ms = secret.ttl.as_millis().max(1) as u64;
+        let score = stats_score::encode(now_secs() + secret.ttl.as_secs(), secret.ttl.as_secs());
+        let mut call = reserve_call(r, now);
+        call.key(&k.data).key(STATS_LIVE_KEY).arg(score);
+        // One round trip: the secret's own SET, then the reservation script, which deletes the
+        // secret again if it refuses. Nobody knows the id before this returns, so a refused
+        // secret is never seen; and the value, passed through Lua instead, would cost Redis more
+        // than the whole SET does.
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors()
+            .cmd("SET")
+            .arg(&k.data)
+            .arg(codec::encode_secret(&secret))
+            .arg("PX")
+            .arg(ttl_ms)
+            .invoke_script(&call);
+        let sent = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                let v: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
+                let mut v = v.into_iter();
+                let (Some(stored), Some(reply)) = (v.next(), v.next()) else {
+                    return Err(corrupt("create reply"));
+                };
+                let reply = match reply {
+                    // The script is not loaded yet (a new or restarted Redis, a new master):
+                    // this loads and runs it.
+                    Value::ServerError(e)
+                        if e.kind() == Some(::redis::ServerErrorKind::NoScript) =>
+                    {
+                        call.invoke_async(&mut c).await
+                    }
+                    Value::ServerError(e) => Err(e.into()),
+                    v => Ok(v),
+                };
+                Ok((stored, reply))
+            })
+            .await;
+        let (stored, reply) = match sent {
+            Ok(replies) => replies,
+            Err(e) => {
+                // Lost in transport or late: whatever was stored and reserved goes back (the
+                // client hears of a failure), as when storing fails in steps.
+                let mut del = ::redis::cmd("DEL");
+                del.arg(&k.data);
+                let _ = tokio::join!(
+                    self.query::<()>(&mut del),
+                    self.budget_release(&r.id),
+                    self.stats_remove(&r.id)
+                );
+                return Err(e);
             }
+        };
+        match (stored, reply) {
+            (Value::ServerError(e), reply) => {
+                // Not stored (Redis full): whatever the script reserved goes back.
+                if matches!(&reply, Ok(Value::Array(v)) if matches!(v.first(), Some(Value::Int(0))))
+                {
+                    let (_, _) = tokio::join!(self.budget_release(&r.id), self.stats_remove(&r.id));
+                }
+                Err(redis_err(e.into()))
+            }
+            (_, Err(e)) => {
+                // Stored, but not reserved: the secret goes again.
+                let _ = self.query::<()>(::redis::cmd("DEL").arg(&k.data)).await;
+                Err(redis_err(e))
+            }
+            (_, Ok(Value::Array(v))) => reserved(&v, now),
             _ => Err(corrupt("budget reply")),
         }
     }
@@ -1443,6 +1646,15 @@ impl RedisStore {
             .arg(prefix)
             .arg(if want_data { "1" } else { "0" })
             .arg(if only_open { "1" } else { "0" });
+        if !self.backend.is_cluster() {
+            invocation
+                .key(BUDGET_ALL_KEY)
+                .key(BUDGET_SIZES_KEY)
+                .key(BUDGET_TOTAL_KEY)
+                .key(STATS_LIVE_KEY)
+                .arg(now_ms())
+                .arg(id.storage_key());
+        }
         let reply = invocation.invoke_async(&mut c);
         let v: Vec<Value> = match tokio::time::timeout(CONSUME_REPLY_TIMEOUT, reply).await {
             Ok(reply) => reply.map_err(redis_err)?,
@@ -1459,17 +1671,23 @@ impl RedisStore {
         let mut it = v.into_iter();
         match it.next() {
             Some(Value::Int(0)) => Ok(Taken::Missing),
-            Some(Value::Int(1)) => match it.next() {
-                Some(Value::BulkString(blob)) => {
-                    let (kind, data) = codec::decode_payload(Bytes::from(blob))?;
-                    Ok(Taken::Data { kind, data })
-                }
-                // The kind is irrelevant to a caller that did not want the data.
-                _ => Ok(Taken::Data {
-                    kind: PayloadKind::Raw,
-                    data: Bytes::new(),
-                }),
-            },
+            Some(Value::Int(1)) => {
+                let (kind, data) = match it.next() {
+                    Some(Value::BulkString(blob)) => codec::decode_payload(Bytes::from(blob))?,
+                    // The kind is irrelevant to a caller that did not want the data.
+                    _ => (PayloadKind::Raw, Bytes::new()),
+                };
+                let score = match it.next() {
+                    Some(Value::BulkString(b)) => std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok()),
+                    Some(Value::Double(d)) => Some(d),
+                    _ => None,
+                };
+                let age =
+                    score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs())));
+                Ok(Taken::Data { kind, data, age })
+            }
             Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
                 it.next().ok_or(corrupt("take reply"))?,
             )?)),
