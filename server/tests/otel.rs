@@ -516,7 +516,8 @@ impl Decoded {
             let names: Vec<&str> = self.spans().map(|s| s.name.as_str()).collect();
             missing.push(format!("the create request's span (spans: {names:?})"));
         }
-        if !self.spans().any(|s| s.name == "store put") {
+        // A JSON create is one store call (reservation, secret and statistics together).
+        if !self.spans().any(|s| s.name == "store create") {
             missing.push("the store span".to_owned());
         }
         for trace_id in [CALLER_TRACE_ID, OTHER_TRACE_ID] {
