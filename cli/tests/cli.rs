@@ -210,17 +210,8 @@ fn the_id_alone_reads_nothing() {
         .split('#')
         .next()
         .unwrap();
-    let addr = server.url.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        conn,
-        "GET /api/v1/secret/{id} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let resp = reqwest::blocking::get(format!("{}/api/v1/secret/{id}", server.url)).unwrap();
+    assert_eq!(resp.status(), 404);
     let out = run(server.hakanai().args(["get", &link]), b"");
     assert_eq!(ok(&out), "locked\n");
 }

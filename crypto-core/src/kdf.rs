@@ -107,7 +107,7 @@ impl Verifier {
     /// `hex(SHA-256(to_hex()))`: what the sender uploads as `restrictions.passphrase_hash`,
     /// so the server can check the header without storing the verifier itself.
     pub fn server_hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.to_hex().as_bytes()))
+        upload_hash(&self.to_hex())
     }
 }
 
@@ -139,8 +139,13 @@ impl ReadToken {
     /// `hex(SHA-256(to_hex()))`: what the sender uploads as `restrictions.read_token_hash`; the
     /// server keeps only this, which cannot be presented in place of the token.
     pub fn server_hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.to_hex().as_bytes()))
+        upload_hash(&self.to_hex())
     }
+}
+
+/// `hex(SHA-256(value_hex))`: what a sender uploads for a value a reader later presents in hex.
+fn upload_hash(value_hex: &str) -> String {
+    hex::encode(Sha256::digest(value_hex.as_bytes()))
 }
 
 impl std::fmt::Debug for ReadToken {

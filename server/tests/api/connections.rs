@@ -37,6 +37,22 @@ async fn read_until_closed(
     }
 }
 
+/// Reads until a response head has arrived (while the client may still be sending), failing
+/// if none comes within `limit`.
+async fn read_head(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(limit, stream.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(n > 0, "closed without a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
 /// Status line and JSON body of a raw HTTP/1.1 response.
 fn parse_response(raw: &[u8]) -> (String, String, Value) {
     let text = String::from_utf8_lossy(raw);
@@ -137,16 +153,7 @@ async fn a_body_that_outlasts_the_upload_deadline_gets_408() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(15), rd.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(n > 0, "closed without a response");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = read_head(&mut rd, Duration::from_secs(15)).await;
     let elapsed = started.elapsed();
     writer.abort();
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"));
@@ -207,16 +214,7 @@ async fn stalled_and_dribbled_bodies_get_408() {
         }
     });
     let mut rd = rd;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(n > 0, "closed without a response");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = read_head(&mut rd, Duration::from_secs(10)).await;
     let elapsed = started.elapsed();
     writer.abort();
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"));
