@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
@@ -18,7 +19,134 @@ use crate::store::{
 };
 use crate::tokens;
 
+use super::callers::{burn_one_time_token, Uploader};
 use super::{budget, Services};
+
+/// A secret uploaded whole (JSON): its payload as stored, parsed and validated except for the
+/// TTL's bounds and whether the server can check its restrictions.
+pub struct Whole {
+    pub kind: PayloadKind,
+    pub data: Bytes,
+    pub ttl: Option<Duration>,
+    pub restrictions: Restrictions,
+}
+
+/// A secret whose body is still arriving (a raw upload).
+pub struct Streamed<B> {
+    pub ttl: Option<Duration>,
+    pub restrictions: Restrictions,
+    /// The body's declared length, if any.
+    pub declared: Option<u64>,
+    pub body: B,
+}
+
+/// Stores a whole secret for `uploader`; returns its id and creator token.
+pub async fn create_whole(
+    s: &Services,
+    uploader: &Uploader,
+    upload: Whole,
+    headers: &HeaderMap,
+) -> Result<(SecretId, String), AppError> {
+    upload.restrictions.ensure_checkable(&s.settings)?;
+    let ttl = checked_ttl(s, upload.ttl)?;
+    let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
+    let id = secret.id;
+    let size = upload.data.len() as u64;
+    let restrictions = secret.restrictions.clone();
+    let reservation = budget::reservation(s, &id, uploader, size, expiry_ms(ttl));
+    let secret = NewSecret {
+        data: upload.data,
+        ..secret
+    };
+    if uploader.one_time.is_none() {
+        // Reservation, secret and statistics entry in one store call: one round trip to a
+        // Redis node.
+        budget::check(s.store.create(secret, &reservation).await?, uploader)?;
+    } else {
+        // Reserved before the one-time token is spent, so a refusal spends nothing; stored
+        // only once it is spent.
+        let reserved = s.store.budget_reserve(&reservation).await?;
+        budget::check(reserved, uploader)?;
+        if let Err(e) = burn_one_time_token(s, uploader).await {
+            budget::release(s, &id).await;
+            return Err(e);
+        }
+        crate::store::put_reserved(&*s.store, secret).await?;
+    }
+    let details = Created {
+        user_type: uploader.user_type,
+        ttl,
+        size,
+        restrictions: &restrictions,
+    };
+    s.events.created(&id, &details, headers);
+    Ok((id, creator_token))
+}
+
+/// Streams a secret into the store for `uploader`, answering 413 as soon as its limit is passed
+/// (the partial upload is discarded); returns its id and creator token.
+pub async fn create_streamed<B>(
+    s: &Services,
+    uploader: &Uploader,
+    upload: Streamed<B>,
+    headers: &HeaderMap,
+) -> Result<(SecretId, String), AppError>
+where
+    B: Stream<Item = Result<Bytes, AppError>> + Unpin,
+{
+    upload.restrictions.ensure_checkable(&s.settings)?;
+    let ttl = checked_ttl(s, upload.ttl)?;
+    let limit = uploader.limit;
+    let restrictions = upload.restrictions;
+    let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
+    let id = secret.id;
+    // The body's length is not known until it ends: the declared length, else the upload
+    // limit, is reserved first and settled to the real size once stored.
+    let claim = upload.declared.unwrap_or(limit).min(limit);
+    budget::reserve(s, &id, uploader, claim, expiry_ms(ttl)).await?;
+    // Spent before a byte of the body is stored: a one-time token never carries two bodies
+    // into the store at once, and an upload that fails halfway has used its chance (as a
+    // multi-request upload does when it opens).
+    let mut body = upload.body;
+    let stored = async {
+        burn_one_time_token(s, uploader).await?;
+        // A body declared over the limit has used its token too, as one that passes it halfway.
+        if upload.declared.is_some_and(|n| n > limit) {
+            return Err(AppError::PayloadTooLarge(limit));
+        }
+        let mut sink = s.store.begin_upload(secret);
+        let mut total: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(AppError::PayloadTooLarge(limit));
+            }
+            sink.append(chunk).await?;
+        }
+        sink.finish().await?;
+        Ok::<u64, AppError>(total)
+    }
+    .await;
+    let size = match stored {
+        Ok(size) => size,
+        Err(e) => {
+            budget::release(s, &id).await;
+            return Err(e);
+        }
+    };
+    // Settled even at the declared size: the secret's lifetime began when it was published,
+    // after the body arrived, so the reservation must end with it, not before.
+    budget::settle(s, &id, size, ttl).await;
+    let details = Created {
+        user_type: uploader.user_type,
+        ttl,
+        size,
+        restrictions: &restrictions,
+    };
+    record_created(s, &id, &details, headers).await;
+    Ok((id, creator_token))
+}
 
 /// What a reader presents, read from the request by the HTTP layer.
 #[derive(Clone, Copy)]

@@ -16,16 +16,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::configuration::parse_duration;
-use crate::domain::budget;
-use crate::domain::callers::{authorize_upload, burn_one_time_token};
-use crate::domain::secrets::{self, checked_ttl, expiry_ms, new_secret, record_created, Status};
+use crate::domain::callers::authorize_upload;
+use crate::domain::secrets::{self, Status, Streamed, Whole};
 use crate::error::{AppError, ErrorBody};
-use crate::events::Created;
 use crate::id::SecretId;
 use crate::restrictions::{split_list, Restrictions, RestrictionsRequest};
 use crate::routes::extract;
 use crate::routes::extract::requester;
-use crate::store::{GoneReason, NewSecret, PayloadKind, UploadSink};
+use crate::store::{GoneReason, PayloadKind};
 use crate::AppState;
 
 /// Room for JSON syntax and restrictions around the base64 payload.
@@ -83,14 +81,6 @@ pub struct SecretStatus {
     pub at: Option<String>,
 }
 
-/// A JSON upload, parsed and validated except for the TTL bound.
-struct Upload {
-    kind: PayloadKind,
-    data: bytes::Bytes,
-    ttl: Option<Duration>,
-    restrictions: Restrictions,
-}
-
 #[utoipa::path(
     post, path = "/api/v1/secret", tag = "secret",
     request_body(content(
@@ -139,82 +129,24 @@ pub async fn create(
     // none at all.
     if content_type.is_empty() || is("application/json") {
         let upload = json_upload(&headers, body, uploader.limit).await?;
-        upload.restrictions.ensure_checkable(&state.settings)?;
-        let ttl = checked_ttl(&state, upload.ttl)?;
-        let (secret, creator_token) = new_secret(upload.kind, upload.restrictions, ttl);
-        let id = secret.id;
-        let size = upload.data.len() as u64;
-        let restrictions = secret.restrictions.clone();
-        let reservation = budget::reservation(&state, &id, &uploader, size, expiry_ms(ttl));
-        let secret = NewSecret {
-            data: upload.data,
-            ..secret
-        };
-        if uploader.one_time.is_none() {
-            // Reservation, secret and statistics entry in one store call: one round trip to a
-            // Redis node.
-            budget::check(state.store.create(secret, &reservation).await?, &uploader)?;
-        } else {
-            // Reserved before the one-time token is spent, so a refusal spends nothing; stored
-            // only once it is spent.
-            let reserved = state.store.budget_reserve(&reservation).await?;
-            budget::check(reserved, &uploader)?;
-            if let Err(e) = burn_one_time_token(&state, &uploader).await {
-                budget::release(&state, &id).await;
-                return Err(e);
-            }
-            crate::store::put_reserved(&*state.store, secret).await?;
-        }
-        let details = Created {
-            user_type: uploader.user_type,
-            ttl,
-            size,
-            restrictions: &restrictions,
-        };
-        state.events.created(&id, &details, &headers);
+        let (id, creator_token) =
+            secrets::create_whole(&state, &uploader, upload, &headers).await?;
         return Ok(created(id, creator_token));
     }
     if is("application/octet-stream") {
         // Options come first, so a bad TTL is refused before any of the body is read.
         let (ttl, restrictions) = raw_options(&headers, query)?;
-        restrictions.ensure_checkable(&state.settings)?;
-        let ttl = checked_ttl(&state, ttl)?;
-        let (secret, creator_token) = new_secret(PayloadKind::Raw, restrictions.clone(), ttl);
-        let id = secret.id;
-        // The body's length is not known until it ends: the declared length, else the upload
-        // limit, is reserved first and settled to the real size once stored.
-        let claim = declared_length(&headers)
-            .unwrap_or(uploader.limit)
-            .min(uploader.limit);
-        budget::reserve(&state, &id, &uploader, claim, expiry_ms(ttl)).await?;
-        // Spent before a byte of the body is stored: a one-time token never carries two
-        // bodies into the store at once, and an upload that fails halfway has used its chance
-        // (as a multi-request upload does when it opens).
-        let stored = async {
-            burn_one_time_token(&state, &uploader).await?;
-            let mut sink = state.store.begin_upload(secret);
-            let size = stream_limited(&headers, body, uploader.limit, sink.as_mut()).await?;
-            sink.finish().await?;
-            Ok::<u64, AppError>(size)
-        }
-        .await;
-        let size = match stored {
-            Ok(size) => size,
-            Err(e) => {
-                budget::release(&state, &id).await;
-                return Err(e);
-            }
-        };
-        // Settled even at the declared size: the secret's lifetime began when it was published,
-        // after the body arrived, so the reservation must end with it, not before.
-        budget::settle(&state, &id, size, ttl).await;
-        let details = Created {
-            user_type: uploader.user_type,
+        let body = body
+            .into_data_stream()
+            .map(|chunk| chunk.map_err(crate::routes::response::body_error));
+        let upload = Streamed {
             ttl,
-            size,
-            restrictions: &restrictions,
+            restrictions,
+            declared: declared_length(&headers),
+            body,
         };
-        record_created(&state, &id, &details, &headers).await;
+        let (id, creator_token) =
+            secrets::create_streamed(&state, &uploader, upload, &headers).await?;
         return Ok(created(id, creator_token));
     }
     Err(AppError::UnsupportedMediaType(
@@ -230,7 +162,7 @@ fn created(id: SecretId, creator_token: String) -> Json<CreateSecretResponse> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Upload, AppError> {
+async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Whole, AppError> {
     let encoded = limit.div_ceil(3) * 4;
     // Some encoders escape '/' as "\/", so leave room beyond the plain encoding.
     let cap = encoded + encoded / 16 + JSON_OVERHEAD;
@@ -240,7 +172,7 @@ async fn json_upload(headers: &HeaderMap, body: Body, limit: u64) -> Result<Uplo
     if decoded_len(&req.data)? > limit {
         return Err(AppError::PayloadTooLarge(limit));
     }
-    Ok(Upload {
+    Ok(Whole {
         kind: PayloadKind::Base64Text,
         ttl: req.expires_in.map(Duration::from_secs),
         restrictions: req.restrictions.unwrap_or_default().validate()?,
@@ -303,33 +235,6 @@ fn raw_options(
 
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     extract::header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
-}
-
-/// Streams the body into the store, answering 413 as soon as `limit` is passed; the partial
-/// upload is discarded. The rest of the body is never read here: the server loop reads and
-/// drops it, bounded, before it closes the connection (`connections.rs`), so the client sees
-/// the 413 rather than a reset.
-#[tracing::instrument(skip_all)]
-async fn stream_limited(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-    sink: &mut dyn UploadSink,
-) -> Result<u64, AppError> {
-    if declared_length(headers).is_some_and(|n| n > limit) {
-        return Err(AppError::PayloadTooLarge(limit));
-    }
-    let mut total: u64 = 0;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(crate::routes::response::body_error)?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(AppError::PayloadTooLarge(limit));
-        }
-        sink.append(chunk).await?;
-    }
-    Ok(total)
 }
 
 /// Reads at most `cap` bytes, answering 413 as soon as more arrive; the rest is never read
