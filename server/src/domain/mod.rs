@@ -6,6 +6,7 @@ pub mod budget;
 pub mod callers;
 pub mod secrets;
 pub mod tokens;
+pub mod uploads;
 
 use std::sync::Arc;
 
