@@ -27,8 +27,9 @@ pub mod tokens;
 pub mod webhook;
 
 pub use configuration::Config;
+pub use domain::tokens::NewTokens;
 pub use router::{app, metrics_app, CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY};
 pub use settings::Settings;
-pub use startup::{build_store, reset_tokens, Application, NewTokens, StartupError};
+pub use startup::{build_store, reset_tokens, Application, StartupError};
 pub use state::{AppState, Pages};
 pub use token_file::{TokenDestination, TokenKind};

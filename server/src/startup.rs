@@ -11,6 +11,7 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
+use crate::domain::tokens::{NewTokens, ResetError};
 use crate::domain::{self, budget, Services};
 use crate::error::AppError;
 use crate::events::{self, Events};
@@ -18,11 +19,11 @@ use crate::metrics::Metrics;
 use crate::routes::{docs, pages};
 use crate::store::counted::CountedStore;
 use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
-use crate::token_file::{TokenDestination, TokenKind};
+use crate::token_file::TokenDestination;
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::{
-    app, assets, configuration, connections, error, metrics_app, store, tokens, webhook, AppState,
-    Config, Pages, Settings,
+    app, assets, configuration, connections, error, metrics_app, store, webhook, AppState, Config,
+    Pages, Settings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -213,13 +214,6 @@ impl StartupStatus {
     }
 }
 
-/// Tokens created at startup, to be shown to the operator exactly once.
-#[derive(Debug, Default)]
-pub struct NewTokens {
-    pub admin: Option<String>,
-    pub user: Option<String>,
-}
-
 /// `--reset-admin-token` / `--reset-user-tokens`: do the job, hand the new tokens to `to`, and
 /// return them. Nothing is replaced or deleted unless `to` can be written; a token whose
 /// delivery failed is not kept.
@@ -233,54 +227,26 @@ pub async fn reset_tokens(
                 .into(),
         ));
     }
-    to.check().map_err(|e| undeliverable(to, e))?;
+    // Nothing waits for a store if the tokens could not be handed over anyway.
+    to.check().map_err(|error| {
+        StartupError::Config(
+            ResetError::Undeliverable {
+                destination: to.describe(),
+                error,
+            }
+            .to_string(),
+        )
+    })?;
     // No webhook: the process exits right after, before anything could be delivered.
     let state = build_state(config, false)?;
     wait_for_store(state.store.as_ref(), config, None).await?;
-    let mut out = NewTokens::default();
-    if config.reset_admin_token {
-        let token = tokens::random_token();
-        // Delivered first: the old admin token stays valid if the new one cannot be handed over.
-        to.deliver(TokenKind::Admin, &token)
-            .map_err(|e| undeliverable(to, e))?;
-        state
-            .store
-            .admin_hash_set(&tokens::hash_token(&token))
-            .await?;
-        log_delivered(TokenKind::Admin, to);
-        out.admin = Some(token);
-    }
-    if config.reset_user_tokens {
-        state.store.token_clear().await?;
-        let (token, id) =
-            domain::tokens::create_user_token(&state, plain_user_token(config)).await?;
-        if let Err(e) = to.deliver(TokenKind::User, &token) {
-            state.store.token_delete_by_id(&id).await?;
-            return Err(undeliverable(to, e));
-        }
-        log_delivered(TokenKind::User, to);
-        out.user = Some(token);
-    }
-    Ok(out)
-}
-
-fn undeliverable(to: &TokenDestination, e: std::io::Error) -> StartupError {
-    StartupError::Config(format!(
-        "cannot write the new token to {}: {e}; no token was stored. Pass --token-file with a \
-         writable path, or run this on a terminal",
-        to.describe()
-    ))
-}
-
-/// The one log line about a new token: what and where, never the token.
-fn log_delivered(kind: TokenKind, to: &TokenDestination) {
-    tracing::info!(
-        token_kind = kind.label(),
-        destination = %to.describe(),
-        "created a new {} token; it was written to {} only (never to this log)",
-        kind.label(),
-        to.describe()
-    );
+    let user = config.reset_user_tokens.then_some(config.upload_size_limit);
+    domain::tokens::reset(&state, config.reset_admin_token, user, to)
+        .await
+        .map_err(|e| match e {
+            ResetError::Refused(e) => e.into(),
+            undeliverable => StartupError::Config(undeliverable.to_string()),
+        })
 }
 
 /// `with_webhook` starts the delivery task, so it needs a Tokio runtime.
@@ -412,59 +378,6 @@ fn secret_value(
     Ok(v.filter(|t| !t.is_empty()))
 }
 
-/// Creates the admin token and the default user token when they are needed and missing, and
-/// hands each to `to`. A token that cannot be delivered is not stored (the admin token is
-/// delivered before it is stored, the user token removed again), so the next start with a
-/// writable destination creates it; the server runs on meanwhile.
-async fn bootstrap_tokens(
-    state: &AppState,
-    config: &Config,
-    to: &TokenDestination,
-) -> Result<NewTokens, StartupError> {
-    let mut out = NewTokens::default();
-    if config.enable_admin_token && state.store.admin_hash_get().await?.is_none() {
-        let token = tokens::random_token();
-        match to.deliver(TokenKind::Admin, &token) {
-            Ok(()) => {
-                state
-                    .store
-                    .admin_hash_set(&tokens::hash_token(&token))
-                    .await?;
-                log_delivered(TokenKind::Admin, to);
-                out.admin = Some(token);
-            }
-            Err(e) => log_undelivered(TokenKind::Admin, to, &e),
-        }
-    }
-    if !config.allow_anonymous && state.store.token_list().await?.is_empty() {
-        let (token, id) =
-            domain::tokens::create_user_token(state, plain_user_token(config)).await?;
-        match to.deliver(TokenKind::User, &token) {
-            Ok(()) => {
-                log_delivered(TokenKind::User, to);
-                out.user = Some(token);
-            }
-            Err(e) => {
-                state.store.token_delete_by_id(&id).await?;
-                log_undelivered(TokenKind::User, to, &e);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn log_undelivered(kind: TokenKind, to: &TokenDestination, e: &std::io::Error) {
-    tracing::error!(
-        token_kind = kind.label(),
-        destination = %to.describe(),
-        error = %e,
-        "could not write the new {} token to {}, so none was created; restart with \
-         --token-file <a writable path>, or on a terminal",
-        kind.label(),
-        to.describe()
-    );
-}
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -517,7 +430,13 @@ impl Application {
                 "took over what Hakanai v3 left in this Redis database"
             );
         }
-        let new_tokens = bootstrap_tokens(&state, &config, tokens_to).await?;
+        let new_tokens = domain::tokens::bootstrap(
+            &state,
+            config.enable_admin_token,
+            (!config.allow_anonymous).then_some(config.upload_size_limit),
+            tokens_to,
+        )
+        .await?;
         let listener = TcpListener::from_std(std_listener)?;
         let port = listener.local_addr()?.port();
         let metrics = match config.metrics_listen_address {
@@ -672,12 +591,4 @@ fn load_pages(settings: &Settings, config: &Config) -> Result<Pages, String> {
         impressum: legal(&config.impressum_file, "Impressum")?,
         privacy: legal(&config.privacy_file, "Privacy policy")?,
     })
-}
-
-/// The user token created at startup: the full upload limit, no expiry, not one-time.
-fn plain_user_token(config: &Config) -> domain::tokens::TokenGrant {
-    domain::tokens::TokenGrant {
-        limit: config.upload_size_limit,
-        ..Default::default()
-    }
 }
