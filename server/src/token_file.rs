@@ -80,10 +80,10 @@ impl TokenDestination {
                     TokenKind::Admin => "Admin",
                     TokenKind::User => "User",
                 };
-                writeln!(
-                    std::io::stderr(),
-                    "{name} token (shown once, store it now): {token}"
-                )
+                // One write: stderr is unbuffered, and `writeln!` would write each piece on
+                // its own, so a log line written meanwhile could land inside the token's line.
+                let line = format!("{name} token (shown once, store it now): {token}\n");
+                std::io::stderr().write_all(line.as_bytes())
             }
             TokenDestination::File(p) => {
                 let mut f = open_private(p)?;
