@@ -14,6 +14,25 @@ const USAGE: i32 = 2;
 const NETWORK: i32 = 5;
 const EXISTS: i32 = 7;
 
+/// Stores an envelope made by another crypto-core client as a raw upload, with these extra
+/// headers; returns its id.
+fn store_envelope(server: &Server, envelope: Vec<u8>, headers: &[(&str, String)]) -> String {
+    let mut req = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/secret", server.url))
+        .bearer_auth(&server.user_token)
+        .header("content-type", "application/octet-stream")
+        .body(envelope);
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let resp = req.send().unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn send_text(server: &Server, text: &str, args: &[&str]) -> String {
     let out = run(server.hakanai().arg("send").args(args), text.as_bytes());
     ok(&out).trim().to_string()
@@ -239,17 +258,7 @@ fn wrong_key_for_a_secret_without_read_token_is_a_decryption_failure() {
     let server = Server::start();
     let keys = KeySchedule::new(SecretKey::generate().unwrap());
     let envelope = encrypt_sync(&keys, &Metadata::text(1), b"x").unwrap();
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/api/v1/secret", server.url))
-        .bearer_auth(&server.user_token)
-        .header("content-type", "application/octet-stream")
-        .body(envelope)
-        .send()
-        .unwrap();
-    let id = resp.json::<serde_json::Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = store_envelope(&server, envelope, &[]);
     let wrong = SecretKey::from_bytes([0x41; 32]);
     let other = build_link(&server.url, &id, Some(&wrong)).unwrap();
     let out = run(server.hakanai().args(["get", &other]), b"");
@@ -522,22 +531,14 @@ fn interoperates_with_other_crypto_core_clients() {
         size: Some(4),
     };
     let envelope = encrypt_sync(&keys, &metadata, b"%PDF").unwrap();
-    let resp = http
-        .post(format!("{}/api/v1/secret", server.url))
-        .bearer_auth(&server.user_token)
-        .header("content-type", "application/octet-stream")
-        .header(
+    let id = store_envelope(
+        &server,
+        envelope,
+        &[(
             "x-secret-passphrase-hash",
             keys.verifier().unwrap().server_hash_hex(),
-        )
-        .body(envelope)
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let id = resp.json::<serde_json::Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        )],
+    );
     let link = build_link(&server.url, &id, Some(&key)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = run(
@@ -607,7 +608,6 @@ fn too_large_is_reported_while_streaming() {
 fn damaged_or_truncated_secrets_leave_nothing() {
     use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
     let server = Server::start();
-    let http = reqwest::blocking::Client::new();
     let content = vec![7u8; 3 * 1024 * 1024 + 5];
     for damage in ["flip", "truncate"] {
         let key = SecretKey::generate().unwrap();
@@ -623,18 +623,7 @@ fn damaged_or_truncated_secrets_leave_nothing() {
             "flip" => *envelope.last_mut().unwrap() ^= 1,
             _ => envelope.truncate(envelope.len() - 100),
         }
-        let resp = http
-            .post(format!("{}/api/v1/secret", server.url))
-            .bearer_auth(&server.user_token)
-            .header("content-type", "application/octet-stream")
-            .body(envelope)
-            .send()
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let id = resp.json::<serde_json::Value>().unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = store_envelope(&server, envelope, &[]);
         let link = build_link(&server.url, &id, Some(&key)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = run(
@@ -1021,7 +1010,6 @@ fn plain_http_to_another_host_is_warned_about() {
 fn received_names_are_safe_on_this_platform() {
     use crypto_core::{build_link, encrypt_sync, KeySchedule, Kind, Metadata, SecretKey};
     let server = Server::start_embedded();
-    let http = reqwest::blocking::Client::new();
     let dir = tempfile::tempdir().unwrap();
     for (name, windows, unix) in [
         ("C:evil.exe", "C_evil.exe", "C:evil.exe"),
@@ -1036,17 +1024,7 @@ fn received_names_are_safe_on_this_platform() {
             size: Some(2),
         };
         let envelope = encrypt_sync(&KeySchedule::new(key.clone()), &metadata, b"ok").unwrap();
-        let resp = http
-            .post(format!("{}/api/v1/secret", server.url))
-            .bearer_auth(&server.user_token)
-            .header("content-type", "application/octet-stream")
-            .body(envelope)
-            .send()
-            .unwrap();
-        let id = resp.json::<serde_json::Value>().unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = store_envelope(&server, envelope, &[]);
         let link = build_link(&server.url, &id, Some(&key)).unwrap();
         let out = run(
             server.hakanai().args(["get", &link, "-o"]).arg(dir.path()),
@@ -1091,21 +1069,14 @@ fn oversized_argon2_header_is_refused_before_argon2_runs() {
     envelope[37..41].copy_from_slice(&16u32.to_be_bytes());
     // The reader's verifier (default parameters) is what the server checks before release.
     let reader = KeySchedule::with_passphrase(key.clone(), b"pw", Argon2Params::DEFAULT).unwrap();
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/api/v1/secret", server.url))
-        .bearer_auth(&server.user_token)
-        .header("content-type", "application/octet-stream")
-        .header(
+    let id = store_envelope(
+        &server,
+        envelope,
+        &[(
             "x-secret-passphrase-hash",
             reader.verifier().unwrap().server_hash_hex(),
-        )
-        .body(envelope)
-        .send()
-        .unwrap();
-    let id = resp.json::<serde_json::Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        )],
+    );
     let link = build_link(&server.url, &id, Some(&key)).unwrap();
     let out = run(
         server.hakanai().args(["get", &link, "--passphrase", "pw"]),
