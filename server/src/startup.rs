@@ -18,7 +18,7 @@ use crate::events::{self, Events};
 use crate::metrics::Metrics;
 use crate::routes::{docs, pages};
 use crate::store::counted::CountedStore;
-use crate::store::{MemoryStore, RedisStore, SecretStore, StoreError};
+use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use crate::token_file::TokenDestination;
 use crate::webhook::{Webhook, WebhookConfig};
 use crate::{
@@ -53,10 +53,7 @@ impl From<AppError> for StartupError {
     }
 }
 
-pub fn build_store(
-    config: &Config,
-    metrics: &Metrics,
-) -> Result<Arc<dyn SecretStore>, StartupError> {
+pub fn build_store(config: &Config, metrics: &Metrics) -> Result<Arc<dyn Store>, StartupError> {
     match &config.redis_dsn {
         Some(dsn) => {
             let target = store::redis::dsn::parse(dsn).map_err(StartupError::Config)?;
@@ -96,7 +93,7 @@ pub fn build_store(
 /// retried with backoff, each attempt logged, for `--redis-startup-timeout`; refused credentials
 /// end startup at once, since waiting cannot fix them.
 async fn wait_for_store(
-    store: &dyn SecretStore,
+    store: &dyn Store,
     config: &Config,
     status: Option<&StartupStatus>,
 ) -> Result<(), StartupError> {

@@ -28,7 +28,7 @@ pub(crate) async fn reserve(
 }
 
 /// What `reserve` asks of the store, for callers that hand it to the store with the secret
-/// (`SecretStore::create`).
+/// (`Store::create`).
 pub(crate) fn reservation(
     state: &Services,
     id: &SecretId,

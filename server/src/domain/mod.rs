@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use crate::events::Events;
 use crate::metrics::Metrics;
-use crate::store::{now_secs, SecretStore};
+use crate::store::{now_secs, Store};
 use crate::Settings;
 
 /// The services every domain operation may use.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<dyn SecretStore>,
+    pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub events: Arc<Events>,

@@ -15,14 +15,15 @@ use prometheus::IntCounterVec;
 use tracing::Instrument;
 
 use super::{
-    Appended, Finished, HakanaiV3Import, NewSecret, Opened, Peek, Reservation, Reserved,
-    SecretCounts, SecretStore, StoreCapacity, StoreError, TakeMode, Taken, TokenHash, TokenRecord,
-    UploadOwner, UploadSession, UploadSink, UploadState, CREATOR_HASH_LEN,
+    Appended, BudgetStore, Finished, HakanaiV3Import, NewSecret, Opened, Peek, Reservation,
+    Reserved, SecretCounts, SecretStore, StatsStore, Store, StoreCapacity, StoreError, TakeMode,
+    Taken, TokenHash, TokenRecord, TokenStore, UploadOwner, UploadSession, UploadSink, UploadState,
+    UploadStore, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
 
 pub struct CountedStore {
-    inner: Arc<dyn SecretStore>,
+    inner: Arc<dyn Store>,
     telemetry: Telemetry,
 }
 
@@ -35,7 +36,7 @@ struct Telemetry {
 
 impl CountedStore {
     /// A Redis store: spans and counted operations.
-    pub fn new(inner: Arc<dyn SecretStore>, ops: IntCounterVec) -> CountedStore {
+    pub fn new(inner: Arc<dyn Store>, ops: IntCounterVec) -> CountedStore {
         CountedStore {
             inner,
             telemetry: Telemetry {
@@ -46,7 +47,7 @@ impl CountedStore {
     }
 
     /// The embedded store: spans only, since the counter is about Redis round trips.
-    pub fn uncounted(inner: Arc<dyn SecretStore>) -> CountedStore {
+    pub fn uncounted(inner: Arc<dyn Store>) -> CountedStore {
         CountedStore {
             inner,
             telemetry: Telemetry {
@@ -105,31 +106,31 @@ impl SecretStore for CountedStore {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
         self.telemetry.call("put", self.inner.put(secret)).await
     }
+
     fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
         Box::new(CountedSink {
             inner: self.inner.begin_upload(secret),
             telemetry: self.telemetry.clone(),
         })
     }
+
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
         self.telemetry.call("peek", self.inner.peek(id)).await
     }
+
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
         self.telemetry.call("take", self.inner.take(id, mode)).await
     }
+
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
         self.telemetry
             .call("fail_attempt", self.inner.fail_attempt(id, max))
             .await
     }
-    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
-        self.telemetry
-            .call("import_hakanai_v3", self.inner.import_hakanai_v3())
-            .await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.telemetry.call("ping", self.inner.ping()).await
-    }
+}
+
+#[async_trait]
+impl UploadStore for CountedStore {
     async fn upload_open(
         &self,
         secret: NewSecret,
@@ -143,6 +144,7 @@ impl SecretStore for CountedStore {
             )
             .await
     }
+
     async fn upload_state(
         &self,
         id: &SecretId,
@@ -152,11 +154,13 @@ impl SecretStore for CountedStore {
             .call("upload_state", self.inner.upload_state(id, creator_hash))
             .await
     }
+
     async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError> {
         self.telemetry
             .call("upload_discard", self.inner.upload_discard(id))
             .await
     }
+
     async fn upload_append(
         &self,
         id: &SecretId,
@@ -171,6 +175,7 @@ impl SecretStore for CountedStore {
             )
             .await
     }
+
     async fn upload_finish(
         &self,
         id: &SecretId,
@@ -180,56 +185,64 @@ impl SecretStore for CountedStore {
             .call("upload_publish", self.inner.upload_finish(id, creator_hash))
             .await
     }
+}
+
+#[async_trait]
+impl TokenStore for CountedStore {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         self.telemetry
             .call("token_get", self.inner.token_get(hash))
             .await
     }
+
     async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError> {
         self.telemetry
             .call("token_put", self.inner.token_put(hash, record))
             .await
     }
+
     async fn token_take(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         self.telemetry
             .call("token_take", self.inner.token_take(hash))
             .await
     }
+
     async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.telemetry
             .call("token_list", self.inner.token_list())
             .await
     }
+
     async fn token_delete_by_id(&self, id: &str) -> Result<bool, StoreError> {
         self.telemetry
             .call("token_delete", self.inner.token_delete_by_id(id))
             .await
     }
+
     async fn token_clear(&self) -> Result<(), StoreError> {
         self.telemetry
             .call("token_clear", self.inner.token_clear())
             .await
     }
+
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError> {
         self.telemetry
             .call("admin_get", self.inner.admin_hash_get())
             .await
     }
+
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.telemetry
             .call("admin_set", self.inner.admin_hash_set(hash))
             .await
     }
+}
 
+#[async_trait]
+impl BudgetStore for CountedStore {
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         self.telemetry
             .call("budget_reserve", self.inner.budget_reserve(r))
-            .await
-    }
-
-    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
-        self.telemetry
-            .call("create", self.inner.create(secret, r))
             .await
     }
 
@@ -248,7 +261,10 @@ impl SecretStore for CountedStore {
     async fn capacity(&self) -> StoreCapacity {
         self.inner.capacity().await
     }
+}
 
+#[async_trait]
+impl StatsStore for CountedStore {
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
         self.telemetry
             .call("stats_add", self.inner.stats_add(id, ttl))
@@ -264,6 +280,25 @@ impl SecretStore for CountedStore {
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
         self.telemetry
             .call("stats_counts", self.inner.stats_counts())
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for CountedStore {
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        self.telemetry
+            .call("import_hakanai_v3", self.inner.import_hakanai_v3())
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.telemetry.call("ping", self.inner.ping()).await
+    }
+
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        self.telemetry
+            .call("create", self.inner.create(secret, r))
             .await
     }
 }

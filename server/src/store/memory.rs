@@ -388,11 +388,10 @@ impl SecretStore for MemoryStore {
         }
         Ok(Some(n))
     }
+}
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
+#[async_trait]
+impl UploadStore for MemoryStore {
     async fn upload_open(
         &self,
         secret: NewSecret,
@@ -504,7 +503,10 @@ impl SecretStore for MemoryStore {
         g.secrets.insert(*id, entry);
         Ok(Finished::Published(published))
     }
+}
 
+#[async_trait]
+impl TokenStore for MemoryStore {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let mut g = self.lock();
         let now = now_secs();
@@ -550,7 +552,10 @@ impl SecretStore for MemoryStore {
         self.lock().admin = Some(*hash);
         Ok(())
     }
+}
 
+#[async_trait]
+impl BudgetStore for MemoryStore {
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         Ok(self.lock().budget.reserve(r, now_ms()))
     }
@@ -579,7 +584,10 @@ impl SecretStore for MemoryStore {
             None => StoreCapacity::Unknown("no /proc/meminfo to size the embedded store".into()),
         }
     }
+}
 
+#[async_trait]
+impl StatsStore for MemoryStore {
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
         let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
         let stats = &mut self.lock().stats;
@@ -609,6 +617,13 @@ impl SecretStore for MemoryStore {
             active: stats.scores.len() as u64,
             expired: stats.expired,
         })
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -220,7 +220,7 @@ impl UploadOwner {
     }
 }
 
-/// The result of [`SecretStore::upload_open`].
+/// The result of [`UploadStore::upload_open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opened {
     Opened,
@@ -230,7 +230,7 @@ pub enum Opened {
     },
 }
 
-/// The result of [`SecretStore::upload_state`].
+/// The result of [`UploadStore::upload_state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadState {
     /// Payload bytes stored so far, and the most the upload may hold.
@@ -242,7 +242,7 @@ pub enum UploadState {
     Forbidden,
 }
 
-/// The result of [`SecretStore::upload_append`].
+/// The result of [`UploadStore::upload_append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
     /// The payload now has this many bytes.
@@ -258,7 +258,7 @@ pub enum Appended {
     Forbidden,
 }
 
-/// The result of [`SecretStore::upload_finish`].
+/// The result of [`UploadStore::upload_finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {
     Published(Published),
@@ -298,7 +298,7 @@ impl UserType {
 /// How long a multi-request upload may sit between two requests before it is discarded.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(10 * 60);
 
-/// A claim on stored bytes (`SecretStore::budget_reserve`): `bytes` held by `owner` for secret
+/// A claim on stored bytes (`BudgetStore::budget_reserve`): `bytes` held by `owner` for secret
 /// `id` until `expires_at_ms` (then it frees itself, with no sweeper), unless released earlier.
 #[derive(Debug, Clone)]
 pub struct Reservation {
@@ -316,7 +316,7 @@ pub struct Reservation {
     pub settle: bool,
 }
 
-/// The result of [`SecretStore::budget_reserve`].
+/// The result of [`BudgetStore::budget_reserve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reserved {
     Reserved,
@@ -351,12 +351,9 @@ pub struct HakanaiV3Import {
     pub admin_token: bool,
 }
 
+/// Secrets: stored whole, read without consuming, consumed exactly once.
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
-    /// Takes over what Hakanai v3 left in the same database; nothing for stores it never used.
-    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
-        Ok(HakanaiV3Import::default())
-    }
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError>;
     /// Starts a streamed upload of `secret` (whose `data` is usually empty); chunks follow.
     fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink>;
@@ -369,8 +366,11 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError>;
     /// Counts a wrong passphrase; at `max` the secret is destroyed. `None` if it no longer exists.
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError>;
-    async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// Uploads: a secret's record built in the store, invisible to readers until it is published.
+#[async_trait]
+pub trait UploadStore: Send + Sync + 'static {
     /// Opens a multi-request upload of `secret` (its `data` is ignored), unless its owner has
     /// `max_open` uploads open already (atomically, across replicas). Nothing is visible to
     /// readers until `upload_finish`; an upload idle for [`UPLOAD_IDLE`], or past its deadline,
@@ -404,7 +404,11 @@ pub trait SecretStore: Send + Sync + 'static {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError>;
+}
 
+/// User tokens (by their hash) and the admin token's hash.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
     async fn token_put(&self, hash: &TokenHash, record: &TokenRecord) -> Result<(), StoreError>;
     /// Removes a token; true for exactly one of any number of concurrent callers.
@@ -414,28 +418,27 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn token_clear(&self) -> Result<(), StoreError>;
     async fn admin_hash_get(&self) -> Result<Option<TokenHash>, StoreError>;
     async fn admin_hash_set(&self, hash: &TokenHash) -> Result<(), StoreError>;
+}
 
-    // Storage budgets: bytes reserved per secret, checked atomically against a global and a
-    // per-owner budget (across replicas on Redis). A reservation ends when released or at its
-    // expiry, whichever is first.
+/// Storage budgets: bytes reserved per secret, checked atomically against a global and a
+/// per-owner budget (across replicas on Redis). A reservation ends when released or at its
+/// expiry, whichever is first.
+#[async_trait]
+pub trait BudgetStore: Send + Sync + 'static {
     /// Reserves `r.bytes` for `r.id` if both budgets have room, replacing an earlier
     /// reservation of the same id (whose bytes do not count against the new one).
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError>;
-    /// Reserves `r` for `secret` and, if reserved, stores the secret and notes it in the
-    /// statistics: a whole create. On a Redis node or Sentinel master that is one round trip
-    /// (the secret's `SET`, then a script that reserves and notes it, or deletes it if refused);
-    /// elsewhere the steps of [`create_in_steps`].
-    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
-        create_in_steps(self, secret, r).await
-    }
     /// Ends the reservation of `id`, if any.
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError>;
     /// Bytes held by all reservations, and by `owner`'s.
     async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError>;
     /// The store's room, for the default of `--max-stored-bytes`.
     async fn capacity(&self) -> StoreCapacity;
+}
 
-    // Statistics for Hakanai v3's gauges, kept as secrets come and go (never by scanning keys).
+/// Statistics for Hakanai v3's gauges, kept as secrets come and go (never by scanning keys).
+#[async_trait]
+pub trait StatsStore: Send + Sync + 'static {
     /// Notes a secret just stored with this TTL.
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError>;
     /// Forgets a secret that was read, revoked or destroyed; its age if it was noted.
@@ -444,8 +447,25 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError>;
 }
 
-/// [`SecretStore::create`] as separate store calls: the reservation, then [`put_reserved`].
-pub async fn create_in_steps<S: SecretStore + ?Sized>(
+/// The whole store, as the server holds it: every concern, and what spans them.
+#[async_trait]
+pub trait Store: SecretStore + UploadStore + TokenStore + BudgetStore + StatsStore {
+    /// Takes over what Hakanai v3 left in the same database; nothing for stores it never used.
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        Ok(HakanaiV3Import::default())
+    }
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Reserves `r` for `secret` and, if reserved, stores the secret and notes it in the
+    /// statistics: a whole create. On a Redis node or Sentinel master that is one round trip
+    /// (the secret's `SET`, then a script that reserves and notes it, or deletes it if refused);
+    /// elsewhere the steps of [`create_in_steps`].
+    async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
+        create_in_steps(self, secret, r).await
+    }
+}
+
+/// [`Store::create`] as separate store calls: the reservation, then [`put_reserved`].
+pub async fn create_in_steps<S: SecretStore + BudgetStore + StatsStore + ?Sized>(
     store: &S,
     secret: NewSecret,
     r: &Reservation,
@@ -460,7 +480,7 @@ pub async fn create_in_steps<S: SecretStore + ?Sized>(
 /// Stores a secret whose bytes are reserved, and its statistics entry beside it (on Redis,
 /// their commands share a write); a secret that could not be stored gives both back. The
 /// statistics never fail a create: they are a best effort, corrected as secrets expire.
-pub async fn put_reserved<S: SecretStore + ?Sized>(
+pub async fn put_reserved<S: SecretStore + BudgetStore + StatsStore + ?Sized>(
     store: &S,
     secret: NewSecret,
 ) -> Result<(), StoreError> {

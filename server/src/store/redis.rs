@@ -871,19 +871,10 @@ impl SecretStore for RedisStore {
         }
         Ok(u32::try_from(n).ok())
     }
+}
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut c = self.conn().await?;
-            ::redis::cmd("PING")
-                .query_async::<String>(&mut c)
-                .await
-                .map_err(redis_err)?;
-            Ok(())
-        })
-        .await
-    }
-
+#[async_trait]
+impl UploadStore for RedisStore {
     async fn upload_open(
         &self,
         secret: NewSecret,
@@ -1111,7 +1102,10 @@ impl SecretStore for RedisStore {
             _ => Err(corrupt("upload reply")),
         }
     }
+}
 
+#[async_trait]
+impl TokenStore for RedisStore {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let field = hex::encode(hash);
         let raw: Option<Vec<u8>> = self
@@ -1217,7 +1211,10 @@ impl SecretStore for RedisStore {
             .await?;
         self.set_v3_admin(hash).await
     }
+}
 
+#[async_trait]
+impl BudgetStore for RedisStore {
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         let now = now_ms();
         let call = reserve_call(r, now);
@@ -1228,6 +1225,150 @@ impl SecretStore for RedisStore {
             })
             .await?;
         reserved(&v, now)
+    }
+
+    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            BUDGET_RELEASE
+                .key(BUDGET_ALL_KEY)
+                .key(BUDGET_SIZES_KEY)
+                .key(BUDGET_TOTAL_KEY)
+                .arg(now_ms())
+                .arg(id.storage_key())
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map_err(redis_err)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
+        let owner_bytes = format!("{}:n", budget_owner_key(owner));
+        let (total, mine): (i64, i64) = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                BUDGET_USED
+                    .key(BUDGET_ALL_KEY)
+                    .key(BUDGET_SIZES_KEY)
+                    .key(BUDGET_TOTAL_KEY)
+                    .key(&owner_bytes)
+                    .arg(now_ms())
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        let mine = if owner.is_some() { mine } else { 0 };
+        Ok((total.max(0) as u64, mine.max(0) as u64))
+    }
+
+    async fn capacity(&self) -> StoreCapacity {
+        let reply = self
+            .query::<Value>(::redis::cmd("CONFIG").arg("GET").arg("maxmemory*"))
+            .await;
+        let pairs = match reply {
+            Ok(v) => config_pairs(v),
+            Err(e) => {
+                return StoreCapacity::Unknown(format!(
+                    "Redis refused CONFIG GET maxmemory ({e}); managed Redis often does"
+                ))
+            }
+        };
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let policy = get("maxmemory-policy").unwrap_or("noeviction").to_owned();
+        let evicts = (policy != "noeviction").then(|| {
+            format!(
+                "Redis maxmemory-policy is {policy}: when full, Redis evicts secrets before \
+                 they are read; set it to noeviction"
+            )
+        });
+        match get("maxmemory").and_then(|v| v.parse::<u64>().ok()) {
+            // Half: the budget counts payload bytes, while Redis rounds each value up to its
+            // allocator's size class (up to 25% more: a 1 MiB secret takes 1.25 MiB), adds
+            // each key's overhead, and buffers the uploads in flight; past maxmemory it
+            // refuses writes, and with them the tombstone a read leaves.
+            Some(bytes) if bytes > 0 => StoreCapacity::Bytes {
+                bytes: bytes / 2,
+                source: "half of Redis maxmemory".into(),
+                warning: evicts,
+            },
+            _ => StoreCapacity::Unknown(format!(
+                "Redis has no maxmemory: nothing stops secrets from filling the machine's \
+                 memory{}",
+                evicts.map(|e| format!("; {e}")).unwrap_or_default()
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl StatsStore for RedisStore {
+    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
+        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
+        self.query::<()>(
+            ::redis::cmd("ZADD")
+                .arg(STATS_LIVE_KEY)
+                .arg(score)
+                .arg(id.storage_key()),
+        )
+        .await
+    }
+
+    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
+        let score: Option<f64> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                STATS_REMOVE
+                    .key(STATS_LIVE_KEY)
+                    .arg(id.storage_key())
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs()))))
+    }
+
+    async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
+        let (active, expired): (u64, u64) = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                STATS_COUNT
+                    .key(STATS_LIVE_KEY)
+                    .key(STATS_EXPIRED_KEY)
+                    .arg(stats_score::expired_below(now_secs()))
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(SecretCounts { active, expired })
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
+        self.import_all_v3().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            ::redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn create(&self, secret: NewSecret, r: &Reservation) -> Result<Reserved, StoreError> {
@@ -1310,132 +1451,6 @@ impl SecretStore for RedisStore {
             (_, Ok(Value::Array(v))) => reserved(&v, now),
             _ => Err(corrupt("budget reply")),
         }
-    }
-
-    async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut c = self.conn().await?;
-            BUDGET_RELEASE
-                .key(BUDGET_ALL_KEY)
-                .key(BUDGET_SIZES_KEY)
-                .key(BUDGET_TOTAL_KEY)
-                .arg(now_ms())
-                .arg(id.storage_key())
-                .invoke_async::<i64>(&mut c)
-                .await
-                .map_err(redis_err)
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
-        let owner_bytes = format!("{}:n", budget_owner_key(owner));
-        let (total, mine): (i64, i64) = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                BUDGET_USED
-                    .key(BUDGET_ALL_KEY)
-                    .key(BUDGET_SIZES_KEY)
-                    .key(BUDGET_TOTAL_KEY)
-                    .key(&owner_bytes)
-                    .arg(now_ms())
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        let mine = if owner.is_some() { mine } else { 0 };
-        Ok((total.max(0) as u64, mine.max(0) as u64))
-    }
-
-    async fn capacity(&self) -> StoreCapacity {
-        let reply = self
-            .query::<Value>(::redis::cmd("CONFIG").arg("GET").arg("maxmemory*"))
-            .await;
-        let pairs = match reply {
-            Ok(v) => config_pairs(v),
-            Err(e) => {
-                return StoreCapacity::Unknown(format!(
-                    "Redis refused CONFIG GET maxmemory ({e}); managed Redis often does"
-                ))
-            }
-        };
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        };
-        let policy = get("maxmemory-policy").unwrap_or("noeviction").to_owned();
-        let evicts = (policy != "noeviction").then(|| {
-            format!(
-                "Redis maxmemory-policy is {policy}: when full, Redis evicts secrets before \
-                 they are read; set it to noeviction"
-            )
-        });
-        match get("maxmemory").and_then(|v| v.parse::<u64>().ok()) {
-            // Half: the budget counts payload bytes, while Redis rounds each value up to its
-            // allocator's size class (up to 25% more: a 1 MiB secret takes 1.25 MiB), adds
-            // each key's overhead, and buffers the uploads in flight; past maxmemory it
-            // refuses writes, and with them the tombstone a read leaves.
-            Some(bytes) if bytes > 0 => StoreCapacity::Bytes {
-                bytes: bytes / 2,
-                source: "half of Redis maxmemory".into(),
-                warning: evicts,
-            },
-            _ => StoreCapacity::Unknown(format!(
-                "Redis has no maxmemory: nothing stops secrets from filling the machine's \
-                 memory{}",
-                evicts.map(|e| format!("; {e}")).unwrap_or_default()
-            )),
-        }
-    }
-
-    async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
-        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
-        self.query::<()>(
-            ::redis::cmd("ZADD")
-                .arg(STATS_LIVE_KEY)
-                .arg(score)
-                .arg(id.storage_key()),
-        )
-        .await
-    }
-
-    async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
-        let score: Option<f64> = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                STATS_REMOVE
-                    .key(STATS_LIVE_KEY)
-                    .arg(id.storage_key())
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        Ok(score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs()))))
-    }
-
-    async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
-        let (active, expired): (u64, u64) = self
-            .timed(async {
-                let mut c = self.conn().await?;
-                STATS_COUNT
-                    .key(STATS_LIVE_KEY)
-                    .key(STATS_EXPIRED_KEY)
-                    .arg(stats_score::expired_below(now_secs()))
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        Ok(SecretCounts { active, expired })
-    }
-
-    async fn import_hakanai_v3(&self) -> Result<HakanaiV3Import, StoreError> {
-        self.import_all_v3().await
     }
 }
 
