@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
@@ -20,7 +20,7 @@ use crate::store::{
 use crate::tokens;
 
 use super::callers::{burn_one_time_token, Uploader};
-use super::{budget, Services};
+use super::{budget, uploads, Services};
 
 /// A secret uploaded whole (JSON): its payload as stored, parsed and validated except for the
 /// TTL's bounds and whether the server can check its restrictions.
@@ -104,37 +104,27 @@ where
     // limit, is reserved first and settled to the real size once stored.
     let claim = upload.declared.unwrap_or(limit).min(limit);
     budget::reserve(s, &id, uploader, claim, expiry_ms(ttl)).await?;
+    let session = uploads::session(s, uploader, ttl);
     // Spent before a byte of the body is stored: a one-time token never carries two bodies
     // into the store at once, and an upload that fails halfway has used its chance (as a
     // multi-request upload does when it opens).
-    let mut body = upload.body;
     let stored = async {
         burn_one_time_token(s, uploader).await?;
         // A body declared over the limit has used its token too, as one that passes it halfway.
         if upload.declared.is_some_and(|n| n > limit) {
             return Err(AppError::PayloadTooLarge(limit));
         }
-        let mut sink = s.store.begin_upload(secret);
-        let mut total: u64 = 0;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            total += chunk.len() as u64;
-            if total > limit {
-                return Err(AppError::PayloadTooLarge(limit));
-            }
-            sink.append(chunk).await?;
-        }
-        sink.finish().await?;
-        Ok::<u64, AppError>(total)
+        uploads::stream(s, secret, session, upload.body).await
     }
     .await;
-    let size = match stored {
-        Ok(size) => size,
+    let published = match stored {
+        Ok(published) => published,
         Err(e) => {
             budget::release(s, &id).await;
             return Err(e);
         }
     };
+    let size = published.size;
     // Settled even at the declared size: the secret's lifetime began when it was published,
     // after the body arrived, so the reservation must end with it, not before.
     budget::settle(s, &id, size, ttl).await;

@@ -1,4 +1,5 @@
-//! Multi-request uploads: open, append chunks at known offsets, finish.
+//! Uploads: open, append chunks at known offsets, finish — over several requests, or from the
+//! body of one (`stream`, for `secrets::create_streamed`): one mechanism in the store either way.
 //!
 //! A browser cannot stream one request body over HTTP/1.1, so without this it would have to
 //! encrypt a whole file before the first byte leaves. With it, the page encrypts the next chunk
@@ -6,18 +7,19 @@
 //! names the offset it belongs at, so a retried chunk is never stored twice, and the upload can
 //! continue on any replica: its state lives in the store.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 
 use crate::error::AppError;
 use crate::events::Created;
 use crate::id::SecretId;
 use crate::restrictions::Restrictions;
 use crate::store::{
-    now_ms, Appended, Finished, Opened, PayloadKind, Peek, UploadSession, UploadState,
-    CREATOR_HASH_LEN,
+    now_ms, Appended, Finished, NewSecret, Opened, PayloadKind, Peek, Published, StoreError,
+    UploadSession, UploadState, CREATOR_HASH_LEN, UNCAPPED, UPLOAD_PIECE,
 };
 use crate::tokens::{self, UserType};
 
@@ -59,18 +61,11 @@ pub async fn open(
     };
     let (secret, creator_token) = new_secret(PayloadKind::Raw, opening.restrictions, ttl);
     let id = secret.id;
-    let deadline_ms = now_ms().saturating_add(settings.upload_deadline.as_millis() as u64);
+    let session = session(s, uploader, ttl);
     // The declared size, else the upload's limit, is held from the open to the deadline (or
     // the finish, which settles it to the real size); a refusal opens nothing.
     let claim = opening.size.unwrap_or(uploader.limit);
-    budget::reserve(s, &id, uploader, claim, deadline_ms).await?;
-    let session = UploadSession {
-        ttl,
-        limit: uploader.limit,
-        user_type: uploader.user_type,
-        deadline_ms,
-        owner: uploader.owner.clone(),
-    };
+    budget::reserve(s, &id, uploader, claim, session.deadline_ms).await?;
     let opened = s.store.upload_open(secret, session, max_open).await;
     if !matches!(opened, Ok(Opened::Opened)) {
         budget::release(s, &id).await;
@@ -201,6 +196,117 @@ pub async fn finish(
     };
     record_created(s, id, &details, headers).await;
     Ok(())
+}
+
+/// The session of an upload by `uploader` whose secret will live for `ttl`: it ends at
+/// `--upload-deadline` from now however active it is (as a single request's body does).
+pub fn session(s: &Services, uploader: &Uploader, ttl: Duration) -> UploadSession {
+    UploadSession {
+        ttl,
+        limit: uploader.limit,
+        user_type: uploader.user_type,
+        deadline_ms: now_ms().saturating_add(s.settings.upload_deadline.as_millis() as u64),
+        owner: uploader.owner.clone(),
+    }
+}
+
+/// A body that stalls for this long with less than a piece buffered still writes what it has,
+/// which renews the upload in the store: a slow body must not outlive its upload.
+const RENEW_AFTER: Duration = Duration::from_secs(60);
+
+/// Uploads the body of one request through the same store operations as a multi-request
+/// upload: pieces of [`UPLOAD_PIECE`] bytes opened and appended at their offsets, then
+/// finished; a body that ends within its first piece is opened and finished in one step
+/// (`upload_whole`: one round trip on Redis). The upload takes no place among its owner's open
+/// ones, since it ends with its request. Over `session.limit` the upload is discarded (413).
+/// Returns what the finished upload became.
+pub async fn stream<B>(
+    s: &Services,
+    secret: NewSecret,
+    session: UploadSession,
+    mut body: B,
+) -> Result<Published, AppError>
+where
+    B: Stream<Item = Result<Bytes, AppError>> + Unpin,
+{
+    let (id, creator) = (secret.id, secret.creator_hash);
+    let limit = session.limit;
+    let mut opening = Some((secret, session));
+    let mut piece = BytesMut::new();
+    // Payload bytes in the store; `opening` is taken once the upload is open.
+    let mut stored: u64 = 0;
+    let mut written = Instant::now();
+    let result = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            if stored + (piece.len() + chunk.len()) as u64 > limit {
+                return Err(AppError::PayloadTooLarge(limit));
+            }
+            piece.extend_from_slice(&chunk);
+            let stalled = opening.is_none() && written.elapsed() >= RENEW_AFTER;
+            if piece.len() < UPLOAD_PIECE && !stalled {
+                continue;
+            }
+            let data = piece.split().freeze();
+            let n = data.len() as u64;
+            match opening.take() {
+                Some((secret, session)) => {
+                    let opened = s
+                        .store
+                        .upload_open(NewSecret { data, ..secret }, session, UNCAPPED)
+                        .await?;
+                    if opened != Opened::Opened {
+                        return Err(lost());
+                    }
+                }
+                None => match s.store.upload_append(&id, &creator, stored, data).await? {
+                    Appended::At(_) => {}
+                    _ => return Err(lost()),
+                },
+            }
+            stored += n;
+            written = Instant::now();
+        }
+        let data = piece.split().freeze();
+        let finished = match opening.take() {
+            Some((secret, session)) => {
+                s.store
+                    .upload_whole(NewSecret { data, ..secret }, session)
+                    .await?
+            }
+            None => {
+                if !data.is_empty()
+                    && !matches!(
+                        s.store.upload_append(&id, &creator, stored, data).await?,
+                        Appended::At(_)
+                    )
+                {
+                    return Err(lost());
+                }
+                s.store.upload_finish(&id, &creator).await?
+            }
+        };
+        match finished {
+            Finished::Published(p) => Ok(p),
+            Finished::Missing | Finished::Forbidden => Err(lost()),
+        }
+    }
+    .await;
+    // Once something was sent to the store, a failure discards it now rather than at its
+    // expiry (an open upload, or a whole one whose reply was lost).
+    if result.is_err() && opening.is_none() {
+        if let Err(e) = s.store.upload_discard(&id).await {
+            tracing::debug!(error = %e, "upload not discarded");
+        }
+    }
+    result
+}
+
+/// The store lost an upload it had open (evicted, expired, a failover): 503, as a store failure.
+fn lost() -> AppError {
+    AppError::Store(StoreError::Lost(
+        "an upload disappeared while its body arrived",
+    ))
 }
 
 fn creator_hash(token: Option<&str>) -> Result<[u8; CREATOR_HASH_LEN], AppError> {

@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::{
     Appended, BudgetStore, Finished, HakanaiV3Import, NewSecret, Opened, Peek, Reservation,
     Reserved, SecretCounts, SecretStore, StatsStore, Store, StoreCapacity, StoreError, TakeMode,
-    Taken, TokenHash, TokenRecord, TokenStore, UploadOwner, UploadSession, UploadSink, UploadState,
+    Taken, TokenHash, TokenRecord, TokenStore, UploadOwner, UploadSession, UploadState,
     UploadStore, CREATOR_HASH_LEN,
 };
 use crate::id::SecretId;
@@ -84,34 +84,10 @@ impl Telemetry {
     }
 }
 
-struct CountedSink {
-    inner: Box<dyn UploadSink>,
-    telemetry: Telemetry,
-}
-
-#[async_trait]
-impl UploadSink for CountedSink {
-    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        let t = self.telemetry.clone();
-        t.call("upload_append", self.inner.append(chunk)).await
-    }
-    async fn finish(self: Box<Self>) -> Result<(), StoreError> {
-        let t = self.telemetry.clone();
-        t.call("upload_finish", self.inner.finish()).await
-    }
-}
-
 #[async_trait]
 impl SecretStore for CountedStore {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
         self.telemetry.call("put", self.inner.put(secret)).await
-    }
-
-    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
-        Box::new(CountedSink {
-            inner: self.inner.begin_upload(secret),
-            telemetry: self.telemetry.clone(),
-        })
     }
 
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
@@ -183,6 +159,16 @@ impl UploadStore for CountedStore {
     ) -> Result<Finished, StoreError> {
         self.telemetry
             .call("upload_publish", self.inner.upload_finish(id, creator_hash))
+            .await
+    }
+
+    async fn upload_whole(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<Finished, StoreError> {
+        self.telemetry
+            .call("upload_whole", self.inner.upload_whole(secret, session))
             .await
     }
 }

@@ -39,6 +39,8 @@ struct Pending {
     meta_len: usize,
     creator_hash: [u8; CREATOR_HASH_LEN],
     session: UploadSession,
+    /// Counts among its owner's open uploads (not one opened [`UNCAPPED`]).
+    counted: bool,
     /// Unix ms: the upload ends when idle this long, or at its deadline, whichever comes first.
     ends_ms: u64,
 }
@@ -276,31 +278,6 @@ fn creator_hash(blob: &[u8]) -> [u8; CREATOR_HASH_LEN] {
     h
 }
 
-/// The payload has to end up in this process anyway, so it is simply collected.
-struct MemoryUpload {
-    store: MemoryStore,
-    secret: NewSecret,
-    buf: bytes::BytesMut,
-}
-
-#[async_trait]
-impl UploadSink for MemoryUpload {
-    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        self.buf.extend_from_slice(&chunk);
-        Ok(())
-    }
-
-    async fn finish(self: Box<Self>) -> Result<(), StoreError> {
-        let MemoryUpload {
-            store,
-            mut secret,
-            buf,
-        } = *self;
-        secret.data = buf.freeze();
-        store.put(secret).await
-    }
-}
-
 #[async_trait]
 impl SecretStore for MemoryStore {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError> {
@@ -312,14 +289,6 @@ impl SecretStore for MemoryStore {
         };
         self.lock().secrets.insert(secret.id, entry);
         Ok(())
-    }
-
-    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
-        Box::new(MemoryUpload {
-            store: self.clone(),
-            buf: bytes::BytesMut::from(&secret.data[..]),
-            secret,
-        })
     }
 
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
@@ -400,23 +369,27 @@ impl UploadStore for MemoryStore {
     ) -> Result<Opened, StoreError> {
         let now = now_ms();
         let mut g = self.lock();
-        let mine: Vec<u64> = g
-            .uploads
-            .values()
-            .filter(|u| u.session.owner == session.owner && u.is_open(now))
-            .map(|u| u.ends_ms)
-            .collect();
-        if mine.len() >= max_open as usize {
-            let first = mine.iter().min().copied().unwrap_or(now);
-            return Ok(Opened::TooMany {
-                retry_after: Duration::from_millis(first.saturating_sub(now)),
-            });
+        let counted = max_open != UNCAPPED;
+        if counted {
+            let mine: Vec<u64> = g
+                .uploads
+                .values()
+                .filter(|u| u.counted && u.session.owner == session.owner && u.is_open(now))
+                .map(|u| u.ends_ms)
+                .collect();
+            if mine.len() >= max_open as usize {
+                let first = mine.iter().min().copied().unwrap_or(now);
+                return Ok(Opened::TooMany {
+                    retry_after: Duration::from_millis(first.saturating_sub(now)),
+                });
+            }
         }
-        let record = bytes::BytesMut::from(&codec::encode_header(&secret, 0)[..]);
+        let record = bytes::BytesMut::from(&codec::encode_secret(&secret)[..]);
         let pending = Pending {
-            meta_len: record.len(),
+            meta_len: record.len() - secret.data.len(),
             record,
             creator_hash: secret.creator_hash,
+            counted,
             ends_ms: upload_ends_ms(now, session.deadline_ms),
             session,
         };

@@ -43,6 +43,10 @@ pub enum StoreError {
     Full,
     #[error("corrupt record: {0}")]
     Corrupt(&'static str),
+    /// What the store held vanished while an operation relied on it (evicted, expired, lost
+    /// in a failover): a failure of the store, not a refusal of the caller.
+    #[error("store lost data: {0}")]
+    Lost(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,15 +163,6 @@ impl TokenRecord {
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at.is_some_and(|e| e <= now)
     }
-}
-
-/// A secret being streamed into the store. Nothing is visible to readers until `finish`; an
-/// upload that is dropped unfinished leaves nothing behind (or, in Redis, a temporary key that
-/// is deleted in the background and expires anyway).
-#[async_trait]
-pub trait UploadSink: Send {
-    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError>;
-    async fn finish(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// What a multi-request upload needs to remember between its requests.
@@ -298,6 +293,15 @@ impl UserType {
 /// How long a multi-request upload may sit between two requests before it is discarded.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(10 * 60);
 
+/// `max_open` for an upload that takes no place among its owner's open ones: a single-request
+/// upload, which ends with its request (no owner may have this many open anyway).
+pub const UNCAPPED: u32 = u32::MAX;
+
+/// The most payload bytes a single-request upload holds before writing them to the store;
+/// a body that ends before this is stored in one step (`UploadStore::upload_whole`). On Redis,
+/// a JSON create larger than this is reserved before it is stored (`Store::create`).
+pub const UPLOAD_PIECE: usize = 256 * 1024;
+
 /// A claim on stored bytes (`BudgetStore::budget_reserve`): `bytes` held by `owner` for secret
 /// `id` until `expires_at_ms` (then it frees itself, with no sweeper), unless released earlier.
 #[derive(Debug, Clone)]
@@ -355,8 +359,6 @@ pub struct HakanaiV3Import {
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
     async fn put(&self, secret: NewSecret) -> Result<(), StoreError>;
-    /// Starts a streamed upload of `secret` (whose `data` is usually empty); chunks follow.
-    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink>;
     /// Reads the metadata without consuming anything.
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError>;
     /// Atomically removes the secret and leaves a tombstone until its original expiry; exactly
@@ -369,12 +371,15 @@ pub trait SecretStore: Send + Sync + 'static {
 }
 
 /// Uploads: a secret's record built in the store, invisible to readers until it is published.
+/// The one way a payload that arrives in pieces gets into the store, whether the pieces are
+/// the requests of a multi-request upload or the body of one request (`domain/uploads.rs`).
 #[async_trait]
 pub trait UploadStore: Send + Sync + 'static {
-    /// Opens a multi-request upload of `secret` (its `data` is ignored), unless its owner has
-    /// `max_open` uploads open already (atomically, across replicas). Nothing is visible to
-    /// readers until `upload_finish`; an upload idle for [`UPLOAD_IDLE`], or past its deadline,
-    /// disappears and stops counting as open.
+    /// Opens an upload of `secret`, whose `data` are the payload's first bytes (none for a
+    /// multi-request upload), unless its owner has `max_open` uploads open already
+    /// (atomically, across replicas); with [`UNCAPPED`] the upload takes no place among its
+    /// owner's open ones. Nothing is visible to readers until `upload_finish`; an upload idle
+    /// for [`UPLOAD_IDLE`], or past its deadline, disappears and stops counting as open.
     async fn upload_open(
         &self,
         secret: NewSecret,
@@ -404,6 +409,20 @@ pub trait UploadStore: Send + Sync + 'static {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError>;
+    /// `upload_open` of a payload that arrived whole (in `secret.data`), not counted among its
+    /// owner's open uploads, then `upload_finish`: the same two operations, which Redis runs in
+    /// one round trip where it can.
+    async fn upload_whole(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<Finished, StoreError> {
+        let (id, creator_hash) = (secret.id, secret.creator_hash);
+        match self.upload_open(secret, session, UNCAPPED).await? {
+            Opened::Opened => self.upload_finish(&id, &creator_hash).await,
+            Opened::TooMany { .. } => Err(StoreError::Lost("an uncapped upload was refused")),
+        }
+    }
 }
 
 /// User tokens (by their hash) and the admin token's hash.

@@ -4,11 +4,12 @@
 //! Keys of one secret share the `{id}` hash tag, so they live in one Redis Cluster slot and the
 //! Lua scripts below may touch them together: `hk:{id}` (header + payload), `hk:{id}:t`
 //! (tombstone after a read, until the original expiry) and `hk:{id}:a` (failed passphrase
-//! attempts). All three expire with the secret. A multi-request upload builds its record in
-//! `hk:{id}:p` beside its session `hk:{id}:s` ("ttl_ms tag deadline_ms owner limit"); both
-//! expire after `UPLOAD_IDLE` without a request or at the deadline, and finishing renames the
-//! record to `hk:{id}`. Each owner's open uploads are a sorted set `hk:{uploads:<owner>}` (id
-//! by the time the upload ends), which caps how many one token or address holds open. Tokens live in one hash, `hk:tokens`, keyed by
+//! attempts). All three expire with the secret. An upload (multi-request, or the body of one
+//! request) builds its record in `hk:{id}:p` beside its session `hk:{id}:s` ("ttl_ms tag
+//! deadline_ms owner limit"); both expire after `UPLOAD_IDLE` without a write or at the
+//! deadline, and finishing renames the record to `hk:{id}`. Each owner's open multi-request
+//! uploads are a sorted set `hk:{uploads:<owner>}` (id by the time the upload ends), which caps
+//! how many one token or address holds open. Tokens live in one hash, `hk:tokens`, keyed by
 //! the token's SHA-256, so listing them never needs `KEYS` or `SCAN`.
 
 use std::sync::{Arc, LazyLock};
@@ -154,18 +155,7 @@ return n
     ))
 });
 
-/// Publishes a streamed upload: the temporary key becomes the secret with its real TTL.
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return 1
-"#,
-    )
-});
-
-/// Opens a multi-request upload: record KEYS[1] = ARGV[1] (header), session KEYS[2] = ARGV[2],
+/// Opens an upload: record KEYS[1] = ARGV[1] (header and first bytes), session KEYS[2] = ARGV[2],
 /// both expiring after ARGV[3] ms. A script rather than MULTI, which Redis Cluster clients route
 /// less uniformly.
 static UPLOAD_OPEN: LazyLock<Script> = LazyLock::new(|| {
@@ -209,13 +199,15 @@ return 1
     )
 });
 
-/// The session value: "ttl_ms tag deadline_ms owner limit" (older servers wrote "ttl_ms tag
-/// limit" or "ttl_ms limit"; the scripts read the first and the last number of any of them).
+/// The session value: "ttl_ms tag deadline_ms owner limit", the owner `-` for an upload that
+/// takes no place among its owner's open ones (older servers wrote "ttl_ms tag limit" or
+/// "ttl_ms limit"; the scripts read the first and the last number of any of them).
 /// Lua that reads the deadline and owner of session `s` (nil for older sessions), and drops
 /// the upload (KEYS[1], KEYS[2]) if the deadline passed by ARGV `now`.
 const SESSION_DEADLINE_LUA: &str = r#"
-local deadline, owner = string.match(s, '^%d+ %a (%d+) (%x+) %d+$')
+local deadline, owner = string.match(s, '^%d+ %a (%d+) ([%x%-]+) %d+$')
 deadline = tonumber(deadline)
+if owner == '-' then owner = nil end
 if deadline and now >= deadline then
   redis.call('DEL', KEYS[1], KEYS[2])
   return {0}
@@ -311,29 +303,6 @@ return {{1, s, size}}
     ))
 });
 
-/// Appends ARGV[1] to a streamed upload's temporary key KEYS[1] and renews its expiry to
-/// ARGV[2] ms, only if the key still exists: a plain APPEND on a key that expired would make a
-/// new one without header or TTL. {1} appended | {0} the key is gone.
-static STREAM_APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('APPEND', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"#,
-    )
-});
-
-/// Uploads below this size are sent in one SET; larger ones go to Redis in pieces this big, so
-/// the server holds at most about this much of any one upload.
-const UPLOAD_PIECE: usize = 256 * 1024;
-/// Lifetime of a streamed upload's temporary key, renewed with every piece written.
-const UPLOAD_TTL_MS: u64 = 10 * 60 * 1000;
-/// A streamed upload that buffered less than a piece writes what it has after this long, which
-/// renews the temporary key's lifetime: a slow body must not outlive its key.
-const UPLOAD_RENEW: Duration = Duration::from_secs(60);
-
 /// How long a consuming read waits for Redis's reply (see `take`).
 const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -361,8 +330,7 @@ struct Keys {
     data: String,
     tomb: String,
     attempts: String,
-    upload: String,
-    /// A multi-request upload's record and its session.
+    /// An upload's record and its session.
     pending: String,
     session: String,
 }
@@ -372,7 +340,6 @@ fn keys(id: &SecretId) -> Keys {
     Keys {
         tomb: format!("{data}:t"),
         attempts: format!("{data}:a"),
-        upload: format!("{data}:u"),
         pending: format!("{data}:p"),
         session: format!("{data}:s"),
         data,
@@ -605,6 +572,47 @@ return {{tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET',
     ))
 });
 
+/// The open script's call for `secret` at `now`: its record (header and first bytes) and
+/// session, expiring when the upload would end; `counted` names the owner in the session, so
+/// its place among the owner's open uploads is renewed and given back with it.
+fn open_call(
+    secret: &NewSecret,
+    session: &UploadSession,
+    counted: bool,
+    now: u64,
+) -> ::redis::ScriptInvocation<'static> {
+    let k = keys(&secret.id);
+    let ttl_ms = session.ttl.as_millis().max(1) as u64;
+    let ends = super::memory::upload_ends_ms(now, session.deadline_ms);
+    let owner = if counted { session.owner.as_str() } else { "-" };
+    let mut call = UPLOAD_OPEN.key(&k.pending);
+    call.key(&k.session)
+        .arg(codec::encode_secret(secret))
+        .arg(format!(
+            "{ttl_ms} {} {} {owner} {}",
+            session.user_type.tag(),
+            session.deadline_ms,
+            session.limit
+        ))
+        .arg(ends.saturating_sub(now).max(1));
+    call
+}
+
+/// The finish script's call for upload `id` at `now`.
+fn finish_call(
+    id: &SecretId,
+    creator_hash: &[u8; CREATOR_HASH_LEN],
+    now: u64,
+) -> ::redis::ScriptInvocation<'static> {
+    let k = keys(id);
+    let mut call = UPLOAD_FINISH.key(&k.pending);
+    call.key(&k.session)
+        .key(&k.data)
+        .arg(&creator_hash[..])
+        .arg(now);
+    call
+}
+
 /// The reservation script's call for `r` at `now`; `create` adds the secret's keys and values.
 fn reserve_call(r: &Reservation, now: u64) -> ::redis::ScriptInvocation<'static> {
     // Owners without a budget of their own are counted in the global budget only.
@@ -811,18 +819,6 @@ impl SecretStore for RedisStore {
         .await
     }
 
-    fn begin_upload(&self, secret: NewSecret) -> Box<dyn UploadSink> {
-        Box::new(RedisUpload {
-            store: self.clone(),
-            keys: keys(&secret.id),
-            buf: bytes::BytesMut::from(&secret.data[..]),
-            secret,
-            started: false,
-            finished: false,
-            renewed: std::time::Instant::now(),
-        })
-    }
-
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
         match self.peek_once(id).await? {
             Peek::Missing if self.import_v3_secret(id).await? => self.peek_once(id).await,
@@ -881,10 +877,19 @@ impl UploadStore for RedisStore {
         session: UploadSession,
         max_open: u32,
     ) -> Result<Opened, StoreError> {
-        let k = keys(&secret.id);
+        let now = now_ms();
+        if max_open == UNCAPPED {
+            let open = open_call(&secret, &session, false, now);
+            return self
+                .timed(async {
+                    let mut c = self.conn().await?;
+                    open.invoke_async::<()>(&mut c).await.map_err(redis_err)
+                })
+                .await
+                .map(|()| Opened::Opened);
+        }
         let slots = owner_key(&session.owner);
         let member = secret.id.storage_key();
-        let now = now_ms();
         let ends = super::memory::upload_ends_ms(now, session.deadline_ms);
         let v: Vec<Value> = self
             .timed(async {
@@ -917,25 +922,11 @@ impl UploadStore for RedisStore {
             }
             _ => return Err(corrupt("upload slot reply")),
         }
-        let ttl_ms = session.ttl.as_millis().max(1) as u64;
+        let open = open_call(&secret, &session, true, now);
         let opened = self
             .timed(async {
                 let mut c = self.conn().await?;
-                UPLOAD_OPEN
-                    .key(&k.pending)
-                    .key(&k.session)
-                    .arg(codec::encode_header(&secret, 0))
-                    .arg(format!(
-                        "{ttl_ms} {} {} {} {}",
-                        session.user_type.tag(),
-                        session.deadline_ms,
-                        session.owner.as_str(),
-                        session.limit
-                    ))
-                    .arg(ends.saturating_sub(now).max(1))
-                    .invoke_async::<()>(&mut c)
-                    .await
-                    .map_err(redis_err)
+                open.invoke_async::<()>(&mut c).await.map_err(redis_err)
             })
             .await;
         if let Err(e) = opened {
@@ -1057,50 +1048,60 @@ impl UploadStore for RedisStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
-        let k = keys(id);
+        let finish = finish_call(id, creator_hash, now_ms());
         let v: Vec<Value> = self
             .timed(async {
                 let mut c = self.conn().await?;
-                UPLOAD_FINISH
-                    .key(&k.pending)
-                    .key(&k.session)
-                    .key(&k.data)
-                    .arg(&creator_hash[..])
-                    .arg(now_ms())
-                    .invoke_async(&mut c)
-                    .await
-                    .map_err(redis_err)
+                finish.invoke_async(&mut c).await.map_err(redis_err)
             })
             .await?;
-        match v.as_slice() {
-            [Value::Int(0)] => Ok(Finished::Missing),
-            [Value::Int(2)] => Ok(Finished::Forbidden),
-            [Value::Int(1), Value::BulkString(session), Value::Int(size)] => {
-                let session =
-                    std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
-                if let Some(owner) = session_owner(session) {
-                    self.release_slot(&owner_key_str(owner), &id.storage_key())
-                        .await;
-                }
-                let mut words = session.split(' ');
-                let ttl_ms: u64 = words
-                    .next()
-                    .and_then(|w| w.parse().ok())
-                    .ok_or_else(|| corrupt("upload session"))?;
-                let words: Vec<&str> = words.collect();
-                // Sessions opened by an older server hold "ttl_ms tag limit" or "ttl_ms limit".
-                let user_type = match words.as_slice() {
-                    [tag, _, _, _] | [tag, _] => UserType::from_tag(tag),
-                    _ => UserType::Anonymous,
+        self.finished(id, &v).await
+    }
+
+    async fn upload_whole(
+        &self,
+        secret: NewSecret,
+        session: UploadSession,
+    ) -> Result<Finished, StoreError> {
+        let now = now_ms();
+        let (id, creator_hash) = (secret.id, secret.creator_hash);
+        let open = open_call(&secret, &session, false, now);
+        let finish = finish_call(&id, &creator_hash, now);
+        // One round trip: the open and the finish scripts pipelined (both keys share the id's
+        // hash tag, so a cluster sends them to one node). A script Redis does not have loaded
+        // yet (a new or restarted Redis, a new master) is loaded and run on its own.
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors()
+            .invoke_script(&open)
+            .invoke_script(&finish);
+        let v = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                let replies: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
+                let mut replies = replies.into_iter();
+                let (Some(opened), Some(finished)) = (replies.next(), replies.next()) else {
+                    return Err(corrupt("upload reply"));
                 };
-                Ok(Finished::Published(Published {
-                    ttl: Duration::from_millis(ttl_ms),
-                    size: u64::try_from(*size).unwrap_or(0),
-                    user_type,
-                }))
-            }
-            _ => Err(corrupt("upload reply")),
-        }
+                let unloaded = |v: &Value| {
+                    matches!(v, Value::ServerError(e)
+                        if e.kind() == Some(::redis::ServerErrorKind::NoScript))
+                };
+                if unloaded(&opened) {
+                    open.invoke_async::<()>(&mut c).await.map_err(redis_err)?;
+                    return finish.invoke_async(&mut c).await.map_err(redis_err);
+                }
+                if let Value::ServerError(e) = opened {
+                    return Err(redis_err(e.into()));
+                }
+                match finished {
+                    v if unloaded(&v) => finish.invoke_async(&mut c).await.map_err(redis_err),
+                    Value::ServerError(e) => Err(redis_err(e.into())),
+                    Value::Array(v) => Ok(v),
+                    _ => Err(corrupt("upload reply")),
+                }
+            })
+            .await?;
+        self.finished(&id, &v).await
     }
 }
 
@@ -1454,134 +1455,41 @@ impl Store for RedisStore {
     }
 }
 
-struct RedisUpload {
-    store: RedisStore,
-    secret: NewSecret,
-    keys: Keys,
-    buf: bytes::BytesMut,
-    /// The temporary key exists.
-    started: bool,
-    finished: bool,
-    /// When the temporary key's lifetime was last renewed (by writing to it).
-    renewed: std::time::Instant,
-}
-
-impl RedisUpload {
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        let piece = self.buf.split().freeze();
-        let store = self.store.clone();
-        if self.started {
-            let appended: i64 = store
-                .timed(async {
-                    let mut c = store.conn().await?;
-                    STREAM_APPEND
-                        .key(&self.keys.upload)
-                        .arg(&piece[..])
-                        .arg(UPLOAD_TTL_MS)
-                        .invoke_async(&mut c)
-                        .await
-                        .map_err(redis_err)
-                })
-                .await?;
-            self.renewed = std::time::Instant::now();
-            if appended == 0 {
-                // Gone (evicted, a failover, or older than its lifetime): nothing to publish.
-                self.started = false;
-                return Err(StoreError::Unavailable(
-                    "the upload's temporary key disappeared".into(),
-                ));
-            }
-            return Ok(());
-        }
-        let mut value = codec::encode_header(&self.secret, piece.len());
-        value.extend_from_slice(&piece);
-        store
-            .timed(async {
-                let mut c = store.conn().await?;
-                ::redis::cmd("SET")
-                    .arg(&self.keys.upload)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(UPLOAD_TTL_MS)
-                    .query_async::<()>(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        self.started = true;
-        self.renewed = std::time::Instant::now();
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl UploadSink for RedisUpload {
-    async fn append(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        self.buf.extend_from_slice(&chunk);
-        let due = self.started && self.renewed.elapsed() >= UPLOAD_RENEW;
-        if self.buf.len() >= UPLOAD_PIECE || due {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
-        if !self.started {
-            // Small secrets: one exact-size SET, no APPEND slack in Redis.
-            let mut secret = self.secret.clone();
-            secret.data = self.buf.split().freeze();
-            self.finished = true;
-            return self.store.put(secret).await;
-        }
-        if !self.buf.is_empty() {
-            self.flush().await?;
-        }
-        let ttl_ms = self.secret.ttl.as_millis().max(1) as u64;
-        let store = self.store.clone();
-        store
-            .timed(async {
-                let mut c = store.conn().await?;
-                PUBLISH
-                    .key(&self.keys.upload)
-                    .key(&self.keys.data)
-                    .arg(ttl_ms)
-                    .invoke_async::<i64>(&mut c)
-                    .await
-                    .map_err(redis_err)
-            })
-            .await?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for RedisUpload {
-    fn drop(&mut self) {
-        if !self.started || self.finished {
-            return;
-        }
-        // Abandoned (too large, client gone, store error): remove the partial value now rather
-        // than letting it sit until its short expiry.
-        let store = self.store.clone();
-        let key = std::mem::take(&mut self.keys.upload);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = store
-                    .timed(async {
-                        let mut c = store.conn().await?;
-                        ::redis::cmd("DEL")
-                            .arg(&key)
-                            .query_async::<()>(&mut c)
-                            .await
-                            .map_err(redis_err)
-                    })
-                    .await;
-            });
-        }
-    }
-}
-
 impl RedisStore {
+    /// The finish script's reply for upload `id`; the upload's place among its owner's open
+    /// ones is given back.
+    async fn finished(&self, id: &SecretId, v: &[Value]) -> Result<Finished, StoreError> {
+        match v {
+            [Value::Int(0)] => Ok(Finished::Missing),
+            [Value::Int(2)] => Ok(Finished::Forbidden),
+            [Value::Int(1), Value::BulkString(session), Value::Int(size)] => {
+                let session =
+                    std::str::from_utf8(session).map_err(|_| corrupt("upload session"))?;
+                if let Some(owner) = session_owner(session) {
+                    self.release_slot(&owner_key_str(owner), &id.storage_key())
+                        .await;
+                }
+                let mut words = session.split(' ');
+                let ttl_ms: u64 = words
+                    .next()
+                    .and_then(|w| w.parse().ok())
+                    .ok_or_else(|| corrupt("upload session"))?;
+                let words: Vec<&str> = words.collect();
+                // Sessions opened by an older server hold "ttl_ms tag limit" or "ttl_ms limit".
+                let user_type = match words.as_slice() {
+                    [tag, _, _, _] | [tag, _] => UserType::from_tag(tag),
+                    _ => UserType::Anonymous,
+                };
+                Ok(Finished::Published(Published {
+                    ttl: Duration::from_millis(ttl_ms),
+                    size: u64::try_from(*size).unwrap_or(0),
+                    user_type,
+                }))
+            }
+            _ => Err(corrupt("upload reply")),
+        }
+    }
+
     /// Gives an upload's place among its owner's open ones back. Best effort: a place not given
     /// back ends with the upload anyway (its score).
     async fn release_slot(&self, slots: &str, member: &str) {

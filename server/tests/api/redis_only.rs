@@ -232,7 +232,7 @@ async fn streamed_uploads_publish_atomically_and_clean_up() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg("hk:*:u")
+            .arg("hk:*:p")
             .query_async(&mut con.clone())
             .await
             .unwrap();
@@ -309,8 +309,9 @@ async fn stored_passphrase_locks_do_not_open_secrets() {
     }
 }
 
-/// The streamed (single-request) upload renews its temporary key while it streams, and never
-/// recreates one that vanished (which would have no header and no expiry).
+/// The streamed (single-request) upload renews its upload record (`:p`, as a multi-request
+/// upload's) while it streams, and never recreates one that vanished (which would have no header
+/// and no expiry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_upload_keeps_its_key_alive_and_never_leaves_one_without_expiry() {
     let app = spawn_app(Backend::Redis, |c| c.upload_size_limit = 8 * 1024 * 1024).await;
@@ -335,7 +336,7 @@ async fn streamed_upload_keeps_its_key_alive_and_never_leaves_one_without_expiry
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg("hk:*:u")
+                    .arg("hk:*:p")
                     .query_async(&mut con)
                     .await
                     .unwrap();
