@@ -24,13 +24,7 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
 pub use crate::tokens::{TokenHash, CREATOR_HASH_LEN};
-const FORMAT_VERSION: u8 = 1;
-/// version, kind, u32 restrictions length, creator hash.
-pub const HEADER_LEN: usize = 2 + 4 + CREATOR_HASH_LEN;
-/// kind, u64 seconds, creator hash; then, for a secret stored with a read lock, the lock (64 hex
-/// characters), so "already read" is told only to a reader with the read token.
-pub const TOMBSTONE_LEN: usize = 1 + 8 + CREATOR_HASH_LEN;
-const READ_LOCK_HEX_LEN: usize = 64;
+pub use codec::{HEADER_LEN, TOMBSTONE_LEN};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -629,8 +623,29 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The one definition of a stored secret's record and of its tombstone: the offsets below are
+/// what the Rust code reads and writes, and what the Redis store's Lua scripts are generated
+/// with (`redis.rs`, `record_lua`).
 pub(crate) mod codec {
     use super::*;
+
+    /// Record: format version (1 byte), payload kind (1), restrictions length (u32 big-endian),
+    /// creator hash; then the restrictions (JSON, absent when empty) and the payload.
+    pub const FORMAT_VERSION: u8 = 1;
+    pub const VERSION_AT: usize = 0;
+    pub const KIND_AT: usize = 1;
+    pub const RESTRICTIONS_LEN_AT: usize = 2;
+    pub const CREATOR_AT: usize = RESTRICTIONS_LEN_AT + 4;
+    pub const HEADER_LEN: usize = CREATOR_AT + CREATOR_HASH_LEN;
+
+    /// Tombstone: reason tag (1 byte), time (u64 big-endian Unix seconds), the creator hash copied
+    /// from the record's header; then, for a secret stored with a read lock, the lock (64 hex
+    /// characters), so "already read" is told only to a reader with the read token.
+    pub const TOMBSTONE_REASON_AT: usize = 0;
+    pub const TOMBSTONE_AT_AT: usize = 1;
+    pub const TOMBSTONE_CREATOR_AT: usize = TOMBSTONE_AT_AT + 8;
+    pub const TOMBSTONE_LEN: usize = TOMBSTONE_CREATOR_AT + CREATOR_HASH_LEN;
+    const READ_LOCK_HEX_LEN: usize = 64;
 
     pub fn encode_secret(s: &NewSecret) -> Vec<u8> {
         let mut out = encode_header(s, s.data.len());
@@ -645,25 +660,28 @@ pub(crate) mod codec {
         } else {
             serde_json::to_vec(&s.restrictions).expect("restrictions serialize")
         };
-        let mut out = Vec::with_capacity(HEADER_LEN + restrictions.len() + extra);
-        out.push(FORMAT_VERSION);
-        out.push(match s.kind {
+        let mut out = vec![0; HEADER_LEN];
+        out.reserve(restrictions.len() + extra);
+        out[VERSION_AT] = FORMAT_VERSION;
+        out[KIND_AT] = match s.kind {
             PayloadKind::Base64Text => 0,
             PayloadKind::Raw => 1,
-        });
-        out.extend_from_slice(&(restrictions.len() as u32).to_be_bytes());
-        out.extend_from_slice(&s.creator_hash);
+        };
+        out[RESTRICTIONS_LEN_AT..CREATOR_AT]
+            .copy_from_slice(&(restrictions.len() as u32).to_be_bytes());
+        out[CREATOR_AT..HEADER_LEN].copy_from_slice(&s.creator_hash);
         out.extend_from_slice(&restrictions);
         out
     }
 
     /// Length of header plus restrictions, read from the first `HEADER_LEN` bytes.
     pub fn meta_len(header: &[u8]) -> Result<usize, StoreError> {
-        if header.len() < HEADER_LEN || header[0] != FORMAT_VERSION {
+        if header.len() < HEADER_LEN || header[VERSION_AT] != FORMAT_VERSION {
             return Err(StoreError::Corrupt("secret header"));
         }
-        let n = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
-        Ok(HEADER_LEN + n)
+        let mut n = [0; 4];
+        n.copy_from_slice(&header[RESTRICTIONS_LEN_AT..CREATOR_AT]);
+        Ok(HEADER_LEN + u32::from_be_bytes(n) as usize)
     }
 
     pub fn decode_meta(buf: &[u8], expires_at_ms: u64) -> Result<SecretMeta, StoreError> {
@@ -671,13 +689,9 @@ pub(crate) mod codec {
         if buf.len() < end {
             return Err(StoreError::Corrupt("secret header"));
         }
-        let kind = match buf[1] {
-            0 => PayloadKind::Base64Text,
-            1 => PayloadKind::Raw,
-            _ => return Err(StoreError::Corrupt("payload kind")),
-        };
+        let kind = kind_of(buf)?;
         let mut creator_hash = [0u8; CREATOR_HASH_LEN];
-        creator_hash.copy_from_slice(&buf[6..HEADER_LEN]);
+        creator_hash.copy_from_slice(creator_hash_of(buf));
         let restrictions = if end == HEADER_LEN {
             Restrictions::default()
         } else {
@@ -694,11 +708,7 @@ pub(crate) mod codec {
 
     pub fn decode_payload(blob: Bytes) -> Result<(PayloadKind, Bytes), StoreError> {
         let end = meta_len(&blob)?;
-        let kind = match blob[1] {
-            0 => PayloadKind::Base64Text,
-            1 => PayloadKind::Raw,
-            _ => return Err(StoreError::Corrupt("payload kind")),
-        };
+        let kind = kind_of(&blob)?;
         if blob.len() < end {
             return Err(StoreError::Corrupt("secret length"));
         }
@@ -707,14 +717,23 @@ pub(crate) mod codec {
 
     /// The tombstone prefix: reason and time; the store appends the creator hash from the header.
     pub fn tombstone_prefix(reason: GoneReason, at: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(TOMBSTONE_LEN);
-        out.push(reason.tag());
-        out.extend_from_slice(&at.to_be_bytes());
+        let mut out = vec![0; TOMBSTONE_CREATOR_AT];
+        out[TOMBSTONE_REASON_AT] = reason.tag();
+        out[TOMBSTONE_AT_AT..TOMBSTONE_CREATOR_AT].copy_from_slice(&at.to_be_bytes());
         out
     }
 
+    /// The creator hash of a record whose header `meta_len` accepted.
     pub fn creator_hash_of(blob: &[u8]) -> &[u8] {
-        &blob[6..HEADER_LEN]
+        &blob[CREATOR_AT..HEADER_LEN]
+    }
+
+    fn kind_of(header: &[u8]) -> Result<PayloadKind, StoreError> {
+        match header[KIND_AT] {
+            0 => Ok(PayloadKind::Base64Text),
+            1 => Ok(PayloadKind::Raw),
+            _ => Err(StoreError::Corrupt("payload kind")),
+        }
     }
 
     /// The read lock of a stored secret, for its tombstone.
@@ -735,16 +754,16 @@ pub(crate) mod codec {
             _ => return Err(StoreError::Corrupt("tombstone")),
         };
         let buf = &buf[..TOMBSTONE_LEN];
-        let reason = match buf[0] {
+        let reason = match buf[TOMBSTONE_REASON_AT] {
             b'r' => GoneReason::Read,
             b'x' => GoneReason::Revoked,
             b'd' => GoneReason::Destroyed,
             _ => return Err(StoreError::Corrupt("tombstone")),
         };
         let mut at = [0u8; 8];
-        at.copy_from_slice(&buf[1..9]);
+        at.copy_from_slice(&buf[TOMBSTONE_AT_AT..TOMBSTONE_CREATOR_AT]);
         let mut creator_hash = [0u8; CREATOR_HASH_LEN];
-        creator_hash.copy_from_slice(&buf[9..]);
+        creator_hash.copy_from_slice(&buf[TOMBSTONE_CREATOR_AT..]);
         Ok(Tombstone {
             reason,
             at: u64::from_be_bytes(at),

@@ -59,15 +59,40 @@ return {redis.call('ZCARD', KEYS[1]), e}
     )
 });
 
-/// Lua `read_lock(h)`: the read lock (`Restrictions::read_lock`, 64 hex characters) of the
-/// secret at KEYS[1] whose header is `h`, or '' if it has none, for its tombstone. Only a secret
-/// with restrictions pays the extra read.
+/// Lua over the record layout, generated from `codec`'s offsets so that no script repeats them:
+/// `HEADER_LEN`; `meta_len(h)`, the length of header and restrictions of the record whose
+/// header (its first `HEADER_LEN` bytes) is `h`; `creator_of(h)`, its creator hash, which a
+/// tombstone copies after its own prefix; and `read_lock(h)`, the read lock
+/// (`Restrictions::read_lock`, 64 hex characters) of the record at KEYS[1], or '' if it has none,
+/// for its tombstone (only a secret with restrictions pays the extra read).
+fn record_lua() -> String {
+    use codec::{CREATOR_AT, HEADER_LEN, RESTRICTIONS_LEN_AT};
+    format!(
+        r#"
+local HEADER_LEN = {HEADER_LEN}
+local function meta_len(h)
+  local a, b, c, d = string.byte(h, {len_from}, {len_to})
+  return HEADER_LEN + ((a * 256 + b) * 256 + c) * 256 + d
+end
+local function creator_of(h) return string.sub(h, {creator_from}, {creator_to}) end
+{READ_LOCK_LUA}"#,
+        len_from = RESTRICTIONS_LEN_AT + 1,
+        len_to = RESTRICTIONS_LEN_AT + 4,
+        creator_from = CREATOR_AT + 1,
+        creator_to = CREATOR_AT + CREATOR_HASH_LEN,
+    )
+}
+
+/// A script on records: `body` after [`record_lua`].
+fn record_script(body: &str) -> Script {
+    Script::new(&format!("{}{body}", record_lua()))
+}
+
 const READ_LOCK_LUA: &str = r#"
 local function read_lock(h)
-  local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-          + string.byte(h, 5) * 256 + string.byte(h, 6)
-  if n == 0 then return '' end
-  local ok, r = pcall(cjson.decode, redis.call('GETRANGE', KEYS[1], 22, 21 + n))
+  local m = meta_len(h)
+  if m == HEADER_LEN then return '' end
+  local ok, r = pcall(cjson.decode, redis.call('GETRANGE', KEYS[1], HEADER_LEN, m - 1))
   if ok and type(r) == 'table' and type(r['r']) == 'string' then return r['r'] end
   return ''
 end
@@ -75,17 +100,16 @@ end
 
 /// {0} | {1, header+restrictions, pttl} | {2, tombstone}
 static PEEK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    record_script(
         r#"
-local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
 if h == '' then
   local t = redis.call('GET', KEYS[2])
   if t then return {2, t} end
   return {0}
 end
-local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-        + string.byte(h, 5) * 256 + string.byte(h, 6)
-if n > 0 then h = redis.call('GETRANGE', KEYS[1], 0, 21 + n) end
+local m = meta_len(h)
+if m > HEADER_LEN then h = redis.call('GETRANGE', KEYS[1], 0, m - 1) end
 return {1, h, redis.call('PTTL', KEYS[1])}
 "#,
     )
@@ -98,19 +122,18 @@ return {1, h, redis.call('PTTL', KEYS[1])}
 /// (ms) and ARGV[5] the id; a secret taken then gives its reservation and statistics entry back.
 /// {0} | {1, blob?, statistics score?} | {2, tombstone} | {3, header+restrictions, pttl}
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{}{}
-local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+    record_script(&format!(
+        r#"{}
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
 if h == '' then
   local t = redis.call('GET', KEYS[2])
   if t then return {{2, t}} end
   return {{0}}
 end
 if ARGV[3] == '1' then
-  local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-          + string.byte(h, 5) * 256 + string.byte(h, 6)
-  if n > 0 then
-    return {{3, redis.call('GETRANGE', KEYS[1], 0, 21 + n), redis.call('PTTL', KEYS[1])}}
+  local m = meta_len(h)
+  if m > HEADER_LEN then
+    return {{3, redis.call('GETRANGE', KEYS[1], 0, m - 1), redis.call('PTTL', KEYS[1])}}
   end
 end
 local ttl = redis.call('PTTL', KEYS[1])
@@ -119,7 +142,7 @@ if ARGV[2] == '1' then v = redis.call('GET', KEYS[1]) end
 local lock = read_lock(h)
 redis.call('DEL', KEYS[1], KEYS[3])
 if ttl > 0 then
-  redis.call('SET', KEYS[2], ARGV[1] .. string.sub(h, 7, 22) .. lock, 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[1] .. creator_of(h) .. lock, 'PX', ttl)
 end
 local s = false
 if KEYS[7] then
@@ -130,29 +153,28 @@ if KEYS[7] then
 end
 return {{1, v, s}}
 "#,
-        budget_lua(4),
-        READ_LOCK_LUA
+        budget_lua(4)
     ))
 });
 
 /// Counts a failed attempt; at ARGV[1] the secret is destroyed with tombstone prefix ARGV[2].
 /// Returns the count, or -1 if the secret is gone.
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r#"{READ_LOCK_LUA}
+    record_script(
+        r#"
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return -1 end
 local n = redis.call('INCR', KEYS[3])
 if n == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 if n >= tonumber(ARGV[1]) then
-  local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+  local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
   local lock = read_lock(h)
   redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('SET', KEYS[2], ARGV[2] .. string.sub(h, 7, 22) .. lock, 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[2] .. creator_of(h) .. lock, 'PX', ttl)
 end
 return n
-"#
-    ))
+"#,
+    )
 });
 
 /// Opens an upload: record KEYS[1] = ARGV[1] (header and first bytes), session KEYS[2] = ARGV[2],
@@ -220,17 +242,16 @@ end
 /// {0} missing | {1, total, owner, ends_ms} | {2, have} offset mismatch | {3, limit, owner} too
 /// large (deleted) | {4} wrong creator.
 static UPLOAD_APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+    record_script(&format!(
         r#"
 local now = tonumber(ARGV[4])
 local s = redis.call('GET', KEYS[2])
-local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
 if not s or h == '' then return {{0}} end
-if string.sub(h, 7, 22) ~= ARGV[1] then return {{4}} end
+if creator_of(h) ~= ARGV[1] then return {{4}} end
 {SESSION_DEADLINE_LUA}
-local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-        + string.byte(h, 5) * 256 + string.byte(h, 6)
-local have = redis.call('STRLEN', KEYS[1]) - 22 - n
+local m = meta_len(h)
+local have = redis.call('STRLEN', KEYS[1]) - m
 if have ~= tonumber(ARGV[2]) then return {{2, have}} end
 local total = have + string.len(ARGV[3])
 local limit = tonumber(string.match(s, ' (%d+)$'))
@@ -252,17 +273,16 @@ return {{1, total, owner or '', ends}}
 /// ARGV[1] at time ARGV[2]: {0} missing (or past its deadline, then dropped) | {1, payload
 /// bytes, limit} | {2} wrong creator.
 static UPLOAD_STATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+    record_script(&format!(
         r#"
 local now = tonumber(ARGV[2])
 local s = redis.call('GET', KEYS[2])
-local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
 if not s or h == '' then return {{0}} end
-if string.sub(h, 7, 22) ~= ARGV[1] then return {{2}} end
+if creator_of(h) ~= ARGV[1] then return {{2}} end
 {SESSION_DEADLINE_LUA}
-local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-        + string.byte(h, 5) * 256 + string.byte(h, 6)
-local have = redis.call('STRLEN', KEYS[1]) - 22 - n
+local m = meta_len(h)
+local have = redis.call('STRLEN', KEYS[1]) - m
 return {{1, have, tonumber(string.match(s, ' (%d+)$'))}}
 "#
     ))
@@ -284,17 +304,16 @@ return s
 /// session's TTL, if the creator hash is ARGV[1] and its deadline has not passed at ARGV[2].
 /// {0} missing | {1, session, payload bytes} published | {2} wrong creator.
 static UPLOAD_FINISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+    record_script(&format!(
         r#"
 local now = tonumber(ARGV[2])
 local s = redis.call('GET', KEYS[2])
-local h = redis.call('GETRANGE', KEYS[1], 0, 21)
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
 if not s or h == '' then return {{0}} end
-if string.sub(h, 7, 22) ~= ARGV[1] then return {{2}} end
+if creator_of(h) ~= ARGV[1] then return {{2}} end
 {SESSION_DEADLINE_LUA}
-local n = string.byte(h, 3) * 16777216 + string.byte(h, 4) * 65536
-        + string.byte(h, 5) * 256 + string.byte(h, 6)
-local size = redis.call('STRLEN', KEYS[1]) - 22 - n
+local m = meta_len(h)
+local size = redis.call('STRLEN', KEYS[1]) - m
 redis.call('RENAME', KEYS[1], KEYS[3])
 redis.call('PEXPIRE', KEYS[3], tonumber(string.match(s, '^(%d+) ')))
 redis.call('DEL', KEYS[2])
@@ -1622,5 +1641,59 @@ impl RedisStore {
     async fn hdel(&self, fields: &[String]) -> Result<(), StoreError> {
         self.query::<()>(::redis::cmd("HDEL").arg(TOKENS_KEY).arg(fields))
             .await
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use hakanai_test_support::RedisServer;
+
+    /// The Lua the scripts read records with (`record_lua`) agrees with the codec that writes
+    /// them, in a real Redis: the length of header and restrictions, the creator hash that a
+    /// tombstone copies, and the read lock.
+    #[tokio::test]
+    async fn the_scripts_read_the_records_the_codec_writes() {
+        let server = RedisServer::start();
+        let client = ::redis::Client::open(server.dsn()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let probe = record_script(
+            r#"
+redis.call('SET', KEYS[1], ARGV[1])
+local h = redis.call('GETRANGE', KEYS[1], 0, HEADER_LEN - 1)
+return {meta_len(h), ARGV[2] .. creator_of(h), read_lock(h)}
+"#,
+        );
+        let locked = Restrictions {
+            read_lock: Some("0f".repeat(32)),
+            passphrase_hash: Some("ab".repeat(32)),
+            ..Restrictions::default()
+        };
+        for restrictions in [Restrictions::default(), locked] {
+            let secret = NewSecret {
+                id: SecretId::random(),
+                kind: PayloadKind::Raw,
+                creator_hash: std::array::from_fn(|i| i as u8 + 1),
+                restrictions: restrictions.clone(),
+                data: Bytes::from_static(b"payload"),
+                ttl: Duration::from_secs(60),
+            };
+            let record = codec::encode_secret(&secret);
+            let prefix = codec::tombstone_prefix(GoneReason::Read, 7);
+            let (meta_len, tombstone, lock): (usize, Vec<u8>, String) = probe
+                .key("hk:{layout}")
+                .arg(&record)
+                .arg(&prefix)
+                .invoke_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(meta_len, codec::meta_len(&record).unwrap());
+            let mut tombstone = tombstone;
+            tombstone.extend_from_slice(lock.as_bytes());
+            let decoded = codec::decode_tombstone(&tombstone).unwrap();
+            assert_eq!(decoded.creator_hash, secret.creator_hash);
+            assert_eq!((decoded.reason, decoded.at), (GoneReason::Read, 7));
+            assert_eq!(decoded.read_lock, restrictions.read_lock);
+        }
     }
 }
