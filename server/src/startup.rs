@@ -111,7 +111,7 @@ async fn wait_for_store(
             }
             Err(e) => e,
         };
-        if config.redis_dsn.is_none() || store::redis::is_rejection(&e) {
+        if config.redis_dsn.is_none() || e.is_permanent() {
             return Err(StartupError::Store(e));
         }
         let waited = started.elapsed();

@@ -26,10 +26,20 @@ pub use redis::RedisStore;
 pub use crate::tokens::{TokenHash, CREATOR_HASH_LEN};
 pub use codec::{HEADER_LEN, TOMBSTONE_LEN};
 
+/// A failure of the store, never a refusal: what a store refuses (an upload at another offset or
+/// over its limit, an unknown upload, a wrong creator, a budget without room, too many open
+/// uploads) is a typed value its operation returns (`Appended`, `Finished`, `UploadState`,
+/// `Opened`, `Reserved`), for the domain to answer with its own status. Each of these is 503 to
+/// a client, except `Full` (507).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The backend cannot be reached or failed the command.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The backend refused our credentials (wrong password, no permission): retrying cannot
+    /// help, so startup stops at once.
+    #[error("the store rejected the credentials in --redis-dsn: {0}")]
+    CredentialsRejected(String),
     #[error("store timed out")]
     Timeout,
     /// The store refused a write for lack of memory (Redis `OOM`).
@@ -41,6 +51,13 @@ pub enum StoreError {
     /// in a failover): a failure of the store, not a refusal of the caller.
     #[error("store lost data: {0}")]
     Lost(&'static str),
+}
+
+impl StoreError {
+    /// Whether waiting cannot help (startup stops rather than retry).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::CredentialsRejected(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

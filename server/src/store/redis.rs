@@ -329,9 +329,6 @@ const CONSUME_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// acknowledge it on a replicated deployment (Sentinel, Cluster).
 const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Prefix of the error for credentials Redis refused: retrying cannot help.
-const REJECTED: &str = "Redis rejected the credentials";
-
 /// After a `WAIT` found no replica, writes skip waiting this long: a master without
 /// replicas (after a failover, before the old master rejoins) would otherwise hold every read
 /// back by the full wait, and on a cluster the wait blocks the one shared connection to that node.
@@ -703,19 +700,13 @@ fn redis_err(e: RedisError) -> StoreError {
     let refused = e.kind() == ErrorKind::AuthenticationFailed
         || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"));
     if refused {
-        return StoreError::Unavailable(format!("{REJECTED} in --redis-dsn: {e}"));
+        return StoreError::CredentialsRejected(e.to_string());
     }
     // Redis over maxmemory with noeviction: full, not down (507 rather than 503).
     if e.code() == Some("OOM") {
         return StoreError::Full;
     }
     StoreError::Unavailable(e.to_string())
-}
-
-/// Whether a store error is permanent (wrong credentials), so startup should stop rather than
-/// retry.
-pub fn is_rejection(e: &StoreError) -> bool {
-    matches!(e, StoreError::Unavailable(m) if m.starts_with(REJECTED))
 }
 
 fn corrupt(what: &'static str) -> StoreError {
