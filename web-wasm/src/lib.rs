@@ -11,17 +11,21 @@
 
 mod backend;
 mod convert;
+#[cfg(feature = "full")]
+mod full;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crypto_core::{hakanai_v3, Argon2Params, KeySchedule, Metadata, SecretKey};
+#[cfg(feature = "full")]
+use crypto_core::hakanai_v3;
+use crypto_core::{Argon2Params, KeySchedule, Metadata, PassphrasePrk, SecretKey};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use backend::AnyBackend;
-use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options, BUSY, QR_TOO_LONG};
+use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options, BUSY};
 
 /// The `code` of every error this module throws, as a TypeScript type; a native test checks
 /// it against crypto-core's `Error::CODES` and the bindings' own codes.
@@ -35,6 +39,7 @@ export type ErrorCode =
   | "empty_link" | "missing_key" | "missing_id" | "invalid_id"
   | "key_length" | "key_charset" | "key_encoding"
   | "random_unavailable" | "empty_passphrase" | "argon2_params" | "argon2_params_refused"
+  | "argon2_rerun"
   | "not_an_envelope" | "unsupported_version" | "malformed_header"
   | "passphrase_required" | "passphrase_not_expected"
   | "header_authentication" | "segment_authentication"
@@ -42,7 +47,7 @@ export type ErrorCode =
   | "too_large" | "stream_closed" | "backend" | "invalid_bundle"
   | "legacy_hash_format" | "legacy_ciphertext" | "legacy_authentication"
   | "legacy_hash_mismatch" | "legacy_payload"
-  | "busy" | "invalid_argument" | "qr_too_long";
+  | "busy" | "invalid_argument" | "qr_too_long" | "full_module_required";
 "#;
 
 /// A fresh 256-bit key in its link form (43 base64url characters).
@@ -108,18 +113,6 @@ pub fn web_crypto_available() -> bool {
     backend::web_crypto_available()
 }
 
-/// A link as a QR code, as an SVG document.
-#[wasm_bindgen(js_name = qrSvg)]
-pub fn qr_svg(text: &str) -> Result<String, JsValue> {
-    let code = qrcode::QrCode::new(text.as_bytes())
-        .map_err(|e| js_error(QR_TOO_LONG, &format!("cannot encode as QR code: {e}")))?;
-    Ok(code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build())
-}
-
 /// The keys of one secret: the fragment key plus, optionally, a passphrase.
 ///
 /// With a passphrase the constructor runs Argon2id once (about a second); reuse the object
@@ -132,6 +125,7 @@ pub struct SecretKeys(Keys);
 #[derive(Clone)]
 enum Keys {
     Envelope(KeySchedule),
+    #[cfg(feature = "full")]
     HakanaiV3(hakanai_v3::Keys),
 }
 
@@ -139,6 +133,7 @@ impl SecretKeys {
     fn for_writing(&self) -> Result<KeySchedule, JsValue> {
         match &self.0 {
             Keys::Envelope(k) => Ok(k.clone()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => Err(js_error(
                 convert::INVALID_ARGUMENT,
                 "a Hakanai v3 key can only open existing secrets",
@@ -162,19 +157,53 @@ impl SecretKeys {
     ) -> Result<SecretKeys, JsValue> {
         let (key, hash) = crypto_core::parse_key(key).map_err(core_error)?;
         if let Some(hash) = hash {
+            #[cfg(feature = "full")]
             return hakanai_v3::Keys::new(key, hash, passphrase.as_deref().map(str::as_bytes))
                 .map(|k| Self(Keys::HakanaiV3(k)))
                 .map_err(core_error);
+            #[cfg(not(feature = "full"))]
+            {
+                let _ = hash;
+                return Err(needs_full_module("Hakanai v3 links"));
+            }
         }
         match passphrase {
             None => Ok(Self(Keys::Envelope(KeySchedule::new(key)))),
+            #[cfg(feature = "full")]
             Some(p) => {
                 let params = convert::argon2_params(&argon2)?;
                 KeySchedule::with_passphrase(key, p.as_bytes(), params)
                     .map(|k| Self(Keys::Envelope(k)))
                     .map_err(core_error)
             }
+            #[cfg(not(feature = "full"))]
+            Some(_) => {
+                let _ = argon2;
+                Err(needs_full_module("Argon2id (use withPassphrasePrk)"))
+            }
         }
+    }
+
+    /// Keys for a passphrase whose key `prk` (32 bytes) was derived elsewhere by
+    /// `passphrasePrk` with the same `argon2` parameters; no Argon2id runs here. Decrypting an
+    /// envelope made with other parameters throws `argon2_rerun` with those as `params`.
+    #[wasm_bindgen(js_name = withPassphrasePrk)]
+    pub fn with_passphrase_prk(
+        key: &str,
+        prk: &[u8],
+        #[wasm_bindgen(
+            unchecked_param_type = "{mCostKib?: number, tCost?: number, pCost?: number}"
+        )]
+        argon2: JsValue,
+    ) -> Result<SecretKeys, JsValue> {
+        let key = SecretKey::parse(key).map_err(core_error)?;
+        let prk: [u8; 32] = prk
+            .try_into()
+            .map_err(|_| js_error(convert::INVALID_ARGUMENT, "`prk` must be 32 bytes"))?;
+        let params = convert::argon2_params(&argon2)?;
+        KeySchedule::with_passphrase_prk(key, PassphrasePrk::from_bytes(prk), params)
+            .map(|k| Self(Keys::Envelope(k)))
+            .map_err(core_error)
     }
 
     /// The key in its link form.
@@ -182,6 +211,7 @@ impl SecretKeys {
     pub fn key(&self) -> String {
         match &self.0 {
             Keys::Envelope(k) => k.key().to_text(),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(k) => k.to_text(),
         }
     }
@@ -191,6 +221,7 @@ impl SecretKeys {
     pub fn verifier(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => k.verifier().map(|v| v.to_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(k) => k.passphrase_header().map(str::to_owned),
         }
     }
@@ -201,6 +232,7 @@ impl SecretKeys {
     pub fn read_token(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => Some(k.read_token().to_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -211,6 +243,7 @@ impl SecretKeys {
     pub fn read_token_hash(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => Some(k.read_token().server_hash_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -221,6 +254,7 @@ impl SecretKeys {
     pub fn server_hash(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => k.verifier().map(|v| v.server_hash_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -281,6 +315,7 @@ pub fn decrypt(
         let backend = options?.backend()?;
         let opened = match keys {
             Keys::Envelope(keys) => crypto_core::decrypt(backend, keys, &envelope).await,
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(keys) => keys.open(&envelope),
         };
         let (metadata, plaintext) = opened.map_err(core_error)?;
@@ -378,6 +413,7 @@ pub struct Decryptor(Shared<Reading>);
 
 enum Reading {
     Envelope(crypto_core::Decryptor<AnyBackend>),
+    #[cfg(feature = "full")]
     HakanaiV3(hakanai_v3::Reader),
 }
 
@@ -385,6 +421,7 @@ impl Reading {
     async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crypto_core::Error> {
         match self {
             Reading::Envelope(d) => d.push(chunk).await,
+            #[cfg(feature = "full")]
             Reading::HakanaiV3(r) => {
                 r.push(chunk);
                 Ok(Vec::new())
@@ -395,6 +432,7 @@ impl Reading {
     async fn finish(&mut self) -> Result<Vec<u8>, crypto_core::Error> {
         match self {
             Reading::Envelope(d) => d.finish().await,
+            #[cfg(feature = "full")]
             Reading::HakanaiV3(r) => r.finish(),
         }
     }
@@ -402,6 +440,7 @@ impl Reading {
     fn metadata(&self) -> Option<&Metadata> {
         match self {
             Reading::Envelope(d) => d.metadata(),
+            #[cfg(feature = "full")]
             Reading::HakanaiV3(r) => r.metadata(),
         }
     }
@@ -418,6 +457,7 @@ impl Decryptor {
         let backend = Options::from_js(&options)?.backend()?;
         let inner = match &keys.0 {
             Keys::Envelope(k) => Reading::Envelope(crypto_core::Decryptor::new(backend, k.clone())),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(k) => Reading::HakanaiV3(hakanai_v3::Reader::new(k.clone())),
         };
         Ok(Self(Rc::new(RefCell::new(Some(inner)))))
@@ -488,83 +528,13 @@ pub fn envelope_length(
     Ok(len as f64)
 }
 
-/// The 512-byte bundle header of a file; follow it with the file's bytes, then
-/// `bundlePadding(size)`; end the bundle with `bundleEnd()`.
-#[wasm_bindgen(js_name = bundleFileHeader)]
-pub fn bundle_file_header(name: &str, size: f64) -> Result<Uint8Array, JsValue> {
-    let size = convert::size_from_js(size)?;
-    let header = crypto_core::bundle::file_header(name, size).map_err(core_error)?;
-    Ok(Uint8Array::from(&header[..]))
-}
-
-/// The zero bytes that follow a file of `size` bytes in a bundle.
-#[wasm_bindgen(js_name = bundlePadding)]
-pub fn bundle_padding(size: f64) -> Result<Uint8Array, JsValue> {
-    let size = convert::size_from_js(size)?;
-    Ok(Uint8Array::from(crypto_core::bundle::padding(size)))
-}
-
-/// The bundle's end marker.
-#[wasm_bindgen(js_name = bundleEnd)]
-pub fn bundle_end() -> Uint8Array {
-    Uint8Array::from(&crypto_core::bundle::END[..])
-}
-
-/// The total length of a bundle of files with these sizes (for `metadata.size`).
-#[wasm_bindgen(js_name = bundleSize)]
-pub fn bundle_size(sizes: Vec<f64>) -> Result<f64, JsValue> {
-    let sizes = sizes
-        .into_iter()
-        .map(convert::size_from_js)
-        .collect::<Result<Vec<u64>, JsValue>>()?;
-    Ok(crypto_core::bundle::encoded_len(&sizes) as f64)
-}
-
-/// Reads a bundle incrementally: `push(chunk)` returns the events it completes —
-/// `{type: 'start', name, size}`, `{type: 'data', bytes}`, `{type: 'end'}`; `finish()` checks
-/// the end marker. Names are already safe single path components.
-#[wasm_bindgen]
-pub struct BundleReader(crypto_core::bundle::BundleReader);
-
-#[wasm_bindgen]
-impl BundleReader {
-    /// A reader at the start of a bundle.
-    #[wasm_bindgen(constructor)]
-    #[allow(clippy::new_without_default)] // a JS constructor, not a Rust API
-    pub fn new() -> BundleReader {
-        Self(crypto_core::bundle::BundleReader::new())
-    }
-
-    /// Consumes a chunk of the decrypted bundle.
-    #[wasm_bindgen(
-        unchecked_return_type = "Array<{type: 'start', name: string, size: number} | {type: 'data', bytes: Uint8Array} | {type: 'end'}>"
-    )]
-    pub fn push(&mut self, chunk: &[u8]) -> Result<js_sys::Array, JsValue> {
-        use crypto_core::bundle::BundleEvent;
-        let events = js_sys::Array::new();
-        for event in self.0.push(chunk).map_err(core_error)? {
-            let object = js_sys::Object::new();
-            match event {
-                BundleEvent::FileStart { name, size } => {
-                    convert::set(&object, "type", Some("start".into()));
-                    convert::set(&object, "name", Some(name.into()));
-                    convert::set(&object, "size", Some((size as f64).into()));
-                }
-                BundleEvent::FileData(bytes) => {
-                    convert::set(&object, "type", Some("data".into()));
-                    convert::set(&object, "bytes", Some(Uint8Array::from(&bytes[..]).into()));
-                }
-                BundleEvent::FileEnd => convert::set(&object, "type", Some("end".into())),
-            }
-            events.push(&object);
-        }
-        Ok(events)
-    }
-
-    /// Throws `invalid_bundle` unless the bundle ended with its end marker.
-    pub fn finish(&self) -> Result<(), JsValue> {
-        self.0.finish().map_err(core_error)
-    }
+/// The error of a call the small module cannot serve (`what` names the missing part).
+#[cfg(not(feature = "full"))]
+fn needs_full_module(what: &str) -> JsValue {
+    js_error(
+        convert::FULL_MODULE_REQUIRED,
+        &format!("{what} need the full module"),
+    )
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -578,8 +548,8 @@ mod tests {
             .collect();
         let mut thrown: Vec<&str> = crypto_core::Error::CODES.to_vec();
         // The bindings' own codes.
-        use super::convert::{BUSY, INVALID_ARGUMENT, QR_TOO_LONG};
-        thrown.extend([BUSY, INVALID_ARGUMENT, QR_TOO_LONG]);
+        use super::convert::{BUSY, FULL_MODULE_REQUIRED, INVALID_ARGUMENT, QR_TOO_LONG};
+        thrown.extend([BUSY, INVALID_ARGUMENT, QR_TOO_LONG, FULL_MODULE_REQUIRED]);
         assert_eq!(listed, thrown);
     }
 }

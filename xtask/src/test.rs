@@ -155,6 +155,12 @@ fn steps() -> Vec<Step> {
                     "warnings",
                 ])
         }),
+        // The page's small module: web-wasm without `full` (crypto-core without its defaults).
+        Step::cmd("clippy wasm32 small module", || {
+            Cmd::cargo()
+                .args(["clippy", "-p", "hakanai-wasm", "--no-default-features"])
+                .args(["--target", WASM_TARGET, "--", "-D", "warnings"])
+        }),
         Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])).fast(fast_tests),
         // The server's own OpenAPI document against the running server (both stores).
         Step::new("schemathesis", schemathesis::run).full_only(),

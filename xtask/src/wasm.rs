@@ -8,12 +8,16 @@ use crate::shell::{flags, human_bytes, root, target_dir, Cmd, Error, Result};
 
 /// The module wasm-pack writes for `--out-name hakanai_wasm`.
 pub const WASM_FILE: &str = "web-wasm/pkg/hakanai_wasm_bg.wasm";
+/// The page's small module (see [`lite_dir`]).
+pub const LITE_WASM_FILE: &str = "web-wasm/pkg-lite/hakanai_wasm_lite_bg.wasm";
 
 pub fn run(args: &[String]) -> Result<()> {
     flags("wasm", args, &[])?;
     build()?;
     let size = size()?;
     println!("wasm: {WASM_FILE}: {}", size.describe());
+    let lite = root().join(LITE_WASM_FILE);
+    println!("wasm: {LITE_WASM_FILE}: {}", size_of(&lite)?.describe());
     Ok(())
 }
 
@@ -56,7 +60,38 @@ pub fn build_into(pkg: &Path) -> Result<()> {
         .arg(pkg)
         .args(["--out-name", "hakanai_wasm"])
         .env("CARGO_TARGET_DIR", web_build_dir())
+        .run()?;
+    // The page's small first module: web-wasm without `full`, optimised for size
+    // (web/src/wasm.ts says when the page loads which).
+    Cmd::new("wasm-pack")
+        .args([
+            "build",
+            "web-wasm",
+            "--profile",
+            "wasm-lite",
+            "--target",
+            "web",
+            "--mode",
+            "no-install",
+        ])
+        .arg("--out-dir")
+        .arg(lite_dir(pkg))
+        .args([
+            "--out-name",
+            "hakanai_wasm_lite",
+            "--",
+            "--no-default-features",
+        ])
+        .env("CARGO_TARGET_DIR", web_build_dir())
         .run()
+}
+
+/// Where [`build_into`] writes the page's small module for the package in `pkg`: beside it,
+/// `{pkg}-lite` (web/build.mjs looks there).
+pub fn lite_dir(pkg: &Path) -> PathBuf {
+    let mut dir = pkg.as_os_str().to_owned();
+    dir.push("-lite");
+    PathBuf::from(dir)
 }
 
 pub struct WasmSize {
@@ -78,13 +113,16 @@ impl WasmSize {
 
 /// Raw and `gzip -9` size of the built module.
 pub fn size() -> Result<WasmSize> {
-    let path: PathBuf = root().join(WASM_FILE);
-    let raw = std::fs::metadata(&path)
+    size_of(&root().join(WASM_FILE))
+}
+
+fn size_of(path: &Path) -> Result<WasmSize> {
+    let raw = std::fs::metadata(path)
         .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?
         .len();
     let gzip = Cmd::new("gzip")
         .args(["-9", "-c"])
-        .arg(&path)
+        .arg(path)
         .read_bytes()?
         .len() as u64;
     Ok(WasmSize { raw, gzip })
