@@ -1,7 +1,7 @@
 // Assembles web/dist: bundles the pages (src/create.ts, reveal.ts, get.ts, share.ts,
 // one-time-token.ts), the passphrase Worker (src/kdf-worker.ts) and the service worker
 // (src/sw.ts) with esbuild; the wasm modules stay separate files (the full package's
-// /hakanai_wasm.js and the small /hakanai_wasm_lite.js, see src/wasm.ts); copies static/.
+// /hakanai_wasm.js and the small /hakanai_wasm_seal.js and /hakanai_wasm_open.js, see src/wasm.ts); copies static/.
 // Type checking is `tsc -p web` (run by `cargo xtask web` before this script).
 // `--out-dir DIR` and `--pkg-dir DIR` replace web/dist and web-wasm/pkg (the server's build
 // script assembles the page it embeds under its target directory).
@@ -15,8 +15,8 @@ const web = dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({ options: { "out-dir": { type: "string" }, "pkg-dir": { type: "string" } } });
 const dist = opts["out-dir"] ? resolve(opts["out-dir"]) : join(web, "dist");
 const pkg = opts["pkg-dir"] ? resolve(opts["pkg-dir"]) : join(web, "..", "web-wasm", "pkg");
-// The page's small module, built beside the package (`cargo xtask wasm`).
-const pkgLite = `${pkg}-lite`;
+// The page's small modules, built beside the package (`cargo xtask wasm`).
+const small = ["seal", "open"];
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
@@ -71,5 +71,7 @@ await build({
 
 cpSync(join(web, "static"), dist, { recursive: true });
 for (const f of ["hakanai_wasm.js", "hakanai_wasm_bg.wasm"]) copyFileSync(join(pkg, f), join(dist, f));
-for (const f of ["hakanai_wasm_lite.js", "hakanai_wasm_lite_bg.wasm"]) copyFileSync(join(pkgLite, f), join(dist, f));
+for (const m of small) {
+  for (const f of [`hakanai_wasm_${m}.js`, `hakanai_wasm_${m}_bg.wasm`]) copyFileSync(join(`${pkg}-${m}`, f), join(dist, f));
+}
 console.log(`web: assembled ${dist}`);

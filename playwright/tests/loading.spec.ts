@@ -4,7 +4,8 @@
 import type { Page, Request } from "@playwright/test";
 import { test, expect, createSecret, openCreate, reveal } from "../fixtures";
 
-const SMALL = "/hakanai_wasm_lite_bg.wasm";
+const SEAL = "/hakanai_wasm_seal_bg.wasm";
+const OPEN = "/hakanai_wasm_open_bg.wasm";
 const FULL = "/hakanai_wasm_bg.wasm";
 
 /** The paths the page (and its workers) fetched, in order. */
@@ -14,12 +15,23 @@ function recordPaths(page: Page): string[] {
   return paths;
 }
 
-test("first load: the small module with WebCrypto, the full one without; nothing else of wasm", async ({ page, hideSubtle }) => {
+test("first load: a small module with WebCrypto (encrypting to create, decrypting to reveal), the full one without", async ({ page, newContext, hideSubtle }) => {
   const paths = recordPaths(page);
-  await openCreate(page);
-  const wasm = paths.filter((p) => p.endsWith(".wasm"));
-  expect(wasm).toEqual([hideSubtle ? FULL : SMALL]);
+  const { link } = await createSecret(page, { text: "small modules" });
+  expect(paths.filter((p) => p.endsWith(".wasm"))[0]).toBe(hideSubtle ? FULL : SEAL);
   await expect(page.locator("#backend")).toHaveAttribute("data-backend", hideSubtle ? "pure" : "webcrypto");
+  const reader = await (await newContext()).newPage();
+  const read = recordPaths(reader);
+  await reveal(reader, link);
+  await expect(reader.locator("#secret-text")).toHaveValue("small modules");
+  expect(read.filter((p) => p.endsWith(".wasm"))).toEqual([hideSubtle ? FULL : OPEN]);
+  // The invite page has no crypto: no module at all.
+  const invite = await (await newContext()).newPage();
+  const none = recordPaths(invite);
+  await invite.goto("/one-time-token");
+  await expect(invite.locator("html[data-ready=true]")).toHaveCount(1);
+  expect(none.filter((p) => p.endsWith(".wasm"))).toEqual([]);
+  await expect(invite.locator("#backend")).toHaveAttribute("data-backend", hideSubtle ? "pure" : "webcrypto");
 });
 
 test("the QR code comes with the full module, after the secret is stored", async ({ page, hideSubtle }) => {
@@ -27,7 +39,7 @@ test("the QR code comes with the full module, after the secret is stored", async
   await createSecret(page, { text: "qr please" });
   await expect(page.locator("#qr")).toHaveAttribute("src", /^data:image\/svg\+xml;base64,/);
   const wasm = paths.filter((p) => p.endsWith(".wasm"));
-  expect(wasm).toEqual(hideSubtle ? [FULL] : [SMALL, FULL]);
+  expect(wasm).toEqual(hideSubtle ? [FULL] : [SEAL, FULL]);
   // The module came after the upload: the page was ready, and the secret stored, without it.
   if (!hideSubtle) expect(paths.indexOf(FULL)).toBeGreaterThan(paths.indexOf("/api/v1/secret"));
 });

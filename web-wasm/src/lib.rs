@@ -8,24 +8,30 @@
 //! call is rejected with code `busy` instead of corrupting the stream.
 
 #![forbid(unsafe_code)]
+// The page's small modules (`seal` or `open` without `full`) each use a part of the shared
+// conversions and helpers.
+#![cfg_attr(not(all(feature = "seal", feature = "open")), allow(dead_code))]
 
 mod backend;
 mod convert;
 #[cfg(feature = "full")]
 mod full;
+#[cfg(feature = "open")]
+mod open;
+#[cfg(feature = "seal")]
+mod seal;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 #[cfg(feature = "full")]
 use crypto_core::hakanai_v3;
-use crypto_core::{Argon2Params, KeySchedule, Metadata, PassphrasePrk, SecretKey};
+use crypto_core::{Argon2Params, KeySchedule, PassphrasePrk, SecretKey};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use backend::AnyBackend;
-use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options, BUSY};
+use convert::{core_error, js_error, BUSY};
 
 /// The `code` of every error this module throws, as a TypeScript type; a native test checks
 /// it against crypto-core's `Error::CODES` and the bindings' own codes.
@@ -49,12 +55,6 @@ export type ErrorCode =
   | "legacy_hash_mismatch" | "legacy_payload"
   | "busy" | "invalid_argument" | "qr_too_long" | "full_module_required";
 "#;
-
-/// A fresh 256-bit key in its link form (43 base64url characters).
-#[wasm_bindgen(js_name = generateKey)]
-pub fn generate_key() -> Result<String, JsValue> {
-    Ok(SecretKey::generate().map_err(core_error)?.to_text())
-}
 
 /// `{base}/s/{id}#{key}`, or `{base}/s/{id}` without a key (separate-key mode).
 #[wasm_bindgen(js_name = buildLink)]
@@ -83,28 +83,10 @@ pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
     Ok(object.into())
 }
 
-/// Checks a key handed over separately and returns it normalized: `{key}`, or `{key}:{hash}`
-/// for a Hakanai v3 secret.
-#[wasm_bindgen(js_name = parseKey)]
-pub fn parse_key(text: &str) -> Result<String, JsValue> {
-    let (key, hash) = crypto_core::parse_key(text).map_err(core_error)?;
-    Ok(match hash {
-        Some(hash) => format!("{}:{}", key.to_text(), hash.to_text()),
-        None => key.to_text(),
-    })
-}
-
 /// A safe download name for an untrusted file name from a secret's metadata.
 #[wasm_bindgen(js_name = sanitizeFileName)]
 pub fn sanitize_file_name(name: &str) -> String {
     crypto_core::sanitize_file_name(name)
-}
-
-/// The download name for a secret's metadata (`Decryptor.metadata()`): its sanitized name, or
-/// `secret.bin` / `secret.tar` / `secret.txt` when there is none or nothing of it is left.
-#[wasm_bindgen(js_name = safeFileName)]
-pub fn safe_file_name(metadata: JsValue) -> Result<String, JsValue> {
-    Ok(metadata_from_js(&metadata, None)?.safe_file_name())
 }
 
 /// Whether `crypto.subtle` is usable here (https, or http on localhost).
@@ -120,10 +102,10 @@ pub fn web_crypto_available() -> bool {
 /// keys that only read.
 #[wasm_bindgen]
 #[derive(Clone)]
-pub struct SecretKeys(Keys);
+pub struct SecretKeys(pub(crate) Keys);
 
 #[derive(Clone)]
-enum Keys {
+pub(crate) enum Keys {
     Envelope(KeySchedule),
     #[cfg(feature = "full")]
     HakanaiV3(hakanai_v3::Keys),
@@ -266,75 +248,11 @@ pub fn default_argon2_params() -> JsValue {
     convert::argon2_to_js(Argon2Params::DEFAULT)
 }
 
-/// Encrypts a whole secret. `metadata`: `{kind: 'text'|'file'|'bundle', name?, mediaType?,
-/// size?}` (`size` defaults to the plaintext length). `options`: `{backend?: 'auto'|'webcrypto'|
-/// 'pure', segmentSize?}`. Resolves to the envelope.
-#[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-pub fn encrypt(
-    plaintext: Vec<u8>,
-    keys: &SecretKeys,
-    #[wasm_bindgen(
-        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-    )]
-    metadata: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-    options: JsValue,
-) -> Promise {
-    let prepared = keys.for_writing().and_then(|keys| {
-        let metadata = metadata_from_js(&metadata, Some(plaintext.len() as u64))?;
-        Ok((keys, metadata, Options::from_js(&options)?))
-    });
-    future_to_promise(async move {
-        let (keys, metadata, options) = prepared?;
-        let backend = options.backend()?;
-        let envelope = crypto_core::encrypt(
-            &backend,
-            &keys,
-            &metadata,
-            &plaintext,
-            &options.encrypt_options(),
-        )
-        .await
-        .map_err(core_error)?;
-        Ok(Uint8Array::from(&envelope[..]).into())
-    })
-}
-
-/// Decrypts a whole envelope. Resolves to `{metadata, plaintext}`.
-#[wasm_bindgen(
-    unchecked_return_type = "Promise<{metadata: {kind: string, name?: string, mediaType?: string, size?: number}, plaintext: Uint8Array}>"
-)]
-pub fn decrypt(
-    envelope: Vec<u8>,
-    keys: &SecretKeys,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
-) -> Promise {
-    let keys = keys.0.clone();
-    let options = Options::from_js(&options);
-    future_to_promise(async move {
-        let backend = options?.backend()?;
-        let opened = match keys {
-            Keys::Envelope(keys) => crypto_core::decrypt(backend, keys, &envelope).await,
-            #[cfg(feature = "full")]
-            Keys::HakanaiV3(keys) => keys.open(&envelope),
-        };
-        let (metadata, plaintext) = opened.map_err(core_error)?;
-        let result = js_sys::Object::new();
-        convert::set(&result, "metadata", Some(metadata_to_js(&metadata)));
-        convert::set(
-            &result,
-            "plaintext",
-            Some(Uint8Array::from(&plaintext[..]).into()),
-        );
-        Ok(result.into())
-    })
-}
-
-type Shared<T> = Rc<RefCell<Option<T>>>;
+pub(crate) type Shared<T> = Rc<RefCell<Option<T>>>;
 
 /// Runs `op` on the object inside `slot`, taking it out meanwhile so an overlapping call
 /// fails with `busy` instead of interleaving two pushes.
-fn with_slot<T: 'static, F, Fut>(slot: &Shared<T>, op: F) -> Promise
+pub(crate) fn with_slot<T: 'static, F, Fut>(slot: &Shared<T>, op: F) -> Promise
 where
     F: FnOnce(T) -> Fut + 'static,
     Fut: std::future::Future<Output = (T, Result<JsValue, JsValue>)> + 'static,
@@ -351,181 +269,12 @@ where
     })
 }
 
-/// Streaming encryption: `push` chunks of plaintext, then `finish`; concatenating every
-/// resolved `Uint8Array` gives the envelope. Memory stays about two segments.
-#[wasm_bindgen]
-pub struct Encryptor(Shared<crypto_core::Encryptor<<AnyBackend as crypto_core::Backend>::Cipher>>);
-
-#[wasm_bindgen]
-impl Encryptor {
-    /// Starts an envelope. `metadata.size`, when given, is checked against the total pushed.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Encryptor>")]
-    pub fn create(
-        keys: &SecretKeys,
-        #[wasm_bindgen(
-            unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-        )]
-        metadata: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-        options: JsValue,
-    ) -> Promise {
-        let prepared = keys.for_writing().and_then(|keys| {
-            let metadata = metadata_from_js(&metadata, None)?;
-            Ok((keys, metadata, Options::from_js(&options)?))
-        });
-        future_to_promise(async move {
-            let (keys, metadata, options) = prepared?;
-            let backend = options.backend()?;
-            let inner =
-                crypto_core::Encryptor::new(&backend, &keys, &metadata, &options.encrypt_options())
-                    .await
-                    .map_err(core_error)?;
-            Ok(Encryptor(Rc::new(RefCell::new(Some(inner)))).into())
-        })
-    }
-
-    /// Encrypts a chunk; resolves to the envelope bytes ready so far (possibly empty).
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn push(&self, chunk: Vec<u8>) -> Promise {
-        with_slot(&self.0, move |mut inner| async move {
-            let result = inner.push(&chunk).await;
-            (inner, bytes_result(result))
-        })
-    }
-
-    /// Seals the last segment; resolves to the final envelope bytes.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn finish(&self) -> Promise {
-        with_slot(&self.0, |mut inner| async move {
-            let result = inner.finish().await;
-            (inner, bytes_result(result))
-        })
-    }
-}
-
-/// Streaming decryption: `push` envelope chunks, receive content; `metadata()` once known;
-/// `finish()` authenticates the end. Do not use the content before `finish` resolves.
-///
-/// With Hakanai v3 keys the body is one AES-GCM message: `push` only collects it, and
-/// `finish` returns the whole content and makes the metadata known.
-#[wasm_bindgen]
-pub struct Decryptor(Shared<Reading>);
-
-enum Reading {
-    Envelope(crypto_core::Decryptor<AnyBackend>),
-    #[cfg(feature = "full")]
-    HakanaiV3(hakanai_v3::Reader),
-}
-
-impl Reading {
-    async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crypto_core::Error> {
-        match self {
-            Reading::Envelope(d) => d.push(chunk).await,
-            #[cfg(feature = "full")]
-            Reading::HakanaiV3(r) => {
-                r.push(chunk);
-                Ok(Vec::new())
-            }
-        }
-    }
-
-    async fn finish(&mut self) -> Result<Vec<u8>, crypto_core::Error> {
-        match self {
-            Reading::Envelope(d) => d.finish().await,
-            #[cfg(feature = "full")]
-            Reading::HakanaiV3(r) => r.finish(),
-        }
-    }
-
-    fn metadata(&self) -> Option<&Metadata> {
-        match self {
-            Reading::Envelope(d) => d.metadata(),
-            #[cfg(feature = "full")]
-            Reading::HakanaiV3(r) => r.metadata(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl Decryptor {
-    /// A decoder for an envelope under `keys`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        keys: &SecretKeys,
-        #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
-    ) -> Result<Decryptor, JsValue> {
-        let backend = Options::from_js(&options)?.backend()?;
-        let inner = match &keys.0 {
-            Keys::Envelope(k) => Reading::Envelope(crypto_core::Decryptor::new(backend, k.clone())),
-            #[cfg(feature = "full")]
-            Keys::HakanaiV3(k) => Reading::HakanaiV3(hakanai_v3::Reader::new(k.clone())),
-        };
-        Ok(Self(Rc::new(RefCell::new(Some(inner)))))
-    }
-
-    /// Decrypts a chunk; resolves to the content ready so far (possibly empty).
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn push(&self, chunk: Vec<u8>) -> Promise {
-        with_slot(&self.0, move |mut inner| async move {
-            let result = inner.push(&chunk).await;
-            (inner, bytes_result(result))
-        })
-    }
-
-    /// The metadata once its segment has been decrypted, else `undefined`.
-    #[wasm_bindgen(
-        unchecked_return_type = "{kind: string, name?: string, mediaType?: string, size?: number} | undefined"
-    )]
-    pub fn metadata(&self) -> Result<JsValue, JsValue> {
-        let slot = self
-            .0
-            .try_borrow()
-            .map_err(|_| js_error(BUSY, "the previous call has not finished yet"))?;
-        let inner = slot
-            .as_ref()
-            .ok_or_else(|| js_error(BUSY, "the previous call has not finished yet"))?;
-        Ok(inner
-            .metadata()
-            .map(metadata_to_js)
-            .unwrap_or(JsValue::UNDEFINED))
-    }
-
-    /// Authenticates the end of the envelope; resolves to the last content.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn finish(&self) -> Promise {
-        with_slot(&self.0, |mut inner| async move {
-            let result = inner.finish().await;
-            (inner, bytes_result(result))
-        })
-    }
-}
-
-fn bytes_result(result: Result<Vec<u8>, crypto_core::Error>) -> Result<JsValue, JsValue> {
+pub(crate) fn bytes_result(
+    result: Result<Vec<u8>, crypto_core::Error>,
+) -> Result<JsValue, JsValue> {
     result
         .map(|bytes| Uint8Array::from(&bytes[..]).into())
         .map_err(core_error)
-}
-
-/// The exact envelope length for `contentLength` bytes of content with this metadata (and a
-/// passphrase or not): what the server will count against its upload limit.
-#[wasm_bindgen(js_name = envelopeLength)]
-pub fn envelope_length(
-    #[wasm_bindgen(
-        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-    )]
-    metadata: JsValue,
-    #[wasm_bindgen(js_name = contentLength)] content_length: f64,
-    passphrase: bool,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-    options: JsValue,
-) -> Result<f64, JsValue> {
-    let content_length = convert::size_from_js(content_length)?;
-    let metadata = metadata_from_js(&metadata, Some(content_length))?;
-    let options = Options::from_js(&options)?.encrypt_options();
-    let len =
-        crypto_core::envelope_len(&metadata, content_length, passphrase, options.segment_size)
-            .map_err(core_error)?;
-    Ok(len as f64)
 }
 
 /// The error of a call the small module cannot serve (`what` names the missing part).

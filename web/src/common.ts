@@ -1,7 +1,7 @@
 // Shared page chrome: language, theme, translations, the wasm module, /config.json, footer.
 
 import type { ErrorCode } from "hakanai-wasm";
-import { loadWasm } from "./wasm";
+import { type Role, hasWebCrypto, loadWasm } from "./wasm";
 import { Key, Lang, LANGS, preferredLang, setLang, t } from "./i18n";
 
 export interface PublicConfig {
@@ -88,7 +88,8 @@ function storedTheme(): Theme {
 }
 
 /** Language, theme, wasm and config; resolves when the page can be used. */
-export async function boot(): Promise<PublicConfig> {
+/** Sets up the page; `role` says which wasm module it needs first (`none`: it has no crypto). */
+export async function boot(role: Role | "none"): Promise<PublicConfig> {
   applyLang(preferredLang());
   applyTheme(storedTheme());
   const select = document.getElementById("lang") as HTMLSelectElement | null;
@@ -110,10 +111,10 @@ export async function boot(): Promise<PublicConfig> {
       if (!r.ok) throw new Error(`config.json: ${r.status}`);
       return r.json() as Promise<PublicConfig>;
     }),
-    loadWasm(),
+    role === "none" ? undefined : loadWasm(role),
   ]);
   const backend = $("backend");
-  const webCrypto = wasm.webCryptoAvailable();
+  const webCrypto = wasm ? wasm.webCryptoAvailable() : hasWebCrypto();
   backend.dataset.i18n = webCrypto ? "footer.backend.webcrypto" : "footer.backend.pure";
   backend.dataset.backend = webCrypto ? "webcrypto" : "pure";
   legalLinks(config);

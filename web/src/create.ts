@@ -513,7 +513,7 @@ function wire(): void {
 async function main(): Promise<void> {
   wire();
   showKind();
-  config = await boot();
+  config = await boot("seal");
   // Hakanai v3's rule: hidden on anonymous servers unless the operator or `?show_token` asks.
   const asked = new URLSearchParams(location.search).get("show_token");
   // An invite link (`/create#<token>`, Hakanai v3's form) carries a token: take it, and take it

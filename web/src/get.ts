@@ -46,7 +46,7 @@ function prepare(): boolean {
 }
 
 async function main(): Promise<void> {
-  await boot();
+  await boot("open");
   wireReveal(prepare);
   ready();
 }

@@ -27,7 +27,7 @@ function start(): void {
 }
 
 async function main(): Promise<void> {
-  await boot();
+  await boot("open");
   start();
   ready();
 }

@@ -238,7 +238,7 @@ async function main(): Promise<void> {
   $<HTMLFormElement>("share-form").addEventListener("submit", (e) => void onCreate(e));
   const copy = $<HTMLButtonElement>("copy-link");
   copy.addEventListener("click", () => void copyText($<HTMLInputElement>("link").value, copy, "result.copyLink"));
-  config = await boot();
+  config = await boot("seal");
   onLangChange(() => renderTtlOptions(ttlSelect, config));
   registerServiceWorker();
   const shared = new URLSearchParams(location.search).get("shared");

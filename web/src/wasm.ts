@@ -1,7 +1,8 @@
 // Which wasm module the page uses, and when it loads the other one.
 //
-// Every visitor gets the small module (web-wasm built without its `full` feature: keys,
-// links, envelopes over WebCrypto). The full module (pure-Rust AES, Argon2id, bundles, QR
+// Every visitor gets a small module (web-wasm built without its `full` feature: keys, links
+// and, over WebCrypto, encrypting — `seal`, for the create and share pages — or decrypting —
+// `open`, for the reveal and get pages). The full module (pure-Rust AES, Argon2id, bundles, QR
 // codes, Hakanai v3 secrets) loads only when one of those is needed: instead of the small one
 // when `crypto.subtle` is missing or a Hakanai v3 link is opened, beside it for bundles and QR
 // codes, and in a Worker for Argon2id. Both are built from the same crypto-core, so an
@@ -17,7 +18,9 @@ interface WorkerError {
   message: string;
 }
 
-const SMALL_URL = new URL("./hakanai_wasm_lite.js", import.meta.url).href;
+/** Which small module a page needs: the one that encrypts or the one that decrypts. */
+export type Role = "seal" | "open";
+
 const FULL_URL = new URL("./hakanai_wasm.js", import.meta.url).href;
 
 let active: Module | undefined;
@@ -29,13 +32,15 @@ async function load(url: string): Promise<Module> {
   return module;
 }
 
-function hasWebCrypto(): boolean {
+/** Whether `crypto.subtle` is here (a secure context), so a small module can run. */
+export function hasWebCrypto(): boolean {
   return typeof crypto !== "undefined" && typeof crypto.subtle?.importKey === "function";
 }
 
-/** Loads the module this browser needs at first; the page calls it once, while booting. */
-export async function loadWasm(): Promise<Module> {
-  active ??= hasWebCrypto() ? await load(SMALL_URL) : await full();
+/** Loads the module this page needs at first; the page calls it once, while booting. */
+export async function loadWasm(role: Role): Promise<Module> {
+  const small = new URL(`./hakanai_wasm_${role}.js`, import.meta.url).href;
+  active ??= hasWebCrypto() ? await load(small) : await full();
   return active;
 }
 

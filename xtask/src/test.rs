@@ -155,11 +155,18 @@ fn steps() -> Vec<Step> {
                     "warnings",
                 ])
         }),
-        // The page's small module: web-wasm without `full` (crypto-core without its defaults).
-        Step::cmd("clippy wasm32 small module", || {
+        // The page's small modules: web-wasm without `full` (crypto-core without its defaults).
+        Step::cmd("clippy wasm32 small modules (seal)", || {
             Cmd::cargo()
                 .args(["clippy", "-p", "hakanai-wasm", "--no-default-features"])
-                .args(["--target", WASM_TARGET, "--", "-D", "warnings"])
+                .args(["--features", "seal", "--target", WASM_TARGET])
+                .args(["--", "-D", "warnings"])
+        }),
+        Step::cmd("clippy wasm32 small modules (open)", || {
+            Cmd::cargo()
+                .args(["clippy", "-p", "hakanai-wasm", "--no-default-features"])
+                .args(["--features", "open", "--target", WASM_TARGET])
+                .args(["--", "-D", "warnings"])
         }),
         Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])).fast(fast_tests),
         // The server's own OpenAPI document against the running server (both stores).

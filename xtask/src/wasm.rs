@@ -8,16 +8,16 @@ use crate::shell::{flags, human_bytes, root, target_dir, Cmd, Error, Result};
 
 /// The module wasm-pack writes for `--out-name hakanai_wasm`.
 pub const WASM_FILE: &str = "web-wasm/pkg/hakanai_wasm_bg.wasm";
-/// The page's small module (see [`lite_dir`]).
-pub const LITE_WASM_FILE: &str = "web-wasm/pkg-lite/hakanai_wasm_lite_bg.wasm";
 
 pub fn run(args: &[String]) -> Result<()> {
     flags("wasm", args, &[])?;
     build()?;
     let size = size()?;
     println!("wasm: {WASM_FILE}: {}", size.describe());
-    let lite = root().join(LITE_WASM_FILE);
-    println!("wasm: {LITE_WASM_FILE}: {}", size_of(&lite)?.describe());
+    for (feature, name) in SMALL_MODULES {
+        let path = small_dir(&root().join("web-wasm/pkg"), feature).join(format!("{name}_bg.wasm"));
+        println!("wasm: {}: {}", path.display(), size_of(&path)?.describe());
+    }
     Ok(())
 }
 
@@ -61,36 +61,46 @@ pub fn build_into(pkg: &Path) -> Result<()> {
         .args(["--out-name", "hakanai_wasm"])
         .env("CARGO_TARGET_DIR", web_build_dir())
         .run()?;
-    // The page's small first module: web-wasm without `full`, optimised for size
-    // (web/src/wasm.ts says when the page loads which).
-    Cmd::new("wasm-pack")
-        .args([
-            "build",
-            "web-wasm",
-            "--profile",
-            "wasm-lite",
-            "--target",
-            "web",
-            "--mode",
-            "no-install",
-        ])
-        .arg("--out-dir")
-        .arg(lite_dir(pkg))
-        .args([
-            "--out-name",
-            "hakanai_wasm_lite",
-            "--",
-            "--no-default-features",
-        ])
-        .env("CARGO_TARGET_DIR", web_build_dir())
-        .run()
+    // The page's small first modules: web-wasm without `full`, with `seal` (create, share)
+    // or `open` (reveal, get), optimised for size (web/src/wasm.ts says when the page loads
+    // which).
+    for (feature, name) in SMALL_MODULES {
+        Cmd::new("wasm-pack")
+            .args([
+                "build",
+                "web-wasm",
+                "--profile",
+                "wasm-lite",
+                "--target",
+                "web",
+                "--mode",
+                "no-install",
+            ])
+            .arg("--out-dir")
+            .arg(small_dir(pkg, feature))
+            .args([
+                "--out-name",
+                name,
+                "--",
+                "--no-default-features",
+                "--features",
+                feature,
+            ])
+            .env("CARGO_TARGET_DIR", web_build_dir())
+            .run()?;
+    }
+    Ok(())
 }
 
-/// Where [`build_into`] writes the page's small module for the package in `pkg`: beside it,
-/// `{pkg}-lite` (web/build.mjs looks there).
-pub fn lite_dir(pkg: &Path) -> PathBuf {
+/// The page's small modules: web-wasm's feature and the module's file name.
+pub const SMALL_MODULES: [(&str, &str); 2] =
+    [("seal", "hakanai_wasm_seal"), ("open", "hakanai_wasm_open")];
+
+/// Where [`build_into`] writes the small module with `feature` for the package in `pkg`:
+/// beside it, `{pkg}-{feature}` (web/build.mjs looks there).
+pub fn small_dir(pkg: &Path, feature: &str) -> PathBuf {
     let mut dir = pkg.as_os_str().to_owned();
-    dir.push("-lite");
+    dir.push(format!("-{feature}"));
     PathBuf::from(dir)
 }
 
