@@ -1,0 +1,218 @@
+//! Multi-request uploads: offsets, limits, creators, publishing, discarding, the cap on open
+//! uploads, and their end when idle or at their deadline.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hakanai_server::id::SecretId;
+use hakanai_server::store::{
+    Appended, Finished, Opened, PayloadKind, Published, TakeMode, UploadOwner, UploadSession,
+    UploadState, UserType, CREATOR_HASH_LEN, UPLOAD_IDLE,
+};
+
+use crate::fixture::{secret, secs, Fixture, CREATOR};
+use crate::secrets::{assert_expires_near, data, live, missing};
+
+both_stores!(
+    chunks_are_appended_at_their_offset_and_finish_publishes_them,
+    another_creator_is_refused_and_unknown_uploads_are_missing,
+    a_chunk_over_the_limit_discards_the_upload,
+    a_discarded_upload_is_gone_and_gives_its_place_back,
+    an_idle_upload_ends_and_each_chunk_keeps_it_open,
+    an_upload_ends_at_its_deadline_however_active,
+    a_published_upload_lives_for_its_ttl_from_finish,
+);
+
+const ONE_SEC: Duration = Duration::from_secs(1);
+
+fn owner(n: u8) -> UploadOwner {
+    UploadOwner::address(std::net::Ipv4Addr::new(198, 51, 100, n).into())
+}
+
+/// Opens an upload of at most `limit` bytes for `owner`, ending by `deadline` from now and
+/// published for 300 s, if `owner` has fewer than `max_open` open.
+async fn open(
+    f: &Fixture,
+    owner: &UploadOwner,
+    limit: u64,
+    deadline: Duration,
+    max_open: u32,
+) -> (SecretId, Opened) {
+    let mut s = secret(b"", secs(300));
+    s.kind = PayloadKind::Raw;
+    let id = s.id;
+    let session = UploadSession {
+        ttl: secs(300),
+        limit,
+        user_type: UserType::Authenticated,
+        deadline_ms: f.now_ms() + deadline.as_millis() as u64,
+        owner: owner.clone(),
+    };
+    (id, f.store.upload_open(s, session, max_open).await.unwrap())
+}
+
+/// Opens an upload for `owner` if it has none open.
+async fn one_open(f: &Fixture, owner: &UploadOwner) -> Opened {
+    open(f, owner, 10, secs(3600), 1).await.1
+}
+
+/// Opens the only upload `owner` may have open.
+async fn only_open(f: &Fixture, owner: &UploadOwner, limit: u64, deadline: Duration) -> SecretId {
+    let (id, o) = open(f, owner, limit, deadline, 1).await;
+    assert_eq!(o, Opened::Opened);
+    id
+}
+
+/// `owner` may open no other upload until its open one ends, in `retry_after`.
+async fn assert_full(f: &Fixture, owner: &UploadOwner, retry_after: Duration) {
+    assert_eq!(one_open(f, owner).await, Opened::TooMany { retry_after });
+}
+
+async fn opened(f: &Fixture, limit: u64) -> SecretId {
+    let (id, o) = open(f, &owner(1), limit, secs(3600), 8).await;
+    assert_eq!(o, Opened::Opened);
+    id
+}
+
+async fn append(f: &Fixture, id: &SecretId, offset: u64, chunk: &'static [u8]) -> Appended {
+    f.store
+        .upload_append(id, &CREATOR, offset, Bytes::from_static(chunk))
+        .await
+        .unwrap()
+}
+
+fn open_at(offset: u64, limit: u64) -> UploadState {
+    UploadState::Open { offset, limit }
+}
+
+async fn state(f: &Fixture, id: &SecretId) -> UploadState {
+    f.store.upload_state(id, &CREATOR).await.unwrap()
+}
+
+async fn finish(f: &Fixture, id: &SecretId) -> Finished {
+    f.store.upload_finish(id, &CREATOR).await.unwrap()
+}
+
+/// Nothing left of the upload.
+async fn ended(f: &Fixture, id: &SecretId) {
+    assert_eq!(state(f, id).await, UploadState::Missing);
+    assert_eq!(append(f, id, 0, b"x").await, Appended::Missing);
+    assert_eq!(finish(f, id).await, Finished::Missing);
+}
+
+async fn chunks_are_appended_at_their_offset_and_finish_publishes_them(f: Fixture) {
+    let id = opened(&f, 10).await;
+    assert_eq!(state(&f, &id).await, open_at(0, 10));
+    assert_eq!(append(&f, &id, 0, b"abc").await, Appended::At(3));
+    // A chunk sent again, or meant for another offset, changes nothing.
+    assert_eq!(
+        append(&f, &id, 0, b"abc").await,
+        Appended::OffsetMismatch(3)
+    );
+    assert_eq!(append(&f, &id, 5, b"x").await, Appended::OffsetMismatch(3));
+    assert_eq!(append(&f, &id, 3, b"def").await, Appended::At(6));
+    assert_eq!(state(&f, &id).await, open_at(6, 10));
+    missing(&f, &id).await;
+
+    let expires = f.now_ms() + 300_000;
+    assert_eq!(
+        finish(&f, &id).await,
+        Finished::Published(Published {
+            ttl: secs(300),
+            size: 6,
+            user_type: UserType::Authenticated,
+        })
+    );
+    let meta = live(&f, &id).await;
+    assert_eq!((meta.kind, meta.creator_hash), (PayloadKind::Raw, CREATOR));
+    assert_expires_near(meta.expires_at_ms, expires);
+    ended(&f, &id).await;
+    let (kind, bytes, _) = data(&f, &id, TakeMode::Read).await;
+    assert_eq!((kind, &bytes[..]), (PayloadKind::Raw, &b"abcdef"[..]));
+}
+
+async fn another_creator_is_refused_and_unknown_uploads_are_missing(f: Fixture) {
+    let id = opened(&f, 10).await;
+    let other = [8u8; CREATOR_HASH_LEN];
+    let store = &f.store;
+    assert_eq!(
+        store.upload_state(&id, &other).await.unwrap(),
+        UploadState::Forbidden
+    );
+    let chunk = Bytes::from_static(b"a");
+    assert_eq!(
+        store.upload_append(&id, &other, 0, chunk).await.unwrap(),
+        Appended::Forbidden
+    );
+    assert_eq!(
+        store.upload_finish(&id, &other).await.unwrap(),
+        Finished::Forbidden
+    );
+    assert_eq!(state(&f, &id).await, open_at(0, 10));
+    let unknown = SecretId::random();
+    ended(&f, &unknown).await;
+    store.upload_discard(&unknown).await.unwrap();
+}
+
+async fn a_chunk_over_the_limit_discards_the_upload(f: Fixture) {
+    let me = owner(2);
+    let id = only_open(&f, &me, 5, secs(3600)).await;
+    assert_eq!(append(&f, &id, 0, b"abcde").await, Appended::At(5));
+    assert_eq!(state(&f, &id).await, open_at(5, 5));
+    assert_eq!(append(&f, &id, 5, b"f").await, Appended::TooLarge(5));
+    ended(&f, &id).await;
+    // ... and gives its place among the owner's open uploads back.
+    let id = only_open(&f, &me, 5, secs(3600)).await;
+    assert_eq!(append(&f, &id, 0, b"abcdef").await, Appended::TooLarge(5));
+    ended(&f, &id).await;
+}
+
+async fn a_discarded_upload_is_gone_and_gives_its_place_back(f: Fixture) {
+    let (me, other) = (owner(3), owner(4));
+    let first = only_open(&f, &me, 10, secs(3600)).await;
+    f.advance(secs(100));
+    // Full: the first one ends when idle, UPLOAD_IDLE after it opened.
+    assert_full(&f, &me, UPLOAD_IDLE - secs(100)).await;
+    assert_eq!(one_open(&f, &other).await, Opened::Opened);
+    f.store.upload_discard(&first).await.unwrap();
+    ended(&f, &first).await;
+    assert_eq!(one_open(&f, &me).await, Opened::Opened);
+}
+
+async fn an_idle_upload_ends_and_each_chunk_keeps_it_open(f: Fixture) {
+    let me = owner(5);
+    let id = only_open(&f, &me, 10, secs(3600)).await;
+    f.advance(UPLOAD_IDLE - ONE_SEC);
+    assert_eq!(append(&f, &id, 0, b"a").await, Appended::At(1));
+    f.advance(UPLOAD_IDLE - ONE_SEC);
+    assert_eq!(state(&f, &id).await, open_at(1, 10));
+    // Its place among the owner's open uploads ends with it.
+    assert_full(&f, &me, ONE_SEC).await;
+    f.advance(ONE_SEC);
+    ended(&f, &id).await;
+    assert_eq!(one_open(&f, &me).await, Opened::Opened);
+}
+
+async fn an_upload_ends_at_its_deadline_however_active(f: Fixture) {
+    let me = owner(6);
+    let id = only_open(&f, &me, 10, secs(90)).await;
+    f.advance(secs(60));
+    assert_eq!(append(&f, &id, 0, b"ab").await, Appended::At(2));
+    assert_full(&f, &me, secs(30)).await;
+    f.advance(secs(29));
+    assert_eq!(state(&f, &id).await, open_at(2, 10));
+    f.advance(ONE_SEC);
+    ended(&f, &id).await;
+    assert_eq!(one_open(&f, &me).await, Opened::Opened);
+}
+
+async fn a_published_upload_lives_for_its_ttl_from_finish(f: Fixture) {
+    let id = opened(&f, 10).await;
+    assert_eq!(append(&f, &id, 0, b"abc").await, Appended::At(3));
+    f.advance(secs(500));
+    assert!(matches!(finish(&f, &id).await, Finished::Published(_)));
+    f.advance(secs(299));
+    live(&f, &id).await;
+    f.advance(ONE_SEC);
+    missing(&f, &id).await;
+}
