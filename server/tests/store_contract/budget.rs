@@ -2,18 +2,14 @@
 //! and ended by their expiry.
 
 use hakanai_server::id::SecretId;
-use hakanai_server::store::{Reservation, Reserved, UploadOwner};
+use hakanai_server::store::{Reservation, Reserved};
 
-use crate::fixture::{reservation, secs, Fixture};
+use crate::fixture::{owner, reservation, secs, Fixture};
 
 both_stores!(
     budgets_are_checked_per_owner_and_globally_replaced_and_settled,
     a_reservation_ends_at_its_expiry_or_when_released,
 );
-
-fn owner(n: u8) -> UploadOwner {
-    UploadOwner::address(std::net::Ipv4Addr::new(192, 0, 2, n).into())
-}
 
 async fn budgets_are_checked_per_owner_and_globally_replaced_and_settled(f: Fixture) {
     let (me, other) = (owner(1), owner(2));

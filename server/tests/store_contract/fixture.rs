@@ -10,7 +10,7 @@ use hakanai_server::restrictions::Restrictions;
 use hakanai_server::store::redis::dsn;
 use hakanai_server::store::{
     Clock, GoneReason, ManualClock, MemoryStore, NewSecret, PayloadKind, RedisStore, Reservation,
-    SecretStore, Tombstone, UploadOwner, CREATOR_HASH_LEN,
+    Reserved, SecretStore, Tombstone, UploadOwner, CREATOR_HASH_LEN,
 };
 use hakanai_test_support::{RedisServer, Reply, RespConnection};
 
@@ -113,6 +113,26 @@ pub fn locked_tombstone(reason: GoneReason, at: u64) -> Tombstone {
         creator_hash: CREATOR,
         read_lock: locked().read_lock,
     }
+}
+
+/// The uploader (an address) numbered `n`.
+pub fn owner(n: u8) -> UploadOwner {
+    UploadOwner::address(std::net::Ipv4Addr::new(192, 0, 2, n).into())
+}
+
+/// Creates `s` as the API does (`SecretStore::create`), its bytes reserved by `owner(1)` until it
+/// expires; its id.
+pub async fn create(f: &Fixture, s: NewSecret) -> SecretId {
+    let (id, bytes, ttl) = (s.id, s.data.len() as u64, s.ttl);
+    let r = reservation(f, id, &owner(1), bytes, ttl);
+    assert_eq!(f.store.create(s, &r).await.unwrap(), Reserved::Reserved);
+    id
+}
+
+/// The bytes `owner(1)` holds reserved, and how many secrets the statistics count as live.
+pub async fn held(f: &Fixture) -> (u64, u64) {
+    let (_, mine) = f.store.budget_used(Some(&owner(1))).await.unwrap();
+    (mine, f.store.stats_counts().await.unwrap().active)
 }
 
 /// `bytes` for `id` by `owner` for `ttl` from now; 1000 bytes in all, 600 per owner.

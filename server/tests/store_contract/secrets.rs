@@ -6,10 +6,12 @@ use std::time::Duration;
 use hakanai_server::id::SecretId;
 use hakanai_server::store::{
     GoneReason, PayloadKind, Peek, Reservation, Reserved, SecretCounts, SecretMeta, TakeMode,
-    Taken, Tombstone, UploadOwner,
+    Taken, Tombstone,
 };
 
-use crate::fixture::{locked, locked_tombstone, reservation, secret, secs, Fixture, CREATOR};
+use crate::fixture::{
+    create, held, locked, locked_tombstone, owner, reservation, secret, secs, Fixture, CREATOR,
+};
 
 both_stores!(
     a_secret_is_read_once_then_leaves_a_read_tombstone,
@@ -120,9 +122,8 @@ async fn a_restricted_secret_waits_for_a_checked_read_and_its_tombstone_keeps_th
     let mut s = secret(b"raw bytes", secs(300));
     s.kind = PayloadKind::Raw;
     s.restrictions = locked();
-    let id = s.id;
     let expires = f.now_ms() + 300_000;
-    f.store.put(s).await.unwrap();
+    let id = create(&f, s).await;
     match f
         .store
         .take(&id, TakeMode::ReadIfUnrestricted)
@@ -137,8 +138,11 @@ async fn a_restricted_secret_waits_for_a_checked_read_and_its_tombstone_keeps_th
         other => panic!("expected the restrictions, got {other:?}"),
     }
     assert_eq!(live(&f, &id).await.restrictions, locked());
+    // Nothing was consumed, so nothing was given back.
+    assert_eq!(held(&f).await, (9, 1));
     let (kind, bytes, _) = data(&f, &id, TakeMode::Read).await;
     assert_eq!((kind, &bytes[..]), (PayloadKind::Raw, &b"raw bytes"[..]));
+    assert_eq!(held(&f).await, (0, 0));
     let t = gone(&f, &id).await;
     assert_eq!(t.reason, GoneReason::Read);
     assert_eq!(t.read_lock, locked().read_lock);
@@ -147,11 +151,11 @@ async fn a_restricted_secret_waits_for_a_checked_read_and_its_tombstone_keeps_th
 async fn a_revoke_returns_no_data_and_leaves_a_revoked_tombstone(f: Fixture) {
     let mut s = secret(b"c2VjcmV0", secs(300));
     s.restrictions = locked();
-    let id = s.id;
-    f.store.put(s).await.unwrap();
+    let id = create(&f, s).await;
     f.advance(secs(1));
-    let (_, bytes, _) = data(&f, &id, TakeMode::Revoke).await;
-    assert!(bytes.is_empty());
+    let (_, bytes, age) = data(&f, &id, TakeMode::Revoke).await;
+    assert_eq!((&bytes[..], age), (&b""[..], Some(secs(1))));
+    assert_eq!(held(&f).await, (0, 0));
     let at = f.now_secs();
     f.advance(secs(1));
     assert_eq!(
@@ -194,8 +198,7 @@ async fn a_secret_and_its_tombstone_end_at_the_original_expiry(f: Fixture) {
 async fn wrong_passphrases_are_counted_and_destroy_the_secret_at_the_limit(f: Fixture) {
     let mut s = secret(b"cGFzcw==", secs(300));
     s.restrictions = locked();
-    let id = s.id;
-    f.store.put(s).await.unwrap();
+    let id = create(&f, s).await;
     let other = secret(b"b3RoZXI=", secs(300));
     let other_id = other.id;
     f.store.put(other).await.unwrap();
@@ -213,6 +216,11 @@ async fn wrong_passphrases_are_counted_and_destroy_the_secret_at_the_limit(f: Fi
         gone(&f, &id).await,
         locked_tombstone(GoneReason::Destroyed, at)
     );
+    // Destroying gives neither back: the caller does (`domain::secrets::record_destroyed`).
+    assert_eq!(held(&f).await, (8, 1));
+    f.store.budget_release(&id).await.unwrap();
+    assert_eq!(f.store.stats_remove(&id).await.unwrap(), Some(secs(20)));
+    assert_eq!(held(&f).await, (0, 0));
     assert_eq!(f.store.fail_attempt(&id, 3).await.unwrap(), None);
     assert_eq!(
         f.store.fail_attempt(&SecretId::random(), 3).await.unwrap(),
@@ -237,28 +245,19 @@ async fn statistics_count_live_and_expired_secrets_and_give_the_age(f: Fixture) 
 }
 
 async fn a_create_reserves_stores_and_notes_the_secret_and_a_read_gives_both_back(f: Fixture) {
-    let s = secret(b"0123456789", secs(120));
-    let (id, owner) = (s.id, UploadOwner::address("192.0.2.1".parse().unwrap()));
-    let r = reservation(&f, id, &owner, 10, secs(120));
-    assert_eq!(f.store.create(s, &r).await.unwrap(), Reserved::Reserved);
-    assert_eq!(f.store.budget_used(Some(&owner)).await.unwrap(), (10, 10));
-    assert_eq!(f.store.stats_counts().await.unwrap().active, 1);
+    let id = create(&f, secret(b"0123456789", secs(120))).await;
+    assert_eq!(held(&f).await, (10, 1));
+    assert_eq!(f.store.budget_used(None).await.unwrap().0, 10);
     f.advance(secs(20));
     let (_, bytes, age) = data(&f, &id, TakeMode::ReadIfUnrestricted).await;
     assert_eq!((&bytes[..], age), (&b"0123456789"[..], Some(secs(20))));
-    assert_eq!(f.store.budget_used(Some(&owner)).await.unwrap(), (0, 0));
-    assert_eq!(
-        f.store.stats_counts().await.unwrap(),
-        SecretCounts {
-            active: 0,
-            expired: 0
-        }
-    );
+    assert_eq!(held(&f).await, (0, 0));
+    assert_eq!(f.store.stats_counts().await.unwrap().expired, 0);
 }
 
 async fn a_refused_create_stores_nothing(f: Fixture) {
     let s = secret(b"0123456789", secs(120));
-    let (id, owner) = (s.id, UploadOwner::address("192.0.2.1".parse().unwrap()));
+    let (id, owner) = (s.id, owner(1));
     let full = Reservation {
         global_limit: Some(5),
         owner_limit: None,

@@ -10,7 +10,7 @@ use hakanai_server::store::{
     UploadState, UserType, CREATOR_HASH_LEN, UPLOAD_IDLE,
 };
 
-use crate::fixture::{secret, secs, Fixture, CREATOR};
+use crate::fixture::{owner, secret, secs, Fixture, CREATOR};
 use crate::secrets::{assert_expires_near, data, live, missing};
 
 both_stores!(
@@ -24,10 +24,6 @@ both_stores!(
 );
 
 const ONE_SEC: Duration = Duration::from_secs(1);
-
-fn owner(n: u8) -> UploadOwner {
-    UploadOwner::address(std::net::Ipv4Addr::new(198, 51, 100, n).into())
-}
 
 /// Opens an upload of at most `limit` bytes for `owner`, ending by `deadline` from now and
 /// published for 300 s, if `owner` has fewer than `max_open` open.
@@ -179,38 +175,44 @@ async fn a_discarded_upload_is_gone_and_gives_its_place_back(f: Fixture) {
     assert_eq!(one_open(&f, &me).await, Opened::Opened);
 }
 
-async fn an_idle_upload_ends_and_each_chunk_keeps_it_open(f: Fixture) {
-    let me = owner(5);
-    let id = only_open(&f, &me, 10, secs(3600)).await;
-    f.advance(UPLOAD_IDLE - ONE_SEC);
-    assert_eq!(append(&f, &id, 0, b"a").await, Appended::At(1));
-    f.advance(UPLOAD_IDLE - ONE_SEC);
-    assert_eq!(state(&f, &id).await, open_at(1, 10));
-    // Its place among the owner's open uploads ends with it.
-    assert_full(&f, &me, ONE_SEC).await;
+/// Opens the only upload `me` may have, ending by `deadline`; sends a chunk after `wait`; checks
+/// that the upload, and its place among `me`'s open ones, end `left` after the chunk.
+async fn ends_after_a_chunk(
+    f: &Fixture,
+    me: &UploadOwner,
+    deadline: Duration,
+    wait: Duration,
+    left: Duration,
+) {
+    let id = only_open(f, me, 10, deadline).await;
+    f.advance(wait);
+    assert_eq!(append(f, &id, 0, b"ab").await, Appended::At(2));
+    assert_full(f, me, left).await;
+    f.advance(left - ONE_SEC);
+    assert_eq!(state(f, &id).await, open_at(2, 10));
     f.advance(ONE_SEC);
-    ended(&f, &id).await;
-    assert_eq!(one_open(&f, &me).await, Opened::Opened);
+    ended(f, &id).await;
+    assert_eq!(one_open(f, me).await, Opened::Opened);
+}
+
+async fn an_idle_upload_ends_and_each_chunk_keeps_it_open(f: Fixture) {
+    // Without the chunk it would end a second after the chunk came.
+    let wait = UPLOAD_IDLE - ONE_SEC;
+    ends_after_a_chunk(&f, &owner(5), secs(3600), wait, UPLOAD_IDLE).await;
 }
 
 async fn an_upload_ends_at_its_deadline_however_active(f: Fixture) {
-    let me = owner(6);
-    let id = only_open(&f, &me, 10, secs(90)).await;
-    f.advance(secs(60));
-    assert_eq!(append(&f, &id, 0, b"ab").await, Appended::At(2));
-    assert_full(&f, &me, secs(30)).await;
-    f.advance(secs(29));
-    assert_eq!(state(&f, &id).await, open_at(2, 10));
-    f.advance(ONE_SEC);
-    ended(&f, &id).await;
-    assert_eq!(one_open(&f, &me).await, Opened::Opened);
+    ends_after_a_chunk(&f, &owner(6), secs(90), secs(60), secs(30)).await;
 }
 
 async fn a_published_upload_lives_for_its_ttl_from_finish(f: Fixture) {
-    let id = opened(&f, 10).await;
+    let me = owner(7);
+    let id = only_open(&f, &me, 10, secs(3600)).await;
     assert_eq!(append(&f, &id, 0, b"abc").await, Appended::At(3));
     f.advance(secs(500));
     assert!(matches!(finish(&f, &id).await, Finished::Published(_)));
+    // It no longer counts among its owner's open uploads.
+    assert_eq!(one_open(&f, &me).await, Opened::Opened);
     f.advance(secs(299));
     live(&f, &id).await;
     f.advance(ONE_SEC);
