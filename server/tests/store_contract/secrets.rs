@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use hakanai_server::id::SecretId;
 use hakanai_server::store::{
     GoneReason, PayloadKind, Peek, Reservation, Reserved, SecretCounts, SecretMeta, TakeMode,
@@ -22,6 +23,7 @@ both_stores!(
     statistics_count_live_and_expired_secrets_and_give_the_age,
     a_create_reserves_stores_and_notes_the_secret_and_a_read_gives_both_back,
     a_refused_create_stores_nothing,
+    concurrent_reads_and_wrong_passphrases_count_once_each,
 );
 
 /// The live secret's metadata.
@@ -282,4 +284,37 @@ async fn a_refused_create_stores_nothing(f: Fixture) {
         f.store.stats_counts().await.unwrap(),
         SecretCounts::default()
     );
+}
+
+async fn concurrent_reads_and_wrong_passphrases_count_once_each(f: Fixture) {
+    // Of eight readers at once, one gets the secret and seven its tombstone.
+    let id = create(&f, secret(b"b25jZQ==", secs(300))).await;
+    let mode = TakeMode::ReadIfUnrestricted;
+    let taken = join_all((0..8).map(|_| f.store.take(&id, mode))).await;
+    let taken: Vec<Taken> = taken.into_iter().map(Result::unwrap).collect();
+    let read = taken.iter().filter(|t| matches!(t, Taken::Data { .. }));
+    let tombstones = taken.iter().filter(|t| {
+        matches!(
+            t,
+            Taken::Gone(Tombstone {
+                reason: GoneReason::Read,
+                ..
+            })
+        )
+    });
+    assert_eq!((read.count(), tombstones.count()), (1, 7));
+    assert_eq!(held(&f).await, (0, 0));
+
+    // Eight wrong passphrases at once, three allowed: counted once each up to the third.
+    let mut s = secret(b"b25jZQ==", secs(300));
+    s.restrictions = locked();
+    let id = create(&f, s).await;
+    let failed = join_all((0..8).map(|_| f.store.fail_attempt(&id, 3))).await;
+    let mut counts: Vec<Option<u32>> = failed.into_iter().map(Result::unwrap).collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [None, None, None, None, None, Some(1), Some(2), Some(3)]
+    );
+    assert_eq!(gone(&f, &id).await.reason, GoneReason::Destroyed);
 }

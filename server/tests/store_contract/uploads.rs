@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::join_all;
 use hakanai_server::id::SecretId;
+use hakanai_server::restrictions::Restrictions;
 use hakanai_server::store::{
-    Appended, Finished, Opened, PayloadKind, Published, TakeMode, UploadOwner, UploadSession,
-    UploadState, UserType, CREATOR_HASH_LEN, UPLOAD_IDLE,
+    Appended, Finished, NewSecret, Opened, PayloadKind, Published, TakeMode, Taken, UploadOwner,
+    UploadSession, UploadState, UserType, CREATOR_HASH_LEN, UPLOAD_IDLE,
 };
 
-use crate::fixture::{owner, secret, secs, Fixture, CREATOR};
+use crate::fixture::{locked, owner, secret, secs, Fixture, CREATOR};
 use crate::secrets::{assert_expires_near, data, live, missing};
 
 both_stores!(
@@ -25,8 +27,28 @@ both_stores!(
 
 const ONE_SEC: Duration = Duration::from_secs(1);
 
-/// Opens an upload of at most `limit` bytes for `owner`, ending by `deadline` from now and
-/// published for 300 s, if `owner` has fewer than `max_open` open.
+/// An upload of at most `limit` bytes by `owner`, ending by `deadline` from now and published
+/// for 300 s.
+fn session(f: &Fixture, owner: &UploadOwner, limit: u64, deadline: Duration) -> UploadSession {
+    UploadSession {
+        ttl: secs(300),
+        limit,
+        user_type: UserType::Authenticated,
+        deadline_ms: f.now_ms() + deadline.as_millis() as u64,
+        owner: owner.clone(),
+    }
+}
+
+/// A raw secret to upload, with `restrictions`.
+fn upload(restrictions: Restrictions) -> NewSecret {
+    NewSecret {
+        kind: PayloadKind::Raw,
+        restrictions,
+        ..secret(b"", secs(300))
+    }
+}
+
+/// Opens an upload (see [`session`]) if `owner` has fewer than `max_open` open.
 async fn open(
     f: &Fixture,
     owner: &UploadOwner,
@@ -34,16 +56,11 @@ async fn open(
     deadline: Duration,
     max_open: u32,
 ) -> (SecretId, Opened) {
-    let mut s = secret(b"", secs(300));
-    s.kind = PayloadKind::Raw;
+    let (s, session) = (
+        upload(Restrictions::default()),
+        session(f, owner, limit, deadline),
+    );
     let id = s.id;
-    let session = UploadSession {
-        ttl: secs(300),
-        limit,
-        user_type: UserType::Authenticated,
-        deadline_ms: f.now_ms() + deadline.as_millis() as u64,
-        owner: owner.clone(),
-    };
     (id, f.store.upload_open(s, session, max_open).await.unwrap())
 }
 
@@ -64,8 +81,12 @@ async fn assert_full(f: &Fixture, owner: &UploadOwner, retry_after: Duration) {
     assert_eq!(one_open(f, owner).await, Opened::TooMany { retry_after });
 }
 
-async fn opened(f: &Fixture, limit: u64) -> SecretId {
-    let (id, o) = open(f, &owner(1), limit, secs(3600), 8).await;
+/// An open upload of at most 10 bytes with `restrictions`.
+async fn opened(f: &Fixture, restrictions: Restrictions) -> SecretId {
+    let s = upload(restrictions);
+    let id = s.id;
+    let session = session(f, &owner(1), 10, secs(3600));
+    let o = f.store.upload_open(s, session, 8).await.unwrap();
     assert_eq!(o, Opened::Opened);
     id
 }
@@ -97,9 +118,13 @@ async fn ended(f: &Fixture, id: &SecretId) {
 }
 
 async fn chunks_are_appended_at_their_offset_and_finish_publishes_them(f: Fixture) {
-    let id = opened(&f, 10).await;
+    let id = opened(&f, locked()).await;
     assert_eq!(state(&f, &id).await, open_at(0, 10));
-    assert_eq!(append(&f, &id, 0, b"abc").await, Appended::At(3));
+    // Of chunks sent at once for one offset, one is stored.
+    let sent = join_all((0..4).map(|_| append(&f, &id, 0, b"abc"))).await;
+    let stored = sent.iter().filter(|a| **a == Appended::At(3)).count();
+    let refused = sent.iter().filter(|a| **a == Appended::OffsetMismatch(3));
+    assert_eq!((stored, refused.count()), (1, 3));
     // A chunk sent again, or meant for another offset, changes nothing.
     assert_eq!(
         append(&f, &id, 0, b"abc").await,
@@ -121,14 +146,17 @@ async fn chunks_are_appended_at_their_offset_and_finish_publishes_them(f: Fixtur
     );
     let meta = live(&f, &id).await;
     assert_eq!((meta.kind, meta.creator_hash), (PayloadKind::Raw, CREATOR));
+    assert_eq!(meta.restrictions, locked());
     assert_expires_near(meta.expires_at_ms, expires);
     ended(&f, &id).await;
+    let unchecked = f.store.take(&id, TakeMode::ReadIfUnrestricted).await;
+    assert!(matches!(unchecked.unwrap(), Taken::Restricted(_)));
     let (kind, bytes, _) = data(&f, &id, TakeMode::Read).await;
     assert_eq!((kind, &bytes[..]), (PayloadKind::Raw, &b"abcdef"[..]));
 }
 
 async fn another_creator_is_refused_and_unknown_uploads_are_missing(f: Fixture) {
-    let id = opened(&f, 10).await;
+    let id = opened(&f, Restrictions::default()).await;
     let other = [8u8; CREATOR_HASH_LEN];
     let store = &f.store;
     assert_eq!(
