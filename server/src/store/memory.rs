@@ -437,17 +437,16 @@ impl SecretStore for MemoryStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<UploadState, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        Ok(
-            match MemoryStore::pending(&mut g, id, creator_hash, self.clock.now_ms()) {
-                Ok(u) => UploadState::Open {
-                    offset: (u.record.len() - u.meta_len) as u64,
-                    limit: u.session.limit,
-                },
-                Err(Refused::Forbidden) => UploadState::Forbidden,
-                Err(Refused::Missing) => UploadState::Missing,
+        Ok(match MemoryStore::pending(&mut g, id, creator_hash, now) {
+            Ok(u) => UploadState::Open {
+                offset: (u.record.len() - u.meta_len) as u64,
+                limit: u.session.limit,
             },
-        )
+            Err(Refused::Forbidden) => UploadState::Forbidden,
+            Err(Refused::Missing) => UploadState::Missing,
+        })
     }
 
     async fn upload_discard(&self, id: &SecretId) -> Result<(), StoreError> {
@@ -462,8 +461,9 @@ impl SecretStore for MemoryStore {
         offset: u64,
         chunk: Bytes,
     ) -> Result<Appended, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        let u = match MemoryStore::pending(&mut g, id, creator_hash, self.clock.now_ms()) {
+        let u = match MemoryStore::pending(&mut g, id, creator_hash, now) {
             Ok(u) => u,
             Err(Refused::Forbidden) => return Ok(Appended::Forbidden),
             Err(Refused::Missing) => return Ok(Appended::Missing),
@@ -479,7 +479,7 @@ impl SecretStore for MemoryStore {
             return Ok(Appended::TooLarge(limit));
         }
         u.record.extend_from_slice(&chunk);
-        u.touch(self.clock.now_ms());
+        u.touch(now);
         Ok(Appended::At(total))
     }
 
@@ -488,8 +488,9 @@ impl SecretStore for MemoryStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        match MemoryStore::pending(&mut g, id, creator_hash, self.clock.now_ms()) {
+        match MemoryStore::pending(&mut g, id, creator_hash, now) {
             Ok(_) => {}
             Err(Refused::Forbidden) => return Ok(Finished::Forbidden),
             Err(Refused::Missing) => return Ok(Finished::Missing),
