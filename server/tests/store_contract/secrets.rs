@@ -177,11 +177,9 @@ async fn a_revoke_returns_no_data_and_leaves_a_revoked_tombstone(f: Fixture) {
 }
 
 async fn a_secret_and_its_tombstone_end_at_the_original_expiry(f: Fixture) {
-    let (a, b) = (secret(b"a2VwdA==", secs(60)), secret(b"cmVhZA==", secs(60)));
-    let (kept, read) = (a.id, b.id);
     let expires = f.now_ms() + 60_000;
-    f.store.put(a).await.unwrap();
-    f.store.put(b).await.unwrap();
+    let kept = create(&f, secret(b"a2VwdA==", secs(60))).await;
+    let read = create(&f, secret(b"cmVhZA==", secs(60))).await;
 
     f.advance(secs(30));
     data(&f, &read, TakeMode::Read).await;
@@ -195,6 +193,13 @@ async fn a_secret_and_its_tombstone_end_at_the_original_expiry(f: Fixture) {
     missing(&f, &kept).await;
     missing(&f, &read).await;
     assert_eq!(f.store.fail_attempt(&kept, 5).await.unwrap(), None);
+    // The unread one's reservation ended with it; the statistics, which count in whole
+    // seconds, call it expired once its last second has passed.
+    assert_eq!(f.store.budget_used(None).await.unwrap(), (0, 0));
+    assert_eq!(held(&f).await, (0, 1));
+    f.advance(secs(1));
+    assert_eq!(held(&f).await, (0, 0));
+    assert_eq!(f.store.stats_counts().await.unwrap().expired, 1);
 }
 
 async fn wrong_passphrases_are_counted_and_destroy_the_secret_at_the_limit(f: Fixture) {
