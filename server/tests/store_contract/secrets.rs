@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::join_all;
 use hakanai_server::id::SecretId;
 use hakanai_server::store::{
-    GoneReason, PayloadKind, Peek, Reservation, Reserved, SecretCounts, SecretMeta, TakeMode,
-    Taken, Tombstone,
+    GoneReason, NewSecret, PayloadKind, Peek, Reservation, Reserved, SecretCounts, SecretMeta,
+    TakeMode, Taken, Tombstone,
 };
 
 use crate::fixture::{
@@ -260,6 +261,29 @@ async fn a_create_reserves_stores_and_notes_the_secret_and_a_read_gives_both_bac
     assert_eq!((&bytes[..], age), (&b"0123456789"[..], Some(secs(20))));
     assert_eq!(held(&f).await, (0, 0));
     assert_eq!(f.store.stats_counts().await.unwrap().expired, 0);
+
+    // A large secret (Redis stores it in steps rather than in one round trip) alike.
+    let large = Bytes::from(vec![b'x'; 300 * 1024]);
+    let s = NewSecret {
+        data: large.clone(),
+        ..secret(b"", secs(120))
+    };
+    let r = Reservation {
+        bytes: large.len() as u64,
+        global_limit: None,
+        owner_limit: None,
+        ..reservation(&f, s.id, &owner(1), 0, secs(120))
+    };
+    let id = s.id;
+    assert_eq!(f.store.create(s, &r).await.unwrap(), Reserved::Reserved);
+    assert_eq!(
+        f.store.budget_used(None).await.unwrap().0,
+        large.len() as u64
+    );
+    f.advance(secs(20));
+    let (_, bytes, age) = data(&f, &id, TakeMode::ReadIfUnrestricted).await;
+    assert_eq!((bytes == large, age), (true, Some(secs(20))));
+    assert_eq!(f.store.budget_used(None).await.unwrap(), (0, 0));
 }
 
 async fn a_refused_create_stores_nothing(f: Fixture) {
