@@ -1,7 +1,8 @@
 // Assembles web/dist: bundles the pages (src/create.ts, reveal.ts, get.ts, share.ts,
-// one-time-token.ts) and the service worker (src/sw.ts) with esbuild (the npm package
-// `hakanai-wasm` stays a separate module, /hakanai_wasm.js), copies static/ and the wasm
-// package. Type checking is `tsc -p web` (run by `cargo xtask web` before this script).
+// one-time-token.ts), the passphrase Worker (src/kdf-worker.ts) and the service worker
+// (src/sw.ts) with esbuild; the wasm modules stay separate files (the full package's
+// /hakanai_wasm.js and the small /hakanai_wasm_seal.js and /hakanai_wasm_open.js, see src/wasm.ts); copies static/.
+// Type checking is `tsc -p web` (run by `cargo xtask web` before this script).
 // `--out-dir DIR` and `--pkg-dir DIR` replace web/dist and web-wasm/pkg (the server's build
 // script assembles the page it embeds under its target directory).
 import { build } from "esbuild";
@@ -14,14 +15,20 @@ const web = dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({ options: { "out-dir": { type: "string" }, "pkg-dir": { type: "string" } } });
 const dist = opts["out-dir"] ? resolve(opts["out-dir"]) : join(web, "dist");
 const pkg = opts["pkg-dir"] ? resolve(opts["pkg-dir"]) : join(web, "..", "web-wasm", "pkg");
+// The page's small modules, built beside the package (`cargo xtask wasm`).
+const small = ["seal", "open"];
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
+// The pages load the wasm modules at run time (src/wasm.ts picks the small or the full one);
+// a value import of the package itself would put one of them in every page's bundle.
 const wasmExternal = {
   name: "hakanai-wasm-external",
   setup(b) {
-    b.onResolve({ filter: /^hakanai-wasm$/ }, () => ({ path: "./hakanai_wasm.js", external: true }));
+    b.onResolve({ filter: /^hakanai-wasm$/ }, (args) => {
+      throw new Error(`${args.importer}: import the wasm module through src/wasm.ts (types only from "hakanai-wasm")`);
+    });
   },
 };
 
@@ -39,6 +46,18 @@ await build({
   logLevel: "warning",
 });
 
+// The passphrase Worker stands alone too (a module Worker at /kdf-worker.js).
+await build({
+  entryPoints: [join(web, "src", "kdf-worker.ts")],
+  outfile: join(dist, "kdf-worker.js"),
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  plugins: [wasmExternal],
+  logLevel: "warning",
+});
+
 // The service worker stands alone: no shared chunks, loaded as a classic script at /sw.js.
 await build({
   entryPoints: [join(web, "src", "sw.ts")],
@@ -52,4 +71,7 @@ await build({
 
 cpSync(join(web, "static"), dist, { recursive: true });
 for (const f of ["hakanai_wasm.js", "hakanai_wasm_bg.wasm"]) copyFileSync(join(pkg, f), join(dist, f));
+for (const m of small) {
+  for (const f of [`hakanai_wasm_${m}.js`, `hakanai_wasm_${m}_bg.wasm`]) copyFileSync(join(`${pkg}-${m}`, f), join(dist, f));
+}
 console.log(`web: assembled ${dist}`);

@@ -9,7 +9,9 @@
 
 #![allow(async_fn_in_trait)] // wasm is single-threaded; the futures need not be `Send`.
 
+#[cfg(feature = "pure")]
 use aes_gcm::aead::{AeadInPlace, KeyInit};
+#[cfg(feature = "pure")]
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::Error;
@@ -53,12 +55,15 @@ pub trait SegmentCipher {
 
 /// The portable backend: RustCrypto `aes-gcm` (AES-NI when the CPU has it, constant-time
 /// software otherwise, including on wasm32).
+#[cfg(feature = "pure")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pure;
 
 /// [`Pure`]'s keyed cipher.
+#[cfg(feature = "pure")]
 pub struct PureCipher(Aes256Gcm);
 
+#[cfg(feature = "pure")]
 impl Backend for Pure {
     type Cipher = PureCipher;
     fn name(&self) -> &'static str {
@@ -69,6 +74,7 @@ impl Backend for Pure {
     }
 }
 
+#[cfg(feature = "pure")]
 impl SegmentCipher for PureCipher {
     async fn seal_into(
         &self,

@@ -67,6 +67,18 @@ pub enum Error {
         /// Lanes.
         p_cost: u32,
     },
+    /// The envelope names other Argon2id parameters than the [`crate::KeySchedule`] was made
+    /// for, and the schedule cannot run Argon2id itself (it was built from a
+    /// [`crate::PassphrasePrk`]): derive the PRK for these parameters and start again.
+    #[error("this secret was made with other Argon2id parameters (memory {m_cost_kib} KiB, iterations {t_cost}, parallelism {p_cost}); derive the passphrase key for them")]
+    Argon2Rerun {
+        /// Memory cost in KiB, as the header names it.
+        m_cost_kib: u32,
+        /// Iterations.
+        t_cost: u32,
+        /// Lanes.
+        p_cost: u32,
+    },
     /// The input does not start with the envelope magic bytes.
     #[error("this is not a Hakanai envelope")]
     NotAnEnvelope,
@@ -152,6 +164,7 @@ impl Error {
         "empty_passphrase",
         "argon2_params",
         "argon2_params_refused",
+        "argon2_rerun",
         "not_an_envelope",
         "unsupported_version",
         "malformed_header",
@@ -188,6 +201,7 @@ impl Error {
             Error::EmptyPassphrase => "empty_passphrase",
             Error::Argon2Params { .. } => "argon2_params",
             Error::Argon2ParamsRefused { .. } => "argon2_params_refused",
+            Error::Argon2Rerun { .. } => "argon2_rerun",
             Error::NotAnEnvelope => "not_an_envelope",
             Error::UnsupportedVersion(_) => "unsupported_version",
             Error::MalformedHeader(_) => "malformed_header",
@@ -245,6 +259,11 @@ mod tests {
                 t_cost: 0,
                 p_cost: 0,
             },
+            Error::Argon2Rerun {
+                m_cost_kib: 0,
+                t_cost: 0,
+                p_cost: 0,
+            },
             Error::NotAnEnvelope,
             Error::UnsupportedVersion(9),
             Error::MalformedHeader("x"),
@@ -282,6 +301,7 @@ mod tests {
                 | Error::EmptyPassphrase
                 | Error::Argon2Params { .. }
                 | Error::Argon2ParamsRefused { .. }
+                | Error::Argon2Rerun { .. }
                 | Error::NotAnEnvelope
                 | Error::UnsupportedVersion(_)
                 | Error::MalformedHeader(_)

@@ -5,19 +5,29 @@
 //! data; `payload` is MessagePack `[data, filename | nil]`; the link fragment is
 //! `{key}:{hash}` with `hash = base64url(SHA-256(payload)[..16])`, checked after decryption.
 
+#[cfg(feature = "hakanai-v3")]
 use aes_gcm::aead::{Aead, KeyInit};
+#[cfg(feature = "hakanai-v3")]
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+#[cfg(feature = "hakanai-v3")]
+use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+#[cfg(feature = "hakanai-v3")]
 use subtle::ConstantTimeEq;
+#[cfg(feature = "hakanai-v3")]
 use zeroize::Zeroizing;
 
-use crate::{format, Error, Kind, Metadata, SecretKey};
+use crate::{format, Error, SecretKey};
+#[cfg(feature = "hakanai-v3")]
+use crate::{Kind, Metadata};
 
 /// Bytes of the content check value in a Hakanai v3 link.
 pub const CONTENT_HASH_LEN: usize = 16;
+#[cfg(feature = "hakanai-v3")]
 const NONCE_LEN: usize = 12;
+#[cfg(feature = "hakanai-v3")]
 const TAG_LEN: usize = 16;
 
 /// The truncated SHA-256 of the payload that follows the key in a Hakanai v3 link.
@@ -39,6 +49,7 @@ impl ContentHash {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    #[cfg(feature = "hakanai-v3")]
     fn of(payload: &[u8]) -> Self {
         let digest = Sha256::digest(payload);
         let mut out = [0u8; CONTENT_HASH_LEN];
@@ -85,6 +96,7 @@ impl Keys {
     }
 
     /// Opens the secret's body; see [`open`].
+    #[cfg(feature = "hakanai-v3")]
     pub fn open(&self, body: &[u8]) -> Result<(Metadata, Vec<u8>), Error> {
         open(&self.key, &self.hash, body)
     }
@@ -98,6 +110,7 @@ impl std::fmt::Debug for Keys {
 
 /// Collects a body pushed in chunks and opens it at the end: a Hakanai v3 secret is one AES-GCM
 /// message, so nothing of it can be released before the whole has been authenticated.
+#[cfg(feature = "hakanai-v3")]
 #[derive(Debug)]
 pub struct Reader {
     keys: Keys,
@@ -105,6 +118,7 @@ pub struct Reader {
     metadata: Option<Metadata>,
 }
 
+#[cfg(feature = "hakanai-v3")]
 impl Reader {
     /// A reader for one secret.
     pub fn new(keys: Keys) -> Self {
@@ -149,6 +163,7 @@ pub fn passphrase_header(passphrase: &[u8]) -> String {
 
 /// Opens a Hakanai v3 secret: `body` is what the server returns (the base64 text; surrounding
 /// whitespace is ignored). Text comes back as [`Kind::Text`], a named payload as [`Kind::File`].
+#[cfg(feature = "hakanai-v3")]
 pub fn open(
     key: &SecretKey,
     hash: &ContentHash,
@@ -187,6 +202,7 @@ pub fn open(
 
 /// MessagePack `[data, filename]`: `data` as an array of byte values (what Hakanai's encoder
 /// writes) or as bin, `filename` as str or nil.
+#[cfg(feature = "hakanai-v3")]
 fn decode_payload(mut rd: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
     use rmp::decode::{read_array_len, read_bin_len, read_marker, read_str_len};
     use rmp::Marker;
@@ -238,6 +254,7 @@ fn decode_payload(mut rd: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
     Ok((data, filename))
 }
 
+#[cfg(feature = "hakanai-v3")]
 fn take<'a>(rd: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
     if rd.len() < len {
         return None;
@@ -248,6 +265,7 @@ fn take<'a>(rd: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
 }
 
 /// One byte value: a positive fixint or a uint8 (`0xcc`), the forms an integer 0–255 takes.
+#[cfg(feature = "hakanai-v3")]
 fn read_byte(rd: &mut &[u8]) -> Option<u8> {
     match *take(rd, 1)? {
         [b] if b < 0x80 => Some(b),
@@ -256,7 +274,7 @@ fn read_byte(rd: &mut &[u8]) -> Option<u8> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "hakanai-v3"))]
 mod tests {
     use super::*;
 

@@ -9,6 +9,7 @@ use crate::{Error, SecretKey};
 
 /// HKDF-Extract salt shared by every derivation of format version 1.
 const HKDF_SALT: &[u8] = b"hakanai/v1";
+#[cfg(feature = "argon2")]
 const INFO_ARGON2_SALT: &[u8] = b"argon2id salt";
 const INFO_VERIFIER: &[u8] = b"passphrase verifier";
 const INFO_PAYLOAD: &[u8] = b"payload key";
@@ -154,12 +155,41 @@ impl std::fmt::Debug for ReadToken {
     }
 }
 
+/// HKDF PRK over `key || argon2id(passphrase)` for one set of [`Argon2Params`]: what a
+/// passphrase contributes to a [`KeySchedule`] (`docs/FORMAT.md` § Key schedule).
+///
+/// It exists as a value of its own so Argon2id can run somewhere else than the keys are used:
+/// the page derives it in a Worker with the full module and hands the 32 bytes to the small
+/// module on the main thread ([`KeySchedule::with_passphrase_prk`]). Zeroized on drop.
+#[derive(Clone)]
+pub struct PassphrasePrk(Zeroizing<[u8; 32]>);
+
+impl PassphrasePrk {
+    /// Wraps bytes made by [`passphrase_prk`] elsewhere.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The bytes, to carry to another module.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PassphrasePrk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassphrasePrk(<redacted>)")
+    }
+}
+
 #[derive(Clone)]
 struct Passphrase {
-    bytes: Zeroizing<Vec<u8>>,
+    /// The normalised passphrase, kept to re-run Argon2id for a header that names other
+    /// parameters; `None` when the schedule was built from a [`PassphrasePrk`] alone.
+    #[cfg_attr(not(feature = "argon2"), allow(dead_code))]
+    bytes: Option<Zeroizing<Vec<u8>>>,
     params: Argon2Params,
-    /// HKDF PRK over `key || argon2id(passphrase)` for `params`.
-    prk: Zeroizing<[u8; 32]>,
+    prk: PassphrasePrk,
 }
 
 /// Everything derived from the fragment key and the optional passphrase.
@@ -191,20 +221,40 @@ impl KeySchedule {
     /// A UTF-8 passphrase is NFC-normalised first (`docs/FORMAT.md` § Key schedule), so the
     /// same visible text opens the secret whichever way a keyboard, input method or platform
     /// composed its accents.
+    #[cfg(feature = "argon2")]
     pub fn with_passphrase(
         key: SecretKey,
         passphrase: &[u8],
         params: Argon2Params,
     ) -> Result<Self, Error> {
-        if passphrase.is_empty() {
-            return Err(Error::EmptyPassphrase);
-        }
-        let params = params.validate()?;
-        let bytes = normalize_passphrase(passphrase);
-        let prk = passphrase_prk(&key, &bytes, params)?;
+        let (bytes, params) = checked_passphrase(passphrase, params)?;
+        let prk = argon2id_prk(&key, &bytes, params)?;
         Ok(Self {
             key,
-            passphrase: Some(Passphrase { bytes, params, prk }),
+            passphrase: Some(Passphrase {
+                bytes: Some(bytes),
+                params,
+                prk,
+            }),
+        })
+    }
+
+    /// A schedule for a passphrase-protected secret whose [`PassphrasePrk`] for `params` was
+    /// derived elsewhere ([`passphrase_prk`]). No Argon2id runs here; an envelope that names
+    /// other parameters fails with [`Error::Argon2Rerun`] (derive again for those).
+    pub fn with_passphrase_prk(
+        key: SecretKey,
+        prk: PassphrasePrk,
+        params: Argon2Params,
+    ) -> Result<Self, Error> {
+        let params = params.validate()?;
+        Ok(Self {
+            key,
+            passphrase: Some(Passphrase {
+                bytes: None,
+                params,
+                prk,
+            }),
         })
     }
 
@@ -226,7 +276,7 @@ impl KeySchedule {
     /// The server-side verifier, if a passphrase is set.
     pub fn verifier(&self) -> Option<Verifier> {
         let p = self.passphrase.as_ref()?;
-        Some(Verifier(expand(&p.prk, INFO_VERIFIER, &[])))
+        Some(Verifier(expand(&p.prk.0, INFO_VERIFIER, &[])))
     }
 
     /// Keys for an envelope whose header carries `salt` and `header_params`. Re-runs Argon2id
@@ -237,19 +287,58 @@ impl KeySchedule {
         header_params: Option<Argon2Params>,
     ) -> Result<EnvelopeKeys, Error> {
         let prk = match (header_params, &self.passphrase) {
-            (None, None) => extract(self.key.as_bytes()),
+            (None, None) => PassphrasePrk(extract(self.key.as_bytes())),
             (Some(_), None) => return Err(Error::PassphraseRequired),
             (None, Some(_)) => return Err(Error::PassphraseNotExpected),
             (Some(wanted), Some(p)) if wanted == p.params => p.prk.clone(),
-            (Some(wanted), Some(p)) => passphrase_prk(&self.key, &p.bytes, wanted.check_header()?)?,
+            (Some(wanted), Some(p)) => self.rerun(p, wanted.check_header()?)?,
         };
         Ok(EnvelopeKeys {
-            payload: expand(&prk, INFO_PAYLOAD, salt),
-            header_mac: expand(&prk, INFO_HEADER_MAC, salt),
+            payload: expand(&prk.0, INFO_PAYLOAD, salt),
+            header_mac: expand(&prk.0, INFO_HEADER_MAC, salt),
         })
+    }
+
+    /// Argon2id again, for a header that names other parameters than this schedule used.
+    fn rerun(&self, p: &Passphrase, wanted: Argon2Params) -> Result<PassphrasePrk, Error> {
+        let rerun = Error::Argon2Rerun {
+            m_cost_kib: wanted.m_cost_kib,
+            t_cost: wanted.t_cost,
+            p_cost: wanted.p_cost,
+        };
+        #[cfg(feature = "argon2")]
+        if let Some(bytes) = &p.bytes {
+            return argon2id_prk(&self.key, bytes, wanted);
+        }
+        let _ = p;
+        Err(rerun)
     }
 }
 
+/// Derives the [`PassphrasePrk`] of `key` and `passphrase` for `params` (Argon2id: about a
+/// second in a browser); [`KeySchedule::with_passphrase_prk`] takes it.
+#[cfg(feature = "argon2")]
+pub fn passphrase_prk(
+    key: &SecretKey,
+    passphrase: &[u8],
+    params: Argon2Params,
+) -> Result<PassphrasePrk, Error> {
+    let (bytes, params) = checked_passphrase(passphrase, params)?;
+    argon2id_prk(key, &bytes, params)
+}
+
+#[cfg(feature = "argon2")]
+fn checked_passphrase(
+    passphrase: &[u8],
+    params: Argon2Params,
+) -> Result<(Zeroizing<Vec<u8>>, Argon2Params), Error> {
+    if passphrase.is_empty() {
+        return Err(Error::EmptyPassphrase);
+    }
+    Ok((normalize_passphrase(passphrase), params.validate()?))
+}
+
+#[cfg(feature = "argon2")]
 /// The passphrase as Argon2id sees it: the UTF-8 bytes of its Unicode NFC form. Bytes that are
 /// not UTF-8 (no typed passphrase is) are used unchanged.
 fn normalize_passphrase(passphrase: &[u8]) -> Zeroizing<Vec<u8>> {
@@ -260,7 +349,7 @@ fn normalize_passphrase(passphrase: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// NFC with the `unicode-normalization` tables, natively.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "argon2", not(target_arch = "wasm32")))]
 fn nfc(text: &str) -> String {
     use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
     // ASCII and most typed text are NFC already: the quick check skips the normalising pass.
@@ -273,7 +362,7 @@ fn nfc(text: &str) -> String {
 /// NFC by the JavaScript engine (`String.prototype.normalize`) in wasm: the normalisation
 /// tables would add to the page's weight, and every engine already has them. The vectors
 /// (`passphrase_nfd_*`) check both give the same bytes.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "argon2", target_arch = "wasm32"))]
 fn nfc(text: &str) -> String {
     if text.is_ascii() {
         return text.to_string();
@@ -294,11 +383,12 @@ fn expand(prk: &[u8; 32], info: &[u8], suffix: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-fn passphrase_prk(
+#[cfg(feature = "argon2")]
+fn argon2id_prk(
     key: &SecretKey,
     passphrase: &[u8],
     params: Argon2Params,
-) -> Result<Zeroizing<[u8; 32]>, Error> {
+) -> Result<PassphrasePrk, Error> {
     // The salt comes from the fragment key, so a reader can compute the verifier before the
     // server releases the envelope (the header is not yet available then).
     let salt_full = expand(&extract(key.as_bytes()), INFO_ARGON2_SALT, &[]);
@@ -320,7 +410,7 @@ fn passphrase_prk(
     argon
         .hash_password_into(passphrase, &salt_full[..16], &mut ikm[32..])
         .map_err(|e| Error::Backend(format!("argon2id: {e}")))?;
-    Ok(extract(ikm.as_ref()))
+    Ok(PassphrasePrk(extract(ikm.as_ref())))
 }
 
 #[cfg(test)]
@@ -349,6 +439,40 @@ mod tests {
         assert_ne!(
             *keys.payload, *va.0,
             "verifier and payload key are independent outputs"
+        );
+    }
+
+    #[test]
+    fn a_prk_made_elsewhere_gives_the_same_keys_and_asks_for_a_rerun() {
+        let key = SecretKey::from_bytes([3; 32]);
+        let direct = KeySchedule::with_passphrase(key.clone(), b"pw", FAST).unwrap();
+        let prk = passphrase_prk(&key, b"pw", FAST).unwrap();
+        assert_eq!(format!("{prk:?}"), "PassphrasePrk(<redacted>)");
+        let carried = PassphrasePrk::from_bytes(*prk.as_bytes());
+        let split = KeySchedule::with_passphrase_prk(key, carried, FAST).unwrap();
+        assert_eq!(direct.verifier(), split.verifier());
+        assert_eq!(direct.argon2_params(), split.argon2_params());
+        let salt = [9; 16];
+        let (a, b) = (
+            direct.envelope_keys(&salt, Some(FAST)).unwrap(),
+            split.envelope_keys(&salt, Some(FAST)).unwrap(),
+        );
+        assert_eq!((*a.payload, *a.header_mac), (*b.payload, *b.header_mac));
+        // Other parameters in a header: the direct schedule re-runs Argon2id, the split one
+        // cannot and says for which parameters to derive again.
+        let other = Argon2Params { t_cost: 2, ..FAST };
+        assert!(direct.envelope_keys(&salt, Some(other)).is_ok());
+        assert_eq!(
+            split.envelope_keys(&salt, Some(other)).err(),
+            Some(Error::Argon2Rerun {
+                m_cost_kib: 64,
+                t_cost: 2,
+                p_cost: 1
+            })
+        );
+        assert_eq!(
+            passphrase_prk(&SecretKey::from_bytes([3; 32]), b"", FAST).err(),
+            Some(Error::EmptyPassphrase)
         );
     }
 

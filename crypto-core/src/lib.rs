@@ -25,10 +25,12 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "bundle")]
 pub mod bundle;
 mod error;
 pub mod format;
 pub mod hakanai_v3;
+#[cfg(feature = "pure")]
 pub mod io;
 mod kdf;
 mod keys;
@@ -39,15 +41,15 @@ mod stream;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
-pub use backend::{Backend, Pure, SegmentCipher};
+#[cfg(feature = "pure")]
+pub use backend::Pure;
+pub use backend::{Backend, SegmentCipher};
 #[cfg(all(target_arch = "wasm32", feature = "webcrypto"))]
 pub use backend::{WebCrypto, WebCryptoCipher};
 pub use error::Error;
-pub use kdf::{Argon2Params, KeySchedule, ReadToken, Verifier};
+#[cfg(feature = "argon2")]
+pub use kdf::passphrase_prk;
+pub use kdf::{Argon2Params, KeySchedule, PassphrasePrk, ReadToken, Verifier};
 pub use keys::{SecretKey, KEY_LEN, KEY_TEXT_LEN};
 pub use link::{build_link, parse_key, parse_link, ParsedLink};
 pub use metadata::{sanitize_file_name, Kind, Metadata, MAX_METADATA_LEN};
@@ -81,6 +83,7 @@ pub async fn decrypt<B: Backend>(
 }
 
 /// [`encrypt`] with the [`Pure`] backend and default options, synchronously.
+#[cfg(feature = "pure")]
 pub fn encrypt_sync(
     keys: &KeySchedule,
     metadata: &Metadata,
@@ -90,6 +93,7 @@ pub fn encrypt_sync(
 }
 
 /// [`encrypt`] with the [`Pure`] backend, synchronously.
+#[cfg(feature = "pure")]
 pub fn encrypt_sync_with(
     keys: &KeySchedule,
     metadata: &Metadata,
@@ -100,6 +104,7 @@ pub fn encrypt_sync_with(
 }
 
 /// [`decrypt`] with the [`Pure`] backend, synchronously.
+#[cfg(feature = "pure")]
 pub fn decrypt_sync(keys: KeySchedule, envelope: &[u8]) -> Result<(Metadata, Vec<u8>), Error> {
     run_ready(decrypt(Pure, keys, envelope))
 }
@@ -108,7 +113,13 @@ pub fn decrypt_sync(keys: KeySchedule, envelope: &[u8]) -> Result<(Metadata, Vec
 ///
 /// This lets native callers (the CLI, tests) use the streaming types without an executor.
 /// Returns [`Error::Backend`] if the future does wait (a backend that needs an executor).
-pub fn run_ready<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+#[cfg(feature = "pure")]
+pub fn run_ready<T>(
+    future: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
     let mut future = pin!(future);
     match future
         .as_mut()

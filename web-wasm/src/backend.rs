@@ -2,7 +2,9 @@
 
 #![allow(async_fn_in_trait)]
 
-use crypto_core::{Backend, Error, Pure, SegmentCipher};
+#[cfg(feature = "full")]
+use crypto_core::Pure;
+use crypto_core::{Backend, Error, SegmentCipher};
 
 /// Which backend a call asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,7 @@ pub enum Choice {
 /// A backend picked at run time.
 #[derive(Debug, Clone, Copy)]
 pub enum AnyBackend {
+    #[cfg(feature = "full")]
     Pure,
     #[cfg(target_arch = "wasm32")]
     WebCrypto,
@@ -25,6 +28,7 @@ pub enum AnyBackend {
 
 pub enum AnyCipher {
     // Boxed: the expanded AES key schedule is far larger than a WebCrypto key handle.
+    #[cfg(feature = "full")]
     Pure(Box<<Pure as Backend>::Cipher>),
     #[cfg(target_arch = "wasm32")]
     WebCrypto(crypto_core::WebCryptoCipher),
@@ -44,10 +48,16 @@ pub fn web_crypto_available() -> bool {
 impl AnyBackend {
     pub fn select(choice: Choice) -> Result<Self, Error> {
         match choice {
+            #[cfg(feature = "full")]
             Choice::Pure => Ok(Self::Pure),
             #[cfg(target_arch = "wasm32")]
             Choice::Auto if web_crypto_available() => Ok(Self::WebCrypto),
+            #[cfg(feature = "full")]
             Choice::Auto => Ok(Self::Pure),
+            #[cfg(not(feature = "full"))]
+            Choice::Pure | Choice::Auto => Err(Error::Backend(
+                "this module has no pure AES backend; load the full module".into(),
+            )),
             #[cfg(target_arch = "wasm32")]
             Choice::WebCrypto if web_crypto_available() => Ok(Self::WebCrypto),
             Choice::WebCrypto => Err(Error::Backend(
@@ -62,6 +72,7 @@ impl Backend for AnyBackend {
 
     fn name(&self) -> &'static str {
         match self {
+            #[cfg(feature = "full")]
             Self::Pure => Pure.name(),
             #[cfg(target_arch = "wasm32")]
             Self::WebCrypto => crypto_core::WebCrypto.name(),
@@ -70,6 +81,7 @@ impl Backend for AnyBackend {
 
     async fn cipher(&self, key: &[u8; 32]) -> Result<AnyCipher, Error> {
         Ok(match self {
+            #[cfg(feature = "full")]
             Self::Pure => AnyCipher::Pure(Box::new(Pure.cipher(key).await?)),
             #[cfg(target_arch = "wasm32")]
             Self::WebCrypto => AnyCipher::WebCrypto(crypto_core::WebCrypto.cipher(key).await?),
@@ -85,6 +97,7 @@ impl SegmentCipher for AnyCipher {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         match self {
+            #[cfg(feature = "full")]
             Self::Pure(c) => c.seal_into(nonce, plaintext, out).await,
             #[cfg(target_arch = "wasm32")]
             Self::WebCrypto(c) => c.seal_into(nonce, plaintext, out).await,
@@ -98,6 +111,7 @@ impl SegmentCipher for AnyCipher {
         out: &mut Vec<u8>,
     ) -> Result<bool, Error> {
         match self {
+            #[cfg(feature = "full")]
             Self::Pure(c) => c.open_into(nonce, ciphertext, out).await,
             #[cfg(target_arch = "wasm32")]
             Self::WebCrypto(c) => c.open_into(nonce, ciphertext, out).await,

@@ -11,7 +11,12 @@ pub const BUSY: &str = "busy";
 /// An argument of the wrong type or out of range.
 pub const INVALID_ARGUMENT: &str = "invalid_argument";
 /// A text too long for a QR code.
+#[cfg_attr(not(feature = "full"), allow(dead_code))]
 pub const QR_TOO_LONG: &str = "qr_too_long";
+/// A call the page's small module cannot serve (Argon2id, pure AES, bundles, QR codes,
+/// Hakanai v3 secrets): load the full module for it.
+#[cfg_attr(feature = "full", allow(dead_code))]
+pub const FULL_MODULE_REQUIRED: &str = "full_module_required";
 
 /// A JS `Error` with a stable `code` property, e.g. `key_length` or `segment_authentication`.
 pub fn js_error(code: &str, message: &str) -> JsValue {
@@ -22,7 +27,22 @@ pub fn js_error(code: &str, message: &str) -> JsValue {
 }
 
 pub fn core_error(error: crypto_core::Error) -> JsValue {
-    js_error(error.code(), &error.to_string())
+    let value = js_error(error.code(), &error.to_string());
+    // The parameters to derive the passphrase key for, so the caller can do it and retry.
+    if let crypto_core::Error::Argon2Rerun {
+        m_cost_kib,
+        t_cost,
+        p_cost,
+    } = error
+    {
+        let params = Argon2Params {
+            m_cost_kib,
+            t_cost,
+            p_cost,
+        };
+        let _ = Reflect::set(&value, &"params".into(), &argon2_to_js(params));
+    }
+    value
 }
 
 pub fn set(object: &Object, name: &str, value: Option<JsValue>) {

@@ -8,20 +8,30 @@
 //! call is rejected with code `busy` instead of corrupting the stream.
 
 #![forbid(unsafe_code)]
+// The page's small modules (`seal` or `open` without `full`) each use a part of the shared
+// conversions and helpers.
+#![cfg_attr(not(all(feature = "seal", feature = "open")), allow(dead_code))]
 
 mod backend;
 mod convert;
+#[cfg(feature = "full")]
+mod full;
+#[cfg(feature = "open")]
+mod open;
+#[cfg(feature = "seal")]
+mod seal;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crypto_core::{hakanai_v3, Argon2Params, KeySchedule, Metadata, SecretKey};
+#[cfg(feature = "full")]
+use crypto_core::hakanai_v3;
+use crypto_core::{Argon2Params, KeySchedule, PassphrasePrk, SecretKey};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use backend::AnyBackend;
-use convert::{core_error, js_error, metadata_from_js, metadata_to_js, Options, BUSY, QR_TOO_LONG};
+use convert::{core_error, js_error, BUSY};
 
 /// The `code` of every error this module throws, as a TypeScript type; a native test checks
 /// it against crypto-core's `Error::CODES` and the bindings' own codes.
@@ -35,6 +45,7 @@ export type ErrorCode =
   | "empty_link" | "missing_key" | "missing_id" | "invalid_id"
   | "key_length" | "key_charset" | "key_encoding"
   | "random_unavailable" | "empty_passphrase" | "argon2_params" | "argon2_params_refused"
+  | "argon2_rerun"
   | "not_an_envelope" | "unsupported_version" | "malformed_header"
   | "passphrase_required" | "passphrase_not_expected"
   | "header_authentication" | "segment_authentication"
@@ -42,14 +53,8 @@ export type ErrorCode =
   | "too_large" | "stream_closed" | "backend" | "invalid_bundle"
   | "legacy_hash_format" | "legacy_ciphertext" | "legacy_authentication"
   | "legacy_hash_mismatch" | "legacy_payload"
-  | "busy" | "invalid_argument" | "qr_too_long";
+  | "busy" | "invalid_argument" | "qr_too_long" | "full_module_required";
 "#;
-
-/// A fresh 256-bit key in its link form (43 base64url characters).
-#[wasm_bindgen(js_name = generateKey)]
-pub fn generate_key() -> Result<String, JsValue> {
-    Ok(SecretKey::generate().map_err(core_error)?.to_text())
-}
 
 /// `{base}/s/{id}#{key}`, or `{base}/s/{id}` without a key (separate-key mode).
 #[wasm_bindgen(js_name = buildLink)]
@@ -78,46 +83,16 @@ pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
     Ok(object.into())
 }
 
-/// Checks a key handed over separately and returns it normalized: `{key}`, or `{key}:{hash}`
-/// for a Hakanai v3 secret.
-#[wasm_bindgen(js_name = parseKey)]
-pub fn parse_key(text: &str) -> Result<String, JsValue> {
-    let (key, hash) = crypto_core::parse_key(text).map_err(core_error)?;
-    Ok(match hash {
-        Some(hash) => format!("{}:{}", key.to_text(), hash.to_text()),
-        None => key.to_text(),
-    })
-}
-
 /// A safe download name for an untrusted file name from a secret's metadata.
 #[wasm_bindgen(js_name = sanitizeFileName)]
 pub fn sanitize_file_name(name: &str) -> String {
     crypto_core::sanitize_file_name(name)
 }
 
-/// The download name for a secret's metadata (`Decryptor.metadata()`): its sanitized name, or
-/// `secret.bin` / `secret.tar` / `secret.txt` when there is none or nothing of it is left.
-#[wasm_bindgen(js_name = safeFileName)]
-pub fn safe_file_name(metadata: JsValue) -> Result<String, JsValue> {
-    Ok(metadata_from_js(&metadata, None)?.safe_file_name())
-}
-
 /// Whether `crypto.subtle` is usable here (https, or http on localhost).
 #[wasm_bindgen(js_name = webCryptoAvailable)]
 pub fn web_crypto_available() -> bool {
     backend::web_crypto_available()
-}
-
-/// A link as a QR code, as an SVG document.
-#[wasm_bindgen(js_name = qrSvg)]
-pub fn qr_svg(text: &str) -> Result<String, JsValue> {
-    let code = qrcode::QrCode::new(text.as_bytes())
-        .map_err(|e| js_error(QR_TOO_LONG, &format!("cannot encode as QR code: {e}")))?;
-    Ok(code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build())
 }
 
 /// The keys of one secret: the fragment key plus, optionally, a passphrase.
@@ -127,11 +102,12 @@ pub fn qr_svg(text: &str) -> Result<String, JsValue> {
 /// keys that only read.
 #[wasm_bindgen]
 #[derive(Clone)]
-pub struct SecretKeys(Keys);
+pub struct SecretKeys(pub(crate) Keys);
 
 #[derive(Clone)]
-enum Keys {
+pub(crate) enum Keys {
     Envelope(KeySchedule),
+    #[cfg(feature = "full")]
     HakanaiV3(hakanai_v3::Keys),
 }
 
@@ -139,6 +115,7 @@ impl SecretKeys {
     fn for_writing(&self) -> Result<KeySchedule, JsValue> {
         match &self.0 {
             Keys::Envelope(k) => Ok(k.clone()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => Err(js_error(
                 convert::INVALID_ARGUMENT,
                 "a Hakanai v3 key can only open existing secrets",
@@ -162,19 +139,53 @@ impl SecretKeys {
     ) -> Result<SecretKeys, JsValue> {
         let (key, hash) = crypto_core::parse_key(key).map_err(core_error)?;
         if let Some(hash) = hash {
+            #[cfg(feature = "full")]
             return hakanai_v3::Keys::new(key, hash, passphrase.as_deref().map(str::as_bytes))
                 .map(|k| Self(Keys::HakanaiV3(k)))
                 .map_err(core_error);
+            #[cfg(not(feature = "full"))]
+            {
+                let _ = hash;
+                return Err(needs_full_module("Hakanai v3 links"));
+            }
         }
         match passphrase {
             None => Ok(Self(Keys::Envelope(KeySchedule::new(key)))),
+            #[cfg(feature = "full")]
             Some(p) => {
                 let params = convert::argon2_params(&argon2)?;
                 KeySchedule::with_passphrase(key, p.as_bytes(), params)
                     .map(|k| Self(Keys::Envelope(k)))
                     .map_err(core_error)
             }
+            #[cfg(not(feature = "full"))]
+            Some(_) => {
+                let _ = argon2;
+                Err(needs_full_module("Argon2id (use withPassphrasePrk)"))
+            }
         }
+    }
+
+    /// Keys for a passphrase whose key `prk` (32 bytes) was derived elsewhere by
+    /// `passphrasePrk` with the same `argon2` parameters; no Argon2id runs here. Decrypting an
+    /// envelope made with other parameters throws `argon2_rerun` with those as `params`.
+    #[wasm_bindgen(js_name = withPassphrasePrk)]
+    pub fn with_passphrase_prk(
+        key: &str,
+        prk: &[u8],
+        #[wasm_bindgen(
+            unchecked_param_type = "{mCostKib?: number, tCost?: number, pCost?: number}"
+        )]
+        argon2: JsValue,
+    ) -> Result<SecretKeys, JsValue> {
+        let key = SecretKey::parse(key).map_err(core_error)?;
+        let prk: [u8; 32] = prk
+            .try_into()
+            .map_err(|_| js_error(convert::INVALID_ARGUMENT, "`prk` must be 32 bytes"))?;
+        let params = convert::argon2_params(&argon2)?;
+        KeySchedule::with_passphrase_prk(key, PassphrasePrk::from_bytes(prk), params)
+            .map(|k| Self(Keys::Envelope(k)))
+            .map_err(core_error)
     }
 
     /// The key in its link form.
@@ -182,6 +193,7 @@ impl SecretKeys {
     pub fn key(&self) -> String {
         match &self.0 {
             Keys::Envelope(k) => k.key().to_text(),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(k) => k.to_text(),
         }
     }
@@ -191,6 +203,7 @@ impl SecretKeys {
     pub fn verifier(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => k.verifier().map(|v| v.to_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(k) => k.passphrase_header().map(str::to_owned),
         }
     }
@@ -201,6 +214,7 @@ impl SecretKeys {
     pub fn read_token(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => Some(k.read_token().to_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -211,6 +225,7 @@ impl SecretKeys {
     pub fn read_token_hash(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => Some(k.read_token().server_hash_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -221,6 +236,7 @@ impl SecretKeys {
     pub fn server_hash(&self) -> Option<String> {
         match &self.0 {
             Keys::Envelope(k) => k.verifier().map(|v| v.server_hash_hex()),
+            #[cfg(feature = "full")]
             Keys::HakanaiV3(_) => None,
         }
     }
@@ -232,74 +248,11 @@ pub fn default_argon2_params() -> JsValue {
     convert::argon2_to_js(Argon2Params::DEFAULT)
 }
 
-/// Encrypts a whole secret. `metadata`: `{kind: 'text'|'file'|'bundle', name?, mediaType?,
-/// size?}` (`size` defaults to the plaintext length). `options`: `{backend?: 'auto'|'webcrypto'|
-/// 'pure', segmentSize?}`. Resolves to the envelope.
-#[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-pub fn encrypt(
-    plaintext: Vec<u8>,
-    keys: &SecretKeys,
-    #[wasm_bindgen(
-        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-    )]
-    metadata: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-    options: JsValue,
-) -> Promise {
-    let prepared = keys.for_writing().and_then(|keys| {
-        let metadata = metadata_from_js(&metadata, Some(plaintext.len() as u64))?;
-        Ok((keys, metadata, Options::from_js(&options)?))
-    });
-    future_to_promise(async move {
-        let (keys, metadata, options) = prepared?;
-        let backend = options.backend()?;
-        let envelope = crypto_core::encrypt(
-            &backend,
-            &keys,
-            &metadata,
-            &plaintext,
-            &options.encrypt_options(),
-        )
-        .await
-        .map_err(core_error)?;
-        Ok(Uint8Array::from(&envelope[..]).into())
-    })
-}
-
-/// Decrypts a whole envelope. Resolves to `{metadata, plaintext}`.
-#[wasm_bindgen(
-    unchecked_return_type = "Promise<{metadata: {kind: string, name?: string, mediaType?: string, size?: number}, plaintext: Uint8Array}>"
-)]
-pub fn decrypt(
-    envelope: Vec<u8>,
-    keys: &SecretKeys,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
-) -> Promise {
-    let keys = keys.0.clone();
-    let options = Options::from_js(&options);
-    future_to_promise(async move {
-        let backend = options?.backend()?;
-        let opened = match keys {
-            Keys::Envelope(keys) => crypto_core::decrypt(backend, keys, &envelope).await,
-            Keys::HakanaiV3(keys) => keys.open(&envelope),
-        };
-        let (metadata, plaintext) = opened.map_err(core_error)?;
-        let result = js_sys::Object::new();
-        convert::set(&result, "metadata", Some(metadata_to_js(&metadata)));
-        convert::set(
-            &result,
-            "plaintext",
-            Some(Uint8Array::from(&plaintext[..]).into()),
-        );
-        Ok(result.into())
-    })
-}
-
-type Shared<T> = Rc<RefCell<Option<T>>>;
+pub(crate) type Shared<T> = Rc<RefCell<Option<T>>>;
 
 /// Runs `op` on the object inside `slot`, taking it out meanwhile so an overlapping call
 /// fails with `busy` instead of interleaving two pushes.
-fn with_slot<T: 'static, F, Fut>(slot: &Shared<T>, op: F) -> Promise
+pub(crate) fn with_slot<T: 'static, F, Fut>(slot: &Shared<T>, op: F) -> Promise
 where
     F: FnOnce(T) -> Fut + 'static,
     Fut: std::future::Future<Output = (T, Result<JsValue, JsValue>)> + 'static,
@@ -316,255 +269,21 @@ where
     })
 }
 
-/// Streaming encryption: `push` chunks of plaintext, then `finish`; concatenating every
-/// resolved `Uint8Array` gives the envelope. Memory stays about two segments.
-#[wasm_bindgen]
-pub struct Encryptor(Shared<crypto_core::Encryptor<<AnyBackend as crypto_core::Backend>::Cipher>>);
-
-#[wasm_bindgen]
-impl Encryptor {
-    /// Starts an envelope. `metadata.size`, when given, is checked against the total pushed.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Encryptor>")]
-    pub fn create(
-        keys: &SecretKeys,
-        #[wasm_bindgen(
-            unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-        )]
-        metadata: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-        options: JsValue,
-    ) -> Promise {
-        let prepared = keys.for_writing().and_then(|keys| {
-            let metadata = metadata_from_js(&metadata, None)?;
-            Ok((keys, metadata, Options::from_js(&options)?))
-        });
-        future_to_promise(async move {
-            let (keys, metadata, options) = prepared?;
-            let backend = options.backend()?;
-            let inner =
-                crypto_core::Encryptor::new(&backend, &keys, &metadata, &options.encrypt_options())
-                    .await
-                    .map_err(core_error)?;
-            Ok(Encryptor(Rc::new(RefCell::new(Some(inner)))).into())
-        })
-    }
-
-    /// Encrypts a chunk; resolves to the envelope bytes ready so far (possibly empty).
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn push(&self, chunk: Vec<u8>) -> Promise {
-        with_slot(&self.0, move |mut inner| async move {
-            let result = inner.push(&chunk).await;
-            (inner, bytes_result(result))
-        })
-    }
-
-    /// Seals the last segment; resolves to the final envelope bytes.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn finish(&self) -> Promise {
-        with_slot(&self.0, |mut inner| async move {
-            let result = inner.finish().await;
-            (inner, bytes_result(result))
-        })
-    }
-}
-
-/// Streaming decryption: `push` envelope chunks, receive content; `metadata()` once known;
-/// `finish()` authenticates the end. Do not use the content before `finish` resolves.
-///
-/// With Hakanai v3 keys the body is one AES-GCM message: `push` only collects it, and
-/// `finish` returns the whole content and makes the metadata known.
-#[wasm_bindgen]
-pub struct Decryptor(Shared<Reading>);
-
-enum Reading {
-    Envelope(crypto_core::Decryptor<AnyBackend>),
-    HakanaiV3(hakanai_v3::Reader),
-}
-
-impl Reading {
-    async fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crypto_core::Error> {
-        match self {
-            Reading::Envelope(d) => d.push(chunk).await,
-            Reading::HakanaiV3(r) => {
-                r.push(chunk);
-                Ok(Vec::new())
-            }
-        }
-    }
-
-    async fn finish(&mut self) -> Result<Vec<u8>, crypto_core::Error> {
-        match self {
-            Reading::Envelope(d) => d.finish().await,
-            Reading::HakanaiV3(r) => r.finish(),
-        }
-    }
-
-    fn metadata(&self) -> Option<&Metadata> {
-        match self {
-            Reading::Envelope(d) => d.metadata(),
-            Reading::HakanaiV3(r) => r.metadata(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl Decryptor {
-    /// A decoder for an envelope under `keys`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        keys: &SecretKeys,
-        #[wasm_bindgen(unchecked_param_type = "{backend?: string}")] options: JsValue,
-    ) -> Result<Decryptor, JsValue> {
-        let backend = Options::from_js(&options)?.backend()?;
-        let inner = match &keys.0 {
-            Keys::Envelope(k) => Reading::Envelope(crypto_core::Decryptor::new(backend, k.clone())),
-            Keys::HakanaiV3(k) => Reading::HakanaiV3(hakanai_v3::Reader::new(k.clone())),
-        };
-        Ok(Self(Rc::new(RefCell::new(Some(inner)))))
-    }
-
-    /// Decrypts a chunk; resolves to the content ready so far (possibly empty).
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn push(&self, chunk: Vec<u8>) -> Promise {
-        with_slot(&self.0, move |mut inner| async move {
-            let result = inner.push(&chunk).await;
-            (inner, bytes_result(result))
-        })
-    }
-
-    /// The metadata once its segment has been decrypted, else `undefined`.
-    #[wasm_bindgen(
-        unchecked_return_type = "{kind: string, name?: string, mediaType?: string, size?: number} | undefined"
-    )]
-    pub fn metadata(&self) -> Result<JsValue, JsValue> {
-        let slot = self
-            .0
-            .try_borrow()
-            .map_err(|_| js_error(BUSY, "the previous call has not finished yet"))?;
-        let inner = slot
-            .as_ref()
-            .ok_or_else(|| js_error(BUSY, "the previous call has not finished yet"))?;
-        Ok(inner
-            .metadata()
-            .map(metadata_to_js)
-            .unwrap_or(JsValue::UNDEFINED))
-    }
-
-    /// Authenticates the end of the envelope; resolves to the last content.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn finish(&self) -> Promise {
-        with_slot(&self.0, |mut inner| async move {
-            let result = inner.finish().await;
-            (inner, bytes_result(result))
-        })
-    }
-}
-
-fn bytes_result(result: Result<Vec<u8>, crypto_core::Error>) -> Result<JsValue, JsValue> {
+pub(crate) fn bytes_result(
+    result: Result<Vec<u8>, crypto_core::Error>,
+) -> Result<JsValue, JsValue> {
     result
         .map(|bytes| Uint8Array::from(&bytes[..]).into())
         .map_err(core_error)
 }
 
-/// The exact envelope length for `contentLength` bytes of content with this metadata (and a
-/// passphrase or not): what the server will count against its upload limit.
-#[wasm_bindgen(js_name = envelopeLength)]
-pub fn envelope_length(
-    #[wasm_bindgen(
-        unchecked_param_type = "{kind?: string, name?: string, mediaType?: string, size?: number}"
-    )]
-    metadata: JsValue,
-    #[wasm_bindgen(js_name = contentLength)] content_length: f64,
-    passphrase: bool,
-    #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
-    options: JsValue,
-) -> Result<f64, JsValue> {
-    let content_length = convert::size_from_js(content_length)?;
-    let metadata = metadata_from_js(&metadata, Some(content_length))?;
-    let options = Options::from_js(&options)?.encrypt_options();
-    let len =
-        crypto_core::envelope_len(&metadata, content_length, passphrase, options.segment_size)
-            .map_err(core_error)?;
-    Ok(len as f64)
-}
-
-/// The 512-byte bundle header of a file; follow it with the file's bytes, then
-/// `bundlePadding(size)`; end the bundle with `bundleEnd()`.
-#[wasm_bindgen(js_name = bundleFileHeader)]
-pub fn bundle_file_header(name: &str, size: f64) -> Result<Uint8Array, JsValue> {
-    let size = convert::size_from_js(size)?;
-    let header = crypto_core::bundle::file_header(name, size).map_err(core_error)?;
-    Ok(Uint8Array::from(&header[..]))
-}
-
-/// The zero bytes that follow a file of `size` bytes in a bundle.
-#[wasm_bindgen(js_name = bundlePadding)]
-pub fn bundle_padding(size: f64) -> Result<Uint8Array, JsValue> {
-    let size = convert::size_from_js(size)?;
-    Ok(Uint8Array::from(crypto_core::bundle::padding(size)))
-}
-
-/// The bundle's end marker.
-#[wasm_bindgen(js_name = bundleEnd)]
-pub fn bundle_end() -> Uint8Array {
-    Uint8Array::from(&crypto_core::bundle::END[..])
-}
-
-/// The total length of a bundle of files with these sizes (for `metadata.size`).
-#[wasm_bindgen(js_name = bundleSize)]
-pub fn bundle_size(sizes: Vec<f64>) -> Result<f64, JsValue> {
-    let sizes = sizes
-        .into_iter()
-        .map(convert::size_from_js)
-        .collect::<Result<Vec<u64>, JsValue>>()?;
-    Ok(crypto_core::bundle::encoded_len(&sizes) as f64)
-}
-
-/// Reads a bundle incrementally: `push(chunk)` returns the events it completes —
-/// `{type: 'start', name, size}`, `{type: 'data', bytes}`, `{type: 'end'}`; `finish()` checks
-/// the end marker. Names are already safe single path components.
-#[wasm_bindgen]
-pub struct BundleReader(crypto_core::bundle::BundleReader);
-
-#[wasm_bindgen]
-impl BundleReader {
-    /// A reader at the start of a bundle.
-    #[wasm_bindgen(constructor)]
-    #[allow(clippy::new_without_default)] // a JS constructor, not a Rust API
-    pub fn new() -> BundleReader {
-        Self(crypto_core::bundle::BundleReader::new())
-    }
-
-    /// Consumes a chunk of the decrypted bundle.
-    #[wasm_bindgen(
-        unchecked_return_type = "Array<{type: 'start', name: string, size: number} | {type: 'data', bytes: Uint8Array} | {type: 'end'}>"
-    )]
-    pub fn push(&mut self, chunk: &[u8]) -> Result<js_sys::Array, JsValue> {
-        use crypto_core::bundle::BundleEvent;
-        let events = js_sys::Array::new();
-        for event in self.0.push(chunk).map_err(core_error)? {
-            let object = js_sys::Object::new();
-            match event {
-                BundleEvent::FileStart { name, size } => {
-                    convert::set(&object, "type", Some("start".into()));
-                    convert::set(&object, "name", Some(name.into()));
-                    convert::set(&object, "size", Some((size as f64).into()));
-                }
-                BundleEvent::FileData(bytes) => {
-                    convert::set(&object, "type", Some("data".into()));
-                    convert::set(&object, "bytes", Some(Uint8Array::from(&bytes[..]).into()));
-                }
-                BundleEvent::FileEnd => convert::set(&object, "type", Some("end".into())),
-            }
-            events.push(&object);
-        }
-        Ok(events)
-    }
-
-    /// Throws `invalid_bundle` unless the bundle ended with its end marker.
-    pub fn finish(&self) -> Result<(), JsValue> {
-        self.0.finish().map_err(core_error)
-    }
+/// The error of a call the small module cannot serve (`what` names the missing part).
+#[cfg(not(feature = "full"))]
+fn needs_full_module(what: &str) -> JsValue {
+    js_error(
+        convert::FULL_MODULE_REQUIRED,
+        &format!("{what} need the full module"),
+    )
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -578,8 +297,8 @@ mod tests {
             .collect();
         let mut thrown: Vec<&str> = crypto_core::Error::CODES.to_vec();
         // The bindings' own codes.
-        use super::convert::{BUSY, INVALID_ARGUMENT, QR_TOO_LONG};
-        thrown.extend([BUSY, INVALID_ARGUMENT, QR_TOO_LONG]);
+        use super::convert::{BUSY, FULL_MODULE_REQUIRED, INVALID_ARGUMENT, QR_TOO_LONG};
+        thrown.extend([BUSY, INVALID_ARGUMENT, QR_TOO_LONG, FULL_MODULE_REQUIRED]);
         assert_eq!(listed, thrown);
     }
 }

@@ -1,7 +1,10 @@
 // Several files travel as one bundle (a tar stream; the format lives in crypto-core and
 // is built and read by the wasm module). Here it is only streamed piece by piece.
 
-import { BundleReader, bundleEnd, bundleFileHeader, bundlePadding, bundleSize } from "hakanai-wasm";
+// The bundle functions are in the full module only: it loads when a bundle is made or opened.
+
+import type { BundleReader } from "hakanai-wasm";
+import { full } from "./wasm";
 
 export type BundleEvent =
   | { type: "start"; name: string; size: number }
@@ -9,12 +12,13 @@ export type BundleEvent =
   | { type: "end" };
 
 /** The bundle's length (its `metadata.size`). */
-export function bundleTotal(files: File[]): number {
-  return bundleSize(Float64Array.from(files, (f) => f.size));
+export async function bundleTotal(files: File[]): Promise<number> {
+  return (await full()).bundleSize(Float64Array.from(files, (f) => f.size));
 }
 
 /** The bundle's plaintext, piece by piece: header, file content in slices, padding; end. */
 export async function* bundleParts(files: File[], piece: number): AsyncGenerator<Uint8Array> {
+  const { bundleEnd, bundleFileHeader, bundlePadding } = await full();
   for (const f of files) {
     yield bundleFileHeader(f.name, f.size);
     for (let off = 0; off < f.size; off += piece) {
@@ -26,6 +30,6 @@ export async function* bundleParts(files: File[], piece: number): AsyncGenerator
   yield bundleEnd();
 }
 
-export function bundleReader(): BundleReader {
-  return new BundleReader();
+export async function bundleReader(): Promise<BundleReader> {
+  return new (await full()).BundleReader();
 }

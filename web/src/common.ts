@@ -1,6 +1,7 @@
 // Shared page chrome: language, theme, translations, the wasm module, /config.json, footer.
 
-import init, { type ErrorCode, webCryptoAvailable } from "hakanai-wasm";
+import type { ErrorCode } from "hakanai-wasm";
+import { type Role, hasWebCrypto, loadWasm } from "./wasm";
 import { Key, Lang, LANGS, preferredLang, setLang, t } from "./i18n";
 
 export interface PublicConfig {
@@ -87,7 +88,8 @@ function storedTheme(): Theme {
 }
 
 /** Language, theme, wasm and config; resolves when the page can be used. */
-export async function boot(): Promise<PublicConfig> {
+/** Sets up the page; `role` says which wasm module it needs first (`none`: it has no crypto). */
+export async function boot(role: Role | "none"): Promise<PublicConfig> {
   applyLang(preferredLang());
   applyTheme(storedTheme());
   const select = document.getElementById("lang") as HTMLSelectElement | null;
@@ -104,16 +106,17 @@ export async function boot(): Promise<PublicConfig> {
     applyTheme(next);
   });
 
-  const [config] = await Promise.all([
+  const [config, wasm] = await Promise.all([
     fetch("/config.json", { credentials: "omit" }).then((r) => {
       if (!r.ok) throw new Error(`config.json: ${r.status}`);
       return r.json() as Promise<PublicConfig>;
     }),
-    init(),
+    role === "none" ? undefined : loadWasm(role),
   ]);
   const backend = $("backend");
-  backend.dataset.i18n = webCryptoAvailable() ? "footer.backend.webcrypto" : "footer.backend.pure";
-  backend.dataset.backend = webCryptoAvailable() ? "webcrypto" : "pure";
+  const webCrypto = wasm ? wasm.webCryptoAvailable() : hasWebCrypto();
+  backend.dataset.i18n = webCrypto ? "footer.backend.webcrypto" : "footer.backend.pure";
+  backend.dataset.backend = webCrypto ? "webcrypto" : "pure";
   legalLinks(config);
   translatePage();
   return config;
@@ -147,11 +150,6 @@ export function ready(): void {
   }
   performance.mark("hakanai-ready");
   document.documentElement.dataset.ready = "true";
-}
-
-/** Lets the browser paint a busy state before a long synchronous call (Argon2id). */
-export function nextFrame(): Promise<void> {
-  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 export async function copyText(text: string, button: HTMLButtonElement, label: Key): Promise<void> {

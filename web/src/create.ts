@@ -1,8 +1,9 @@
 // The create page: text or files → envelope (encrypted here, chunk by chunk, each chunk
 // uploaded while the next is encrypted) → link, QR code and the sender's controls.
 
-import { Encryptor, SecretKeys, buildLink, encrypt, envelopeLength, generateKey, qrSvg } from "hakanai-wasm";
-import { $, CUSTOM_TTL, OPTIONS, PublicConfig, boot, copyText, nextFrame, onLangChange, ready, renderTtlOptions, say, show, translatePage, ttlLabel } from "./common";
+import type { SecretKeys } from "hakanai-wasm";
+import { full, passphraseKeys, wasm } from "./wasm";
+import { $, CUSTOM_TTL, OPTIONS, PublicConfig, boot, copyText, onLangChange, ready, renderTtlOptions, say, show, translatePage, ttlLabel } from "./common";
 import { ApiError, Created, Locks, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
@@ -184,7 +185,7 @@ interface Content {
   text?: Uint8Array;
 }
 
-function content(): Content {
+async function content(): Promise<Content> {
   if (kind() === "text") {
     const bytes = new TextEncoder().encode(textArea.value);
     return {
@@ -197,7 +198,7 @@ function content(): Content {
     };
   }
   if (files.length > 1) {
-    const size = bundleTotal(files);
+    const size = await bundleTotal(files);
     const chosen = files;
     return { metadata: { kind: "bundle", size }, size, pieces: () => bundleParts(chosen, PIECE) };
   }
@@ -212,10 +213,10 @@ function content(): Content {
 /** Encrypts small content into a Blob of envelope parts, for a single request. */
 async function encryptWhole(keys: SecretKeys, c: Content): Promise<Blob> {
   if (c.text) {
-    const env = await encrypt(c.text, keys, { kind: "text" }, OPTIONS);
+    const env = await wasm().encrypt(c.text, keys, { kind: "text" }, OPTIONS);
     return new Blob([env as BlobPart]);
   }
-  const enc = await Encryptor.create(keys, c.metadata, OPTIONS);
+  const enc = await wasm().Encryptor.create(keys, c.metadata, OPTIONS);
   const parts: BlobPart[] = [];
   try {
     for await (const piece of c.pieces()) {
@@ -274,7 +275,7 @@ async function uploadInChunks(
     setProgress("create.busy.send", acknowledged / total);
   };
 
-  const enc = await Encryptor.create(keys, c.metadata, OPTIONS);
+  const enc = await wasm().Encryptor.create(keys, c.metadata, OPTIONS);
   let inFlight: Promise<void> = Promise.resolve();
   let pending: BlobPart[] = [];
   let pendingSize = 0;
@@ -324,21 +325,21 @@ async function onSubmit(ev: SubmitEvent): Promise<void> {
   if (ttl === undefined) return;
   const restricted = restrictions();
   if (!restricted) return;
-  const c = content();
-  const pass = passphrase.value;
-  // Exactly what the server will count, known before anything is encrypted.
-  const total = envelopeLength(c.metadata, c.size, pass !== "", OPTIONS);
-  const tooLarge = () => fail(() => t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
-  if (total > limit()) return tooLarge();
+  // Sending from here on: a bundle's size may wait for the full module to load.
   state = { step: "sending" };
   renderSending(true);
+  let total = 0;
+  const tooLarge = () => fail(() => t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit()) }));
   let keys: SecretKeys | undefined;
   try {
-    if (pass) {
-      statusLine.textContent = t("create.busy.kdf");
-      await nextFrame();
-    }
-    keys = new SecretKeys(generateKey(), pass || undefined, {});
+    const c = await content();
+    const pass = passphrase.value;
+    // Exactly what the server will count, known before anything is encrypted.
+    total = wasm().envelopeLength(c.metadata, c.size, pass !== "", OPTIONS);
+    if (total > limit()) return tooLarge();
+    const key = wasm().generateKey();
+    if (pass) statusLine.textContent = t("create.busy.kdf");
+    keys = pass ? await passphraseKeys(key, pass) : new (wasm().SecretKeys)(key, undefined, {});
     const o: Options = { ttl, restrictions: restricted, auth: authHeaders(token.value) };
     const stored = total <= CHUNK ? await uploadWhole(keys, c, o) : await uploadInChunks(keys, c, total, o);
     rememberOrForgetToken();
@@ -390,11 +391,16 @@ async function shareLink(): Promise<void> {
 
 function showResult(stored: Created, key: string): void {
   const sep = separate.checked;
-  const link = buildLink(location.origin, stored.id, sep ? undefined : key);
+  const link = wasm().buildLink(location.origin, stored.id, sep ? undefined : key);
   $<HTMLInputElement>("link").value = link;
   $<HTMLInputElement>("key").value = sep ? key : "";
   show($("key-row"), sep);
-  $<HTMLImageElement>("qr").src = `data:image/svg+xml;base64,${btoa(qrSvg(link))}`;
+  const qr = $<HTMLImageElement>("qr");
+  qr.removeAttribute("src");
+  // The QR encoder is in the full module: it loads now, after the secret is stored.
+  void full().then((m) => {
+    if ($<HTMLInputElement>("link").value === link) qr.src = `data:image/svg+xml;base64,${btoa(m.qrSvg(link))}`;
+  });
   state = { step: "result", secret: stored, status: "status.pending", poll: undefined };
   renderStatus();
   $<HTMLButtonElement>("delete").disabled = false;
@@ -507,7 +513,7 @@ function wire(): void {
 async function main(): Promise<void> {
   wire();
   showKind();
-  config = await boot();
+  config = await boot("seal");
   // Hakanai v3's rule: hidden on anonymous servers unless the operator or `?show_token` asks.
   const asked = new URLSearchParams(location.search).get("show_token");
   // An invite link (`/create#<token>`, Hakanai v3's form) carries a token: take it, and take it

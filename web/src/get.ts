@@ -3,7 +3,7 @@
 // passphrase; then the same read as the reveal page (reveal-core.ts). Links, ids and keys are
 // read by the wasm module; this file only hands it the text of the fields.
 
-import { buildLink, parseLink } from "hakanai-wasm";
+import { wasm } from "./wasm";
 import { $, boot, errorCode, ready } from "./common";
 import { inline, linkMessage, page, wireReveal } from "./reveal-core";
 
@@ -13,11 +13,11 @@ const passInput = $<HTMLInputElement>("passphrase");
 /** The id and the key in the link, or an id alone (then the key field must hold the key). */
 function readLink(text: string): { id?: string; key?: string } {
   try {
-    return parseLink(text);
+    return wasm().parseLink(text);
   } catch (first) {
     // Not a link: perhaps a bare secret id. buildLink checks it; parseLink reads it back.
     try {
-      return parseLink(buildLink(location.origin, text.trim(), undefined));
+      return wasm().parseLink(wasm().buildLink(location.origin, text.trim(), undefined));
     } catch {
       throw first;
     }
@@ -46,7 +46,7 @@ function prepare(): boolean {
 }
 
 async function main(): Promise<void> {
-  await boot();
+  await boot("open");
   wireReveal(prepare);
   ready();
 }

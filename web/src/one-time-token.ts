@@ -72,7 +72,7 @@ async function onMint(ev: SubmitEvent): Promise<void> {
 
 async function main(): Promise<void> {
   form.addEventListener("submit", (e) => void onMint(e));
-  await boot();
+  await boot("none");
   ready();
 }
 

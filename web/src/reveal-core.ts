@@ -3,8 +3,9 @@
 // Nothing is fetched until the person presses Reveal; the key is used only inside the wasm
 // module.
 
-import { Decryptor, type ErrorCode, SecretKeys, parseKey, parseLink, safeFileName, sanitizeFileName } from "hakanai-wasm";
-import { $, OPTIONS, copyText, errorCode, nextFrame, onLangChange, say, show } from "./common";
+import type { ErrorCode, SecretKeys } from "hakanai-wasm";
+import { passphraseKeys, useFull, wasm } from "./wasm";
+import { $, OPTIONS, copyText, errorCode, onLangChange, say, show } from "./common";
 import { ApiError, NetworkError, readSecret } from "./api";
 import { BundleEvent, bundleReader } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
@@ -119,7 +120,7 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
   let k = page.key;
   if (!k) {
     try {
-      k = parseKey(keyInput.value);
+      k = wasm().parseKey(keyInput.value);
     } catch (e) {
       // People also paste "#key" or a whole link with its key.
       k = keyFromLink(keyInput.value);
@@ -138,8 +139,10 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
   setBusy(true, pass ? t("reveal.busy.kdf") : "");
   let keys: SecretKeys | undefined;
   try {
-    if (pass) await nextFrame();
-    keys = new SecretKeys(k, pass || undefined, {});
+    // A Hakanai v3 key (`key:hash`) opens only in the full module.
+    if (k.includes(":")) await useFull();
+    const key = k;
+    keys = pass && !key.includes(":") ? await passphraseKeys(key, pass) : new (wasm().SecretKeys)(key, pass || undefined, {});
     let res: Response;
     try {
       res = await readSecret(page.id, keys.readToken || undefined, keys.verifier || undefined);
@@ -148,7 +151,7 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
       if (e instanceof ApiError) return onRefusal(e, pass !== "");
       throw e;
     }
-    await openSecret(res, keys);
+    await openSecret(res, keys, (argon2) => passphraseKeys(key, pass, argon2));
   } catch (e) {
     const code = errorCode(e);
     if (code && (code.startsWith("key_") || code === "legacy_hash_format")) inline("link", () => linkMessage(code));
@@ -162,7 +165,7 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
 
 function keyFromLink(text: string): string | undefined {
   try {
-    return parseLink(text).key;
+    return wasm().parseLink(text).key;
   } catch {
     return undefined;
   }
@@ -206,17 +209,46 @@ function onRefusal(e: ApiError, sentPassphrase: boolean): void {
   }
 }
 
-async function openSecret(res: Response, keys: SecretKeys): Promise<void> {
+/** Keys for the same key and passphrase under other Argon2id parameters. */
+type Rederive = (argon2: { mCostKib: number; tCost: number; pCost: number }) => Promise<SecretKeys>;
+
+async function openSecret(res: Response, keys: SecretKeys, rederive: Rederive): Promise<void> {
   const total = Number(res.headers.get("Content-Length") ?? 0);
-  const dec = new Decryptor(keys, OPTIONS);
+  let dec = new (wasm().Decryptor)(keys, OPTIONS);
   const sink = new BlobSink();
   let received = 0;
+  // The chunks before any content came out: an envelope whose header names other Argon2id
+  // parameters than the keys were derived with is read again from them with new keys.
+  let head: Uint8Array[] | undefined = [];
+  const push = async (chunk: Uint8Array): Promise<Uint8Array> => {
+    if (!head) return dec.push(chunk);
+    head.push(chunk);
+    let out: Uint8Array;
+    try {
+      out = await dec.push(chunk);
+    } catch (e) {
+      const params = (e as { params?: Parameters<Rederive>[0] }).params;
+      if (errorCode(e) !== "argon2_rerun" || !params) throw e;
+      dec.free();
+      const rederived = await rederive(params);
+      // The Decryptor keeps its own copy of the keys.
+      dec = new (wasm().Decryptor)(rederived, OPTIONS);
+      rederived.free();
+      const held = head;
+      head = undefined;
+      const parts: Uint8Array[] = [];
+      for (const c of held) parts.push(await dec.push(c));
+      return concat(parts);
+    }
+    if (out.length) head = undefined;
+    return out;
+  };
   const reader = res.body!.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     received += value.length;
-    sink.push(await dec.push(value));
+    sink.push(await push(value));
     if (total) {
       progress.value = received / total;
       busyLine.textContent = t("reveal.busy.download", { percent: Math.floor((received / total) * 100) });
@@ -239,26 +271,36 @@ async function openSecret(res: Response, keys: SecretKeys): Promise<void> {
   const whole = sink.blob();
   const list = $<HTMLUListElement>("file-links");
   if (metadata.kind === "bundle") {
-    const name = safeFileName(metadata);
+    const name = wasm().safeFileName(metadata);
     const files = await unbundle(whole);
     list.replaceChildren(...files.map((f) => downloadItem(f.name, f.blob)));
     list.append(downloadItem(name, whole, "reveal.downloadAll"));
   } else {
-    list.replaceChildren(downloadItem(safeFileName(metadata), whole));
+    list.replaceChildren(downloadItem(wasm().safeFileName(metadata), whole));
   }
   show($("file-result"), true);
   $("files-heading").focus();
 }
 
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** Splits a bundle into its files, reading the decrypted Blob piece by piece. */
 async function unbundle(whole: Blob): Promise<Array<{ name: string; blob: Blob }>> {
-  const reader = bundleReader();
+  const reader = await bundleReader();
   const files: Array<{ name: string; blob: Blob }> = [];
   let current: { name: string; sink: BlobSink } | undefined;
   const handle = (events: BundleEvent[]) => {
     // Names arrive already reduced to safe single path components.
     for (const ev of events) {
-      if (ev.type === "start") current = { name: sanitizeFileName(ev.name), sink: new BlobSink() };
+      if (ev.type === "start") current = { name: wasm().sanitizeFileName(ev.name), sink: new BlobSink() };
       else if (ev.type === "data") current?.sink.push(ev.bytes);
       else if (current) {
         files.push({ name: current.name, blob: current.sink.blob() });

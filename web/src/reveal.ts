@@ -2,7 +2,7 @@
 // key is read from the fragment, which is then removed from the address bar at once, and used
 // only inside the wasm module (reveal-core.ts).
 
-import { parseLink } from "hakanai-wasm";
+import { wasm } from "./wasm";
 import { $, boot, errorCode, ready, show } from "./common";
 import { fatal, linkMessage, page, wireReveal } from "./reveal-core";
 
@@ -13,7 +13,7 @@ function start(): void {
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   let parsed: { id?: string; key?: string };
   try {
-    parsed = parseLink(href);
+    parsed = wasm().parseLink(href);
   } catch (e) {
     fatal("link", () => linkMessage(errorCode(e)));
     return;
@@ -27,7 +27,7 @@ function start(): void {
 }
 
 async function main(): Promise<void> {
-  await boot();
+  await boot("open");
   start();
   ready();
 }

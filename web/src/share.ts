@@ -5,7 +5,8 @@
 // app's share sheet: the service worker (sw.ts) keeps what was shared and sends the page here
 // with `?shared=1`, so the content never reaches the server unencrypted.
 
-import { Encryptor, SecretKeys, buildLink, envelopeLength, generateKey, sanitizeFileName } from "hakanai-wasm";
+import type { SecretKeys } from "hakanai-wasm";
+import { wasm } from "./wasm";
 import { $, OPTIONS, PublicConfig, boot, copyText, onLangChange, ready, renderTtlOptions, say, show } from "./common";
 import { ApiError, NetworkError, authHeaders, createSecret } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
@@ -76,7 +77,7 @@ function fromJson(text: string): Content {
   const bytes = base64(data);
   const name = (filename as string | null | undefined) ?? "";
   const metadata: Metadata = name
-    ? { kind: "file", name: sanitizeFileName(name), size: bytes.length }
+    ? { kind: "file", name: wasm().sanitizeFileName(name), size: bytes.length }
     : { kind: "text", size: bytes.length };
   return {
     metadata,
@@ -99,13 +100,13 @@ async function fromShareTarget(): Promise<Content | undefined> {
   }
   for (const key of await cache.keys()) await cache.delete(key);
   if (blobs.length > 1) {
-    return { metadata: { kind: "bundle", size: bundleTotal(blobs) }, pieces: () => bundleParts(blobs, 4 * 1024 * 1024) };
+    return { metadata: { kind: "bundle", size: await bundleTotal(blobs) }, pieces: () => bundleParts(blobs, 4 * 1024 * 1024) };
   }
   if (blobs.length === 1) {
     const f = blobs[0];
     const bytes = new Uint8Array(await f.arrayBuffer());
     return {
-      metadata: { kind: "file", name: sanitizeFileName(f.name || "shared"), mediaType: f.type || undefined, size: f.size },
+      metadata: { kind: "file", name: wasm().sanitizeFileName(f.name || "shared"), mediaType: f.type || undefined, size: f.size },
       pieces: once(bytes),
     };
   }
@@ -164,7 +165,7 @@ function createError(message: () => string): void {
 }
 
 async function encryptToBlob(keys: SecretKeys, c: Content): Promise<Blob> {
-  const enc = await Encryptor.create(keys, c.metadata, OPTIONS);
+  const enc = await wasm().Encryptor.create(keys, c.metadata, OPTIONS);
   const parts: BlobPart[] = [];
   try {
     for await (const piece of c.pieces()) {
@@ -184,7 +185,7 @@ async function onCreate(ev: SubmitEvent): Promise<void> {
   show($("create-error"), false);
   const c = content;
   const limit = token.value.trim() || !config.allow_anonymous ? config.upload_size_limit : config.anonymous_upload_size_limit;
-  const total = envelopeLength(c.metadata, c.metadata.size, false, OPTIONS);
+  const total = wasm().envelopeLength(c.metadata, c.metadata.size, false, OPTIONS);
   const tooLarge = () => createError(() => t("create.err.tooLarge", { size: formatBytes(total), limit: formatBytes(limit) }));
   if (total > limit) return tooLarge();
   busy = true;
@@ -192,13 +193,13 @@ async function onCreate(ev: SubmitEvent): Promise<void> {
   show(progress, true);
   let keys: SecretKeys | undefined;
   try {
-    keys = new SecretKeys(generateKey(), undefined, {});
+    keys = new (wasm().SecretKeys)(wasm().generateKey(), undefined, {});
     const body = await encryptToBlob(keys, c);
     const stored = await createSecret(body, ttlSelect.value, { readTokenHash: keys.readTokenHash }, authHeaders(token.value), (loaded) => {
       progress.value = body.size ? loaded / body.size : 1;
       statusLine.textContent = t("create.busy.upload", { percent: Math.floor(progress.value * 100) });
     });
-    const link = buildLink(location.origin, stored.id, keys.key);
+    const link = wasm().buildLink(location.origin, stored.id, keys.key);
     content = undefined;
     $<HTMLInputElement>("link").value = link;
     show($("share-preview"), false);
@@ -237,7 +238,7 @@ async function main(): Promise<void> {
   $<HTMLFormElement>("share-form").addEventListener("submit", (e) => void onCreate(e));
   const copy = $<HTMLButtonElement>("copy-link");
   copy.addEventListener("click", () => void copyText($<HTMLInputElement>("link").value, copy, "result.copyLink"));
-  config = await boot();
+  config = await boot("seal");
   onLangChange(() => renderTtlOptions(ttlSelect, config));
   registerServiceWorker();
   const shared = new URLSearchParams(location.search).get("shared");

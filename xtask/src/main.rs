@@ -37,8 +37,9 @@ Tasks:
                     wasm tests in Node and headless Chromium, release
                     npm package, fuzz smoke, deployment lint, image runtime
                     stage, Playwright); durations to target/xtask/test-durations.tsv;
-                    --fast: fmt, clippy, unit tests, vectors, HTTP suite on the
-                    embedded store only (the inner loop; CI runs the full tier)
+                    --fast: fmt, clippy, unit tests, vectors, the store contract
+                    and HTTP suites on the embedded store only (the inner loop;
+                    CI runs the full tier)
   ci [--fast]       alias of `test`
   wasm              build the npm package into web-wasm/pkg and report its size
   web [--out-dir DIR --pkg-dir DIR]

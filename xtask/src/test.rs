@@ -2,9 +2,9 @@
 //! stopping at the first failure, and ends with a table of steps and durations, which it
 //! also writes to `target/xtask/test-durations.tsv`. If it passes locally, CI passes.
 //!
-//! `--fast` is the inner loop: format, clippy, unit tests, the crypto vectors and the HTTP
-//! suite on the embedded store — no Redis topologies or failovers, no wasm or release
-//! builds, no browser, no fuzzing. CI runs the full tier.
+//! `--fast` is the inner loop: format, clippy, unit tests, the crypto vectors, and the store
+//! contract and HTTP suites on the embedded store — no Redis topologies or failovers, no wasm
+//! or release builds, no browser, no fuzzing. CI runs the full tier.
 //!
 //! To add a check, add a [`Step`] to [`steps`], with what it does in the fast tier.
 
@@ -155,6 +155,19 @@ fn steps() -> Vec<Step> {
                     "warnings",
                 ])
         }),
+        // The page's small modules: web-wasm without `full` (crypto-core without its defaults).
+        Step::cmd("clippy wasm32 small modules (seal)", || {
+            Cmd::cargo()
+                .args(["clippy", "-p", "hakanai-wasm", "--no-default-features"])
+                .args(["--features", "seal", "--target", WASM_TARGET])
+                .args(["--", "-D", "warnings"])
+        }),
+        Step::cmd("clippy wasm32 small modules (open)", || {
+            Cmd::cargo()
+                .args(["clippy", "-p", "hakanai-wasm", "--no-default-features"])
+                .args(["--features", "open", "--target", WASM_TARGET])
+                .args(["--", "-D", "warnings"])
+        }),
         Step::cmd("test native", || Cmd::cargo().args(["test", "--workspace"])).fast(fast_tests),
         // The server's own OpenAPI document against the running server (both stores).
         Step::new("schemathesis", schemathesis::run).full_only(),
@@ -202,8 +215,8 @@ fn steps() -> Vec<Step> {
 }
 
 /// The fast tier of `test native`: every crate's unit tests, crypto-core's vectors, round
-/// trips and io adapters, the server's module layering, and its HTTP suite on the embedded
-/// store. The CLI, fault,
+/// trips and io adapters, the server's module layering, and its store contract and HTTP suites
+/// on the embedded store. The full tier runs both suites on Redis too; the CLI, fault,
 /// HA and telemetry suites (Redis topologies, failovers, collectors) run in the full tier only.
 /// Every command says `--workspace` and picks targets by name: selecting packages with `-p`
 /// would resolve features differently and recompile some eighty crates after a full run.
@@ -213,9 +226,18 @@ fn fast_tests() -> Result<String> {
         .args(["--test", "vectors", "--test", "roundtrip", "--test", "io"])
         .args(["--test", "layers"])
         .run()?;
-    // Test names are `<module>::memory::<case>` for the embedded store (see `both_stores!`).
+    // Test names are `<module>::memory::<case>` for the embedded store in both suites (see
+    // their `both_stores!`).
     Cmd::cargo()
-        .args(["test", "--workspace", "--test", "api", "--", "::memory::"])
+        .args([
+            "test",
+            "--workspace",
+            "--test",
+            "store_contract",
+            "--test",
+            "api",
+        ])
+        .args(["--", "::memory::"])
         .run()?;
     Ok("embedded store only".into())
 }

@@ -14,6 +14,10 @@ pub fn run(args: &[String]) -> Result<()> {
     build()?;
     let size = size()?;
     println!("wasm: {WASM_FILE}: {}", size.describe());
+    for (feature, name) in SMALL_MODULES {
+        let path = small_dir(&root().join("web-wasm/pkg"), feature).join(format!("{name}_bg.wasm"));
+        println!("wasm: {}: {}", path.display(), size_of(&path)?.describe());
+    }
     Ok(())
 }
 
@@ -56,7 +60,48 @@ pub fn build_into(pkg: &Path) -> Result<()> {
         .arg(pkg)
         .args(["--out-name", "hakanai_wasm"])
         .env("CARGO_TARGET_DIR", web_build_dir())
-        .run()
+        .run()?;
+    // The page's small first modules: web-wasm without `full`, with `seal` (create, share)
+    // or `open` (reveal, get), optimised for size (web/src/wasm.ts says when the page loads
+    // which).
+    for (feature, name) in SMALL_MODULES {
+        Cmd::new("wasm-pack")
+            .args([
+                "build",
+                "web-wasm",
+                "--profile",
+                "wasm-lite",
+                "--target",
+                "web",
+                "--mode",
+                "no-install",
+            ])
+            .arg("--out-dir")
+            .arg(small_dir(pkg, feature))
+            .args([
+                "--out-name",
+                name,
+                "--",
+                "--no-default-features",
+                "--features",
+                feature,
+            ])
+            .env("CARGO_TARGET_DIR", web_build_dir())
+            .run()?;
+    }
+    Ok(())
+}
+
+/// The page's small modules: web-wasm's feature and the module's file name.
+pub const SMALL_MODULES: [(&str, &str); 2] =
+    [("seal", "hakanai_wasm_seal"), ("open", "hakanai_wasm_open")];
+
+/// Where [`build_into`] writes the small module with `feature` for the package in `pkg`:
+/// beside it, `{pkg}-{feature}` (web/build.mjs looks there).
+pub fn small_dir(pkg: &Path, feature: &str) -> PathBuf {
+    let mut dir = pkg.as_os_str().to_owned();
+    dir.push(format!("-{feature}"));
+    PathBuf::from(dir)
 }
 
 pub struct WasmSize {
@@ -78,13 +123,16 @@ impl WasmSize {
 
 /// Raw and `gzip -9` size of the built module.
 pub fn size() -> Result<WasmSize> {
-    let path: PathBuf = root().join(WASM_FILE);
-    let raw = std::fs::metadata(&path)
+    size_of(&root().join(WASM_FILE))
+}
+
+fn size_of(path: &Path) -> Result<WasmSize> {
+    let raw = std::fs::metadata(path)
         .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?
         .len();
     let gzip = Cmd::new("gzip")
         .args(["-9", "-c"])
-        .arg(&path)
+        .arg(path)
         .read_bytes()?
         .len() as u64;
     Ok(WasmSize { raw, gzip })

@@ -200,17 +200,18 @@ struct Stats {
 }
 
 impl Stats {
-    /// Forgets a noted secret; its age.
-    fn remove(&mut self, id: &SecretId) -> Option<Duration> {
+    /// Forgets a noted secret; its age at `now` (Unix seconds).
+    fn remove(&mut self, id: &SecretId, now: u64) -> Option<Duration> {
         let score = self.scores.remove(id)?;
         self.by_score.remove(&(score, *id));
-        Some(Duration::from_secs(stats_score::age(score, now_secs())))
+        Some(Duration::from_secs(stats_score::age(score, now)))
     }
 }
 
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for MemoryStore {
@@ -222,23 +223,29 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// Must be called inside a Tokio runtime: it starts a sweeper that drops expired entries.
     pub fn new() -> MemoryStore {
+        MemoryStore::with_clock(super::clock::system())
+    }
+
+    /// A store that reads the time from `clock` (see [`MemoryStore::new`]).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryStore {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let weak: Weak<Mutex<Inner>> = Arc::downgrade(&inner);
+        let sweeper_clock = clock.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_INTERVAL);
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                let now = Instant::now();
+                let now = sweeper_clock.instant();
                 let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
                 g.secrets.retain(|_, e| e.expires_at > now);
-                let ms = now_ms();
+                let ms = sweeper_clock.now_ms();
                 g.uploads.retain(|_, u| u.is_open(ms));
-                let secs = now_secs();
+                let secs = sweeper_clock.now_secs();
                 g.tokens.retain(|_, t| !t.is_expired(secs));
             }
         });
-        MemoryStore { inner }
+        MemoryStore { inner, clock }
     }
 
     /// The open upload `id`, if its creator hash matches; expired ones are dropped here.
@@ -246,8 +253,9 @@ impl MemoryStore {
         g: &'a mut Inner,
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
+        now_ms: u64,
     ) -> Result<&'a mut Pending, Refused> {
-        if g.uploads.get(id).is_some_and(|u| !u.is_open(now_ms())) {
+        if g.uploads.get(id).is_some_and(|u| !u.is_open(now_ms)) {
             g.uploads.remove(id);
         }
         match g.uploads.get_mut(id) {
@@ -264,8 +272,7 @@ impl MemoryStore {
     }
 }
 
-fn live_entry<'a>(g: &'a mut Inner, id: &SecretId) -> Option<&'a mut Entry> {
-    let now = Instant::now();
+fn live_entry<'a>(g: &'a mut Inner, id: &SecretId, now: Instant) -> Option<&'a mut Entry> {
     if g.secrets.get(id).is_some_and(|e| e.expires_at <= now) {
         g.secrets.remove(id);
     }
@@ -284,8 +291,8 @@ impl SecretStore for MemoryStore {
         let blob = Bytes::from(codec::encode_secret(&secret));
         let entry = Entry {
             slot: Slot::Live { blob, attempts: 0 },
-            expires_at: Instant::now() + secret.ttl,
-            expires_at_ms: now_ms() + secret.ttl.as_millis() as u64,
+            expires_at: self.clock.instant() + secret.ttl,
+            expires_at_ms: self.clock.now_ms() + secret.ttl.as_millis() as u64,
         };
         self.lock().secrets.insert(secret.id, entry);
         Ok(())
@@ -293,7 +300,7 @@ impl SecretStore for MemoryStore {
 
     async fn peek(&self, id: &SecretId) -> Result<Peek, StoreError> {
         let mut g = self.lock();
-        let Some(e) = live_entry(&mut g, id) else {
+        let Some(e) = live_entry(&mut g, id, self.clock.instant()) else {
             return Ok(Peek::Missing);
         };
         match &e.slot {
@@ -304,7 +311,7 @@ impl SecretStore for MemoryStore {
 
     async fn take(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
         let mut g = self.lock();
-        let Some(e) = live_entry(&mut g, id) else {
+        let Some(e) = live_entry(&mut g, id, self.clock.instant()) else {
             return Ok(Taken::Missing);
         };
         let blob = match &e.slot {
@@ -319,12 +326,12 @@ impl SecretStore for MemoryStore {
         }
         e.slot = Slot::Gone(Tombstone {
             reason: mode.reason(),
-            at: now_secs(),
+            at: self.clock.now_secs(),
             creator_hash: creator_hash(&blob),
             read_lock: codec::read_lock_of(&blob)?,
         });
         g.budget.release(id);
-        let age = g.stats.remove(id);
+        let age = g.stats.remove(id, self.clock.now_secs());
         drop(g);
         let (kind, data) = codec::decode_payload(blob)?;
         let data = if mode == TakeMode::Revoke {
@@ -337,7 +344,7 @@ impl SecretStore for MemoryStore {
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
         let mut g = self.lock();
-        let Some(e) = live_entry(&mut g, id) else {
+        let Some(e) = live_entry(&mut g, id, self.clock.instant()) else {
             return Ok(None);
         };
         let Slot::Live { blob, attempts } = &mut e.slot else {
@@ -350,7 +357,7 @@ impl SecretStore for MemoryStore {
             let read_lock = codec::read_lock_of(blob)?;
             e.slot = Slot::Gone(Tombstone {
                 reason: GoneReason::Destroyed,
-                at: now_secs(),
+                at: self.clock.now_secs(),
                 creator_hash,
                 read_lock,
             });
@@ -367,7 +374,7 @@ impl UploadStore for MemoryStore {
         session: UploadSession,
         max_open: u32,
     ) -> Result<Opened, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut g = self.lock();
         let counted = max_open != UNCAPPED;
         if counted {
@@ -402,8 +409,9 @@ impl UploadStore for MemoryStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<UploadState, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        Ok(match MemoryStore::pending(&mut g, id, creator_hash) {
+        Ok(match MemoryStore::pending(&mut g, id, creator_hash, now) {
             Ok(u) => UploadState::Open {
                 offset: (u.record.len() - u.meta_len) as u64,
                 limit: u.session.limit,
@@ -425,8 +433,9 @@ impl UploadStore for MemoryStore {
         offset: u64,
         chunk: Bytes,
     ) -> Result<Appended, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        let u = match MemoryStore::pending(&mut g, id, creator_hash) {
+        let u = match MemoryStore::pending(&mut g, id, creator_hash, now) {
             Ok(u) => u,
             Err(Refused::Forbidden) => return Ok(Appended::Forbidden),
             Err(Refused::Missing) => return Ok(Appended::Missing),
@@ -442,7 +451,7 @@ impl UploadStore for MemoryStore {
             return Ok(Appended::TooLarge(limit));
         }
         u.record.extend_from_slice(&chunk);
-        u.touch(now_ms());
+        u.touch(now);
         Ok(Appended::At(total))
     }
 
@@ -451,8 +460,9 @@ impl UploadStore for MemoryStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
+        let now = self.clock.now_ms();
         let mut g = self.lock();
-        match MemoryStore::pending(&mut g, id, creator_hash) {
+        match MemoryStore::pending(&mut g, id, creator_hash, now) {
             Ok(_) => {}
             Err(Refused::Forbidden) => return Ok(Finished::Forbidden),
             Err(Refused::Missing) => return Ok(Finished::Missing),
@@ -470,8 +480,8 @@ impl UploadStore for MemoryStore {
                 blob: u.record.freeze(),
                 attempts: 0,
             },
-            expires_at: Instant::now() + u.session.ttl,
-            expires_at_ms: now_ms() + u.session.ttl.as_millis() as u64,
+            expires_at: self.clock.instant() + u.session.ttl,
+            expires_at_ms: self.clock.now_ms() + u.session.ttl.as_millis() as u64,
         };
         g.secrets.insert(*id, entry);
         Ok(Finished::Published(published))
@@ -482,7 +492,7 @@ impl UploadStore for MemoryStore {
 impl TokenStore for MemoryStore {
     async fn token_get(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let mut g = self.lock();
-        let now = now_secs();
+        let now = self.clock.now_secs();
         if g.tokens.get(hash).is_some_and(|t| t.is_expired(now)) {
             g.tokens.remove(hash);
         }
@@ -500,7 +510,7 @@ impl TokenStore for MemoryStore {
 
     async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut g = self.lock();
-        let now = now_secs();
+        let now = self.clock.now_secs();
         g.tokens.retain(|_, t| !t.is_expired(now));
         Ok(g.tokens.values().cloned().collect())
     }
@@ -530,7 +540,7 @@ impl TokenStore for MemoryStore {
 #[async_trait]
 impl BudgetStore for MemoryStore {
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
-        Ok(self.lock().budget.reserve(r, now_ms()))
+        Ok(self.lock().budget.reserve(r, self.clock.now_ms()))
     }
 
     async fn budget_release(&self, id: &SecretId) -> Result<(), StoreError> {
@@ -540,7 +550,7 @@ impl BudgetStore for MemoryStore {
 
     async fn budget_used(&self, owner: Option<&UploadOwner>) -> Result<(u64, u64), StoreError> {
         let mut g = self.lock();
-        g.budget.prune(now_ms());
+        g.budget.prune(self.clock.now_ms());
         let mine = owner
             .and_then(|o| g.budget.owners.get(o))
             .map_or(0, |(held, _)| *held);
@@ -562,7 +572,8 @@ impl BudgetStore for MemoryStore {
 #[async_trait]
 impl StatsStore for MemoryStore {
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
-        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
+        let now = self.clock.now_secs();
+        let score = stats_score::encode(now + ttl.as_secs(), ttl.as_secs());
         let stats = &mut self.lock().stats;
         if let Some(old) = stats.scores.insert(*id, score) {
             stats.by_score.remove(&(old, *id));
@@ -572,11 +583,11 @@ impl StatsStore for MemoryStore {
     }
 
     async fn stats_remove(&self, id: &SecretId) -> Result<Option<Duration>, StoreError> {
-        Ok(self.lock().stats.remove(id))
+        Ok(self.lock().stats.remove(id, self.clock.now_secs()))
     }
 
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
-        let below = stats_score::expired_below(now_secs());
+        let below = stats_score::expired_below(self.clock.now_secs());
         let stats = &mut self.lock().stats;
         while let Some(&(score, id)) = stats.by_score.first() {
             if score >= below {

@@ -6,6 +6,7 @@
 //! then the payload exactly as uploaded. Keeping it in one value keeps the per-secret overhead in
 //! Redis small and lets the restrictions be read without moving the payload.
 
+pub mod clock;
 pub mod counted;
 pub mod memory;
 pub mod redis;
@@ -20,6 +21,7 @@ use crate::id::SecretId;
 use crate::restrictions::Restrictions;
 pub use crate::tokens::UserType;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 

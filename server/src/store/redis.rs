@@ -238,7 +238,8 @@ end
 
 /// Appends ARGV[3] to a multi-request upload (KEYS[1] record, KEYS[2] session) if the creator
 /// hash is ARGV[1] and the payload is ARGV[2] bytes long, at time ARGV[4] (Unix ms); both keys
-/// then expire after `UPLOAD_IDLE` (ARGV[5] ms), or at the deadline if sooner.
+/// then expire after `UPLOAD_IDLE` (ARGV[5] ms), or at the deadline if sooner (relative to
+/// ARGV[4], like the `PX` at open, so the server's clock and not Redis's places the end).
 /// {0} missing | {1, total, owner, ends_ms} | {2, have} offset mismatch | {3, limit, owner} too
 /// large (deleted) | {4} wrong creator.
 static UPLOAD_APPEND: LazyLock<Script> = LazyLock::new(|| {
@@ -262,8 +263,8 @@ end
 local ends = now + tonumber(ARGV[5])
 if deadline and deadline < ends then ends = deadline end
 redis.call('APPEND', KEYS[1], ARGV[3])
-redis.call('PEXPIREAT', KEYS[1], ends)
-redis.call('PEXPIREAT', KEYS[2], ends)
+redis.call('PEXPIRE', KEYS[1], ends - now)
+redis.call('PEXPIRE', KEYS[2], ends - now)
 return {{1, total, owner or '', ends}}
 "#
     ))
@@ -340,6 +341,10 @@ pub struct RedisStore {
     op_timeout: Duration,
     /// Unix ms until which writes do not wait for a replica (see `await_replica`).
     skip_wait_until: Arc<std::sync::atomic::AtomicU64>,
+    /// The time given to the scripts and used for tombstones, token expiry and statistics. Redis's
+    /// own clock only counts down key expiries, which are set relative to this one (`PX`,
+    /// `PEXPIRE`) wherever they end something a reader sees.
+    clock: Arc<dyn Clock>,
 }
 
 struct Keys {
@@ -729,7 +734,13 @@ impl RedisStore {
             backend: Arc::new(backend),
             op_timeout,
             skip_wait_until: Arc::default(),
+            clock: super::clock::system(),
         })
+    }
+
+    /// The same store reading the time from `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> RedisStore {
+        RedisStore { clock, ..self }
     }
 
     async fn timed<T>(
@@ -763,7 +774,7 @@ impl RedisStore {
         let skip_until = self
             .skip_wait_until
             .load(std::sync::atomic::Ordering::Relaxed);
-        if !self.backend.replicated() || now_ms() < skip_until {
+        if !self.backend.replicated() || self.clock.now_ms() < skip_until {
             return Ok(());
         }
         let wait = REPLICA_ACK_TIMEOUT.min(self.op_timeout / 2);
@@ -772,7 +783,7 @@ impl RedisStore {
             .await?;
         if acked == 0 {
             self.skip_wait_until.store(
-                now_ms() + NO_REPLICA_BACKOFF_MS,
+                self.clock.now_ms() + NO_REPLICA_BACKOFF_MS,
                 std::sync::atomic::Ordering::Relaxed,
             );
             tracing::warn!(
@@ -802,11 +813,16 @@ fn tombstone(v: Value) -> Result<Tombstone, StoreError> {
     }
 }
 
-fn live_meta(header: Option<Value>, pttl: Option<Value>) -> Result<SecretMeta, StoreError> {
+/// A live secret's metadata from its header and PTTL, read at `now` (Unix ms).
+fn live_meta(
+    header: Option<Value>,
+    pttl: Option<Value>,
+    now: u64,
+) -> Result<SecretMeta, StoreError> {
     let (Some(Value::BulkString(h)), Some(Value::Int(pttl))) = (header, pttl) else {
         return Err(corrupt("metadata reply"));
     };
-    codec::decode_meta(&h, now_ms() + pttl.max(0) as u64)
+    codec::decode_meta(&h, now + pttl.max(0) as u64)
 }
 
 fn parse_token(raw: &[u8]) -> Result<TokenRecord, StoreError> {
@@ -857,7 +873,7 @@ impl SecretStore for RedisStore {
 
     async fn fail_attempt(&self, id: &SecretId, max: u32) -> Result<Option<u32>, StoreError> {
         let k = keys(id);
-        let prefix = codec::tombstone_prefix(GoneReason::Destroyed, now_secs());
+        let prefix = codec::tombstone_prefix(GoneReason::Destroyed, self.clock.now_secs());
         let mut c = self.timed(self.conn()).await?;
         let n: i64 = self
             .timed(async {
@@ -887,7 +903,7 @@ impl UploadStore for RedisStore {
         session: UploadSession,
         max_open: u32,
     ) -> Result<Opened, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if max_open == UNCAPPED {
             let open = open_call(&secret, &session, false, now);
             return self
@@ -959,7 +975,7 @@ impl UploadStore for RedisStore {
                     .key(&k.pending)
                     .key(&k.session)
                     .arg(&creator_hash[..])
-                    .arg(now_ms())
+                    .arg(self.clock.now_ms())
                     .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
@@ -1015,7 +1031,7 @@ impl UploadStore for RedisStore {
                     .arg(&creator_hash[..])
                     .arg(offset)
                     .arg(&chunk[..])
-                    .arg(now_ms())
+                    .arg(self.clock.now_ms())
                     .arg(UPLOAD_IDLE.as_millis() as u64)
                     .invoke_async(&mut c)
                     .await
@@ -1058,7 +1074,7 @@ impl UploadStore for RedisStore {
         id: &SecretId,
         creator_hash: &[u8; CREATOR_HASH_LEN],
     ) -> Result<Finished, StoreError> {
-        let finish = finish_call(id, creator_hash, now_ms());
+        let finish = finish_call(id, creator_hash, self.clock.now_ms());
         let v: Vec<Value> = self
             .timed(async {
                 let mut c = self.conn().await?;
@@ -1073,7 +1089,7 @@ impl UploadStore for RedisStore {
         secret: NewSecret,
         session: UploadSession,
     ) -> Result<Finished, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (id, creator_hash) = (secret.id, secret.creator_hash);
         let open = open_call(&secret, &session, false, now);
         let finish = finish_call(&id, &creator_hash, now);
@@ -1129,7 +1145,7 @@ impl TokenStore for RedisStore {
                 None => return Ok(None),
             },
         };
-        if record.is_expired(now_secs()) {
+        if record.is_expired(self.clock.now_secs()) {
             self.token_take(hash).await?;
             return Ok(None);
         }
@@ -1167,7 +1183,7 @@ impl TokenStore for RedisStore {
     async fn token_list(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let all: Vec<(String, Vec<u8>)> =
             self.query(::redis::cmd("HGETALL").arg(TOKENS_KEY)).await?;
-        let now = now_secs();
+        let now = self.clock.now_secs();
         let mut out = Vec::with_capacity(all.len());
         let mut expired = Vec::new();
         for (field, raw) in all {
@@ -1227,7 +1243,7 @@ impl TokenStore for RedisStore {
 #[async_trait]
 impl BudgetStore for RedisStore {
     async fn budget_reserve(&self, r: &Reservation) -> Result<Reserved, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let call = reserve_call(r, now);
         let v: Vec<Value> = self
             .timed(async {
@@ -1245,7 +1261,7 @@ impl BudgetStore for RedisStore {
                 .key(BUDGET_ALL_KEY)
                 .key(BUDGET_SIZES_KEY)
                 .key(BUDGET_TOTAL_KEY)
-                .arg(now_ms())
+                .arg(self.clock.now_ms())
                 .arg(id.storage_key())
                 .invoke_async::<i64>(&mut c)
                 .await
@@ -1265,7 +1281,7 @@ impl BudgetStore for RedisStore {
                     .key(BUDGET_SIZES_KEY)
                     .key(BUDGET_TOTAL_KEY)
                     .key(&owner_bytes)
-                    .arg(now_ms())
+                    .arg(self.clock.now_ms())
                     .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
@@ -1322,7 +1338,7 @@ impl BudgetStore for RedisStore {
 #[async_trait]
 impl StatsStore for RedisStore {
     async fn stats_add(&self, id: &SecretId, ttl: Duration) -> Result<(), StoreError> {
-        let score = stats_score::encode(now_secs() + ttl.as_secs(), ttl.as_secs());
+        let score = stats_score::encode(self.clock.now_secs() + ttl.as_secs(), ttl.as_secs());
         self.query::<()>(
             ::redis::cmd("ZADD")
                 .arg(STATS_LIVE_KEY)
@@ -1344,7 +1360,7 @@ impl StatsStore for RedisStore {
                     .map_err(redis_err)
             })
             .await?;
-        Ok(score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs()))))
+        Ok(score.map(|s| Duration::from_secs(stats_score::age(s as u64, self.clock.now_secs()))))
     }
 
     async fn stats_counts(&self) -> Result<SecretCounts, StoreError> {
@@ -1354,7 +1370,7 @@ impl StatsStore for RedisStore {
                 STATS_COUNT
                     .key(STATS_LIVE_KEY)
                     .key(STATS_EXPIRED_KEY)
-                    .arg(stats_score::expired_below(now_secs()))
+                    .arg(stats_score::expired_below(self.clock.now_secs()))
                     .invoke_async(&mut c)
                     .await
                     .map_err(redis_err)
@@ -1390,10 +1406,11 @@ impl Store for RedisStore {
             return create_in_steps(self, secret, r).await;
         }
         debug_assert_eq!(secret.id, r.id);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let k = keys(&secret.id);
         let ttl_ms = secret.ttl.as_millis().max(1) as u64;
-        let score = stats_score::encode(now_secs() + secret.ttl.as_secs(), secret.ttl.as_secs());
+        let now_secs = self.clock.now_secs();
+        let score = stats_score::encode(now_secs + secret.ttl.as_secs(), secret.ttl.as_secs());
         let mut call = reserve_call(r, now);
         call.key(&k.data).key(STATS_LIVE_KEY).arg(score);
         // One round trip: the secret's own SET, then the reservation script, which deletes the
@@ -1550,10 +1567,11 @@ impl RedisStore {
                     .map_err(redis_err)
             })
             .await?;
+        let now = self.clock.now_ms();
         let mut it = v.into_iter();
         match it.next() {
             Some(Value::Int(0)) => Ok(Peek::Missing),
-            Some(Value::Int(1)) => Ok(Peek::Live(live_meta(it.next(), it.next())?)),
+            Some(Value::Int(1)) => Ok(Peek::Live(live_meta(it.next(), it.next(), now)?)),
             Some(Value::Int(2)) => Ok(Peek::Gone(tombstone(
                 it.next().ok_or(corrupt("peek reply"))?,
             )?)),
@@ -1563,7 +1581,7 @@ impl RedisStore {
 
     async fn take_once(&self, id: &SecretId, mode: TakeMode) -> Result<Taken, StoreError> {
         let k = keys(id);
-        let prefix = codec::tombstone_prefix(mode.reason(), now_secs());
+        let prefix = codec::tombstone_prefix(mode.reason(), self.clock.now_secs());
         let want_data = mode != TakeMode::Revoke;
         let only_open = mode == TakeMode::ReadIfUnrestricted;
         // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
@@ -1585,7 +1603,7 @@ impl RedisStore {
                 .key(BUDGET_SIZES_KEY)
                 .key(BUDGET_TOTAL_KEY)
                 .key(STATS_LIVE_KEY)
-                .arg(now_ms())
+                .arg(self.clock.now_ms())
                 .arg(id.storage_key());
         }
         let reply = invocation.invoke_async(&mut c);
@@ -1601,6 +1619,7 @@ impl RedisStore {
             self.await_replica(&mut c, &k.data).await?;
         }
         drop(c);
+        let now = self.clock.now_ms();
         let mut it = v.into_iter();
         match it.next() {
             Some(Value::Int(0)) => Ok(Taken::Missing),
@@ -1618,13 +1637,13 @@ impl RedisStore {
                     _ => None,
                 };
                 let age =
-                    score.map(|s| Duration::from_secs(stats_score::age(s as u64, now_secs())));
+                    score.map(|s| Duration::from_secs(stats_score::age(s as u64, now / 1000)));
                 Ok(Taken::Data { kind, data, age })
             }
             Some(Value::Int(2)) => Ok(Taken::Gone(tombstone(
                 it.next().ok_or(corrupt("take reply"))?,
             )?)),
-            Some(Value::Int(3)) => Ok(Taken::Restricted(live_meta(it.next(), it.next())?)),
+            Some(Value::Int(3)) => Ok(Taken::Restricted(live_meta(it.next(), it.next(), now)?)),
             _ => Err(corrupt("take reply")),
         }
     }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use ::redis::{Script, Value};
 use serde::Deserialize;
 
-use super::{codec, corrupt, keys, now_secs, RedisStore, ADMIN_KEY, TOKENS_KEY};
+use super::{codec, corrupt, keys, RedisStore, ADMIN_KEY, TOKENS_KEY};
 use crate::id::SecretId;
 use crate::restrictions::RestrictionsRequest;
 use crate::store::{
@@ -188,7 +188,7 @@ impl RedisStore {
         let Some(raw) = raw else { return Ok(None) };
         let data: TokenData =
             serde_json::from_slice(&raw).map_err(|_| corrupt("Hakanai v3 token"))?;
-        let now = now_secs();
+        let now = self.clock.now_secs();
         let record = TokenRecord {
             id: tokens::random_token_id(),
             // Hakanai's "no limit of its own" is the server's limit, which the upload path
@@ -334,7 +334,10 @@ impl RedisStore {
             })
             .await?;
         let Some(at) = at else { return Ok(()) };
-        let at = at.trim().parse::<u64>().unwrap_or_else(|_| now_secs());
+        let at = at
+            .trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| self.clock.now_secs());
         let ttl_ms = u64::try_from(pttl)
             .ok()
             .filter(|t| *t > 0)
