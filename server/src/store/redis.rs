@@ -714,6 +714,27 @@ fn redis_err(e: RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// The replies of a pipeline of two commands sent with `ignore_errors` (a command's error is
+/// its reply); `what` names a reply that is not two of them.
+async fn two_replies(
+    c: &mut Conn<'_>,
+    pipe: &::redis::Pipeline,
+    what: &'static str,
+) -> Result<(Value, Value), StoreError> {
+    let replies: Vec<Value> = pipe.query_async(c).await.map_err(redis_err)?;
+    let mut replies = replies.into_iter();
+    match (replies.next(), replies.next()) {
+        (Some(first), Some(second)) => Ok((first, second)),
+        _ => Err(corrupt(what)),
+    }
+}
+
+/// Whether a pipelined script's reply is Redis not having the script loaded yet (a new or
+/// restarted Redis, a new master): the script must be sent again, which loads it.
+fn unloaded(reply: &Value) -> bool {
+    matches!(reply, Value::ServerError(e) if e.kind() == Some(::redis::ServerErrorKind::NoScript))
+}
+
 fn corrupt(what: &'static str) -> StoreError {
     StoreError::Corrupt(what)
 }
@@ -1103,15 +1124,7 @@ impl UploadStore for RedisStore {
         let v = self
             .timed(async {
                 let mut c = self.conn().await?;
-                let replies: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
-                let mut replies = replies.into_iter();
-                let (Some(opened), Some(finished)) = (replies.next(), replies.next()) else {
-                    return Err(corrupt("upload reply"));
-                };
-                let unloaded = |v: &Value| {
-                    matches!(v, Value::ServerError(e)
-                        if e.kind() == Some(::redis::ServerErrorKind::NoScript))
-                };
+                let (opened, finished) = two_replies(&mut c, &pipe, "upload reply").await?;
                 if unloaded(&opened) {
                     open.invoke_async::<()>(&mut c).await.map_err(redis_err)?;
                     return finish.invoke_async(&mut c).await.map_err(redis_err);
@@ -1428,19 +1441,11 @@ impl Store for RedisStore {
         let sent = self
             .timed(async {
                 let mut c = self.conn().await?;
-                let v: Vec<Value> = pipe.query_async(&mut c).await.map_err(redis_err)?;
-                let mut v = v.into_iter();
-                let (Some(stored), Some(reply)) = (v.next(), v.next()) else {
-                    return Err(corrupt("create reply"));
-                };
+                let (stored, reply) = two_replies(&mut c, &pipe, "create reply").await?;
                 let reply = match reply {
                     // The script is not loaded yet (a new or restarted Redis, a new master):
                     // this loads and runs it.
-                    Value::ServerError(e)
-                        if e.kind() == Some(::redis::ServerErrorKind::NoScript) =>
-                    {
-                        call.invoke_async(&mut c).await
-                    }
+                    reply if unloaded(&reply) => call.invoke_async(&mut c).await,
                     Value::ServerError(e) => Err(e.into()),
                     v => Ok(v),
                 };

@@ -1,5 +1,6 @@
-//! Multi-request uploads: offsets, limits, creators, publishing, discarding, the cap on open
-//! uploads, and their end when idle or at their deadline.
+//! Uploads: offsets, limits, creators, publishing, discarding, the cap on open uploads, and
+//! their end when idle or at their deadline; and the single-request body's way through the same
+//! operations (opened `UNCAPPED` with its first bytes, or whole).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use hakanai_server::id::SecretId;
 use hakanai_server::restrictions::Restrictions;
 use hakanai_server::store::{
     Appended, Finished, NewSecret, Opened, PayloadKind, Published, TakeMode, Taken, UploadOwner,
-    UploadSession, UploadState, UserType, CREATOR_HASH_LEN, UPLOAD_IDLE,
+    UploadSession, UploadState, UserType, CREATOR_HASH_LEN, UNCAPPED, UPLOAD_IDLE,
 };
 
 use crate::fixture::{locked, owner, secret, secs, Fixture, CREATOR};
@@ -23,6 +24,8 @@ both_stores!(
     an_idle_upload_ends_and_each_chunk_keeps_it_open,
     an_upload_ends_at_its_deadline_however_active,
     a_published_upload_lives_for_its_ttl_from_finish,
+    an_uncapped_upload_opens_with_its_first_bytes_and_takes_no_place,
+    a_whole_upload_is_published_at_once_and_takes_no_place,
 );
 
 const ONE_SEC: Duration = Duration::from_secs(1);
@@ -245,4 +248,51 @@ async fn a_published_upload_lives_for_its_ttl_from_finish(f: Fixture) {
     live(&f, &id).await;
     f.advance(ONE_SEC);
     missing(&f, &id).await;
+}
+
+async fn an_uncapped_upload_opens_with_its_first_bytes_and_takes_no_place(f: Fixture) {
+    let me = owner(8);
+    only_open(&f, &me, 10, secs(3600)).await;
+    let s = NewSecret {
+        data: Bytes::from_static(b"abc"),
+        ..upload(Restrictions::default())
+    };
+    let id = s.id;
+    let session = session(&f, &me, 10, secs(3600));
+    let opened = f.store.upload_open(s, session, UNCAPPED).await.unwrap();
+    assert_eq!(opened, Opened::Opened);
+    assert_eq!(state(&f, &id).await, open_at(3, 10));
+    assert_eq!(append(&f, &id, 3, b"de").await, Appended::At(5));
+    assert!(matches!(finish(&f, &id).await, Finished::Published(p) if p.size == 5));
+    let (_, bytes, _) = data(&f, &id, TakeMode::Read).await;
+    assert_eq!(&bytes[..], b"abcde");
+    // The capped upload still holds the owner's only place, and no more than that one.
+    assert_full(&f, &me, UPLOAD_IDLE).await;
+}
+
+async fn a_whole_upload_is_published_at_once_and_takes_no_place(f: Fixture) {
+    let me = owner(9);
+    only_open(&f, &me, 10, secs(3600)).await;
+    let s = NewSecret {
+        data: Bytes::from_static(b"whole"),
+        ..upload(locked())
+    };
+    let id = s.id;
+    let expires = f.now_ms() + 300_000;
+    let session = session(&f, &me, 10, secs(3600));
+    assert_eq!(
+        f.store.upload_whole(s, session).await.unwrap(),
+        Finished::Published(Published {
+            ttl: secs(300),
+            size: 5,
+            user_type: UserType::Authenticated,
+        })
+    );
+    let meta = live(&f, &id).await;
+    assert_eq!(meta.restrictions, locked());
+    assert_expires_near(meta.expires_at_ms, expires);
+    ended(&f, &id).await;
+    assert_full(&f, &me, UPLOAD_IDLE).await;
+    let (kind, bytes, _) = data(&f, &id, TakeMode::Read).await;
+    assert_eq!((kind, &bytes[..]), (PayloadKind::Raw, &b"whole"[..]));
 }
