@@ -43,6 +43,8 @@ async fn spawn_dsn(dsn: String, tweak: impl FnOnce(&mut Config)) -> TestApp {
         c.redis_dsn = Some(dsn);
         c.allow_anonymous = true;
         c.redis_timeout = Some(Duration::from_secs(1));
+        // Room for `raw_round_trip`'s body of several pieces.
+        c.anonymous_upload_size_limit = Some(1 << 20);
         tweak(c);
     })
     .await
@@ -66,6 +68,7 @@ async fn round_trip(app: &TestApp) {
     assert_eq!(resp.text().await.unwrap(), STANDARD.encode("over the wire"));
     assert_eq!(app.get_secret(&s.id).await.status(), 410);
     chunked_round_trip(app).await;
+    raw_round_trip(app).await;
     let healthy = app.client.get(app.url("/healthy")).send().await.unwrap();
     assert_eq!(healthy.status(), 200);
 }
@@ -118,6 +121,32 @@ async fn spent_and_destroyed_on_a_replicated_store(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 410);
+}
+
+/// Single-request raw bodies: one that ends within the first piece (open and finish pipelined
+/// in one round trip, on a cluster too) and one written in pieces (open, appends, finish).
+async fn raw_round_trip(app: &TestApp) {
+    for size in [1000, 600 * 1024] {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut req = app.client.post(app.url("/api/v1/secret"));
+        if let Some(token) = &app.user_token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .header("content-type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{size} bytes");
+        let id = resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let read = app.get_secret(&id).await;
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.bytes().await.unwrap(), body, "{size} bytes");
+    }
 }
 
 /// A multi-request upload: its record and session keys share the secret's slot.
