@@ -125,16 +125,19 @@ where
         }
     };
     let size = published.size;
-    // Settled even at the declared size: the secret's lifetime began when it was published,
-    // after the body arrived, so the reservation must end with it, not before.
-    budget::settle(s, &id, size, ttl).await;
     let details = Created {
         user_type: uploader.user_type,
         ttl,
         size,
         restrictions: &restrictions,
     };
-    record_created(s, &id, &details, headers).await;
+    // Settled even at the declared size: the secret's lifetime began when it was published,
+    // after the body arrived, so the reservation must end with it, not before. Independent of
+    // the statistics, so both go to the store at once.
+    tokio::join!(
+        budget::settle(s, &id, size, ttl),
+        record_created(s, &id, &details, headers)
+    );
     Ok((id, creator_token))
 }
 
