@@ -32,7 +32,7 @@ mod server;
 
 pub use http::get_status;
 pub use oracle::HakanaiV3Server;
-pub use ports::{listening_ports, listens_on, unused_port, ReservedPort, TempDir};
+pub use ports::{listening_ports, listens_on, ReservedPort, TempDir};
 pub use redis::{RedisBuilder, RedisCluster, RedisServer, SentinelSetup};
 pub use resp::info_field;
 pub use resp::{Reply, RespConnection};

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A loopback port that nothing listened on a moment ago: only a candidate for a start that is
-/// retried on another port when it fails ([`crate::RedisServer`]). Anything that must stay
-/// free, or that is started later on a port named now, takes a [`ReservedPort`] instead.
-pub fn unused_port() -> u16 {
+/// retried on another port when it fails ([`crate::RedisServer`]), so not exported. Anything
+/// that must stay free, or that is started later on a port named now, takes a [`ReservedPort`].
+pub(crate) fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
