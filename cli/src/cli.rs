@@ -149,7 +149,8 @@ pub struct GetArgs {
     pub url: Option<String>,
 
     /// The key, for links shared without it (`--separate-key`); Hakanai v3's `key:hash` too.
-    #[arg(short, long, conflicts_with = "ask_key")]
+    // Keys are base64url, so one in 64 starts with '-': a value, not a flag.
+    #[arg(short, long, conflicts_with = "ask_key", allow_hyphen_values = true)]
     pub key: Option<String>,
 
     /// Prompt for the key on the terminal when the link has none.
@@ -273,6 +274,16 @@ mod tests {
             panic!("not parsed as token revoke");
         };
         assert_eq!(id, "-R2x_abc");
+    }
+
+    #[test]
+    fn keys_starting_with_a_hyphen_are_keys() {
+        let key = "-Abcdefghijklmnopqrstuvwxyz0123456789_-ABCD";
+        let cli = Cli::try_parse_from(["hakanai", "get", "https://h/s/x", "--key", key]).unwrap();
+        let Command::Get(args) = cli.command else {
+            panic!("not parsed as get");
+        };
+        assert_eq!(args.key.as_deref(), Some(key));
     }
 
     #[test]

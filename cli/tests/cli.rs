@@ -406,10 +406,11 @@ fn usage_and_network_errors() {
     let err = fails(&out, USAGE);
     assert!(err.contains("hint:"), "{err}");
 
-    let port = hakanai_test_support::unused_port();
+    // Held until the end: refused, and nobody else's server can be handed it meanwhile.
+    let nothing = hakanai_test_support::ReservedPort::new();
     let out = run(
         Command::new(bin)
-            .args(["--server", &format!("http://127.0.0.1:{port}")])
+            .args(["--server", &format!("http://127.0.0.1:{}", nothing.port())])
             .arg("send"),
         b"x",
     );

@@ -433,12 +433,11 @@ fn our_cli_extracts_old_zips(server: &Server) {
 
 /// Hakanai v3.0.7's own server (the oracle binary) on a Redis database, killed on drop.
 struct OldServer {
-    child: std::process::Child,
+    _server: hakanai_test_support::HakanaiV3Server,
     url: String,
     admin: String,
     /// The default user token it printed at its first start (empty later).
     user: String,
-    _log: tempfile::NamedTempFile,
 }
 
 impl Target for OldServer {
@@ -453,26 +452,19 @@ impl Target for OldServer {
 impl OldServer {
     fn start(redis: &common::RedisServer, admin: &str) -> OldServer {
         let exe = oracle_cli().with_file_name("hakanai-server");
-        // Hakanai's server is not ours to teach port 0; a port free a moment ago will do for a
-        // test that runs it once.
-        let port = hakanai_test_support::unused_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(exe)
-            .args(["-p", &port.to_string(), "-r", &redis.dsn()])
-            .args(["--enable-admin-token", "--trusted-ip-ranges", "127.0.0.0/8"])
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("Hakanai's server runs");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "Hakanai's server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let text = plain(&std::fs::read_to_string(log.path()).unwrap());
+        // On port 0: test-support reads the port it got from /proc.
+        let dsn = redis.dsn();
+        let server = hakanai_test_support::HakanaiV3Server::start(
+            &exe,
+            [
+                "-r",
+                &dsn,
+                "--enable-admin-token",
+                "--trusted-ip-ranges",
+                "127.0.0.0/8",
+            ],
+        );
+        let text = plain(&server.log());
         let printed = |label: &str| {
             text.lines()
                 .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_string()))
@@ -480,23 +472,15 @@ impl OldServer {
         };
         let printed_admin = printed("Admin token:");
         OldServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: server.base_url(),
             admin: if printed_admin.is_empty() {
                 admin.to_string()
             } else {
                 printed_admin
             },
             user: printed("Default user token:"),
-            _log: log,
+            _server: server,
         }
-    }
-}
-
-impl Drop for OldServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

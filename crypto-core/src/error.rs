@@ -30,7 +30,9 @@ pub enum Error {
         found: usize,
     },
     /// The key contains a character outside the base64url alphabet.
-    #[error("the key contains an invalid character {character:?} at position {position}")]
+    // The code point instead of `{character:?}`: `Debug` for `char` brings Unicode tables
+    // into the page's wasm module.
+    #[error("the key contains an invalid character '{character}' (U+{code:04X}) at position {position}", code = u32::from(*.character))]
     KeyCharset {
         /// Zero-based character position within the key.
         position: usize,

@@ -11,8 +11,9 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 #[cfg(feature = "hakanai-v3")]
 use base64::engine::general_purpose::STANDARD;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[cfg(feature = "hakanai-v3")]
 use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use sha2::{Digest, Sha256};
 #[cfg(feature = "hakanai-v3")]
 use subtle::ConstantTimeEq;
@@ -38,15 +39,15 @@ impl ContentHash {
     /// Parses the 22 base64url characters after the `:`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut out = [0u8; CONTENT_HASH_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(text.trim(), &mut out) {
-            Ok(CONTENT_HASH_LEN) => Ok(Self(out)),
+        match Base64UrlUnpadded::decode(text.trim(), &mut out) {
+            Ok(decoded) if decoded.len() == CONTENT_HASH_LEN => Ok(Self(out)),
             _ => Err(Error::LegacyHashFormat),
         }
     }
 
     /// The text form, as in the link.
     pub fn to_text(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        Base64UrlUnpadded::encode_string(&self.0)
     }
 
     #[cfg(feature = "hakanai-v3")]

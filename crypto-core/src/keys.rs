@@ -1,7 +1,6 @@
 //! The 256-bit secret key carried in the link fragment, and its text form.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::Error;
@@ -35,7 +34,7 @@ impl SecretKey {
 
     /// The key as it appears in a link fragment: 43 base64url characters, no padding.
     pub fn to_text(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        Base64UrlUnpadded::encode_string(&self.0)
     }
 
     /// Parses the text form of a key, with a precise error for each way it can be wrong.
@@ -63,8 +62,8 @@ impl SecretKey {
             });
         }
         let mut bytes = [0u8; KEY_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
-            Ok(KEY_LEN) => Ok(Self(bytes)),
+        match Base64UrlUnpadded::decode(text, &mut bytes) {
+            Ok(decoded) if decoded.len() == KEY_LEN => Ok(Self(bytes)),
             _ => Err(Error::KeyEncoding),
         }
     }

@@ -17,7 +17,7 @@ use hakanai_server::{Application, Config, StartupError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use hakanai_test_support::{unused_port, RedisCluster, RedisServer, SentinelSetup, TempDir};
+use hakanai_test_support::{RedisCluster, RedisServer, ReservedPort, SentinelSetup, TempDir};
 use helpers::{spawn_with_redis, TestApp};
 
 /// Held by each failover test for its whole run: two failovers at once on two cores
@@ -271,7 +271,8 @@ async fn startup_errors_are_clear() {
     assert!(ok.is_ok());
 
     // Unreachable: retried with backoff for --redis-startup-timeout, then a clear error.
-    let mut c = config(&format!("redis://127.0.0.1:{}/0", unused_port()));
+    let nothing = ReservedPort::new(); // refused until the end, never someone else's server
+    let mut c = config(&format!("redis://127.0.0.1:{}/0", nothing.port()));
     c.redis_startup_timeout = Duration::from_secs(2);
     c.redis_timeout = Some(Duration::from_millis(300));
     let started = Instant::now();
@@ -287,14 +288,20 @@ async fn startup_errors_are_clear() {
     assert!(e.to_string().contains("still unreachable"), "{e}");
 
     // ...and a Redis that comes up during the wait is picked up (on the port the server was
-    // given before it existed, so on exactly that port).
-    let port = unused_port();
+    // given before it existed, so on exactly that port). Reserved until Redis holds it.
+    let reserved = ReservedPort::new();
+    let port = reserved.port();
     let late = tokio::task::spawn_blocking(move || {
         std::thread::sleep(Duration::from_millis(700));
-        RedisServer::start_on(port)
+        let redis = RedisServer::start_on(port);
+        drop(reserved);
+        redis
     });
-    // Meanwhile the port is open and /healthy says what is going on.
-    let http_port = unused_port();
+    // Meanwhile the port is open and /healthy says what is going on. The probe needs the port
+    // before `build` returns, so it is reserved and the server binds it (SO_REUSEADDR) over the
+    // reservation, which lasts until the end.
+    let http = ReservedPort::new();
+    let http_port = http.port();
     let probe = tokio::spawn(async move {
         let url = format!("http://127.0.0.1:{http_port}/healthy");
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -25,10 +25,23 @@ enum LogTo {
     Capture,
 }
 
+/// Which `--token-file` the server gets.
+#[derive(Clone)]
+enum TokenFile {
+    /// One in the start's private directory.
+    Private,
+    /// The caller's.
+    At(PathBuf),
+    /// None: the server's own choice (the terminal, `$STATE_DIRECTORY` or `./hakanai-tokens`).
+    ServersDefault,
+}
+
 /// How to start a [`HakanaiServer`]; see [`HakanaiServer::builder`].
 #[derive(Clone)]
 pub struct ServerBuilder {
     bin: PathBuf,
+    port_args: Vec<OsString>,
+    token_file: TokenFile,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     rust_log: String,
@@ -54,6 +67,30 @@ impl ServerBuilder {
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// How port 0 and the loopback address are given, instead of `--port 0 --listen-address
+    /// 127.0.0.1`: to start it with another spelling (`-p 0 -l 127.0.0.1`, or none here and
+    /// `HAKANAI_PORT=0` in [`Self::env`]). It must still ask for port 0: the port is learned
+    /// from the `"listening"` line.
+    pub fn port_args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.port_args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// `--token-file PATH` (the caller's file) instead of one in a private directory; the
+    /// tokens of this start are still read from it.
+    pub fn token_file(mut self, path: &Path) -> Self {
+        self.token_file = TokenFile::At(path.to_owned());
+        self
+    }
+
+    /// No `--token-file`: the server writes new tokens where it would in production (the
+    /// terminal, `$STATE_DIRECTORY/hakanai-tokens` or `./hakanai-tokens`), and
+    /// [`HakanaiServer::admin_token`] and [`HakanaiServer::user_token`] are not read.
+    pub fn servers_token_file(mut self) -> Self {
+        self.token_file = TokenFile::ServersDefault;
         self
     }
 
@@ -122,16 +159,21 @@ impl ServerBuilder {
     /// paths answer 200.
     pub fn try_start(self) -> Result<HakanaiServer, String> {
         let work = TempDir::new("server");
-        let token_file = work.path().join("tokens");
+        let token_file = match &self.token_file {
+            TokenFile::Private => Some(work.path().join("tokens")),
+            TokenFile::At(path) => Some(path.clone()),
+            TokenFile::ServersDefault => None,
+        };
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", log_filter(&self.rust_log))
             .current_dir(self.dir.as_deref().unwrap_or(work.path()))
-            .args(["--port", "0", "--listen-address", "127.0.0.1"])
-            .arg("--token-file")
-            .arg(&token_file)
-            .args(&self.args)
+            .args(&self.port_args);
+        if let Some(path) = &token_file {
+            cmd.arg("--token-file").arg(path);
+        }
+        cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -206,7 +248,8 @@ impl ServerBuilder {
             }
         };
         // The tokens are written while the application is built, before it listens.
-        for (kind, token) in read_token_file(&server.token_file) {
+        let tokens = server.token_file.as_deref().map(read_token_file);
+        for (kind, token) in tokens.unwrap_or_default() {
             match kind.as_str() {
                 "admin" => server.admin_token = Some(token),
                 "user" => server.user_token = Some(token),
@@ -318,7 +361,7 @@ pub struct HakanaiServer {
     /// The default user token this start wrote (none with `--allow-anonymous`, or when the store
     /// had tokens already).
     pub user_token: Option<String>,
-    token_file: PathBuf,
+    token_file: Option<PathBuf>,
     captured: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     threads: Vec<JoinHandle<()>>,
@@ -341,6 +384,10 @@ impl HakanaiServer {
     pub fn builder(bin: impl AsRef<Path>) -> ServerBuilder {
         ServerBuilder {
             bin: bin.as_ref().to_owned(),
+            port_args: ["--port", "0", "--listen-address", "127.0.0.1"]
+                .map(OsString::from)
+                .to_vec(),
+            token_file: TokenFile::Private,
             args: Vec::new(),
             env: Vec::new(),
             rust_log: "info".to_owned(),
@@ -369,9 +416,9 @@ impl HakanaiServer {
         self.user_token.as_deref().expect("a default user token")
     }
 
-    /// The `--token-file` it was given (kept until drop).
-    pub fn token_file(&self) -> &Path {
-        &self.token_file
+    /// The `--token-file` it was given (a private one is kept until drop).
+    pub fn token_file(&self) -> Option<&Path> {
+        self.token_file.as_deref()
     }
 
     pub fn pid(&self) -> Option<u32> {

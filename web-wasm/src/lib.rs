@@ -67,22 +67,6 @@ pub fn build_link(base: &str, id: &str, key: Option<String>) -> Result<String, J
     crypto_core::build_link(base, id, key.as_ref()).map_err(core_error)
 }
 
-/// Parses a full link, a link without key, a bare `#fragment` or a bare key.
-/// Returns `{base, id, key}` (each possibly `undefined`).
-#[wasm_bindgen(js_name = parseLink, unchecked_return_type = "{base?: string, id?: string, key?: string}")]
-pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
-    let parsed = crypto_core::parse_link(input).map_err(core_error)?;
-    let object = js_sys::Object::new();
-    convert::set(&object, "base", parsed.base.map(JsValue::from));
-    convert::set(&object, "id", parsed.id.map(JsValue::from));
-    let key = parsed.key.map(|k| match parsed.content_hash {
-        Some(hash) => format!("{}:{}", k.to_text(), hash.to_text()),
-        None => k.to_text(),
-    });
-    convert::set(&object, "key", key.map(JsValue::from));
-    Ok(object.into())
-}
-
 /// A safe download name for an untrusted file name from a secret's metadata.
 #[wasm_bindgen(js_name = sanitizeFileName)]
 pub fn sanitize_file_name(name: &str) -> String {

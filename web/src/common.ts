@@ -2,7 +2,7 @@
 
 import type { ErrorCode } from "hakanai-wasm";
 import { type Role, hasWebCrypto, loadWasm } from "./wasm";
-import { Key, Lang, LANGS, preferredLang, setLang, t } from "./i18n";
+import { Key, Lang, LANGS, loadLang, preferredLang, setLang, t } from "./i18n";
 
 export interface PublicConfig {
   upload_size_limit: number;
@@ -62,7 +62,8 @@ export function translatePage(): void {
   for (const hook of hooks) hook();
 }
 
-function applyLang(l: Lang): void {
+async function applyLang(l: Lang): Promise<void> {
+  await loadLang(l);
   setLang(l);
   document.documentElement.dataset.lang = l;
   const select = document.getElementById("lang") as HTMLSelectElement | null;
@@ -87,17 +88,19 @@ function storedTheme(): Theme {
   return s === "light" || s === "dark" ? s : "system";
 }
 
-/** Language, theme, wasm and config; resolves when the page can be used. */
-/** Sets up the page; `role` says which wasm module it needs first (`none`: it has no crypto). */
+/**
+ * Language, theme, wasm and config; resolves when the page can be used. `role` says which wasm
+ * module the page needs first (`none`: it has no crypto).
+ */
 export async function boot(role: Role | "none"): Promise<PublicConfig> {
-  applyLang(preferredLang());
+  const language = applyLang(preferredLang());
   applyTheme(storedTheme());
   const select = document.getElementById("lang") as HTMLSelectElement | null;
   select?.addEventListener("change", () => {
     const l = select.value as Lang;
-    if (!(l in LANGS)) return;
+    if (!LANGS.includes(l)) return;
     localStorage.setItem("hakanai.lang", l);
-    applyLang(l);
+    void applyLang(l);
   });
   document.getElementById("theme")?.addEventListener("click", () => {
     const order: Theme[] = ["system", "light", "dark"];
@@ -112,6 +115,7 @@ export async function boot(role: Role | "none"): Promise<PublicConfig> {
       return r.json() as Promise<PublicConfig>;
     }),
     role === "none" ? undefined : loadWasm(role),
+    language,
   ]);
   const backend = $("backend");
   const webCrypto = wasm ? wasm.webCryptoAvailable() : hasWebCrypto();

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::bench::{machine, replace_section, today_utc};
 use crate::setup::on_path;
-use crate::shell::{flags, free_port, root, target_dir, Cmd, Error, Result};
-use hakanai_test_support::RedisServer;
+use crate::shell::{flags, root, target_dir, Cmd, Error, Result};
+use hakanai_test_support::{listening_ports, RedisServer};
 
 const START: &str = "<!-- bench:server:start -->";
 const END: &str = "<!-- bench:server:end -->";
@@ -287,7 +287,6 @@ impl Bench {
     }
 
     fn start(&self, subject: Subject, quiet: bool) -> Result<Running> {
-        let port = free_port()?;
         let dsn = format!("redis://127.0.0.1:{}/0", self.redis_port);
         let mut cmd = match subject {
             Subject::Hakanai => Command::new(&self.hakanai),
@@ -299,7 +298,10 @@ impl Bench {
             }
             _ => Command::new(&self.ours),
         };
-        cmd.args(["--port", &port.to_string()]);
+        // Port 0 (all four take it): the kernel picks a free one, nothing to race for. Which one
+        // is read from /proc, the socket the child itself listens on (Hakanai 3.0.7 names it
+        // only in a plain-text line, the floor server nowhere).
+        cmd.args(["--port", "0"]);
         if subject != Subject::Floor {
             cmd.arg("--allow-anonymous");
         }
@@ -329,9 +331,15 @@ impl Bench {
         let child = cmd
             .spawn()
             .map_err(|e| Error::new(format!("cannot start {subject:?} server: {e}")))?;
-        let mut running = Running { child, port };
+        let mut running = Running { child, port: 0 };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !http_ok(port, "/healthy") {
+        loop {
+            if running.port == 0 {
+                running.port = listening_ports(running.pid()).first().copied().unwrap_or(0);
+            }
+            if running.port != 0 && http_ok(running.port, "/healthy") {
+                break;
+            }
             if Instant::now() > deadline || running.child.try_wait().ok().flatten().is_some() {
                 running.stop();
                 return Err(Error::new(format!(

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use crate::lint;
 use crate::procs::Proc;
 use crate::setup::{find_on_path, on_path};
-use crate::shell::{flags, free_port, human_bytes, pids, root, target_dir, Cmd, Error, Result};
-use hakanai_test_support::RedisServer;
+use crate::shell::{flags, human_bytes, pids, root, target_dir, Cmd, Error, Result};
+use hakanai_test_support::{RedisServer, ReservedPort};
 
 /// The image `cargo xtask image` builds.
 const IMAGE: &str = "localhost/hakanai:latest";
@@ -833,7 +833,10 @@ fn smoke_test(image: &'static str) -> Result<String> {
 
     // The image's own settings, with only the Redis DSN and a free port given.
     let redis = RedisServer::builder().try_start().map_err(Error::new)?;
-    let port = free_port()?;
+    // Held while the server runs: it binds over the reservation (SO_REUSEADDR), and no other
+    // process's free-port lookup is handed the port meanwhile.
+    let reserved = ReservedPort::new();
+    let port = reserved.port();
     let env = vec![
         (
             "HAKANAI_REDIS_DSN".to_owned(),
@@ -980,7 +983,9 @@ for arg in services["redis"]["command"]:
         .args(&args)
         .try_start()
         .map_err(Error::new)?;
-    let (port, metrics) = (free_port()?, free_port()?);
+    // Held while the server runs, as in the smoke test.
+    let reserved = (ReservedPort::new(), ReservedPort::new());
+    let (port, metrics) = (reserved.0.port(), reserved.1.port());
     for (key, value) in env.iter_mut() {
         match key.as_str() {
             "HAKANAI_REDIS_DSN" => *value = format!("redis://127.0.0.1:{}/0", redis.port),

@@ -41,7 +41,8 @@ Tasks:
                     and HTTP suites on the embedded store only (the inner loop;
                     CI runs the full tier)
   ci [--fast]       alias of `test`
-  wasm              build the npm package into web-wasm/pkg and report its size
+  wasm              build the npm package into web-wasm/pkg and the page's small modules
+                    (web-wasm/pkg-seal, pkg-open); report their sizes
   web [--out-dir DIR --pkg-dir DIR]
                     build the npm package, type-check and assemble the page in web/dist
                     (or DIR; hakanai-server's build script uses this to embed the page)

@@ -61,14 +61,6 @@ pub fn pids() -> impl Iterator<Item = (u32, PathBuf)> {
         })
 }
 
-/// A loopback port that was free a moment ago, for a server started next.
-pub fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::new(format!("no free port: {e}")))
-}
-
 /// Fails unless `args` only contains flags from `allowed`; returns the flags given.
 pub fn flags<'a>(task: &str, args: &'a [String], allowed: &[&str]) -> Result<Vec<&'a str>> {
     let mut given = Vec::new();

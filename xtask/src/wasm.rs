@@ -1,5 +1,6 @@
 //! `cargo xtask wasm`: builds the `hakanai-wasm` npm package into `web-wasm/pkg` with
-//! wasm-pack (release, `--target web`) and reports the size of the `.wasm` file.
+//! wasm-pack (release, `--target web`), and the page's small first modules (`seal`, `open`:
+//! web-wasm without `full`, built for size) beside it, and reports the `.wasm` sizes.
 
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,14 @@
 //! The real binary: startup lines, where bootstrap tokens go, graceful exit on SIGTERM.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use hakanai_test_support::{HakanaiServer, ServerBuilder};
+
+/// The binary, on a port the kernel picks (learned from its `"listening"` log line).
+fn server() -> ServerBuilder {
+    HakanaiServer::builder(env!("CARGO_BIN_EXE_hakanai-server"))
+}
 
 /// With stderr not a terminal (journald, a container runtime), the token goes to
 /// `./hakanai-tokens` (0600, `user <token>`), and the log says where, without the token.
@@ -11,22 +16,14 @@ use std::time::{Duration, Instant};
 fn binary_writes_the_token_to_a_private_file_and_stops_on_sigterm() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .env("HAKANAI_PORT", port.to_string())
+    let server = server()
+        .port_args::<&str>([])
+        .env("HAKANAI_PORT", "0")
+        .servers_token_file()
         .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
-    let (exit, out, err) = sigterm(&mut child);
+        .capture_log()
+        .start();
+    let (exit, out, err) = sigterm(server);
     assert!(exit.success(), "{exit:?}");
     assert!(out.contains("secrets live in this process only"), "{out}");
     assert!(out.contains("shutting down"), "{out}");
@@ -68,13 +65,9 @@ fn binary_prints_the_token_on_a_terminal() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Port 0: nothing connects to it here, only its output on the terminal is read.
     let command = format!(
-        "timeout -s TERM 8 {} --port {port}",
+        "timeout -s TERM 8 {} --port 0",
         env!("CARGO_BIN_EXE_hakanai-server")
     );
     let out = Command::new("script")
@@ -103,26 +96,17 @@ async fn unwritable_token_file_stores_no_token() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("missing-dir").join("tokens");
     let start = |token_file: &std::path::Path| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
-            .env_clear()
-            .args(["--port", &port.to_string(), "--redis-dsn", &redis.dsn()])
-            .arg("--enable-admin-token")
-            .arg("--token-file")
-            .arg(token_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_ready(port);
-        (child, port)
+        let server = server()
+            .redis(&redis.dsn())
+            .admin_token()
+            .token_file(token_file)
+            .capture_log()
+            .start();
+        let port = server.port;
+        (server, port)
     };
-    let (mut child, _) = start(&bad);
-    let (exit, out, _) = sigterm(&mut child);
+    let (server, _) = start(&bad);
+    let (exit, out, _) = sigterm(server);
     assert!(exit.success(), "kept running until SIGTERM: {exit:?}");
     for kind in ["admin", "user"] {
         assert!(
@@ -135,7 +119,7 @@ async fn unwritable_token_file_stores_no_token() {
     }
 
     let good = crate::token_file::TokenFile::new();
-    let (mut child, port) = start(&good.path());
+    let (server, port) = start(&good.path());
     let user = good.wait_for("user");
     good.wait_for("admin");
     let client = reqwest::Client::new();
@@ -176,54 +160,15 @@ async fn unwritable_token_file_stores_no_token() {
     assert!(!shown.contains(&new_user), "{shown}");
     assert_eq!(post(user).await.unwrap().status(), 403);
     assert_eq!(post(new_user).await.unwrap().status(), 200);
-    sigterm(&mut child);
+    sigterm(server);
 }
 
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(resp) = http::get_ready(port) {
-            assert_eq!(resp, 200);
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// SIGTERM, then the exit status (within 5 s) and everything written to stdout and stderr.
-fn sigterm(child: &mut std::process::Child) -> (std::process::ExitStatus, String, String) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no graceful exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (exit, out, err)
+/// SIGTERM, then the exit status (within 5 s) and everything written to stdout (when captured)
+/// and stderr.
+fn sigterm(server: HakanaiServer) -> (ExitStatus, String, String) {
+    let stopped = server.stop(Duration::from_secs(5));
+    let exit = stopped.status.expect("no graceful exit");
+    (exit, stopped.log, stopped.stderr)
 }
 
 /// The one binary: started from an empty directory with no `--web-root` (and no
@@ -238,27 +183,12 @@ async fn binary_serves_the_built_in_page_from_any_directory() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cwd = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hakanai-server"))
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .args(["--port", &port.to_string(), "--allow-anonymous"])
+    let server = server()
+        .rust_log("warn")
+        .anonymous()
         .current_dir(cwd.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !matches!(http::get_ready(port), Ok(200)) {
-        assert!(child.try_wait().unwrap().is_none(), "the server exited");
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let base = format!("http://127.0.0.1:{port}");
+        .start();
+    let base = server.base_url();
     // No automatic decompression: the gzip variant is checked by hand below.
     let client = reqwest::Client::new();
     let get = |path: String, gzip: bool| {
@@ -333,23 +263,7 @@ async fn binary_serves_the_built_in_page_from_any_directory() {
     let missing = client.get(format!("{base}/nope.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-mod http {
-    /// A tiny blocking GET of /ready, to avoid pulling in reqwest's blocking feature.
-    pub fn get_ready(port: u16) -> std::io::Result<u16> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf)?;
-        buf.split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other("bad response"))
-    }
+    drop(server);
 }
 
 /// A Hakanai v3 deployment switched over unchanged: its env file (the variables of Hakanai's
@@ -365,11 +279,6 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let webhook_token = dir.path().join("webhook.token");
     std::fs::write(&webhook_token, "hook-secret\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     // /etc/hakanai/hakanai.env, as systemd's EnvironmentFile= reads it.
     let env_file = "# Hakanai v3 env file\n\
          HAKANAI_ALLOW_ANONYMOUS=true\n\
@@ -385,18 +294,18 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
          HAKANAI_CORS_ALLOWED_ORIGINS=https://app.example.com\n\
          HAKANAI_WEBHOOK_URL=http://127.0.0.1:9/hook\n\
          HAKANAI_WEBHOOK_HEADERS=user-agent,x-request-id\n";
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hakanai-server"));
-    cmd.env_clear().env("RUST_LOG", "warn");
+    let mut cmd = server().rust_log("warn");
     for line in env_file.lines().filter(|l| !l.starts_with('#')) {
         let (k, v) = line.split_once('=').unwrap();
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
     // The seed's unit: Environment=HAKANAI_WEBHOOK_TOKEN_FILE=… and its ExecStart= flags.
-    cmd.env("HAKANAI_WEBHOOK_TOKEN_FILE", &webhook_token);
+    cmd = cmd.env("HAKANAI_WEBHOOK_TOKEN_FILE", &webhook_token);
     // As systemd's StateDirectory= sets it: the admin token goes to a file in there.
-    cmd.env("STATE_DIRECTORY", dir.path());
+    cmd = cmd.env("STATE_DIRECTORY", dir.path()).servers_token_file();
     let dsn = redis.dsn();
-    let mut child = cmd
+    // Hakanai's short flags, on port 0 (the port is read from the "listening" log line).
+    let server = cmd
         .args(["--redis-dsn", &dsn, "--enable-admin-token"])
         .args([
             "--trusted-ip-ranges",
@@ -404,21 +313,11 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
             "--upload-size-limit",
             "10m",
         ])
-        .args(["-p", &port.to_string(), "-l", "127.0.0.1"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+        .port_args(["-p", "0", "-l", "127.0.0.1"])
+        .stderr_file(&dir.path().join("stderr"))
+        .start();
     let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !matches!(http::get_ready(port), Ok(200)) {
-        if let Some(exit) = child.try_wait().unwrap() {
-            panic!("the server exited ({exit:?}): {}", stderr());
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let base = format!("http://127.0.0.1:{port}");
+    let base = server.base_url();
     let client = reqwest::Client::new();
     let create = |data: Vec<u8>, forwarded: Option<&'static str>| {
         let mut req = client
@@ -489,10 +388,8 @@ async fn hakanai_v3_env_file_and_systemd_command_line() {
         .await
         .unwrap();
     assert_eq!(invite.status(), 200);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    let (exit, _, _) = sigterm(server);
+    assert!(exit.success());
 }
 
 /// Every flag, short flag, env var and positional argument of Hakanai v3.0.7's own

@@ -743,12 +743,10 @@ async fn api_stays_fast(app: &TestApp) {
 
 #[tokio::test]
 async fn dead_webhook_receiver_does_not_affect_the_api() {
-    // Bound and dropped: connections are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound, never listening, held until the end: connections are refused, and no other
+    // process's server can be handed this port meanwhile.
+    let dead = hakanai_test_support::ReservedPort::new();
+    let port = dead.port();
     let app = spawn_app(Backend::Memory, |c| {
         c.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
     })
@@ -1233,8 +1231,10 @@ fn flag_scanner_finds_flags_and_skips_lookalikes() {
 /// body, passphrase, creator token or webhook key.
 #[tokio::test]
 async fn logs_of_the_real_binary_hold_no_secrets() {
-    // A port nothing listens on: the webhook's deliveries fail and are logged.
-    let dead = hakanai_test_support::unused_port();
+    // A port nothing listens on (held until the end): the webhook's deliveries fail and are
+    // logged.
+    let reserved = hakanai_test_support::ReservedPort::new();
+    let dead = reserved.port();
     // The tokens go to --token-file, never to the output this test searches for secrets.
     let server = hakanai_test_support::HakanaiServer::builder(env!("CARGO_BIN_EXE_hakanai-server"))
         .rust_log("debug")
