@@ -1,10 +1,14 @@
 -- wrk script: create+read cycles. Each connection creates a secret (JSON, BENCH_BODY) when its
 -- thread has no unread id, else reads one of the ids its thread created, once. A cycle is one
--- read answered 200; ids are never read twice.
+-- read answered 200; ids are never read twice. BENCH_READ_TOKEN, when not empty, goes with every
+-- read as X-Secret-Read-Token (the JSON body then carries its read_token_hash).
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 local body = f:read("*a")
 f:close()
 local create = wrk.format("POST", "/api/v1/secret", { ["Content-Type"] = "application/json" }, body)
+local token = os.getenv("BENCH_READ_TOKEN") or ""
+local read_headers = {}
+if token ~= "" then read_headers["X-Secret-Read-Token"] = token end
 local unread = {}
 reads = 0
 bad_reads = 0
@@ -12,7 +16,7 @@ bad_reads = 0
 function request()
   local id = table.remove(unread)
   if id then
-    return wrk.format("GET", "/api/v1/secret/" .. id)
+    return wrk.format("GET", "/api/v1/secret/" .. id, read_headers)
   end
   return create
 end

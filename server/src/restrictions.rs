@@ -42,6 +42,31 @@ pub struct Restrictions {
     pub read_lock: Option<String>,
 }
 
+/// A reader's `X-Secret-Read-Token` in the form of a stored read lock: lowercase hex of its
+/// SHA-256. The stores compare it with a secret's lock as text to hand out, in the same step,
+/// a secret whose read lock is its only restriction; what is compared is a hash of what the
+/// reader sent, so how long the comparison takes tells nothing about the lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PresentedLock([u8; 64]);
+
+impl PresentedLock {
+    pub fn of(token: &[u8]) -> Self {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(token), &mut hex).expect("32 bytes are 64 hex digits");
+        Self(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+impl std::fmt::Debug for PresentedLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedLock(..)")
+    }
+}
+
 /// Whether the `X-Secret-Read-Token` value `given` opens a secret locked with `lock` (hex of
 /// `SHA-256(token)`). No lock: anything opens it, as before read tokens existed.
 pub fn read_token_opens(lock: Option<&str>, given: Option<&[u8]>) -> bool {
@@ -105,6 +130,14 @@ impl Restrictions {
     /// Nothing to check before a read: the stores hand such a secret out in one step.
     pub fn is_empty(&self) -> bool {
         self.read_lock.is_none() && !self.limits_readers()
+    }
+
+    /// Whether `presented` opens a secret that has nothing to check but its read lock: the
+    /// stores hand it out in one step too ([`crate::store::TakeMode::ReadIfOpenedBy`]). The
+    /// Redis store's `TAKE` script makes the same decision on the stored JSON (a lock and no
+    /// other field).
+    pub fn opened_by_lock_alone(&self, presented: &PresentedLock) -> bool {
+        !self.limits_readers() && self.read_lock.as_deref() == Some(presented.as_str())
     }
 
     /// Whether the creator restricted who may read (addresses, countries, networks or a

@@ -46,13 +46,21 @@ enum Load {
     CreateJson,
     CreateRaw,
     Cycle,
+    /// Cycles as our own clients make them: every secret read-locked (`read_token_hash`), every
+    /// read with its `X-Secret-Read-Token` (ours only; Hakanai has no read tokens).
+    LockedCycle,
 }
+
+/// The read token of [`Load::LockedCycle`] (one for all its secrets) and the lock it opens,
+/// `hex(SHA-256(token))` (`docs/FORMAT.md` § Read token). A wrong pair shows as failed reads.
+const READ_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const READ_LOCK: &str = "a8ae6e6ee929abea3afcfc5258c8ccd6f85273e0d4626d26c7279f3250f77c8e";
 
 impl Load {
     fn script(self) -> &'static str {
         match self {
             Load::CreateJson | Load::CreateRaw => "server/bench/wrk-create.lua",
-            Load::Cycle => "server/bench/wrk-cycle.lua",
+            Load::Cycle | Load::LockedCycle => "server/bench/wrk-cycle.lua",
         }
     }
 }
@@ -92,6 +100,7 @@ struct Bench {
     clk_tck: f64,
     json_body: PathBuf,
     raw_body: PathBuf,
+    locked_body: PathBuf,
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -141,7 +150,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = target_dir().join("xtask").join("bench-server");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
-    let (json_body, raw_body) = write_bodies(&work)?;
+    let (json_body, raw_body, locked_body) = write_bodies(&work)?;
     let redis = RedisServer::builder()
         .log_file(&work.join("redis.log"))
         .try_start()
@@ -160,6 +169,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .unwrap_or(100.0),
         json_body,
         raw_body,
+        locked_body,
         work,
     };
     let result = bench.all(quick, profile);
@@ -190,7 +200,7 @@ impl Bench {
         let mut embedded = Vec::new();
         for _ in 0..rounds {
             let mut phases = Vec::new();
-            for load in [Load::CreateJson, Load::Cycle] {
+            for load in [Load::CreateJson, Load::Cycle, Load::LockedCycle] {
                 phases.push((load, self.phase(Subject::OursEmbedded, load, false)?));
             }
             embedded.push(phases);
@@ -223,7 +233,12 @@ impl Bench {
             let mut subjects = Vec::new();
             for subject in order {
                 let loads: &[Load] = match subject {
-                    Subject::Ours => &[Load::CreateJson, Load::CreateRaw, Load::Cycle],
+                    Subject::Ours => &[
+                        Load::CreateJson,
+                        Load::CreateRaw,
+                        Load::Cycle,
+                        Load::LockedCycle,
+                    ],
                     _ => &[Load::CreateJson, Load::Cycle],
                 };
                 let mut phases = Vec::new();
@@ -256,7 +271,7 @@ impl Bench {
             let rss1 = proc_rss(server.pid())?;
             let (redis_cpu1, bytes1, keys1) = self.redis_counters()?;
             let ops = match load {
-                Load::Cycle => w.reads,
+                Load::Cycle | Load::LockedCycle => w.reads,
                 _ => w.requests.saturating_sub(w.failed),
             };
             Ok(Phase {
@@ -355,7 +370,13 @@ impl Bench {
     fn wrk(&self, load: Load, port: u16, secs: u32) -> Result<WrkResult> {
         let (body, content_type) = match load {
             Load::CreateRaw => (&self.raw_body, "application/octet-stream"),
+            Load::LockedCycle => (&self.locked_body, "application/json"),
             _ => (&self.json_body, "application/json"),
+        };
+        let token = if load == Load::LockedCycle {
+            READ_TOKEN
+        } else {
+            ""
         };
         let out = Cmd::new("wrk")
             .args(["-t", "2", "-c", &CONNECTIONS.to_string()])
@@ -365,6 +386,7 @@ impl Bench {
             .arg(format!("http://127.0.0.1:{port}"))
             .env("BENCH_BODY", body)
             .env("BENCH_CONTENT_TYPE", content_type)
+            .env("BENCH_READ_TOKEN", token)
             .read()?;
         WrkResult::parse(&out)
     }
@@ -559,7 +581,7 @@ impl WrkResult {
 }
 
 /// 1 KiB of random bytes, as the raw body and as Hakanai's JSON create body.
-fn write_bodies(work: &Path) -> Result<(PathBuf, PathBuf)> {
+fn write_bodies(work: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     use std::io::Read as _;
     let mut raw = vec![0u8; PAYLOAD];
     File::open("/dev/urandom")
@@ -569,10 +591,16 @@ fn write_bodies(work: &Path) -> Result<(PathBuf, PathBuf)> {
         "{{\"data\": \"{}\", \"expires_in\": {TTL_SECS}}}",
         base64(&raw)
     );
+    let locked = format!(
+        "{{\"data\": \"{}\", \"expires_in\": {TTL_SECS}, \"restrictions\": {{\"read_token_hash\": \"{READ_LOCK}\"}}}}",
+        base64(&raw)
+    );
     let (json_path, raw_path) = (work.join("secret-1k.json"), work.join("secret-1k.bin"));
+    let locked_path = work.join("secret-1k-locked.json");
     std::fs::write(&json_path, json).map_err(io_err("write", &json_path))?;
     std::fs::write(&raw_path, raw).map_err(io_err("write", &raw_path))?;
-    Ok((json_path, raw_path))
+    std::fs::write(&locked_path, locked).map_err(io_err("write", &locked_path))?;
+    Ok((json_path, raw_path, locked_path))
 }
 
 /// Standard base64 with padding; xtask stays free of dependencies.
@@ -714,7 +742,7 @@ fn render(
             .collect()
     };
     type Row<'a> = (&'a str, Load, &'a dyn Fn(&Phase) -> f64, usize);
-    let rows: [Row; 6] = [
+    let rows: [Row; 7] = [
         ("creates/s (JSON)", Load::CreateJson, &|p| p.rate(), 0),
         ("create p99 ms", Load::CreateJson, &|p| p.p99_ms, 2),
         (
@@ -730,6 +758,7 @@ fn render(
             0,
         ),
         ("cycles/s", Load::Cycle, &|p| p.rate(), 0),
+        ("read-locked cycles/s", Load::LockedCycle, &|p| p.rate(), 0),
         (
             "server CPU µs per cycle",
             Load::Cycle,
@@ -779,6 +808,18 @@ fn table(rounds: &Rounds, floor: Option<(f64, f64)>) -> String {
         row("create+read cycles/s", Load::Cycle, &|p| p.rate(), 0),
         row("cycle request p50 ms", Load::Cycle, &|p| p.p50_ms, 2),
         row("cycle request p99 ms", Load::Cycle, &|p| p.p99_ms, 2),
+        row(
+            "read-locked cycles/s (as our clients make them)",
+            Load::LockedCycle,
+            &|p| p.rate(),
+            0,
+        ),
+        row(
+            "read-locked cycle request p99 ms",
+            Load::LockedCycle,
+            &|p| p.p99_ms,
+            2,
+        ),
         row(
             "server CPU µs per create",
             Load::CreateJson,

@@ -15,7 +15,8 @@ use crate::events::{Created, Event, Subject};
 use crate::id::SecretId;
 use crate::restrictions::{passphrase_opens, read_token_opens, Restrictions};
 use crate::store::{
-    now_ms, GoneReason, NewSecret, PayloadKind, Peek, SecretMeta, TakeMode, Taken, Tombstone,
+    now_ms, GoneReason, NewSecret, PayloadKind, Peek, PresentedLock, SecretMeta, TakeMode, Taken,
+    Tombstone,
 };
 use crate::tokens;
 
@@ -165,7 +166,13 @@ pub async fn read(
     id: &SecretId,
     r: &Reader<'_>,
 ) -> Result<(PayloadKind, Bytes), AppError> {
-    let mut taken = s.store.take(id, TakeMode::ReadIfUnrestricted).await?;
+    // With a read token, a secret whose read lock is all there is to check (every secret our
+    // clients store) is handed out in this one step; anything else comes back to be checked.
+    let first = match r.read_token {
+        Some(token) => TakeMode::ReadIfOpenedBy(PresentedLock::of(token)),
+        None => TakeMode::ReadIfUnrestricted,
+    };
+    let mut taken = s.store.take(id, first).await?;
     if let Taken::Restricted(meta) = taken {
         if !read_token_opens(meta.restrictions.read_lock.as_deref(), r.read_token) {
             return Err(not_found());

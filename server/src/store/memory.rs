@@ -318,11 +318,21 @@ impl SecretStore for MemoryStore {
             Slot::Gone(t) => return Ok(Taken::Gone(t.clone())),
             Slot::Live { blob, .. } => blob.clone(),
         };
-        if mode == TakeMode::ReadIfUnrestricted && codec::meta_len(&blob)? > HEADER_LEN {
-            return Ok(Taken::Restricted(codec::decode_meta(
-                &blob,
-                e.expires_at_ms,
-            )?));
+        let checks_first = matches!(
+            mode,
+            TakeMode::ReadIfUnrestricted | TakeMode::ReadIfOpenedBy(_)
+        );
+        if checks_first && codec::meta_len(&blob)? > HEADER_LEN {
+            let meta = codec::decode_meta(&blob, e.expires_at_ms)?;
+            let opened = match mode {
+                TakeMode::ReadIfOpenedBy(presented) => {
+                    meta.restrictions.opened_by_lock_alone(&presented)
+                }
+                _ => false,
+            };
+            if !opened {
+                return Ok(Taken::Restricted(meta));
+            }
         }
         e.slot = Slot::Gone(Tombstone {
             reason: mode.reason(),

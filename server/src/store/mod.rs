@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::id::SecretId;
+pub use crate::restrictions::PresentedLock;
 use crate::restrictions::Restrictions;
 pub use crate::tokens::UserType;
 
@@ -119,6 +120,10 @@ pub enum TakeMode {
     /// A reader: consume only if the secret has no restrictions, else return its metadata. Saves
     /// the common unrestricted read a round trip.
     ReadIfUnrestricted,
+    /// A reader with a read token: consume also if the read lock is the secret's only
+    /// restriction and this opens it, else as [`TakeMode::ReadIfUnrestricted`]. Every secret
+    /// our clients store has a read lock, so this is the common read, in one round trip.
+    ReadIfOpenedBy(PresentedLock),
     /// A reader whose restrictions and passphrase were checked.
     Read,
     /// The creator deleting it; the payload is not returned.
@@ -128,7 +133,9 @@ pub enum TakeMode {
 impl TakeMode {
     fn reason(self) -> GoneReason {
         match self {
-            TakeMode::ReadIfUnrestricted | TakeMode::Read => GoneReason::Read,
+            TakeMode::ReadIfUnrestricted | TakeMode::ReadIfOpenedBy(_) | TakeMode::Read => {
+                GoneReason::Read
+            }
             TakeMode::Revoke => GoneReason::Revoked,
         }
     }
@@ -145,7 +152,8 @@ pub enum Taken {
         age: Option<Duration>,
     },
     Gone(Tombstone),
-    /// Only for [`TakeMode::ReadIfUnrestricted`]: nothing was consumed.
+    /// Only for [`TakeMode::ReadIfUnrestricted`] and [`TakeMode::ReadIfOpenedBy`]: nothing
+    /// was consumed.
     Restricted(SecretMeta),
 }
 

@@ -89,6 +89,15 @@ fn record_script(body: &str) -> Script {
 }
 
 const READ_LOCK_LUA: &str = r#"
+local function opened_by_lock_alone(meta, presented)
+  if string.len(presented) ~= 64 then return false end
+  local ok, r = pcall(cjson.decode, string.sub(meta, HEADER_LEN + 1))
+  if not ok or type(r) ~= 'table' or r['r'] ~= presented then return false end
+  for k in pairs(r) do
+    if k ~= 'r' then return false end
+  end
+  return true
+end
 local function read_lock(h)
   local m = meta_len(h)
   if m == HEADER_LEN then return '' end
@@ -116,7 +125,9 @@ return {1, h, redis.call('PTTL', KEYS[1])}
 });
 
 /// Removes the secret and leaves a tombstone (ARGV[1] .. creator hash) for the remaining TTL.
-/// ARGV[2] == '1': return the payload. ARGV[3] == '1': only if unrestricted, else act as PEEK.
+/// ARGV[2] == '1': return the payload. ARGV[3] == '0': take it whatever its restrictions;
+/// '1': only if unrestricted, else act as PEEK; else a presented read lock (64 hex digits):
+/// also if that lock is its only restriction (`Restrictions::opened_by_lock_alone`).
 /// Where one script may touch the budget's and the statistics' keys too (no cluster slots):
 /// KEYS[4..6] the budget's all, sizes, total and KEYS[7] the statistics' live set, ARGV[4] now
 /// (ms) and ARGV[5] the id; a secret taken then gives its reservation and statistics entry back.
@@ -130,10 +141,13 @@ if h == '' then
   if t then return {{2, t}} end
   return {{0}}
 end
-if ARGV[3] == '1' then
+if ARGV[3] ~= '0' then
   local m = meta_len(h)
   if m > HEADER_LEN then
-    return {{3, redis.call('GETRANGE', KEYS[1], 0, m - 1), redis.call('PTTL', KEYS[1])}}
+    local meta = redis.call('GETRANGE', KEYS[1], 0, m - 1)
+    if not opened_by_lock_alone(meta, ARGV[3]) then
+      return {{3, meta, redis.call('PTTL', KEYS[1])}}
+    end
   end
 end
 local ttl = redis.call('PTTL', KEYS[1])
@@ -1588,7 +1602,11 @@ impl RedisStore {
         let k = keys(id);
         let prefix = codec::tombstone_prefix(mode.reason(), self.clock.now_secs());
         let want_data = mode != TakeMode::Revoke;
-        let only_open = mode == TakeMode::ReadIfUnrestricted;
+        let checks_first = match mode {
+            TakeMode::ReadIfOpenedBy(presented) => presented.as_str().to_owned(),
+            TakeMode::ReadIfUnrestricted => "1".to_owned(),
+            TakeMode::Read | TakeMode::Revoke => "0".to_owned(),
+        };
         // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
         // once the consuming script is sent it completes in Redis whatever we do: giving up on
         // its reply would destroy the secret without delivering it. So the reply, which may
@@ -1601,7 +1619,7 @@ impl RedisStore {
             .key(&k.attempts)
             .arg(prefix)
             .arg(if want_data { "1" } else { "0" })
-            .arg(if only_open { "1" } else { "0" });
+            .arg(checks_first);
         if !self.backend.is_cluster() {
             invocation
                 .key(BUDGET_ALL_KEY)

@@ -6,9 +6,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use hakanai_server::id::SecretId;
+use hakanai_server::restrictions::Restrictions;
 use hakanai_server::store::{
-    GoneReason, NewSecret, PayloadKind, Peek, Reservation, Reserved, SecretCounts, SecretMeta,
-    TakeMode, Taken, Tombstone,
+    GoneReason, NewSecret, PayloadKind, Peek, PresentedLock, Reservation, Reserved, SecretCounts,
+    SecretMeta, TakeMode, Taken, Tombstone,
 };
 
 use crate::fixture::{
@@ -18,6 +19,7 @@ use crate::fixture::{
 both_stores!(
     a_secret_is_read_once_then_leaves_a_read_tombstone,
     a_restricted_secret_waits_for_a_checked_read_and_its_tombstone_keeps_the_read_lock,
+    a_secret_locked_only_by_its_read_token_is_read_in_one_step_by_that_token_alone,
     a_revoke_returns_no_data_and_leaves_a_revoked_tombstone,
     a_secret_and_its_tombstone_end_at_the_original_expiry,
     wrong_passphrases_are_counted_and_destroy_the_secret_at_the_limit,
@@ -149,6 +151,57 @@ async fn a_restricted_secret_waits_for_a_checked_read_and_its_tombstone_keeps_th
     let t = gone(&f, &id).await;
     assert_eq!(t.reason, GoneReason::Read);
     assert_eq!(t.read_lock, locked().read_lock);
+}
+
+async fn a_secret_locked_only_by_its_read_token_is_read_in_one_step_by_that_token_alone(
+    f: Fixture,
+) {
+    let token = b"the reader's token";
+    let lock = PresentedLock::of(token);
+    let only_locked = Restrictions {
+        read_lock: Some(lock.as_str().to_owned()),
+        ..Restrictions::default()
+    };
+    let mut s = secret(b"bG9ja2Vk", secs(300));
+    s.restrictions = only_locked.clone();
+    let id = create(&f, s).await;
+    // No token, or another one: nothing is consumed, the restrictions come back to be checked.
+    for mode in [
+        TakeMode::ReadIfUnrestricted,
+        TakeMode::ReadIfOpenedBy(PresentedLock::of(b"another token")),
+    ] {
+        match f.store.take(&id, mode).await.unwrap() {
+            Taken::Restricted(meta) => assert_eq!(meta.restrictions, only_locked),
+            other => panic!("expected the restrictions, got {other:?}"),
+        }
+    }
+    assert_eq!(held(&f).await, (8, 1));
+    // The token's lock: handed out at once, with its reservation and statistics entry.
+    let (_, bytes, _) = data(&f, &id, TakeMode::ReadIfOpenedBy(lock)).await;
+    assert_eq!(&bytes[..], b"bG9ja2Vk");
+    assert_eq!(held(&f).await, (0, 0));
+    let t = gone(&f, &id).await;
+    assert_eq!(
+        (t.reason, &t.read_lock),
+        (GoneReason::Read, &only_locked.read_lock)
+    );
+
+    // A lock and anything else to check (here a passphrase): the right token alone is not enough.
+    let mut s = secret(b"dHdvIGxvY2tz", secs(300));
+    s.restrictions = Restrictions {
+        passphrase_hash: Some("ab".repeat(32)),
+        ..only_locked.clone()
+    };
+    let id = create(&f, s).await;
+    assert!(matches!(
+        f.store
+            .take(&id, TakeMode::ReadIfOpenedBy(lock))
+            .await
+            .unwrap(),
+        Taken::Restricted(_)
+    ));
+    let (_, bytes, _) = data(&f, &id, TakeMode::Read).await;
+    assert_eq!(&bytes[..], b"dHdvIGxvY2tz");
 }
 
 async fn a_revoke_returns_no_data_and_leaves_a_revoked_tombstone(f: Fixture) {
