@@ -3,7 +3,7 @@
 //! It mirrors the Redis store's semantics under one mutex; operations are short and never await
 //! while holding it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,11 @@ pub(crate) fn upload_ends_ms(now_ms: u64, deadline_ms: u64) -> u64 {
 
 #[derive(Default)]
 struct Inner {
-    secrets: HashMap<SecretId, Entry>,
+    // B-trees for what grows with every stored secret: a hash map doubles and rehashes all of
+    // it at once under this one lock, which stalled every request for 100 ms and more at a few
+    // hundred thousand secrets (create p99 165–294 ms in BENCHMARKS.md); a B-tree grows a node
+    // at a time.
+    secrets: BTreeMap<SecretId, Entry>,
     uploads: HashMap<SecretId, Pending>,
     tokens: HashMap<TokenHash, TokenRecord>,
     admin: Option<TokenHash>,
@@ -75,7 +79,7 @@ struct Inner {
 #[derive(Default)]
 struct Budget {
     /// id → (bytes, owner, expiry in Unix ms).
-    entries: HashMap<SecretId, (u64, Option<UploadOwner>, u64)>,
+    entries: BTreeMap<SecretId, (u64, Option<UploadOwner>, u64)>,
     by_expiry: BTreeSet<(u64, SecretId)>,
     total: u64,
     /// Per owner: bytes held and its reservations by expiry.
@@ -194,7 +198,7 @@ pub fn machine_budget() -> Option<(u64, &'static str)> {
 /// The statistics of `stats_*`, as the Redis store keeps them (a set ordered by score).
 #[derive(Default)]
 struct Stats {
-    scores: HashMap<SecretId, u64>,
+    scores: BTreeMap<SecretId, u64>,
     by_score: BTreeSet<(u64, SecretId)>,
     expired: u64,
 }
