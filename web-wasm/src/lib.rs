@@ -21,6 +21,13 @@ mod open;
 #[cfg(feature = "seal")]
 mod seal;
 
+#[cfg(feature = "full")]
+pub use full::*;
+#[cfg(feature = "open")]
+pub use open::*;
+#[cfg(feature = "seal")]
+pub use seal::*;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
