@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crypto_core::SecretKey;
+use crypto_core::{KeySchedule, Metadata, SecretKey};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -16,6 +16,22 @@ use crate::{bytes_result, with_slot, SecretKeys, Shared};
 #[wasm_bindgen(js_name = generateKey)]
 pub fn generate_key() -> Result<String, JsValue> {
     Ok(SecretKey::generate().map_err(core_error)?.to_text())
+}
+
+/// What a call that writes an envelope needs, read from its JavaScript arguments before the
+/// first `await` (they are borrowed): the keys (never Hakanai v3's), the metadata (`size`
+/// defaulting to `default_size`) and the options.
+fn writing(
+    keys: &SecretKeys,
+    metadata: &JsValue,
+    default_size: Option<u64>,
+    options: &JsValue,
+) -> Result<(KeySchedule, Metadata, Options), JsValue> {
+    Ok((
+        keys.for_writing()?,
+        metadata_from_js(metadata, default_size)?,
+        Options::from_js(options)?,
+    ))
 }
 
 /// Encrypts a whole secret. `metadata`: `{kind: 'text'|'file'|'bundle', name?, mediaType?,
@@ -32,10 +48,7 @@ pub fn encrypt(
     #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
     options: JsValue,
 ) -> Promise {
-    let prepared = keys.for_writing().and_then(|keys| {
-        let metadata = metadata_from_js(&metadata, Some(plaintext.len() as u64))?;
-        Ok((keys, metadata, Options::from_js(&options)?))
-    });
+    let prepared = writing(keys, &metadata, Some(plaintext.len() as u64), &options);
     future_to_promise(async move {
         let (keys, metadata, options) = prepared?;
         let backend = options.backend()?;
@@ -70,10 +83,7 @@ impl Encryptor {
         #[wasm_bindgen(unchecked_param_type = "{backend?: string, segmentSize?: number}")]
         options: JsValue,
     ) -> Promise {
-        let prepared = keys.for_writing().and_then(|keys| {
-            let metadata = metadata_from_js(&metadata, None)?;
-            Ok((keys, metadata, Options::from_js(&options)?))
-        });
+        let prepared = writing(keys, &metadata, None, &options);
         future_to_promise(async move {
             let (keys, metadata, options) = prepared?;
             let backend = options.backend()?;
