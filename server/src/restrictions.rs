@@ -46,18 +46,23 @@ pub struct Restrictions {
 /// SHA-256. The stores compare it with a secret's lock as text to hand out, in the same step,
 /// a secret whose read lock is its only restriction; what is compared is a hash of what the
 /// reader sent, so how long the comparison takes tells nothing about the lock.
+/// Hashed once per request: the server's own check ([`read_token_opens`]) uses the digest.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PresentedLock([u8; 64]);
+pub struct PresentedLock {
+    digest: [u8; 32],
+    hex: [u8; 64],
+}
 
 impl PresentedLock {
     pub fn of(token: &[u8]) -> Self {
+        let digest: [u8; 32] = Sha256::digest(token).into();
         let mut hex = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(token), &mut hex).expect("32 bytes are 64 hex digits");
-        Self(hex)
+        hex::encode_to_slice(digest, &mut hex).expect("32 bytes are 64 hex digits");
+        Self { digest, hex }
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+        std::str::from_utf8(&self.hex).expect("hex digits are ASCII")
     }
 }
 
@@ -67,9 +72,9 @@ impl std::fmt::Debug for PresentedLock {
     }
 }
 
-/// Whether the `X-Secret-Read-Token` value `given` opens a secret locked with `lock` (hex of
-/// `SHA-256(token)`). No lock: anything opens it, as before read tokens existed.
-pub fn read_token_opens(lock: Option<&str>, given: Option<&[u8]>) -> bool {
+/// Whether the `X-Secret-Read-Token` a reader presented (`given`) opens a secret locked with
+/// `lock` (hex of `SHA-256(token)`). No lock: anything opens it, as before read tokens existed.
+pub fn read_token_opens(lock: Option<&str>, given: Option<&PresentedLock>) -> bool {
     let Some(lock) = lock else {
         return true;
     };
@@ -80,8 +85,7 @@ pub fn read_token_opens(lock: Option<&str>, given: Option<&[u8]>) -> bool {
     let Some(given) = given else {
         return false;
     };
-    let given: [u8; 32] = Sha256::digest(given).into();
-    bool::from(given.ct_eq(&expected))
+    bool::from(given.digest.ct_eq(&expected))
 }
 
 /// What is stored for the `passphrase_hash` a sender uploads: `hex(SHA-256(sent))`.
@@ -325,11 +329,23 @@ mod tests {
         // Something to check before a read, but not a restriction a creator chose.
         assert!(!r.is_empty());
         assert!(!r.limits_readers());
-        assert!(read_token_opens(Some(&lock), Some(token.as_bytes())));
-        assert!(!read_token_opens(Some(&lock), Some(lock.as_bytes())));
+        assert!(read_token_opens(
+            Some(&lock),
+            Some(&PresentedLock::of(token.as_bytes()))
+        ));
+        assert!(!read_token_opens(
+            Some(&lock),
+            Some(&PresentedLock::of(lock.as_bytes()))
+        ));
         assert!(!read_token_opens(Some(&lock), None));
-        assert!(!read_token_opens(Some("not hex"), Some(token.as_bytes())));
+        assert!(!read_token_opens(
+            Some("not hex"),
+            Some(&PresentedLock::of(token.as_bytes()))
+        ));
         assert!(read_token_opens(None, None));
-        assert!(read_token_opens(None, Some(b"anything")));
+        assert!(read_token_opens(
+            None,
+            Some(&PresentedLock::of(b"anything"))
+        ));
     }
 }

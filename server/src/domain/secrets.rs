@@ -151,8 +151,8 @@ pub struct Reader<'a> {
     pub country: Option<&'a str>,
     /// The ASN from `--asn-header`, through `--trusted-proxies`.
     pub asn: Option<u32>,
-    /// `X-Secret-Read-Token`.
-    pub read_token: Option<&'a [u8]>,
+    /// `X-Secret-Read-Token`, hashed once as a [`PresentedLock`].
+    pub read_token: Option<PresentedLock>,
     /// `X-Secret-Passphrase`.
     pub passphrase: Option<&'a [u8]>,
     /// The request's headers, for the ones the webhook forwards.
@@ -169,12 +169,15 @@ pub async fn read(
     // With a read token, a secret whose read lock is all there is to check (every secret our
     // clients store) is handed out in this one step; anything else comes back to be checked.
     let first = match r.read_token {
-        Some(token) => TakeMode::ReadIfOpenedBy(PresentedLock::of(token)),
+        Some(presented) => TakeMode::ReadIfOpenedBy(presented),
         None => TakeMode::ReadIfUnrestricted,
     };
     let mut taken = s.store.take(id, first).await?;
     if let Taken::Restricted(meta) = taken {
-        if !read_token_opens(meta.restrictions.read_lock.as_deref(), r.read_token) {
+        if !read_token_opens(
+            meta.restrictions.read_lock.as_deref(),
+            r.read_token.as_ref(),
+        ) {
             return Err(not_found());
         }
         check_restrictions(s, r, &meta)?;
@@ -183,7 +186,7 @@ pub async fn read(
     }
     match taken {
         Taken::Missing => Err(not_found()),
-        Taken::Gone(t) if !read_token_opens(t.read_lock.as_deref(), r.read_token) => {
+        Taken::Gone(t) if !read_token_opens(t.read_lock.as_deref(), r.read_token.as_ref()) => {
             Err(not_found())
         }
         Taken::Gone(t) => Err(gone(&t)),

@@ -10,6 +10,7 @@ use crate::domain::callers::Requester;
 use crate::domain::secrets::Reader;
 use crate::error::AppError;
 use crate::headers;
+use crate::restrictions::PresentedLock;
 use crate::Settings;
 
 /// A reader of a secret, as the domain layer sees it: its address and geo headers through
@@ -29,7 +30,9 @@ pub fn reader<'a>(settings: &Settings, peer: IpAddr, headers: &'a HeaderMap) -> 
         country: through_proxies(&settings.country_header),
         asn: through_proxies(&settings.asn_header)
             .and_then(|v| v.trim_start_matches("AS").parse::<u32>().ok()),
-        read_token: headers.get(headers::READ_TOKEN).map(|v| v.as_bytes()),
+        read_token: headers
+            .get(headers::READ_TOKEN)
+            .map(|v| PresentedLock::of(v.as_bytes())),
         passphrase: headers.get(headers::PASSPHRASE).map(|v| v.as_bytes()),
         headers,
     }

@@ -1602,10 +1602,10 @@ impl RedisStore {
         let k = keys(id);
         let prefix = codec::tombstone_prefix(mode.reason(), self.clock.now_secs());
         let want_data = mode != TakeMode::Revoke;
-        let checks_first = match mode {
-            TakeMode::ReadIfOpenedBy(presented) => presented.as_str().to_owned(),
-            TakeMode::ReadIfUnrestricted => "1".to_owned(),
-            TakeMode::Read | TakeMode::Revoke => "0".to_owned(),
+        let checks_first = match &mode {
+            TakeMode::ReadIfOpenedBy(presented) => presented.as_str(),
+            TakeMode::ReadIfUnrestricted => "1",
+            TakeMode::Read | TakeMode::Revoke => "0",
         };
         // Getting a connection is bounded by `op_timeout` (a dead Redis is a quick 503), but
         // once the consuming script is sent it completes in Redis whatever we do: giving up on
