@@ -74,6 +74,13 @@ pub fn build_link(base: &str, id: &str, key: Option<String>) -> Result<String, J
     crypto_core::build_link(base, id, key.as_ref()).map_err(core_error)
 }
 
+/// Whether `key` (as `parseKey` or `parseLink` give it) is a Hakanai v3 key, `key:hash`: such
+/// a secret opens only in the full module, and its passphrase is sent as it is, not stretched.
+#[wasm_bindgen(js_name = isHakanaiV3Key)]
+pub fn is_hakanai_v3_key(key: &str) -> bool {
+    matches!(crypto_core::parse_key(key), Ok((_, Some(_))))
+}
+
 /// A safe download name for an untrusted file name from a secret's metadata.
 #[wasm_bindgen(js_name = sanitizeFileName)]
 pub fn sanitize_file_name(name: &str) -> String {

@@ -1,7 +1,7 @@
 // Shared page chrome: language, theme, translations, the wasm module, /config.json, footer.
 
-import type { ErrorCode } from "hakanai-wasm";
 import { type Role, hasWebCrypto, loadWasm } from "./wasm";
+export { errorCode } from "./wasm";
 import { Key, Lang, LANGS, loadLang, preferredLang, setLang, t } from "./i18n";
 
 export interface PublicConfig {
@@ -169,11 +169,6 @@ export async function copyText(text: string, button: HTMLButtonElement, label: K
   }
   button.textContent = t("result.copied");
   setTimeout(() => (button.textContent = t(label)), 1500);
-}
-
-/** The `code` of an error the wasm module threw (`ErrorCode` is generated from crypto-core). */
-export function errorCode(e: unknown): ErrorCode | undefined {
-  return typeof e === "object" && e !== null && "code" in e ? ((e as { code: unknown }).code as ErrorCode) : undefined;
 }
 
 export function ttlLabel(s: number): string {

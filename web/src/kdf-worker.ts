@@ -2,9 +2,7 @@
 // the full wasm module, which only passphrase users download. It answers each job with the
 // 32-byte passphrase key (crypto-core's `PassphrasePrk`) or the module's error code.
 
-import type * as Wasm from "hakanai-wasm";
-
-type Module = typeof Wasm;
+import { errorCode, full } from "./wasm";
 
 interface Job {
   job: number;
@@ -14,23 +12,13 @@ interface Job {
 }
 
 const scope = self as unknown as Worker;
-let module: Promise<Module> | undefined;
-
-function fullModule(): Promise<Module> {
-  module ??= import(new URL("./hakanai_wasm.js", import.meta.url).href).then(async (m: Module) => {
-    await m.default();
-    return m;
-  });
-  return module;
-}
 
 scope.onmessage = async (ev: MessageEvent<Job>) => {
   const { job, key, passphrase, argon2 } = ev.data;
   try {
-    const prk = (await fullModule()).passphrasePrk(key, passphrase, argon2);
+    const prk = (await full()).passphrasePrk(key, passphrase, argon2);
     scope.postMessage({ job, prk }, [prk.buffer]);
   } catch (e) {
-    const code = typeof e === "object" && e !== null && "code" in e ? (e as { code: string }).code : undefined;
-    scope.postMessage({ job, error: { code, message: e instanceof Error ? e.message : String(e) } });
+    scope.postMessage({ job, error: { code: errorCode(e), message: e instanceof Error ? e.message : String(e) } });
   }
 };

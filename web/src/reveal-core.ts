@@ -139,10 +139,11 @@ export async function onReveal(ev: SubmitEvent, prepare: () => boolean = () => t
   setBusy(true, pass ? t("reveal.busy.kdf") : "");
   let keys: SecretKeys | undefined;
   try {
-    // A Hakanai v3 key (`key:hash`) opens only in the full module.
-    if (k.includes(":")) await useFull();
     const key = k;
-    keys = pass && !key.includes(":") ? await passphraseKeys(key, pass) : new (wasm().SecretKeys)(key, pass || undefined, {});
+    // A Hakanai v3 key opens only in the full module, and its passphrase is not stretched.
+    const v3 = wasm().isHakanaiV3Key(key);
+    if (v3) await useFull();
+    keys = pass && !v3 ? await passphraseKeys(key, pass) : new (wasm().SecretKeys)(key, pass || undefined, {});
     let res: Response;
     try {
       res = await readSecret(page.id, keys.readToken || undefined, keys.verifier || undefined);

@@ -32,6 +32,14 @@ async function load(url: string): Promise<Module> {
   return module;
 }
 
+/**
+ * The `code` of an error a module threw (or the Worker passed on), if it has one; `ErrorCode` is
+ * generated from crypto-core.
+ */
+export function errorCode(e: unknown): Wasm.ErrorCode | undefined {
+  return typeof e === "object" && e !== null && "code" in e ? ((e as { code: unknown }).code as Wasm.ErrorCode) : undefined;
+}
+
 /** Whether `crypto.subtle` is here (a secure context), so a small module can run. */
 export function hasWebCrypto(): boolean {
   return typeof crypto !== "undefined" && typeof crypto.subtle?.importKey === "function";
