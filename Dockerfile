@@ -19,7 +19,9 @@ FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends nodejs npm gzip ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-RUN rustup target add wasm32-unknown-unknown
+# rust-src: the page's small wasm modules build their own standard library (xtask/src/wasm.rs).
+RUN rustup target add wasm32-unknown-unknown \
+    && rustup component add rust-src
 # wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
 ARG WASM_BINDGEN_VERSION=0.2.126
 ARG WASM_PACK_VERSION=0.15.1

@@ -70,8 +70,19 @@ await build({
 });
 
 cpSync(join(web, "static"), dist, { recursive: true });
-for (const f of ["hakanai_wasm.js", "hakanai_wasm_bg.wasm"]) copyFileSync(join(pkg, f), join(dist, f));
-for (const m of small) {
-  for (const f of [`hakanai_wasm_${m}.js`, `hakanai_wasm_${m}_bg.wasm`]) copyFileSync(join(`${pkg}-${m}`, f), join(dist, f));
+// The wasm modules' glue (wasm-bindgen's JavaScript) comes unminified; minified it is about
+// 3 KB gzip smaller, on every page. Each stays its own module (src/wasm.ts imports it by URL).
+const modules = [{ dir: pkg, name: "hakanai_wasm" }, ...small.map((m) => ({ dir: `${pkg}-${m}`, name: `hakanai_wasm_${m}` }))];
+for (const { dir, name } of modules) {
+  copyFileSync(join(dir, `${name}_bg.wasm`), join(dist, `${name}_bg.wasm`));
+  await build({
+    entryPoints: [join(dir, `${name}.js`)],
+    outfile: join(dist, `${name}.js`),
+    bundle: false,
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    logLevel: "warning",
+  });
 }
 console.log(`web: assembled ${dist}`);

@@ -152,7 +152,10 @@ mod webcrypto {
         let detail = err
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
-            .unwrap_or_else(|| format!("{err:?}"));
+            // Not `{err:?}`: `Debug` brings string escaping and Unicode tables into the page's
+            // wasm; WebCrypto rejects with `DOMException`s, which are `Error`s.
+            .or_else(|| err.as_string())
+            .unwrap_or_else(|| "a value that is not an Error".to_string());
         Error::Backend(format!("WebCrypto {context}: {detail}"))
     }
 

@@ -108,7 +108,7 @@ impl Options {
             Some(other) => {
                 return Err(js_error(
                     "invalid_argument",
-                    &format!("unknown backend {other:?} (auto, webcrypto or pure)"),
+                    &format!("unknown backend '{other}' (auto, webcrypto or pure)"),
                 ))
             }
         };
@@ -157,7 +157,7 @@ pub fn metadata_from_js(value: &JsValue, default_size: Option<u64>) -> Result<Me
         Some(other) => {
             return Err(js_error(
                 "invalid_argument",
-                &format!("unknown kind {other:?} (text, file or bundle)"),
+                &format!("unknown kind '{other}' (text, file or bundle)"),
             ))
         }
     };

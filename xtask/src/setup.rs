@@ -36,7 +36,7 @@ pub fn ensure(scope: Scope, check_only: bool) -> Result<()> {
     let missing = probe(scope)?;
     if missing.is_empty() && scope == Scope::Run {
         println!(
-            "setup: tools for running present ({WASM_TARGET} target, wasm-bindgen-cli {}, \
+            "setup: tools for running present ({WASM_TARGET} target, rust-src, wasm-bindgen-cli {}, \
              wasm-pack, node, node_modules); `cargo xtask test` installs the rest",
             locked_wasm_bindgen_version()?
         );
@@ -44,7 +44,7 @@ pub fn ensure(scope: Scope, check_only: bool) -> Result<()> {
     }
     if missing.is_empty() {
         println!(
-            "setup: all tools present ({WASM_TARGET} target, nightly + cargo-fuzz, \
+            "setup: all tools present ({WASM_TARGET} target, rust-src, nightly + cargo-fuzz, \
              wasm-bindgen-cli {}, wasm-pack, chromium, chromedriver, redis, node_modules, \
              schemathesis {}, hadolint + check-jsonschema)",
             locked_wasm_bindgen_version()?,
@@ -82,6 +82,7 @@ pub fn ensure(scope: Scope, check_only: bool) -> Result<()> {
 #[derive(Debug, PartialEq)]
 enum Missing {
     Wasm32Target,
+    RustSrc,
     Nightly,
     CargoFuzz,
     WasmBindgen { want: String, have: Option<String> },
@@ -96,6 +97,9 @@ impl Missing {
     fn describe(&self) -> String {
         match self {
             Missing::Wasm32Target => format!("rustup target {WASM_TARGET}"),
+            Missing::RustSrc => "rustup component rust-src (the page's small wasm modules \
+                                 build their own standard library)"
+                .to_string(),
             Missing::Nightly => "nightly toolchain (for cargo-fuzz)".to_string(),
             Missing::CargoFuzz => "cargo-fuzz".to_string(),
             Missing::WasmBindgen { want, have: None } => {
@@ -123,6 +127,9 @@ impl Missing {
         match self {
             Missing::Wasm32Target => Cmd::new("rustup")
                 .args(["target", "add", WASM_TARGET])
+                .run(),
+            Missing::RustSrc => Cmd::new("rustup")
+                .args(["component", "add", "rust-src"])
                 .run(),
             Missing::Nightly => Cmd::new("rustup")
                 .args(["toolchain", "install", "nightly", "--profile", "minimal"])
@@ -159,6 +166,12 @@ fn probe(scope: Scope) -> Result<Vec<Missing>> {
         .probe();
     if !targets.is_some_and(|t| t.lines().any(|l| l.trim() == WASM_TARGET)) {
         missing.push(Missing::Wasm32Target);
+    }
+    let components = Cmd::new("rustup")
+        .args(["component", "list", "--installed"])
+        .probe();
+    if !components.is_some_and(|c| c.lines().any(|l| l.trim().starts_with("rust-src"))) {
+        missing.push(Missing::RustSrc);
     }
 
     if all {
