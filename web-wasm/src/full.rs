@@ -114,3 +114,9 @@ impl BundleReader {
         self.0.finish().map_err(core_error)
     }
 }
+
+/// The default Argon2id parameters, for display.
+#[wasm_bindgen(js_name = defaultArgon2Params, unchecked_return_type = "{mCostKib: number, tCost: number, pCost: number}")]
+pub fn default_argon2_params() -> JsValue {
+    crate::convert::argon2_to_js(crypto_core::Argon2Params::DEFAULT)
+}

@@ -174,3 +174,10 @@ pub fn parse_link(input: &str) -> Result<JsValue, JsValue> {
     convert::set(&object, "key", key.map(JsValue::from));
     Ok(object.into())
 }
+
+/// Whether `key` (as `parseKey` or `parseLink` give it) is a Hakanai v3 key, `key:hash`: such
+/// a secret opens only in the full module, and its passphrase is sent as it is, not stretched.
+#[wasm_bindgen(js_name = isHakanaiV3Key)]
+pub fn is_hakanai_v3_key(key: &str) -> bool {
+    matches!(crypto_core::parse_key(key), Ok((_, Some(_))))
+}
