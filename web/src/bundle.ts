@@ -1,9 +1,9 @@
 // Several files travel as one bundle (a tar stream; the format lives in crypto-core and
 // is built and read by the wasm module). Here it is only streamed piece by piece.
 
-// The bundle functions are in the full module only: it loads when a bundle is made or opened.
+// The bundle functions are in the full module only: it loads when a bundle is made (here) or
+// opened (reveal-core.ts, which reads it with the module's BundleReader).
 
-import type { BundleReader } from "hakanai-wasm";
 import { full } from "./wasm";
 
 export type BundleEvent =
@@ -28,8 +28,4 @@ export async function* bundleParts(files: File[], piece: number): AsyncGenerator
     if (pad.length) yield pad;
   }
   yield bundleEnd();
-}
-
-export async function bundleReader(): Promise<BundleReader> {
-  return new (await full()).BundleReader();
 }

@@ -7,6 +7,7 @@ import { $, CUSTOM_TTL, OPTIONS, PublicConfig, boot, copyText, onLangChange, rea
 import { ApiError, Created, Locks, NetworkError, SecretStatus, appendChunk, authHeaders, createSecret, finishUpload, openUpload, revokeSecret, secretStatus } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
+import "./i18n-create";
 import { RestrictionError, RestrictionField, Restrictions, readRestrictions } from "./restrictions";
 
 /** Plaintext is read from files in pieces of this size, so memory stays bounded. */

@@ -5,6 +5,8 @@
 import { $, boot, copyText, ready, say, show } from "./common";
 import { ApiError, NetworkError, mintOneTimeToken } from "./api";
 import { t } from "./i18n";
+import "./i18n-create";
+import "./i18n-ott";
 
 const form = $<HTMLFormElement>("ott-form");
 const tokenInput = $<HTMLInputElement>("token");

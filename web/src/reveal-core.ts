@@ -4,11 +4,12 @@
 // module.
 
 import type { ErrorCode, SecretKeys } from "hakanai-wasm";
-import { passphraseKeys, useFull, wasm } from "./wasm";
+import { full, passphraseKeys, useFull, wasm } from "./wasm";
 import { $, OPTIONS, copyText, errorCode, onLangChange, say, show } from "./common";
 import { ApiError, NetworkError, readSecret } from "./api";
-import { BundleEvent, bundleReader } from "./bundle";
+import type { BundleEvent } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
+import "./i18n-reveal";
 
 /** Gathers content into Blobs every few MiB, so the JS heap holds little at a time. */
 class BlobSink {
@@ -295,7 +296,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /** Splits a bundle into its files, reading the decrypted Blob piece by piece. */
 async function unbundle(whole: Blob): Promise<Array<{ name: string; blob: Blob }>> {
-  const reader = await bundleReader();
+  // Straight from the full module, not through bundle.ts: that chunk is the making pages'.
+  const reader = new (await full()).BundleReader();
   const files: Array<{ name: string; blob: Blob }> = [];
   let current: { name: string; sink: BlobSink } | undefined;
   const handle = (events: BundleEvent[]) => {

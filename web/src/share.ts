@@ -11,6 +11,8 @@ import { $, OPTIONS, PublicConfig, boot, copyText, onLangChange, ready, renderTt
 import { ApiError, NetworkError, authHeaders, createSecret } from "./api";
 import { bundleParts, bundleTotal } from "./bundle";
 import { Key, formatBytes, t } from "./i18n";
+import "./i18n-create";
+import "./i18n-share";
 import { SHARE_CACHE, registerServiceWorker } from "./sw-client";
 
 interface Metadata {
