@@ -25,6 +25,15 @@ const HIDE_SUBTLE = `
   Object.defineProperty(globalThis, "isSecureContext", { value: false });
 `;
 
+/** Collects the page's reports of strings it lacks (`t` in web/src/i18n.ts logs them). */
+function watchStrings(context: BrowserContext): string[] {
+  const missing: string[] = [];
+  context.on("console", (m) => {
+    if (m.text().startsWith("i18n: missing")) missing.push(m.text());
+  });
+  return missing;
+}
+
 export const test = base.extend<Options & Fixtures>({
   store: ["embedded", { option: true }],
   hideSubtle: [false, { option: true }],
@@ -40,17 +49,22 @@ export const test = base.extend<Options & Fixtures>({
   },
   context: async ({ context, hideSubtle }, use) => {
     if (hideSubtle) await context.addInitScript(HIDE_SUBTLE);
+    const missing = watchStrings(context);
     await use(context);
+    expect(missing, "strings a page used without importing their group (web/src/i18n.ts)").toEqual([]);
   },
   newContext: async ({ browser, baseURL, hideSubtle }, use) => {
     const made: BrowserContext[] = [];
+    const missing: string[][] = [];
     await use(async (options = {}) => {
       const ctx = await browser.newContext({ baseURL, acceptDownloads: true, ...options });
       if (hideSubtle) await ctx.addInitScript(HIDE_SUBTLE);
+      missing.push(watchStrings(ctx));
       made.push(ctx);
       return ctx;
     });
     for (const c of made) await c.close();
+    expect(missing.flat(), "strings a page used without importing their group (web/src/i18n.ts)").toEqual([]);
   },
   serverLog: async ({ store }, use) => {
     const path = store === "redis" ? process.env.HK_LOG_SERVER_REDIS : process.env.HK_LOG_SERVER_EMBEDDED;
