@@ -1,6 +1,8 @@
 //! The metadata record encrypted at the start of every envelope's plaintext
 //! (`docs/FORMAT.md` § Plaintext). The server never sees it.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -77,12 +79,56 @@ impl Metadata {
     /// rather than serde_json: its errors carry no formatted values, and serde_json's bring
     /// float formatting (about 20 KB) into the reveal page's wasm module.
     pub(crate) fn decode(json: &[u8]) -> Result<Self, Error> {
+        let json = join_surrogate_pairs(json);
         // Unescaping never makes a string longer than its JSON.
         let mut unescaped = vec![0; json.len()];
-        serde_json_core::from_slice_escaped(json, &mut unescaped)
+        serde_json_core::from_slice_escaped(&json, &mut unescaped)
             .map(|(metadata, _)| metadata)
             .map_err(|e| Error::InvalidMetadata(e.to_string()))
     }
+}
+
+/// serde-json-core reads `\uXXXX` escapes one at a time, so it refuses a UTF-16 surrogate
+/// pair (`\ud83d\ude00`), which is how ASCII-only encoders (Python's `json.dumps`, for one)
+/// write characters beyond the Basic Multilingual Plane. This writes each pair as the UTF-8 it
+/// stands for and keeps every other byte, lone surrogates included (they stay an error).
+fn join_surrogate_pairs(json: &[u8]) -> Cow<'_, [u8]> {
+    if !json.windows(2).any(|w| w == b"\\u") {
+        return Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let mut rest = json;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte != b'\\' {
+            out.push(byte);
+            rest = tail;
+        } else if let Some(c) = surrogate_pair(rest) {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            rest = &rest[12..];
+        } else {
+            // The whole two-byte escape, so that `\\` is not taken for the start of another.
+            let escape = rest.len().min(2);
+            out.extend_from_slice(&rest[..escape]);
+            rest = &rest[escape..];
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The character of a `\uD8xx\uDCxx` pair at the start of `s`.
+fn surrogate_pair(s: &[u8]) -> Option<char> {
+    let unit = |escape: &[u8]| match escape {
+        [b'\\', b'u', hex @ ..] if hex.iter().all(u8::is_ascii_hexdigit) => {
+            u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+        }
+        _ => None,
+    };
+    let high = unit(s.get(..6)?)?;
+    let low = unit(s.get(6..12)?)?;
+    if !(0xD800..0xDC00).contains(&high) {
+        return None;
+    }
+    char::decode_utf16([high, low]).next()?.ok()
 }
 
 /// Reduces an untrusted name to one safe path component: no control characters (Cc) and no
@@ -244,6 +290,54 @@ mod tests {
             &encoded[4..],
             br#"{"kind":"text","media_type":"text/plain; charset=utf-8","size":5}"#
         );
+        assert_eq!(Metadata::decode(&encoded[4..]).unwrap(), m);
+    }
+
+    #[test]
+    fn decoding_unescapes_strings_and_ignores_unknown_fields_and_padding() {
+        let json = br#"{"kind":"file","name":"a\"b\\c\u00e9\ud83d\ude00.txt","x":[1,{"y":null}],"size":3}   "#;
+        let m = Metadata::decode(json).unwrap();
+        assert_eq!(m.kind, Kind::File);
+        assert_eq!(m.name.as_deref(), Some("a\"b\\c\u{e9}\u{1f600}.txt"));
+        assert_eq!(m.size, Some(3));
+        assert_eq!(m.media_type, None);
+        // An escaped backslash followed by `ud83d…` is text, not a surrogate.
+        let json = br#"{"kind":"file","name":"x\\ud83d\\ude00"}"#;
+        let m = Metadata::decode(json).unwrap();
+        assert_eq!(m.name.as_deref(), Some("x\\ud83d\\ude00"));
+    }
+
+    #[test]
+    fn decoding_refuses_what_is_not_one_metadata_object() {
+        for bad in [
+            &br#"{"kind":"text"} x"#[..],
+            br#"{"kind":"text","kind":"file"}"#,
+            br#"{"kind":"poem"}"#,
+            br#"{"size":1}"#,
+            br#"{"kind":"text","size":1.5}"#,
+            br#"{"kind":"text","size":-1}"#,
+            br#"{"kind":"text","name":"\ud83d"}"#,
+            br#"{"kind":"text","name":"\ude00\ud83d"}"#,
+            br#"["text"]"#,
+            b"",
+        ] {
+            assert!(
+                matches!(Metadata::decode(bad), Err(Error::InvalidMetadata(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips_names_that_need_escaping() {
+        let m = Metadata {
+            kind: Kind::File,
+            name: Some("quote\" back\\ tab\t bell\u{7} \u{e9}".into()),
+            media_type: Some("application/pdf".into()),
+            size: Some(7),
+        };
+        let encoded = m.encode().unwrap();
         assert_eq!(Metadata::decode(&encoded[4..]).unwrap(), m);
     }
 }
