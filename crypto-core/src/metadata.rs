@@ -1,8 +1,6 @@
 //! The metadata record encrypted at the start of every envelope's plaintext
 //! (`docs/FORMAT.md` § Plaintext). The server never sees it.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -92,10 +90,7 @@ impl Metadata {
 /// pair (`\ud83d\ude00`), which is how ASCII-only encoders (Python's `json.dumps`, for one)
 /// write characters beyond the Basic Multilingual Plane. This writes each pair as the UTF-8 it
 /// stands for and keeps every other byte, lone surrogates included (they stay an error).
-fn join_surrogate_pairs(json: &[u8]) -> Cow<'_, [u8]> {
-    if !json.windows(2).any(|w| w == b"\\u") {
-        return Cow::Borrowed(json);
-    }
+fn join_surrogate_pairs(json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len());
     let mut rest = json;
     while let Some((&byte, tail)) = rest.split_first() {
@@ -112,23 +107,23 @@ fn join_surrogate_pairs(json: &[u8]) -> Cow<'_, [u8]> {
             rest = &rest[escape..];
         }
     }
-    Cow::Owned(out)
+    out
 }
 
 /// The character of a `\uD8xx\uDCxx` pair at the start of `s`.
 fn surrogate_pair(s: &[u8]) -> Option<char> {
     let unit = |escape: &[u8]| match escape {
-        [b'\\', b'u', hex @ ..] if hex.iter().all(u8::is_ascii_hexdigit) => {
-            u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
-        }
+        [b'\\', b'u', hex @ ..] => hex
+            .iter()
+            .try_fold(0, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?)),
         _ => None,
     };
     let high = unit(s.get(..6)?)?;
     let low = unit(s.get(6..12)?)?;
-    if !(0xD800..0xDC00).contains(&high) {
+    if !(0xD800..0xDC00).contains(&high) || !(0xDC00..0xE000).contains(&low) {
         return None;
     }
-    char::decode_utf16([high, low]).next()?.ok()
+    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
 }
 
 /// Reduces an untrusted name to one safe path component: no control characters (Cc) and no
