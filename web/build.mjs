@@ -32,41 +32,38 @@ const wasmExternal = {
   },
 };
 
+// What every build below shares.
+const common = { target: "es2022", minify: true, logLevel: "warning" };
+
 await build({
+  ...common,
   entryPoints: ["create", "reveal", "get", "share", "one-time-token"].map((n) => join(web, "src", `${n}.ts`)),
   outdir: dist,
   bundle: true,
   splitting: true,
   format: "esm",
-  target: "es2022",
-  minify: true,
   sourcemap: false,
   chunkNames: "chunk-[hash]",
   plugins: [wasmExternal],
-  logLevel: "warning",
 });
 
 // The passphrase Worker stands alone too (a module Worker at /kdf-worker.js).
 await build({
+  ...common,
   entryPoints: [join(web, "src", "kdf-worker.ts")],
   outfile: join(dist, "kdf-worker.js"),
   bundle: true,
   format: "esm",
-  target: "es2022",
-  minify: true,
   plugins: [wasmExternal],
-  logLevel: "warning",
 });
 
 // The service worker stands alone: no shared chunks, loaded as a classic script at /sw.js.
 await build({
+  ...common,
   entryPoints: [join(web, "src", "sw.ts")],
   outfile: join(dist, "sw.js"),
   bundle: true,
   format: "iife",
-  target: "es2022",
-  minify: true,
-  logLevel: "warning",
 });
 
 cpSync(join(web, "static"), dist, { recursive: true });
@@ -75,14 +72,6 @@ cpSync(join(web, "static"), dist, { recursive: true });
 const modules = [{ dir: pkg, name: "hakanai_wasm" }, ...small.map((m) => ({ dir: `${pkg}-${m}`, name: `hakanai_wasm_${m}` }))];
 for (const { dir, name } of modules) {
   copyFileSync(join(dir, `${name}_bg.wasm`), join(dist, `${name}_bg.wasm`));
-  await build({
-    entryPoints: [join(dir, `${name}.js`)],
-    outfile: join(dist, `${name}.js`),
-    bundle: false,
-    format: "esm",
-    target: "es2022",
-    minify: true,
-    logLevel: "warning",
-  });
+  await build({ ...common, entryPoints: [join(dir, `${name}.js`)], outfile: join(dist, `${name}.js`), bundle: false, format: "esm" });
 }
 console.log(`web: assembled ${dist}`);

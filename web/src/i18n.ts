@@ -28,7 +28,6 @@ export type Key =
   | keyof typeof import("./i18n-share").share
   | keyof typeof import("./i18n-ott").ott;
 
-
 export const LANGS = ["en", "de"] as const;
 export type Lang = (typeof LANGS)[number];
 
